@@ -1,0 +1,184 @@
+//! The configuration JSON as the host sends it, before presets are applied.
+//!
+//! Keys mirror what the admin fills in (see the CRM's setup sheet FTC030). Unknown keys and
+//! wrong types are rejected with a message naming the key.
+
+use crate::lang::Lang;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Gmail,
+    Office365,
+    Custom,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flow {
+    AuthorizationCode,
+    DeviceCode,
+    ClientCredentials,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// `client_id` and `client_secret` in the form body (Google, Microsoft).
+    RequestBody,
+    /// HTTP Basic authentication (RFC 6749 §2.3.1).
+    Basic,
+}
+
+/// The platform of the app registration (Azure: "Web" makes a confidential client that must send
+/// its secret; "Mobile and desktop applications" a public client that must not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppType {
+    Web,
+    Desktop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Imap,
+    Pop3,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    Tls,
+    Starttls,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerAuth {
+    Oauth2,
+    Password,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SaslMechanism {
+    Xoauth2,
+    Oauthbearer,
+}
+
+/// Scopes as a JSON array or one space-separated string.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ScopesInput {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl ScopesInput {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            ScopesInput::List(v) => v,
+            ScopesInput::Text(s) => s.split_whitespace().map(str::to_string).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerInput {
+    pub protocol: Option<Protocol>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub security: Option<Security>,
+    pub auth: Option<ServerAuth>,
+    pub sasl_mechanism: Option<SaslMechanism>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AccountOptions {
+    /// "Se mettre en copie des mails envoyés": the account's own address as a hidden recipient.
+    #[serde(default)]
+    pub copy_to_self: bool,
+    /// "En réception, filtrer les mails déjà acquis": fetch only mail not fetched before.
+    #[serde(default = "default_true")]
+    pub skip_fetched: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigInput {
+    pub provider: Provider,
+    pub flow: Option<Flow>,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub client_auth: Option<ClientAuth>,
+    pub app_type: Option<AppType>,
+    pub tenant: Option<String>,
+    pub authorize_url: Option<String>,
+    pub token_url: Option<String>,
+    pub device_authorization_url: Option<String>,
+    pub revocation_url: Option<String>,
+    pub scopes: Option<ScopesInput>,
+    pub extra_authorize_params: Option<BTreeMap<String, String>>,
+    pub redirect_uri: Option<String>,
+    pub redirect_port: Option<u16>,
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub login_user: Option<String>,
+    pub incoming: Option<ServerInput>,
+    pub outgoing: Option<ServerInput>,
+    pub timeout_secs: Option<u32>,
+    pub authorize_timeout_secs: Option<u32>,
+    pub refresh_margin_secs: Option<u32>,
+    pub ca_certs_pem: Option<String>,
+    pub ca_certs_file: Option<String>,
+    pub language: Option<Lang>,
+    pub open_browser: Option<bool>,
+    pub browser_command: Option<Vec<String>>,
+    pub token_file: Option<String>,
+    pub allow_insecure_transport: Option<bool>,
+    pub token_retries: Option<u32>,
+    pub options: Option<AccountOptions>,
+}
+
+/// Parses the host's JSON, naming the offending key on error.
+pub fn parse(json: &str) -> crate::Result<ConfigInput> {
+    let de = &mut serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let msg = inner.to_string();
+        let msg = strip_position(&msg);
+        if path.is_empty() || path == "." {
+            crate::Error::config(format!("configuration JSON: {msg}"))
+        } else {
+            crate::Error::config(format!("configuration key `{path}`: {msg}"))
+        }
+    })
+}
+
+/// serde_json appends " at line L column C": keep it only for syntax errors where it helps.
+fn strip_position(msg: &str) -> String {
+    if msg.starts_with("unknown field")
+        || msg.starts_with("invalid type")
+        || msg.starts_with("unknown variant")
+    {
+        if let Some(pos) = msg.rfind(" at line ") {
+            return msg[..pos].to_string();
+        }
+    }
+    msg.to_string()
+}

@@ -1,0 +1,200 @@
+//! Account configuration: what the admin fills in, completed by the provider's preset.
+//!
+//! [`Config::from_json`] parses the host's JSON ([`input`]), applies the preset ([`preset`]) and
+//! validates the result. [`masked`] renders the effective configuration with secrets hidden, and
+//! [`registration`] looks for the known registration mistakes before the user clicks.
+
+pub mod input;
+pub mod masked;
+pub mod preset;
+pub mod redirect;
+pub mod registration;
+
+pub use input::{
+    AccountOptions, AppType, ClientAuth, Flow, Protocol, Provider, SaslMechanism, Security,
+    ServerAuth,
+};
+pub use redirect::RedirectUri;
+
+use crate::error::{Error, Result};
+use crate::lang::Lang;
+use serde::Serialize;
+use std::time::Duration;
+use url::Url;
+
+/// A mail server, completed by the preset.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Server {
+    pub protocol: Protocol,
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub auth: ServerAuth,
+    pub sasl_mechanism: SaslMechanism,
+    /// The login (SASL user); defaults to the account's `login_user`, `username` or `email`.
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+/// The effective configuration of one account.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub provider: Provider,
+    pub flow: Flow,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub client_auth: ClientAuth,
+    pub app_type: Option<AppType>,
+    pub tenant: Option<String>,
+    pub authorize_url: Option<Url>,
+    pub token_url: Url,
+    pub device_authorization_url: Option<Url>,
+    pub revocation_url: Option<Url>,
+    pub scopes: Vec<String>,
+    pub extra_authorize_params: Vec<(String, String)>,
+    pub redirect_uri: RedirectUri,
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub login_user: Option<String>,
+    pub incoming: Option<Server>,
+    pub outgoing: Option<Server>,
+    #[serde(serialize_with = "ser_secs")]
+    pub timeout: Duration,
+    #[serde(serialize_with = "ser_secs")]
+    pub authorize_timeout: Duration,
+    #[serde(serialize_with = "ser_secs")]
+    pub refresh_margin: Duration,
+    /// Extra trusted CA certificates (PEM), beside the operating system's store.
+    pub ca_certs_pem: Option<String>,
+    pub language: Lang,
+    pub open_browser: bool,
+    pub browser_command: Option<Vec<String>>,
+    pub token_file: Option<String>,
+    pub allow_insecure_transport: bool,
+    pub token_retries: u32,
+    pub options: AccountOptions,
+}
+
+fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
+}
+
+impl Config {
+    /// Parses, completes and validates a configuration JSON.
+    pub fn from_json(json: &str) -> Result<Config> {
+        let input = input::parse(json)?;
+        let config = preset::apply(input)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The identity the mail servers see (SASL `user=`): `login_user`, else `username`, else
+    /// `email`.
+    pub fn sasl_user(&self) -> Option<&str> {
+        self.login_user
+            .as_deref()
+            .or(self.username.as_deref())
+            .or(self.email.as_deref())
+    }
+
+    /// True when tokens come from the client-credentials grant (no user, no refresh token).
+    pub fn is_app_only(&self) -> bool {
+        self.flow == Flow::ClientCredentials
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.client_id.trim().is_empty() {
+            return Err(Error::config(
+                "configuration key `client_id`: must not be empty",
+            ));
+        }
+        for (key, url) in [
+            ("authorize_url", self.authorize_url.as_ref()),
+            ("token_url", Some(&self.token_url)),
+            (
+                "device_authorization_url",
+                self.device_authorization_url.as_ref(),
+            ),
+            ("revocation_url", self.revocation_url.as_ref()),
+        ] {
+            if let Some(url) = url {
+                check_endpoint(key, url, self.allow_insecure_transport)?;
+            }
+        }
+        if self.flow == Flow::AuthorizationCode && self.authorize_url.is_none() {
+            return Err(Error::config(
+                "configuration key `authorize_url`: required for the authorization_code flow",
+            ));
+        }
+        if self.flow == Flow::DeviceCode && self.device_authorization_url.is_none() {
+            return Err(Error::config(
+                "configuration key `device_authorization_url`: required for the device_code flow",
+            ));
+        }
+        if self.timeout.is_zero() {
+            return Err(Error::config(
+                "configuration key `timeout_secs`: must be at least 1",
+            ));
+        }
+        if self.authorize_timeout.is_zero() {
+            return Err(Error::config(
+                "configuration key `authorize_timeout_secs`: must be at least 1",
+            ));
+        }
+        if let Some(cmd) = &self.browser_command {
+            if cmd.is_empty() || cmd[0].is_empty() {
+                return Err(Error::config(
+                    "configuration key `browser_command`: give the program and its arguments, e.g. [\"firefox\"]",
+                ));
+            }
+        }
+        for (key, server) in [("incoming", &self.incoming), ("outgoing", &self.outgoing)] {
+            if let Some(s) = server {
+                if s.host.trim().is_empty() {
+                    return Err(Error::config(format!(
+                        "configuration key `{key}.host`: required for a custom provider"
+                    )));
+                }
+                if s.security == Security::None && !self.allow_insecure_transport {
+                    return Err(Error::config(format!(
+                        "configuration key `{key}.security`: \"none\" sends credentials in clear; set allow_insecure_transport to true to allow it (test servers only)"
+                    )));
+                }
+                if s.auth == ServerAuth::Password && s.password.is_none() {
+                    return Err(Error::config(format!(
+                        "configuration key `{key}.password`: required when `{key}.auth` is \"password\""
+                    )));
+                }
+            }
+        }
+        if let Some(pem) = &self.ca_certs_pem {
+            crate::tls::parse_pem_certs(pem).map_err(|e| {
+                Error::config(format!("configuration key `ca_certs_pem`: {}", e.message))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Endpoints are HTTPS; plain HTTP only on loopback with `allow_insecure_transport`.
+fn check_endpoint(key: &str, url: &Url, allow_insecure: bool) -> Result<()> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if allow_insecure => Ok(()),
+        "http" => Err(Error::config(format!(
+            "configuration key `{key}`: {url} is not HTTPS; tokens are only sent over TLS (set allow_insecure_transport for a local test server)"
+        ))),
+        other => Err(Error::config(format!(
+            "configuration key `{key}`: unsupported scheme `{other}` in {url}"
+        ))),
+    }
+}
+
+/// Parses a URL-valued key, naming it on error.
+pub(crate) fn parse_url(key: &str, value: &str) -> Result<Url> {
+    Url::parse(value.trim()).map_err(|e| {
+        Error::config(format!(
+            "configuration key `{key}`: `{value}` is not a URL ({e})"
+        ))
+    })
+}

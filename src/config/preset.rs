@@ -1,0 +1,283 @@
+//! Provider presets: what Google and Microsoft fix (endpoints, scopes, hosts, ports, extra
+//! authorization parameters). Explicit keys in the configuration always win.
+
+use super::input::{ConfigInput, ServerInput};
+use super::{
+    parse_url, AppType, ClientAuth, Config, Flow, Protocol, Provider, RedirectUri, SaslMechanism,
+    Security, Server, ServerAuth,
+};
+use crate::error::{Error, Result};
+use std::time::Duration;
+
+pub const GOOGLE_AUTHORIZE_URL: &str = "https://accounts.google.com/o/oauth2/v2/auth";
+pub const GOOGLE_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+pub const GOOGLE_REVOKE_URL: &str = "https://oauth2.googleapis.com/revoke";
+pub const GOOGLE_MAIL_SCOPE: &str = "https://mail.google.com/";
+pub const MICROSOFT_LOGIN_HOST: &str = "login.microsoftonline.com";
+pub const OUTLOOK_IMAP_SCOPE: &str = "https://outlook.office.com/IMAP.AccessAsUser.All";
+pub const OUTLOOK_POP_SCOPE: &str = "https://outlook.office.com/POP.AccessAsUser.All";
+pub const OUTLOOK_SMTP_SCOPE: &str = "https://outlook.office.com/SMTP.Send";
+pub const OUTLOOK_APP_SCOPE: &str = "https://outlook.office365.com/.default";
+pub const OFFICE365_REDIRECT: &str = "http://localhost:3017/";
+pub const LOOPBACK_REDIRECT: &str = "http://127.0.0.1/";
+
+pub const DEFAULT_TIMEOUT_SECS: u32 = 60;
+pub const DEFAULT_AUTHORIZE_TIMEOUT_SECS: u32 = 300;
+pub const DEFAULT_REFRESH_MARGIN_SECS: u32 = 300;
+pub const DEFAULT_TOKEN_RETRIES: u32 = 2;
+
+/// Microsoft v2 endpoint for `tenant` (`authorize`, `token` or `devicecode`).
+pub fn microsoft_url(tenant: &str, endpoint: &str) -> String {
+    format!("https://{MICROSOFT_LOGIN_HOST}/{tenant}/oauth2/v2.0/{endpoint}")
+}
+
+/// The tenant segment of a pasted Microsoft v2 URL, e.g. `contoso.onmicrosoft.com`.
+pub fn tenant_of_microsoft_url(url: &url::Url) -> Option<String> {
+    if url.host_str()? != MICROSOFT_LOGIN_HOST {
+        return None;
+    }
+    url.path_segments()?.next().map(str::to_string)
+}
+
+/// Completes `input` with the preset of its provider.
+pub fn apply(input: ConfigInput) -> Result<Config> {
+    let provider = input.provider;
+    let flow = input.flow.unwrap_or(Flow::AuthorizationCode);
+    let url = |key: &str, v: &Option<String>| v.as_deref().map(|s| parse_url(key, s)).transpose();
+    let mut authorize_url = url("authorize_url", &input.authorize_url)?;
+    let mut token_url = url("token_url", &input.token_url)?;
+    let mut device_url = url("device_authorization_url", &input.device_authorization_url)?;
+    let mut revocation_url = url("revocation_url", &input.revocation_url)?;
+    let mut tenant = input.tenant.clone().filter(|t| !t.trim().is_empty());
+    let incoming_protocol = input
+        .incoming
+        .as_ref()
+        .and_then(|s| s.protocol)
+        .unwrap_or(Protocol::Imap);
+
+    let (default_scopes, default_extra, default_redirect, client_auth) = match provider {
+        Provider::Gmail => {
+            authorize_url.get_or_insert(parse_url("authorize_url", GOOGLE_AUTHORIZE_URL)?);
+            token_url.get_or_insert(parse_url("token_url", GOOGLE_TOKEN_URL)?);
+            revocation_url.get_or_insert(parse_url("revocation_url", GOOGLE_REVOKE_URL)?);
+            (
+                vec![GOOGLE_MAIL_SCOPE.to_string()],
+                vec![
+                    ("access_type".to_string(), "offline".to_string()),
+                    ("prompt".to_string(), "consent".to_string()),
+                ],
+                LOOPBACK_REDIRECT,
+                ClientAuth::RequestBody,
+            )
+        }
+        Provider::Office365 => {
+            if tenant.is_none() {
+                tenant = token_url
+                    .as_ref()
+                    .or(authorize_url.as_ref())
+                    .and_then(tenant_of_microsoft_url);
+            }
+            let t = tenant.clone().unwrap_or_else(|| "common".to_string());
+            authorize_url
+                .get_or_insert(parse_url("authorize_url", &microsoft_url(&t, "authorize"))?);
+            token_url.get_or_insert(parse_url("token_url", &microsoft_url(&t, "token"))?);
+            if device_url.is_none() {
+                // the pasted token URL's sibling, or the tenant's
+                let derived = token_url
+                    .as_ref()
+                    .map(|u| u.as_str())
+                    .filter(|u| u.ends_with("/token"))
+                    .map(|u| format!("{}devicecode", &u[..u.len() - "token".len()]));
+                let d = derived.unwrap_or_else(|| microsoft_url(&t, "devicecode"));
+                device_url = Some(parse_url("device_authorization_url", &d)?);
+            }
+            tenant = Some(t);
+            let scopes = if flow == Flow::ClientCredentials {
+                vec![OUTLOOK_APP_SCOPE.to_string()]
+            } else {
+                let incoming = if incoming_protocol == Protocol::Pop3 {
+                    OUTLOOK_POP_SCOPE
+                } else {
+                    OUTLOOK_IMAP_SCOPE
+                };
+                vec![
+                    incoming.to_string(),
+                    OUTLOOK_SMTP_SCOPE.to_string(),
+                    "offline_access".to_string(),
+                ]
+            };
+            (scopes, vec![], OFFICE365_REDIRECT, ClientAuth::RequestBody)
+        }
+        Provider::Custom => {
+            if token_url.is_none() {
+                return Err(Error::config(
+                    "configuration key `token_url`: required for a custom provider",
+                ));
+            }
+            (vec![], vec![], LOOPBACK_REDIRECT, ClientAuth::Basic)
+        }
+    };
+
+    let scopes = input
+        .scopes
+        .map(|s| s.into_vec())
+        .filter(|v| !v.is_empty())
+        .unwrap_or(default_scopes);
+    let mut extra = default_extra;
+    for (k, v) in input.extra_authorize_params.unwrap_or_default() {
+        extra.retain(|(ek, _)| ek != &k);
+        if !v.is_empty() {
+            extra.push((k, v));
+        }
+    }
+    if let Some(email) = input.email.as_deref().filter(|e| !e.is_empty()) {
+        if provider != Provider::Custom && !extra.iter().any(|(k, _)| k == "login_hint") {
+            extra.push(("login_hint".to_string(), email.to_string()));
+        }
+    }
+
+    let redirect_uri = RedirectUri::parse(
+        input.redirect_uri.as_deref().unwrap_or(default_redirect),
+        input.redirect_port,
+    )?;
+
+    let incoming = input
+        .incoming
+        .map(|s| server(provider, "incoming", s, incoming_protocol))
+        .transpose()?;
+    let outgoing = input
+        .outgoing
+        .map(|s| server(provider, "outgoing", s, Protocol::Smtp))
+        .transpose()?;
+    if let Some(s) = &outgoing {
+        if s.protocol != Protocol::Smtp {
+            return Err(Error::config(
+                "configuration key `outgoing.protocol`: only \"smtp\" is supported for outgoing mail",
+            ));
+        }
+    }
+    if let Some(s) = &incoming {
+        if s.protocol == Protocol::Smtp {
+            return Err(Error::config(
+                "configuration key `incoming.protocol`: use \"imap\" or \"pop3\"",
+            ));
+        }
+    }
+
+    let ca_certs_pem =
+        match (input.ca_certs_pem, input.ca_certs_file) {
+            (Some(pem), None) => Some(pem),
+            (None, Some(path)) => Some(std::fs::read_to_string(&path).map_err(|e| {
+                Error::config(format!(
+                    "configuration key `ca_certs_file`: cannot read {path}: {e}"
+                ))
+            })?),
+            (Some(_), Some(_)) => return Err(Error::config(
+                "configuration keys `ca_certs_pem` and `ca_certs_file`: give one of them, not both",
+            )),
+            (None, None) => None,
+        };
+
+    let secs = |v: Option<u32>, d: u32| Duration::from_secs(u64::from(v.unwrap_or(d)));
+    Ok(Config {
+        provider,
+        flow,
+        client_id: input.client_id.trim().to_string(),
+        client_secret: input.client_secret.filter(|s| !s.is_empty()),
+        client_auth: input.client_auth.unwrap_or(client_auth),
+        app_type: input.app_type.or(match provider {
+            // the CRM's sheet registers a "Web" redirect with a secret
+            Provider::Office365 => Some(AppType::Web),
+            _ => None,
+        }),
+        tenant,
+        authorize_url,
+        token_url: token_url.expect("set by every preset"),
+        device_authorization_url: device_url,
+        revocation_url,
+        scopes,
+        extra_authorize_params: extra,
+        redirect_uri,
+        email: input.email.filter(|s| !s.is_empty()),
+        username: input.username.filter(|s| !s.is_empty()),
+        login_user: input.login_user.filter(|s| !s.is_empty()),
+        incoming,
+        outgoing,
+        timeout: secs(input.timeout_secs, DEFAULT_TIMEOUT_SECS),
+        authorize_timeout: secs(input.authorize_timeout_secs, DEFAULT_AUTHORIZE_TIMEOUT_SECS),
+        refresh_margin: secs(input.refresh_margin_secs, DEFAULT_REFRESH_MARGIN_SECS),
+        ca_certs_pem,
+        language: input.language.unwrap_or_default(),
+        open_browser: input.open_browser.unwrap_or(true),
+        browser_command: input.browser_command,
+        token_file: input.token_file.filter(|s| !s.is_empty()),
+        allow_insecure_transport: input.allow_insecure_transport.unwrap_or(false),
+        token_retries: input.token_retries.unwrap_or(DEFAULT_TOKEN_RETRIES).min(10),
+        options: input.options.unwrap_or(super::AccountOptions {
+            copy_to_self: false,
+            skip_fetched: true,
+        }),
+    })
+}
+
+fn server(
+    provider: Provider,
+    key: &str,
+    s: ServerInput,
+    default_protocol: Protocol,
+) -> Result<Server> {
+    let protocol = s.protocol.unwrap_or(default_protocol);
+    let preset_host = match (provider, protocol) {
+        (Provider::Gmail, Protocol::Imap) => Some(("imap.gmail.com", 993, Security::Tls)),
+        (Provider::Gmail, Protocol::Pop3) => Some(("pop.gmail.com", 995, Security::Tls)),
+        (Provider::Gmail, Protocol::Smtp) => Some(("smtp.gmail.com", 465, Security::Tls)),
+        (Provider::Office365, Protocol::Imap) => {
+            Some(("outlook.office365.com", 993, Security::Tls))
+        }
+        (Provider::Office365, Protocol::Pop3) => {
+            Some(("outlook.office365.com", 995, Security::Tls))
+        }
+        (Provider::Office365, Protocol::Smtp) => {
+            Some(("smtp.office365.com", 587, Security::Starttls))
+        }
+        (Provider::Custom, _) => None,
+    };
+    let host = s
+        .host
+        .filter(|h| !h.trim().is_empty())
+        .or_else(|| preset_host.map(|p| p.0.to_string()))
+        .unwrap_or_default();
+    let security = s.security.unwrap_or(match (s.port, preset_host) {
+        (Some(587), _) | (Some(143), _) | (Some(110), _) => Security::Starttls,
+        (Some(_), _) => Security::Tls,
+        (None, Some(p)) => p.2,
+        (None, None) => Security::Tls,
+    });
+    let port = match s.port {
+        Some(0) => {
+            return Err(Error::config(format!(
+                "configuration key `{key}.port`: must not be 0"
+            )))
+        }
+        Some(p) => p,
+        None => match (preset_host, protocol, security) {
+            (Some(p), _, sec) if sec == p.2 => p.1,
+            (_, Protocol::Imap, Security::Tls) => 993,
+            (_, Protocol::Imap, _) => 143,
+            (_, Protocol::Pop3, Security::Tls) => 995,
+            (_, Protocol::Pop3, _) => 110,
+            (_, Protocol::Smtp, Security::Tls) => 465,
+            (_, Protocol::Smtp, _) => 587,
+        },
+    };
+    Ok(Server {
+        protocol,
+        host: host.trim().to_string(),
+        port,
+        security,
+        auth: s.auth.unwrap_or(ServerAuth::Oauth2),
+        sasl_mechanism: s.sasl_mechanism.unwrap_or(SaslMechanism::Xoauth2),
+        username: s.username.filter(|u| !u.is_empty()),
+        password: s.password.filter(|p| !p.is_empty()),
+    })
+}

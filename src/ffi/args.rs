@@ -1,0 +1,77 @@
+//! Converting C arguments: NULL checks naming the parameter, UTF-8 checks, out-pointers.
+
+use super::om_account;
+use crate::account::Account;
+use crate::error::{Error, Result, Status};
+use std::ffi::{c_char, CStr, CString};
+use std::sync::Arc;
+
+/// A required string argument.
+///
+/// # Safety
+/// `ptr` is NULL or points to a NUL-terminated string valid for the call.
+pub unsafe fn str_arg<'a>(ptr: *const c_char, name: &str) -> Result<&'a str> {
+    if ptr.is_null() {
+        return Err(Error::invalid_argument(format!("`{name}` is NULL")));
+    }
+    CStr::from_ptr(ptr).to_str().map_err(|e| {
+        Error::invalid_argument(format!(
+            "`{name}` is not valid UTF-8 (byte {})",
+            e.valid_up_to()
+        ))
+    })
+}
+
+/// An optional string argument (NULL allowed).
+///
+/// # Safety
+/// As [`str_arg`].
+pub unsafe fn opt_str_arg<'a>(ptr: *const c_char, name: &str) -> Result<Option<&'a str>> {
+    if ptr.is_null() {
+        Ok(None)
+    } else {
+        str_arg(ptr, name).map(Some)
+    }
+}
+
+/// Checks a required out-pointer and sets it to NULL.
+///
+/// # Safety
+/// `out` is NULL or valid for writes.
+pub unsafe fn out_string_init(out: *mut *mut c_char, name: &str) -> Result<()> {
+    if out.is_null() {
+        return Err(Error::invalid_argument(format!("`{name}` is NULL")));
+    }
+    *out = std::ptr::null_mut();
+    Ok(())
+}
+
+/// Stores a library-allocated copy of `s` in `*out` (freed by `om_string_free`).
+///
+/// # Safety
+/// `out` was checked by [`out_string_init`].
+pub unsafe fn out_string_set(out: *mut *mut c_char, s: String) {
+    let c = CString::new(s.replace('\0', " ")).unwrap_or_default();
+    *out = c.into_raw();
+}
+
+/// The account behind a handle; refuses calls from inside the account's own callbacks.
+/// After `f`, token-change notifications are delivered on this (the caller's) thread.
+pub fn with_account<T>(
+    handle: *mut om_account,
+    f: impl FnOnce(&Arc<Account>) -> Result<T>,
+) -> Result<T> {
+    if handle.is_null() {
+        return Err(Error::invalid_argument("`account` is NULL"));
+    }
+    let account = crate::registry::get(handle as usize)?;
+    if account.in_callback() {
+        return Err(Error::new(
+            Status::ReentrantCall,
+            "this account cannot be used from inside its own callback; return from the callback first",
+        ));
+    }
+    let r = f(&account);
+    account.deliver_notifications();
+    r
+}

@@ -1,0 +1,82 @@
+//! The log callback.
+
+use super::args::str_arg;
+use super::boundary::guard;
+use super::om_status;
+use crate::error::Error;
+use crate::log::{set_sink, Level};
+use std::ffi::{c_char, c_void, CString};
+use std::sync::Arc;
+
+/// Errors only.
+pub const OM_LOG_ERROR: i32 = 0;
+/// Errors and warnings.
+pub const OM_LOG_WARN: i32 = 1;
+/// Plus the main steps (authorization started, token refreshed…).
+pub const OM_LOG_INFO: i32 = 2;
+/// Plus each HTTP request and protocol step.
+pub const OM_LOG_DEBUG: i32 = 3;
+
+/// Receives a log message: `level` is an OM_LOG_* value, `message` UTF-8, valid during the call.
+/// May be called from any thread, library threads included; must return quickly and must not
+/// call blocking oauthmail functions.
+pub type om_log_cb =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, level: i32, message: *const c_char)>;
+
+struct UserData(*mut c_void);
+// SAFETY: the host promises (header documentation) that user_data may be used from any thread.
+unsafe impl Send for UserData {}
+unsafe impl Sync for UserData {}
+
+/// Installs the log callback (NULL removes it) receiving messages up to `max_level`
+/// (OM_LOG_ERROR … OM_LOG_DEBUG). Tokens, secrets and passwords are replaced by "[redacted]".
+///
+/// `user_data` is passed back untouched and must stay valid until the callback is replaced or
+/// removed. Any thread. OM_STATUS_INVALID_ARGUMENT for a level out of range.
+#[no_mangle]
+pub extern "C" fn om_log_set_callback(
+    callback: om_log_cb,
+    max_level: i32,
+    user_data: *mut c_void,
+) -> om_status {
+    guard(|| {
+        let level = Level::from_code(max_level).ok_or_else(|| {
+            Error::invalid_argument(format!(
+                "`max_level` {max_level} is not an OM_LOG_* value (0..3)"
+            ))
+        })?;
+        match callback {
+            None => set_sink(None, level),
+            Some(cb) => {
+                let ud = UserData(user_data);
+                set_sink(
+                    Some(Arc::new(move |lvl: Level, msg: &str| {
+                        let c = CString::new(msg.replace('\0', " ")).unwrap_or_default();
+                        let ud = &ud;
+                        // SAFETY: the host's callback, called as documented.
+                        unsafe { cb(ud.0, lvl as i32, c.as_ptr()) };
+                    })),
+                    level,
+                );
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Sends a message through the library's log (for hosts that want one log): level OM_LOG_*.
+/// Mostly useful in tests. Any thread.
+///
+/// # Safety
+/// `message` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn om_log_write(level: i32, message: *const c_char) -> om_status {
+    guard(|| {
+        let level = Level::from_code(level).ok_or_else(|| {
+            Error::invalid_argument(format!("`level` {level} is not an OM_LOG_* value (0..3)"))
+        })?;
+        let m = str_arg(message, "message")?;
+        crate::log::emit(level, m);
+        Ok(())
+    })
+}

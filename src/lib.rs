@@ -1,0 +1,43 @@
+//! oauthmail: OAuth2 mail (IMAP, POP3, SMTP) for legacy Windows hosts.
+//!
+//! The crate is a pure Rust core (this rlib) with a thin C ABI on top (`ffi`, built into
+//! `oauthmail.dll` / `liboauthmail.so`, declared in `include/oauthmail.h`).
+//!
+//! Core modules:
+//! - [`config`]: the account configuration the admin fills in, provider presets, the
+//!   registration check and the masked effective configuration.
+//! - [`oauth`]: authorization (code + PKCE through a loopback listener, pasted redirect URL,
+//!   device code, client credentials), the token endpoint and provider error hints.
+//! - [`tokens`]: the token set, its export/import with versions, the token file.
+//! - [`account`]: one configured account with its tokens and the flows in progress.
+//! - [`runtime`], [`error`], [`log`], [`lang`], [`redact`], [`tls`]: shared plumbing.
+
+/// cbindgen:ignore
+pub mod account;
+/// cbindgen:ignore
+pub mod config;
+/// cbindgen:ignore
+pub mod error;
+pub mod ffi;
+/// cbindgen:ignore
+pub mod lang;
+/// cbindgen:ignore
+pub mod log;
+/// cbindgen:ignore
+pub mod oauth;
+/// cbindgen:ignore
+pub mod redact;
+/// cbindgen:ignore
+pub mod registry;
+/// cbindgen:ignore
+pub mod runtime;
+/// cbindgen:ignore
+pub mod tls;
+/// cbindgen:ignore
+pub mod tokens;
+
+pub use account::Account;
+pub use error::{Error, Result, Status};
+
+/// The crate version, as Cargo knows it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,8 @@
+//! Tokens: the token set with its version ([`token_set`]), its file ([`token_file`], DPAPI on
+//! Windows through [`protect`]).
+
+pub mod protect;
+pub mod token_file;
+pub mod token_set;
+
+pub use token_set::TokenSet;
