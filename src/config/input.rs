@@ -160,9 +160,10 @@ pub fn parse(json: &str) -> crate::Result<ConfigInput> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
+        let syntax = inner.is_syntax() || inner.is_eof();
         let msg = inner.to_string();
         let msg = strip_position(&msg);
-        if path.is_empty() || path == "." {
+        if syntax || path.is_empty() || path == "." || path == "?" {
             crate::Error::config(format!("configuration JSON: {msg}"))
         } else {
             crate::Error::config(format!("configuration key `{path}`: {msg}"))
