@@ -64,6 +64,21 @@ pub fn explain_tls_error(err: &(dyn std::error::Error + 'static), host: &str) ->
                 }
             }
         }
+        // some layers (hyper-util) keep only the text of the TLS error
+        let text = e.to_string();
+        if let Some(pos) = text.find("invalid peer certificate: ") {
+            let what = &text[pos + "invalid peer certificate: ".len()..];
+            let reason = if what.starts_with("UnknownIssuer") {
+                "the certificate was issued by an unknown authority (add the CA to ca_certs_pem if a proxy or a private CA is expected)".to_string()
+            } else if what.starts_with("Expired") {
+                "the certificate has expired".to_string()
+            } else if what.starts_with("NotValidForName") {
+                format!("the certificate is not valid for the name {host}")
+            } else {
+                what.to_string()
+            };
+            return Some(format!("TLS verification of {host} failed: {reason}"));
+        }
         cur = e.source();
     }
     None

@@ -213,3 +213,15 @@ pub fn http_get(url: &str) -> (u16, String) {
     let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (status, body)
 }
+
+/// An account of sandbox client `client`, authorized through the scripted browser.
+pub fn authorized(client: &str, extra: Value) -> capi::Acc {
+    let sb = sandbox();
+    let mut e = extra;
+    e["open_browser"] = json!(true);
+    e["browser_command"] = json!(sb.browser_command(&[]));
+    let acc = capi::Acc::new(&sb.config(client, e)).unwrap();
+    acc.start("").unwrap();
+    acc.wait_done(60).unwrap();
+    acc
+}
