@@ -182,6 +182,26 @@ impl Account {
         }
     }
 
+    /// Fails without any network when no token can be had: no refresh token (user accounts), or
+    /// the held refresh token was already refused.
+    pub fn check_can_refresh(&self) -> Result<()> {
+        if self.config.is_app_only() {
+            return Ok(());
+        }
+        let st = lock(&self.tokens);
+        match (&st.auth_failure, &st.set.refresh_token) {
+            (Some((rt, err)), Some(cur)) if rt == cur => Err(err.clone()),
+            (_, Some(_)) => Ok(()),
+            (_, None) => Err(Error::new(
+                Status::AuthorizationRequired,
+                self.config.language.pick(
+                    "Authorization required: there is no refresh token for this account; the user must authorize",
+                    "Autorisation nécessaire : ce compte n'a pas de jeton d'actualisation ; l'utilisateur doit s'autoriser",
+                ),
+            )),
+        }
+    }
+
     /// Returns a token valid for at least the margin, refreshing (or, for app-only accounts,
     /// requesting) a new one if needed. Concurrent callers share one refresh.
     pub async fn access_token(&self) -> Result<(String, i64)> {
@@ -321,7 +341,10 @@ impl Account {
     /// delivery. Runs outside every lock; a call back into this account from the listener gets
     /// `ReentrantCall`.
     pub fn deliver_notifications(&self) {
-        if !self.notify_pending.swap(false, Ordering::SeqCst) {
+        // a plain load first: the hot path (nothing changed) writes no shared cache line
+        if !self.notify_pending.load(Ordering::Relaxed)
+            || !self.notify_pending.swap(false, Ordering::SeqCst)
+        {
             return;
         }
         let json = self.export_tokens();
@@ -331,6 +354,11 @@ impl Account {
             l(&json);
             IN_CALLBACK.with(|c| c.set(0));
         }
+    }
+
+    /// True when the token listener has a change to hear about.
+    pub fn has_pending_notification(&self) -> bool {
+        self.notify_pending.load(Ordering::Relaxed)
     }
 
     /// True when this thread is inside one of this account's callbacks.

@@ -34,6 +34,16 @@ pub fn get(handle: usize) -> Result<Arc<Account>> {
         .ok_or_else(unknown)
 }
 
+/// Runs `f` on the account under the registry's read lock, without taking a reference: for
+/// short, non-blocking work on the hot path (a cached token). `None` for an unknown handle.
+pub fn peek<T>(handle: usize, f: impl FnOnce(&Account) -> T) -> Option<T> {
+    ACCOUNTS
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&handle)
+        .map(|a| f(a))
+}
+
 /// Removes the handle; the account lives on until running calls on it return.
 pub fn remove(handle: usize) -> Result<Arc<Account>> {
     ACCOUNTS

@@ -5,9 +5,11 @@
 //! configuration. Verification is never turned off.
 
 use crate::error::{Error, Result, Status};
+use once_cell::sync::Lazy;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// Parses one or more PEM certificates.
 pub fn parse_pem_certs(pem: &str) -> Result<Vec<CertificateDer<'static>>> {
@@ -25,8 +27,25 @@ pub fn parse_pem_certs(pem: &str) -> Result<Vec<CertificateDer<'static>>> {
     Ok(certs)
 }
 
-/// The rustls client configuration: OS trust store plus `extra_ca_pem`.
+type ConfigCache = Mutex<HashMap<Option<String>, Arc<rustls::ClientConfig>>>;
+static CACHE: Lazy<ConfigCache> = Lazy::new(|| Mutex::new(HashMap::new()));
+
+/// The rustls client configuration: OS trust store plus `extra_ca_pem`. Built once per set of
+/// extra certificates (loading the system store is slow) and shared.
 pub fn client_config(extra_ca_pem: Option<&str>) -> Result<Arc<rustls::ClientConfig>> {
+    let key = extra_ca_pem.map(str::to_string);
+    if let Some(c) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(c.clone());
+    }
+    let config = build_client_config(extra_ca_pem)?;
+    CACHE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, config.clone());
+    Ok(config)
+}
+
+fn build_client_config(extra_ca_pem: Option<&str>) -> Result<Arc<rustls::ClientConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let extra = match extra_ca_pem {
         Some(pem) => parse_pem_certs(pem)?,

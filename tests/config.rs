@@ -18,23 +18,36 @@ fn err(json: &str) -> String {
 
 #[test]
 fn gmail_preset_fills_endpoints_servers_and_parameters() {
-    let c = cfg(r#"{"provider":"gmail","client_id":"id.apps.googleusercontent.com","client_secret":"s","email":"a@gmail.com","incoming":{},"outgoing":{}}"#);
+    let c = cfg(
+        r#"{"provider":"gmail","client_id":"id.apps.googleusercontent.com","client_secret":"s","email":"a@gmail.com","incoming":{},"outgoing":{}}"#,
+    );
     assert_eq!(c.token_url.as_str(), "https://oauth2.googleapis.com/token");
     assert_eq!(c.scopes, vec!["https://mail.google.com/"]);
     let inc = c.incoming.unwrap();
-    assert_eq!((inc.protocol, inc.host.as_str(), inc.port, inc.security), (Protocol::Imap, "imap.gmail.com", 993, Security::Tls));
+    assert_eq!(
+        (inc.protocol, inc.host.as_str(), inc.port, inc.security),
+        (Protocol::Imap, "imap.gmail.com", 993, Security::Tls)
+    );
     let out = c.outgoing.unwrap();
-    assert_eq!((out.host.as_str(), out.port, out.security), ("smtp.gmail.com", 465, Security::Tls));
+    assert_eq!(
+        (out.host.as_str(), out.port, out.security),
+        ("smtp.gmail.com", 465, Security::Tls)
+    );
     assert_eq!(c.timeout.as_secs(), 60);
-    assert_eq!(c.redirect_uri.port, None, "Google desktop clients take any free port");
+    assert_eq!(
+        c.redirect_uri.port, None,
+        "Google desktop clients take any free port"
+    );
 }
 
 #[test]
 fn office365_from_pasted_v2_urls_derives_tenant_and_device_endpoint() {
-    let c = cfg(r#"{"provider":"office365","client_id":"cid","client_secret":"x",
+    let c = cfg(
+        r#"{"provider":"office365","client_id":"cid","client_secret":"x",
         "authorize_url":"https://login.microsoftonline.com/7f3a-tenant/oauth2/v2.0/authorize",
         "token_url":"https://login.microsoftonline.com/7f3a-tenant/oauth2/v2.0/token",
-        "incoming":{"protocol":"pop3"},"outgoing":{}}"#);
+        "incoming":{"protocol":"pop3"},"outgoing":{}}"#,
+    );
     assert_eq!(c.tenant.as_deref(), Some("7f3a-tenant"));
     assert_eq!(
         c.device_authorization_url.unwrap().as_str(),
@@ -49,61 +62,108 @@ fn office365_from_pasted_v2_urls_derives_tenant_and_device_endpoint() {
         ]
     );
     let inc = c.incoming.unwrap();
-    assert_eq!((inc.host.as_str(), inc.port), ("outlook.office365.com", 995));
+    assert_eq!(
+        (inc.host.as_str(), inc.port),
+        ("outlook.office365.com", 995)
+    );
     let out = c.outgoing.unwrap();
-    assert_eq!((out.host.as_str(), out.port, out.security), ("smtp.office365.com", 587, Security::Starttls));
+    assert_eq!(
+        (out.host.as_str(), out.port, out.security),
+        ("smtp.office365.com", 587, Security::Starttls)
+    );
     assert_eq!(c.redirect_uri.configured, "http://localhost:3017/");
 }
 
 #[test]
 fn office365_client_credentials_uses_default_scope() {
-    let c = cfg(r#"{"provider":"office365","client_id":"c","client_secret":"s","tenant":"contoso.onmicrosoft.com","flow":"client_credentials"}"#);
+    let c = cfg(
+        r#"{"provider":"office365","client_id":"c","client_secret":"s","tenant":"contoso.onmicrosoft.com","flow":"client_credentials"}"#,
+    );
     assert_eq!(c.flow, Flow::ClientCredentials);
     assert_eq!(c.scopes, vec!["https://outlook.office365.com/.default"]);
-    assert_eq!(c.token_url.as_str(), "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token");
+    assert_eq!(
+        c.token_url.as_str(),
+        "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
+    );
 }
 
 #[test]
 fn explicit_keys_override_the_preset() {
-    let c = cfg(r#"{"provider":"gmail","client_id":"c","scopes":"openid email","timeout_secs":5,
+    let c = cfg(
+        r#"{"provider":"gmail","client_id":"c","scopes":"openid email","timeout_secs":5,
         "extra_authorize_params":{"prompt":"","hd":"example.com"},
-        "incoming":{"host":"mail.example.com","port":1993}}"#);
+        "incoming":{"host":"mail.example.com","port":1993}}"#,
+    );
     assert_eq!(c.scopes, vec!["openid", "email"]);
     assert_eq!(c.timeout.as_secs(), 5);
-    assert!(c.extra_authorize_params.contains(&("hd".into(), "example.com".into())));
-    assert!(!c.extra_authorize_params.iter().any(|(k, _)| k == "prompt"), "empty value removes");
+    assert!(c
+        .extra_authorize_params
+        .contains(&("hd".into(), "example.com".into())));
+    assert!(
+        !c.extra_authorize_params.iter().any(|(k, _)| k == "prompt"),
+        "empty value removes"
+    );
     assert_eq!(c.incoming.unwrap().host, "mail.example.com");
 }
 
 #[test]
 fn unknown_keys_wrong_types_and_bad_values_name_the_key() {
-    assert!(err(r#"{"provider":"gmail","client_id":"c","clientsecret":"x"}"#).contains("clientsecret"));
-    assert!(err(r#"{"provider":"gmail","client_id":"c","incoming":{"port":"993"}}"#).contains("incoming.port"));
-    assert!(err(r#"{"provider":"gmail","client_id":"c","incoming":{"prot":"imap"}}"#).contains("prot"));
+    assert!(
+        err(r#"{"provider":"gmail","client_id":"c","clientsecret":"x"}"#).contains("clientsecret")
+    );
+    assert!(
+        err(r#"{"provider":"gmail","client_id":"c","incoming":{"port":"993"}}"#)
+            .contains("incoming.port")
+    );
+    assert!(
+        err(r#"{"provider":"gmail","client_id":"c","incoming":{"prot":"imap"}}"#).contains("prot")
+    );
     assert!(err(r#"{"provider":"yahoo","client_id":"c"}"#).contains("provider"));
     assert!(err(r#"{"provider":"gmail","client_id":""}"#).contains("client_id"));
     assert!(err(r#"{"provider":"gmail"}"#).contains("client_id"));
     assert!(err(r#"{"provider":"custom","client_id":"c"}"#).contains("token_url"));
-    assert!(err(r#"{"provider":"gmail","client_id":"c","timeout_secs":-1}"#).contains("timeout_secs"));
-    assert!(err(r#"{"provider":"gmail","client_id":"c","redirect_uri":"http://10.0.0.1:3017/"}"#).contains("redirect_uri"));
+    assert!(
+        err(r#"{"provider":"gmail","client_id":"c","timeout_secs":-1}"#).contains("timeout_secs")
+    );
+    assert!(
+        err(r#"{"provider":"gmail","client_id":"c","redirect_uri":"http://10.0.0.1:3017/"}"#)
+            .contains("redirect_uri")
+    );
     assert!(err(r#"{"provider":"custom","client_id":"c","token_url":"http://idp.example.com/token","authorize_url":"https://idp/a"}"#).contains("token_url"));
-    assert!(err(r#"{"provider":"gmail","client_id":"c","ca_certs_pem":"garbage"}"#).contains("ca_certs_pem"));
-    assert!(err(r#"{"provider":"gmail","client_id":"c","incoming":{"security":"none"}}"#).contains("incoming.security"));
-    assert!(err(r#"{"provider":"gmail","client_id":"c","incoming":{"auth":"password"}}"#).contains("incoming.password"));
+    assert!(
+        err(r#"{"provider":"gmail","client_id":"c","ca_certs_pem":"garbage"}"#)
+            .contains("ca_certs_pem")
+    );
+    assert!(
+        err(r#"{"provider":"gmail","client_id":"c","incoming":{"security":"none"}}"#)
+            .contains("incoming.security")
+    );
+    assert!(
+        err(r#"{"provider":"gmail","client_id":"c","incoming":{"auth":"password"}}"#)
+            .contains("incoming.password")
+    );
     assert!(err("{not json").contains("configuration JSON"));
     assert!(err("[]").contains("configuration JSON"));
 }
 
 #[test]
 fn masked_configuration_hides_secrets() {
-    let c = cfg(r#"{"provider":"office365","client_id":"cid","client_secret":"very-secret-value",
-        "incoming":{"auth":"password","password":"hunter2-password"}}"#);
+    let c = cfg(
+        r#"{"provider":"office365","client_id":"cid","client_secret":"very-secret-value",
+        "incoming":{"auth":"password","password":"hunter2-password"}}"#,
+    );
     let json = oauthmail::config::masked::to_json(&c);
-    assert!(!json.contains("very-secret-value") && !json.contains("hunter2-password"), "{json}");
+    assert!(
+        !json.contains("very-secret-value") && !json.contains("hunter2-password"),
+        "{json}"
+    );
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["client_secret"], "********");
     assert_eq!(v["incoming"]["password"], "********");
-    assert_eq!(v["token_url"], "https://login.microsoftonline.com/common/oauth2/v2.0/token");
+    assert_eq!(
+        v["token_url"],
+        "https://login.microsoftonline.com/common/oauth2/v2.0/token"
+    );
     assert_eq!(v["timeout"], 60);
 }
 
@@ -114,20 +174,44 @@ const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 #[test]
 fn exact_authorization_url_of_each_preset() {
-    let gmail = cfg(r#"{"provider":"gmail","client_id":"123.apps.googleusercontent.com","client_secret":"s","email":"jean@gmail.com"}"#);
-    let r = with_secrets(&gmail, "http://127.0.0.1:51000/", STATE.into(), VERIFIER.into()).unwrap();
+    let gmail = cfg(
+        r#"{"provider":"gmail","client_id":"123.apps.googleusercontent.com","client_secret":"s","email":"jean@gmail.com"}"#,
+    );
+    let r = with_secrets(
+        &gmail,
+        "http://127.0.0.1:51000/",
+        STATE.into(),
+        VERIFIER.into(),
+    )
+    .unwrap();
     assert_eq!(
         r.url,
         format!("https://accounts.google.com/o/oauth2/v2/auth?response_type=code&client_id=123.apps.googleusercontent.com&state={STATE}&code_challenge={CHALLENGE}&code_challenge_method=S256&redirect_uri=http%3A%2F%2F127.0.0.1%3A51000%2F&scope=https%3A%2F%2Fmail.google.com%2F&access_type=offline&prompt=consent&login_hint=jean%40gmail.com")
     );
-    let o365 = cfg(r#"{"provider":"office365","client_id":"0000-cid","client_secret":"s","tenant":"contoso.onmicrosoft.com","email":"jean@contoso.com"}"#);
-    let r = with_secrets(&o365, "http://localhost:3017/", STATE.into(), VERIFIER.into()).unwrap();
+    let o365 = cfg(
+        r#"{"provider":"office365","client_id":"0000-cid","client_secret":"s","tenant":"contoso.onmicrosoft.com","email":"jean@contoso.com"}"#,
+    );
+    let r = with_secrets(
+        &o365,
+        "http://localhost:3017/",
+        STATE.into(),
+        VERIFIER.into(),
+    )
+    .unwrap();
     assert_eq!(
         r.url,
         format!("https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/authorize?response_type=code&client_id=0000-cid&state={STATE}&code_challenge={CHALLENGE}&code_challenge_method=S256&redirect_uri=http%3A%2F%2Flocalhost%3A3017%2F&scope=https%3A%2F%2Foutlook.office.com%2FIMAP.AccessAsUser.All+https%3A%2F%2Foutlook.office.com%2FSMTP.Send+offline_access&login_hint=jean%40contoso.com")
     );
-    let custom = cfg(r#"{"provider":"custom","client_id":"app","authorize_url":"https://idp.example/auth","token_url":"https://idp.example/token","scopes":["openid","mail"]}"#);
-    let r = with_secrets(&custom, "http://127.0.0.1:4000/", STATE.into(), VERIFIER.into()).unwrap();
+    let custom = cfg(
+        r#"{"provider":"custom","client_id":"app","authorize_url":"https://idp.example/auth","token_url":"https://idp.example/token","scopes":["openid","mail"]}"#,
+    );
+    let r = with_secrets(
+        &custom,
+        "http://127.0.0.1:4000/",
+        STATE.into(),
+        VERIFIER.into(),
+    )
+    .unwrap();
     assert_eq!(
         r.url,
         format!("https://idp.example/auth?response_type=code&client_id=app&state={STATE}&code_challenge={CHALLENGE}&code_challenge_method=S256&redirect_uri=http%3A%2F%2F127.0.0.1%3A4000%2F&scope=openid+mail")
@@ -144,22 +228,64 @@ fn ids(json: &str, port_busy: bool) -> Vec<(&'static str, Severity)> {
 
 #[test]
 fn registration_check_finds_the_known_mistakes() {
-    let f = ids(r#"{"provider":"office365","client_id":"c","tenant":"t1","email":"a@b.c"}"#, false);
-    assert!(f.contains(&("office365_web_without_secret", Severity::Error)), "{f:?}");
-    let f = ids(r#"{"provider":"office365","client_id":"c","app_type":"desktop","client_secret":"s","tenant":"t1"}"#, false);
-    assert!(f.contains(&("office365_public_client_with_secret", Severity::Error)), "{f:?}");
-    let f = ids(r#"{"provider":"office365","client_id":"c","client_secret":"s","flow":"client_credentials"}"#, false);
-    assert!(f.contains(&("office365_client_credentials_needs_tenant", Severity::Error)), "{f:?}");
-    let f = ids(r#"{"provider":"office365","client_id":"c","client_secret":"s","tenant":"t1","scopes":["https://outlook.office.com/IMAP.AccessAsUser.All","User.Read","offline_access"]}"#, false);
-    assert!(f.contains(&("office365_graph_and_outlook_scopes", Severity::Error)), "{f:?}");
-    let f = ids(r#"{"provider":"gmail","client_id":"c","client_secret":"s","flow":"device_code","device_authorization_url":"https://oauth2.googleapis.com/device/code"}"#, false);
+    let f = ids(
+        r#"{"provider":"office365","client_id":"c","tenant":"t1","email":"a@b.c"}"#,
+        false,
+    );
+    assert!(
+        f.contains(&("office365_web_without_secret", Severity::Error)),
+        "{f:?}"
+    );
+    let f = ids(
+        r#"{"provider":"office365","client_id":"c","app_type":"desktop","client_secret":"s","tenant":"t1"}"#,
+        false,
+    );
+    assert!(
+        f.contains(&("office365_public_client_with_secret", Severity::Error)),
+        "{f:?}"
+    );
+    let f = ids(
+        r#"{"provider":"office365","client_id":"c","client_secret":"s","flow":"client_credentials"}"#,
+        false,
+    );
+    assert!(
+        f.contains(&("office365_client_credentials_needs_tenant", Severity::Error)),
+        "{f:?}"
+    );
+    let f = ids(
+        r#"{"provider":"office365","client_id":"c","client_secret":"s","tenant":"t1","scopes":["https://outlook.office.com/IMAP.AccessAsUser.All","User.Read","offline_access"]}"#,
+        false,
+    );
+    assert!(
+        f.contains(&("office365_graph_and_outlook_scopes", Severity::Error)),
+        "{f:?}"
+    );
+    let f = ids(
+        r#"{"provider":"gmail","client_id":"c","client_secret":"s","flow":"device_code","device_authorization_url":"https://oauth2.googleapis.com/device/code"}"#,
+        false,
+    );
     assert!(f.contains(&("gmail_device_flow", Severity::Error)), "{f:?}");
-    let f = ids(r#"{"provider":"office365","client_id":"c","client_secret":"s","tenant":"t1"}"#, true);
-    assert!(f.contains(&("redirect_port_busy", Severity::Error)), "{f:?}");
-    let f = ids(r#"{"provider":"office365","client_id":"c","client_secret":"s","authorize_url":"https://login.microsoftonline.com/t/oauth2/authorize","token_url":"https://login.microsoftonline.com/t/oauth2/token"}"#, false);
-    assert!(f.contains(&("office365_v1_endpoint", Severity::Error)), "{f:?}");
+    let f = ids(
+        r#"{"provider":"office365","client_id":"c","client_secret":"s","tenant":"t1"}"#,
+        true,
+    );
+    assert!(
+        f.contains(&("redirect_port_busy", Severity::Error)),
+        "{f:?}"
+    );
+    let f = ids(
+        r#"{"provider":"office365","client_id":"c","client_secret":"s","authorize_url":"https://login.microsoftonline.com/t/oauth2/authorize","token_url":"https://login.microsoftonline.com/t/oauth2/token"}"#,
+        false,
+    );
+    assert!(
+        f.contains(&("office365_v1_endpoint", Severity::Error)),
+        "{f:?}"
+    );
     // a correct sheet-style configuration: no error
-    let f = ids(r#"{"provider":"office365","client_id":"c","client_secret":"s","tenant":"t1","email":"a@b.c","incoming":{},"outgoing":{}}"#, false);
+    let f = ids(
+        r#"{"provider":"office365","client_id":"c","client_secret":"s","tenant":"t1","email":"a@b.c","incoming":{},"outgoing":{}}"#,
+        false,
+    );
     assert!(!f.iter().any(|(_, s)| *s == Severity::Error), "{f:?}");
 }
 
@@ -167,6 +293,9 @@ fn registration_check_finds_the_known_mistakes() {
 fn registration_findings_speak_french() {
     let c = cfg(r#"{"provider":"office365","client_id":"c","tenant":"t1","language":"fr"}"#);
     let f = check(&c, |_| None);
-    let web = f.iter().find(|f| f.id == "office365_web_without_secret").unwrap();
+    let web = f
+        .iter()
+        .find(|f| f.id == "office365_web_without_secret")
+        .unwrap();
     assert!(web.message.contains("secret client"), "{}", web.message);
 }

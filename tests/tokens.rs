@@ -13,6 +13,7 @@ use std::time::Duration;
 
 #[test]
 fn refresh_ahead_of_expiry_rotates_the_refresh_token() {
+    let _serial = common::serial();
     init();
     let sb = sandbox();
     // short-app tokens live 5 s: the margin is capped at half the lifetime (2 s)
@@ -27,7 +28,10 @@ fn refresh_ahead_of_expiry_rotates_the_refresh_token() {
     assert!(exp2 >= oauthmail::tokens::token_set::now_unix() + 3);
     let v2 = acc.export();
     assert_eq!(v2["version"], v1["version"].as_u64().unwrap() + 1);
-    assert_ne!(v2["refresh_token"], v1["refresh_token"], "rotated refresh token stored");
+    assert_ne!(
+        v2["refresh_token"], v1["refresh_token"],
+        "rotated refresh token stored"
+    );
     // the host was told
     let changes = acc.changes.lock().unwrap().clone();
     let last: serde_json::Value = serde_json::from_str(changes.last().unwrap()).unwrap();
@@ -48,12 +52,16 @@ fn refresh_ahead_of_expiry_rotates_the_refresh_token() {
     assert!(last_hint().contains("authorize again"), "{}", last_hint());
     // the failure is remembered: no second request for the same dead refresh token
     let n = sb.token_requests("refresh_token");
-    assert_eq!(other.token(0).unwrap_err().0, OM_STATUS_AUTHORIZATION_REQUIRED);
+    assert_eq!(
+        other.token(0).unwrap_err().0,
+        OM_STATUS_AUTHORIZATION_REQUIRED
+    );
     assert_eq!(sb.token_requests("refresh_token"), n);
 }
 
 #[test]
 fn sixteen_threads_on_an_expired_token_share_one_refresh() {
+    let _serial = common::serial();
     init();
     let sb = sandbox();
     let acc = Arc::new(authorized("confidential-app", json!({})));
@@ -69,13 +77,21 @@ fn sixteen_threads_on_an_expired_token_share_one_refresh() {
             })
         })
         .collect();
-    let tokens: Vec<String> = handles.into_iter().map(|h| h.join().unwrap().unwrap()).collect();
-    assert_eq!(sb.token_requests("refresh_token"), before + 1, "exactly one refresh request");
+    let tokens: Vec<String> = handles
+        .into_iter()
+        .map(|h| h.join().unwrap().unwrap())
+        .collect();
+    assert_eq!(
+        sb.token_requests("refresh_token"),
+        before + 1,
+        "exactly one refresh request"
+    );
     assert!(tokens.iter().all(|t| t == &tokens[0]));
 }
 
 #[test]
 fn revocation_forgets_tokens_and_a_copy_then_needs_authorization() {
+    let _serial = common::serial();
     init();
     let sb = sandbox();
     let acc = authorized("confidential-app", json!({}));
@@ -86,11 +102,20 @@ fn revocation_forgets_tokens_and_a_copy_then_needs_authorization() {
     acc.revoke().unwrap();
     assert_eq!(sb.stats()["revocations"].as_u64().unwrap(), revocations + 1);
     let after = acc.export();
-    assert!(after.get("refresh_token").is_none() && after.get("access_token").is_none(), "{after}");
+    assert!(
+        after.get("refresh_token").is_none() && after.get("access_token").is_none(),
+        "{after}"
+    );
     assert_eq!(after["version"], v + 1);
-    assert_eq!(acc.token(0).unwrap_err().0, OM_STATUS_AUTHORIZATION_REQUIRED);
+    assert_eq!(
+        acc.token(0).unwrap_err().0,
+        OM_STATUS_AUTHORIZATION_REQUIRED
+    );
     let changes = acc.changes.lock().unwrap().clone();
-    assert!(changes.last().unwrap().contains(&format!("\"version\":{}", v + 1)));
+    assert!(changes
+        .last()
+        .unwrap()
+        .contains(&format!("\"version\":{}", v + 1)));
 
     copy.expire_access_token();
     let (status, msg) = copy.token(0).unwrap_err();
@@ -99,6 +124,7 @@ fn revocation_forgets_tokens_and_a_copy_then_needs_authorization() {
 
 #[test]
 fn token_endpoint_5xx_is_retried_then_reported() {
+    let _serial = common::serial();
     init();
     let sb = sandbox();
     // fault injection in the sandbox server: no real server gives a 500 on demand
@@ -107,7 +133,11 @@ fn token_endpoint_5xx_is_retried_then_reported() {
     sb.inject("fail-token", "count=2&status=500");
     let before = sb.stats()["token_requests_total"].as_u64().unwrap();
     acc.token(0).unwrap();
-    assert_eq!(sb.stats()["token_requests_total"].as_u64().unwrap(), before + 3, "2 failures + 1 success");
+    assert_eq!(
+        sb.stats()["token_requests_total"].as_u64().unwrap(),
+        before + 3,
+        "2 failures + 1 success"
+    );
 
     acc.expire_access_token();
     sb.inject("fail-token", "count=5&status=503");
@@ -119,6 +149,7 @@ fn token_endpoint_5xx_is_retried_then_reported() {
 
 #[test]
 fn a_blocked_refresh_is_cancelled_from_another_thread_and_times_out() {
+    let _serial = common::serial();
     init();
     let sb = sandbox();
     let acc = Arc::new(authorized("confidential-app", json!({"token_retries": 0})));
@@ -142,19 +173,25 @@ fn a_blocked_refresh_is_cancelled_from_another_thread_and_times_out() {
 
 #[test]
 fn token_file_is_private_atomic_and_reloaded() {
+    let _serial = common::serial();
     init();
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("tokfile-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("tokfile-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("jetons société.json");
     let _ = std::fs::remove_file(&path);
     let file = path.to_string_lossy().into_owned();
     let acc = authorized("confidential-app", json!({"token_file": file}));
-    let stored: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(stored, acc.export());
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     let (t, _) = acc.token(0).unwrap();
     drop(acc);
@@ -168,19 +205,32 @@ fn token_file_is_private_atomic_and_reloaded() {
 
 #[test]
 fn unknown_certificate_authority_is_a_tls_error_naming_the_host() {
+    let _serial = common::serial();
     init();
     let sb = sandbox();
-    let acc = Acc::new(&sb.config("cc-app", json!({"flow": "client_credentials", "scopes": "mail", "ca_certs_file": sb.other_ca_file}))).unwrap();
+    let acc = Acc::new(&sb.config(
+        "cc-app",
+        json!({"flow": "client_credentials", "scopes": "mail", "ca_certs_file": sb.other_ca_file}),
+    ))
+    .unwrap();
     let (status, msg) = acc.token(0).unwrap_err();
     assert_eq!(status, OM_STATUS_TLS_ERROR, "{msg}");
-    assert!(msg.contains("127.0.0.1") && msg.contains("unknown authority"), "{msg}");
+    assert!(
+        msg.contains("127.0.0.1") && msg.contains("unknown authority"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn client_credentials_token_is_obtained_then_cached() {
+    let _serial = common::serial();
     init();
     let sb = sandbox();
-    let acc = Acc::new(&sb.config("cc-app", json!({"flow": "client_credentials", "scopes": "mail"}))).unwrap();
+    let acc = Acc::new(&sb.config(
+        "cc-app",
+        json!({"flow": "client_credentials", "scopes": "mail"}),
+    ))
+    .unwrap();
     let before = sb.token_requests("client_credentials");
     let (t1, _) = acc.token(0).unwrap();
     let (t2, _) = acc.token(0).unwrap();
@@ -188,14 +238,22 @@ fn client_credentials_token_is_obtained_then_cached() {
     assert_eq!(sb.token_requests("client_credentials"), before + 1);
     assert!(acc.export().get("refresh_token").is_none());
     // a wrong secret is the provider's refusal, with the admin's hint
-    let bad = Acc::new(&sb.config("cc-app", json!({"flow": "client_credentials", "scopes": "mail", "client_secret": "wrong"}))).unwrap();
+    let bad = Acc::new(&sb.config(
+        "cc-app",
+        json!({"flow": "client_credentials", "scopes": "mail", "client_secret": "wrong"}),
+    ))
+    .unwrap();
     let (status, msg) = bad.token(0).unwrap_err();
     assert_eq!(status, OM_STATUS_PROVIDER_ERROR, "{msg}");
-    assert!(msg.contains("invalid_client") && msg.contains("client_secret"), "{msg}");
+    assert!(
+        msg.contains("invalid_client") && msg.contains("client_secret"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn device_flow_polls_until_the_user_confirms() {
+    let _serial = common::serial();
     init();
     let sb = sandbox();
     let acc = Acc::new(&sb.config("confidential-app", json!({"flow": "device_code"}))).unwrap();
@@ -214,11 +272,17 @@ fn device_flow_polls_until_the_user_confirms() {
 
 #[test]
 fn device_flow_denied_by_the_user() {
+    let _serial = common::serial();
     init();
     let sb = sandbox();
     let acc = Acc::new(&sb.config("confidential-app", json!({"flow": "device_code"}))).unwrap();
     let d = acc.device_start().unwrap();
-    let out = sb.browse(&["--device", d["user_code"].as_str().unwrap(), "--deny", d["verification_uri"].as_str().unwrap()]);
+    let out = sb.browse(&[
+        "--device",
+        d["user_code"].as_str().unwrap(),
+        "--deny",
+        d["verification_uri"].as_str().unwrap(),
+    ]);
     assert_eq!(out["denied"], true, "{out}");
     let (status, msg) = acc.wait_done(60).unwrap_err();
     assert_eq!(status, OM_STATUS_ACCESS_DENIED, "{msg}");

@@ -127,6 +127,7 @@ pub unsafe extern "C" fn om_device_start(
     guard(|| {
         out_string_init(out_json, "out_json")?;
         let json = with_account(account, |a| {
+            device_flow::check_supported(&a.config)?;
             let a2 = a.clone();
             a.run_blocking(a.timeout_or_default(timeout_ms), async move {
                 device_flow::start(&a2).await

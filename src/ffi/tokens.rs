@@ -33,10 +33,31 @@ pub unsafe extern "C" fn om_get_access_token(
         if !out_expires_at.is_null() {
             *out_expires_at = 0;
         }
+        // hot path: a cached token, outside any callback, with nothing to notify
+        let cached = if account.is_null() {
+            None
+        } else {
+            crate::registry::peek(account as usize, |a| {
+                if a.in_callback() || a.has_pending_notification() {
+                    None
+                } else {
+                    a.cached_token()
+                }
+            })
+            .flatten()
+        };
+        if let Some((token, expires)) = cached {
+            out_string_set(out_token, token);
+            if !out_expires_at.is_null() {
+                *out_expires_at = expires;
+            }
+            return Ok(());
+        }
         let (token, expires) = with_account(account, |a| {
             if let Some(t) = a.cached_token() {
                 return Ok(t);
             }
+            a.check_can_refresh()?;
             let a2 = a.clone();
             a.run_blocking(a.timeout_or_default(timeout_ms), async move {
                 a2.access_token().await

@@ -15,22 +15,8 @@ use std::sync::Arc;
 
 /// Requests a device code and starts polling in the background. Must run inside the runtime.
 pub async fn start(account: &Arc<Account>) -> Result<String> {
+    check_supported(&account.config)?;
     let config = &account.config;
-    if config.device_authorization_url.is_none() {
-        return Err(Error::new(
-            Status::Unsupported,
-            config.language.pick(
-                "This provider has no device authorization endpoint (Google does not allow the Gmail scope in the device flow): use the browser authorization",
-                "Ce fournisseur n'a pas de point d'autorisation d'appareil (Google n'autorise pas la portée Gmail dans ce flux) : utilisez l'autorisation par navigateur",
-            ),
-        ));
-    }
-    if config.provider == Provider::Gmail {
-        return Err(Error::new(
-            Status::Unsupported,
-            "Google does not allow the Gmail scope (https://mail.google.com/) in the device flow: use the browser authorization",
-        ));
-    }
     flow::end_current(account).await;
     let client = build(config, None)?;
     let details: StandardDeviceAuthorizationResponse = client
@@ -83,6 +69,26 @@ pub async fn start(account: &Arc<Account>) -> Result<String> {
         },
     );
     Ok(out.to_string())
+}
+
+/// Refuses, before any network, what cannot work: no device endpoint, or Gmail.
+pub fn check_supported(config: &crate::config::Config) -> Result<()> {
+    if config.device_authorization_url.is_none() {
+        return Err(Error::new(
+            Status::Unsupported,
+            config.language.pick(
+                "This provider has no device authorization endpoint (Google does not allow the Gmail scope in the device flow): use the browser authorization",
+                "Ce fournisseur n'a pas de point d'autorisation d'appareil (Google n'autorise pas la portée Gmail dans ce flux) : utilisez l'autorisation par navigateur",
+            ),
+        ));
+    }
+    if config.provider == Provider::Gmail {
+        return Err(Error::new(
+            Status::Unsupported,
+            "Google does not allow the Gmail scope (https://mail.google.com/) in the device flow: use the browser authorization",
+        ));
+    }
+    Ok(())
 }
 
 async fn poll(account: &Account, details: &StandardDeviceAuthorizationResponse) -> Result<()> {

@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 pub type Failure = (i32, String);
 
 pub fn last_error() -> String {
-    unsafe { CStr::from_ptr(om_last_error_message()) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(om_last_error_message()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 pub fn last_detail() -> String {
@@ -24,7 +26,9 @@ pub fn last_detail() -> String {
 }
 
 pub fn last_hint() -> String {
-    unsafe { CStr::from_ptr(om_last_error_hint()) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(om_last_error_hint()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn check(status: i32) -> Result<(), Failure> {
@@ -57,7 +61,10 @@ unsafe impl Sync for Acc {}
 
 unsafe extern "C" fn on_tokens(user_data: *mut c_void, json: *const c_char) {
     let changes = &*(user_data as *const Mutex<Vec<String>>);
-    changes.lock().unwrap().push(CStr::from_ptr(json).to_string_lossy().into_owned());
+    changes
+        .lock()
+        .unwrap()
+        .push(CStr::from_ptr(json).to_string_lossy().into_owned());
 }
 
 unsafe extern "C" fn free_changes(user_data: *mut c_void) {
@@ -71,7 +78,12 @@ impl Acc {
         check(unsafe { om_account_new(c.as_ptr(), &mut h) })?;
         let changes = Arc::new(Mutex::new(Vec::new()));
         let ud = Arc::into_raw(changes.clone()) as *mut c_void;
-        check(om_account_set_token_callback(h, Some(on_tokens), ud, Some(free_changes)))?;
+        check(om_account_set_token_callback(
+            h,
+            Some(on_tokens),
+            ud,
+            Some(free_changes),
+        ))?;
         Ok(Acc { h, changes })
     }
 

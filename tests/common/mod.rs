@@ -30,7 +30,10 @@ fn need(program: &str, version_arg: &str, install: &str) {
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    assert!(ok, "`{program}` is needed by the tests and was not found: {install}");
+    assert!(
+        ok,
+        "`{program}` is needed by the tests and was not found: {install}"
+    );
 }
 
 /// The sandbox, started on first use. Panics (never skips) when a tool is missing.
@@ -40,7 +43,11 @@ pub fn sandbox() -> &'static Sandbox {
 }
 
 fn start_sandbox() -> Sandbox {
-    need("node", "--version", "install Node.js 20 (apt-get install nodejs) or run scripts/test-all.sh");
+    need(
+        "node",
+        "--version",
+        "install Node.js 20 (apt-get install nodejs) or run scripts/test-all.sh",
+    );
     need("openssl", "version", "apt-get install openssl");
     let sb = repo().join("tests/sandbox");
     assert!(
@@ -86,14 +93,20 @@ fn start_sandbox() -> Sandbox {
 
 impl Sandbox {
     pub fn url(&self, key: &str) -> String {
-        self.info[key].as_str().unwrap_or_else(|| panic!("no {key} in {}", self.info)).to_string()
+        self.info[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {key} in {}", self.info))
+            .to_string()
     }
 
     /// The scripted browser as a `browser_command`.
     pub fn browser_command(&self, extra: &[&str]) -> Vec<String> {
         let mut v = vec![
             "node".to_string(),
-            repo().join("tests/sandbox/browser.mjs").to_string_lossy().into_owned(),
+            repo()
+                .join("tests/sandbox/browser.mjs")
+                .to_string_lossy()
+                .into_owned(),
             "--ca".to_string(),
             self.ca_file.clone(),
         ];
@@ -110,7 +123,8 @@ impl Sandbox {
             .output()
             .expect("run browser.mjs");
         let text = String::from_utf8_lossy(&out.stdout);
-        serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("browser printed {text:?}: {e}"))
+        serde_json::from_str(text.trim())
+            .unwrap_or_else(|e| panic!("browser printed {text:?}: {e}"))
     }
 
     /// A custom-provider account configuration for sandbox client `client` ("confidential-app",
@@ -197,8 +211,20 @@ impl Drop for Sandbox {
 /// A one-shot HTTP GET over plain TCP (for hitting the loopback listener directly).
 pub fn http_get(url: &str) -> (u16, String) {
     let u = url::Url::parse(url).unwrap();
-    let host = u.host_str().unwrap().trim_matches(|c| c == '[' || c == ']').to_string();
-    let addr = format!("{}:{}", if host.contains(':') { format!("[{host}]") } else { host.clone() }, u.port().unwrap());
+    let host = u
+        .host_str()
+        .unwrap()
+        .trim_matches(|c| c == '[' || c == ']')
+        .to_string();
+    let addr = format!(
+        "{}:{}",
+        if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.clone()
+        },
+        u.port().unwrap()
+    );
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     use std::io::{Read, Write};
@@ -206,11 +232,22 @@ pub fn http_get(url: &str) -> (u16, String) {
         Some(q) => format!("{}?{q}", u.path()),
         None => u.path().to_string(),
     };
-    write!(s, "GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut resp = String::new();
     let _ = s.read_to_string(&mut resp);
-    let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -224,4 +261,11 @@ pub fn authorized(client: &str, extra: Value) -> capi::Acc {
     acc.start("").unwrap();
     acc.wait_done(60).unwrap();
     acc
+}
+
+/// Serialises the tests of one binary that use the sandbox: they assert on the server's
+/// request counters, which parallel tests would disturb.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The demo: on a local sandbox (a real OAuth2 server, oidc-provider, on 127.0.0.1), build the
+# library and the C quickstart, then run what a host does: registration check, browser
+# authorization (a scripted browser plays the user), access token, tokens kept between runs,
+# refresh, revocation. Installs what it needs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+echo "== building the library"
+cargo build --quiet
+work=target/demo
+rm -rf "$work" && mkdir -p "$work"
+source scripts/sandbox-env.sh "$work"
+echo "== sandbox OAuth2 server at $SANDBOX_ISSUER"
+gcc -std=c11 -Wall -Wextra -I include examples-c/quickstart.c -L target/debug -loauthmail -o "$work/quickstart"
+cat > "$work/account.json" <<JSON
+{
+  "provider": "custom",
+  "client_id": "confidential-app",
+  "client_secret": "confidential-secret",
+  "client_auth": "request_body",
+  "authorize_url": "$SANDBOX_AUTHORIZE_URL",
+  "token_url": "$SANDBOX_TOKEN_URL",
+  "revocation_url": "$SANDBOX_REVOCATION_URL",
+  "scopes": "openid offline_access email mail",
+  "redirect_uri": "http://127.0.0.1/",
+  "email": "alice@example.test",
+  "ca_certs_file": "$SANDBOX_CA_FILE",
+  "browser_command": ["node", "$PWD/tests/sandbox/browser.mjs", "--ca", "$SANDBOX_CA_FILE"],
+  "language": "en"
+}
+JSON
+export LD_LIBRARY_PATH=$PWD/target/debug
+echo
+echo "== first run: no tokens yet, the user authorizes in the (scripted) browser"
+"$work/quickstart" "$work/account.json" "$work/tokens.json"
+echo
+echo "== second run: the saved tokens are used, no authorization"
+"$work/quickstart" "$work/account.json" "$work/tokens.json"
+echo
+echo "== the access token expires: the next run refreshes it (the refresh token rotates)"
+node -e "const f='$work/tokens.json';const t=JSON.parse(require('fs').readFileSync(f));t.expires_at=1;t.version++;require('fs').writeFileSync(f,JSON.stringify(t))"
+"$work/quickstart" "$work/account.json" "$work/tokens.json"
+echo
+echo "== demo done: tokens kept in $work/tokens.json (version $(node -p "require('./$work/tokens.json').version"))"

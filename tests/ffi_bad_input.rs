@@ -1,0 +1,303 @@
+//! Every exported function with bad input from Rust (the C program in tests/c does the same
+//! from C under valgrind): NULLs, invalid UTF-8, malformed JSON, unknown handles, many threads.
+
+use oauthmail::ffi::account::*;
+use oauthmail::ffi::authorize::*;
+use oauthmail::ffi::last_error::*;
+use oauthmail::ffi::library::*;
+use oauthmail::ffi::log::*;
+use oauthmail::ffi::om_account;
+use oauthmail::ffi::status::*;
+use oauthmail::ffi::tokens::*;
+use std::ffi::{c_char, CStr, CString};
+use std::ptr::{null, null_mut};
+
+fn msg() -> String {
+    unsafe { CStr::from_ptr(om_last_error_message()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Asserts status and a non-empty message mentioning `needle`.
+fn expect(status: i32, want: i32, needle: &str) {
+    let m = msg();
+    assert_eq!(status, want, "{m}");
+    assert!(
+        m.contains(needle),
+        "message {m:?} should mention {needle:?}"
+    );
+}
+
+const CONFIG: &str = r#"{"provider":"gmail","client_id":"id","client_secret":"secret-xyz-123"}"#;
+
+fn account() -> *mut om_account {
+    let c = CString::new(CONFIG).unwrap();
+    let mut h = null_mut();
+    assert_eq!(unsafe { om_account_new(c.as_ptr(), &mut h) }, 0);
+    h
+}
+
+const BAD_UTF8: &[u8] = b"{\"provider\":\"gm\xffail\"}\0";
+
+#[test]
+fn account_new_rejects_nulls_bad_utf8_and_bad_json() {
+    unsafe {
+        let mut h = std::ptr::dangling_mut::<om_account>();
+        expect(
+            om_account_new(null(), &mut h),
+            OM_STATUS_INVALID_ARGUMENT,
+            "config_json",
+        );
+        assert!(h.is_null(), "out-pointer reset on failure");
+        let c = CString::new(CONFIG).unwrap();
+        expect(
+            om_account_new(c.as_ptr(), null_mut()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "out_account",
+        );
+        expect(
+            om_account_new(BAD_UTF8.as_ptr() as *const c_char, &mut h),
+            OM_STATUS_INVALID_ARGUMENT,
+            "UTF-8",
+        );
+        let bad = CString::new(r#"{"provider":"gmail","client_id":"x","colour":1}"#).unwrap();
+        expect(
+            om_account_new(bad.as_ptr(), &mut h),
+            OM_STATUS_INVALID_CONFIG,
+            "colour",
+        );
+        let bad = CString::new("{\"provider\":").unwrap();
+        expect(
+            om_account_new(bad.as_ptr(), &mut h),
+            OM_STATUS_INVALID_CONFIG,
+            "JSON",
+        );
+        assert!(h.is_null());
+    }
+}
+
+#[test]
+fn unknown_freed_and_null_handles_are_refused_everywhere() {
+    let freed = account();
+    assert_eq!(om_account_free(freed), 0);
+    static FOREIGN: i32 = 0;
+    let foreign = &FOREIGN as *const i32 as *mut om_account;
+    for h in [freed, foreign, null_mut()] {
+        let want = if h.is_null() {
+            OM_STATUS_INVALID_ARGUMENT
+        } else {
+            OM_STATUS_INVALID_HANDLE
+        };
+        let needle = if h.is_null() { "account" } else { "handle" };
+        unsafe {
+            let mut out: *mut c_char = std::ptr::dangling_mut::<c_char>();
+            expect(om_account_config_json(h, &mut out), want, needle);
+            assert!(out.is_null());
+            expect(om_account_check(h, &mut out), want, needle);
+            expect(om_authorize_start(h, null(), &mut out), want, needle);
+            expect(om_authorize_wait(h, 0), want, needle);
+            let u = CString::new("http://127.0.0.1/?code=x&state=y").unwrap();
+            expect(om_authorize_complete(h, u.as_ptr(), 0), want, needle);
+            expect(om_authorize_cancel(h), want, needle);
+            expect(om_device_start(h, 0, &mut out), want, needle);
+            let mut exp = 5i64;
+            expect(om_get_access_token(h, 0, &mut out, &mut exp), want, needle);
+            assert_eq!(exp, 0);
+            expect(om_tokens_export(h, &mut out), want, needle);
+            let t = CString::new("{}").unwrap();
+            expect(om_tokens_import(h, t.as_ptr()), want, needle);
+            expect(om_tokens_revoke(h, 0), want, needle);
+            expect(om_account_cancel(h), want, needle);
+            expect(
+                om_account_set_token_callback(h, None, null_mut(), None),
+                want,
+                needle,
+            );
+            assert!(out.is_null());
+        }
+        if !h.is_null() {
+            expect(om_account_free(h), OM_STATUS_INVALID_HANDLE, "handle");
+        }
+    }
+    assert_eq!(om_account_free(null_mut()), 0, "free(NULL) is a no-op");
+}
+
+#[test]
+fn null_out_pointers_and_bad_strings_on_a_valid_account() {
+    let h = account();
+    unsafe {
+        expect(
+            om_account_config_json(h, null_mut()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "out_json",
+        );
+        expect(
+            om_account_check(h, null_mut()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "out_json",
+        );
+        expect(
+            om_authorize_start(h, null(), null_mut()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "out_json",
+        );
+        let mut out = null_mut();
+        let bad_opts = CString::new(r#"{"open_brwser":false}"#).unwrap();
+        expect(
+            om_authorize_start(h, bad_opts.as_ptr(), &mut out),
+            OM_STATUS_INVALID_CONFIG,
+            "open_brwser",
+        );
+        expect(
+            om_authorize_start(h, BAD_UTF8.as_ptr() as *const c_char, &mut out),
+            OM_STATUS_INVALID_ARGUMENT,
+            "options_json",
+        );
+        expect(
+            om_authorize_complete(h, null(), 0),
+            OM_STATUS_INVALID_ARGUMENT,
+            "redirect_url",
+        );
+        expect(
+            om_device_start(h, 0, null_mut()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "out_json",
+        );
+        expect(
+            om_get_access_token(h, 0, null_mut(), null_mut()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "out_token",
+        );
+        expect(
+            om_tokens_export(h, null_mut()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "out_json",
+        );
+        expect(
+            om_tokens_import(h, null()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "tokens_json",
+        );
+        expect(
+            om_tokens_import(h, BAD_UTF8.as_ptr() as *const c_char),
+            OM_STATUS_INVALID_ARGUMENT,
+            "UTF-8",
+        );
+        let bad = CString::new(r#"{"format":1,"version":"seven"}"#).unwrap();
+        expect(
+            om_tokens_import(h, bad.as_ptr()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "version",
+        );
+        let bad = CString::new("[1,2").unwrap();
+        expect(
+            om_tokens_import(h, bad.as_ptr()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "token set JSON",
+        );
+        // nothing started: waiting is a state error, not a hang
+        expect(
+            om_authorize_wait(h, 1000),
+            OM_STATUS_WRONG_STATE,
+            "om_authorize_start",
+        );
+        // no tokens yet
+        expect(
+            om_get_access_token(h, 0, &mut out, null_mut()),
+            OM_STATUS_AUTHORIZATION_REQUIRED,
+            "authoriz",
+        );
+        assert!(out.is_null());
+        // device flow is refused for Gmail before any network
+        expect(
+            om_device_start(h, 0, &mut out),
+            OM_STATUS_UNSUPPORTED,
+            "device",
+        );
+        expect(
+            om_log_set_callback(None, 9, null_mut()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "max_level",
+        );
+        expect(
+            om_log_write(2, null()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "message",
+        );
+        // success clears the last error
+        assert_eq!(om_account_check(h, &mut out), 0);
+        assert_eq!(msg(), "");
+        assert_eq!(om_last_error_status(), 0);
+        om_string_free(out);
+        om_string_free(null_mut());
+    }
+    om_account_free(h);
+}
+
+#[test]
+fn status_names_and_descriptions_never_null() {
+    for code in [-1, 0, 1, 8, 20, 99, 12345] {
+        let n = unsafe { CStr::from_ptr(om_status_name(code)) }
+            .to_str()
+            .unwrap();
+        let d = unsafe { CStr::from_ptr(om_status_description(code)) }
+            .to_str()
+            .unwrap();
+        assert!(n.starts_with("OM_STATUS_") && !d.is_empty());
+    }
+    assert_eq!(
+        unsafe { CStr::from_ptr(om_status_name(8)) }
+            .to_str()
+            .unwrap(),
+        "OM_STATUS_AUTHORIZATION_REQUIRED"
+    );
+    assert_eq!(
+        unsafe { CStr::from_ptr(om_status_name(777)) }
+            .to_str()
+            .unwrap(),
+        "OM_STATUS_UNKNOWN"
+    );
+    let v = unsafe { CStr::from_ptr(om_version()) }.to_str().unwrap();
+    assert_eq!(v, env!("CARGO_PKG_VERSION"));
+    assert_eq!(om_version_number(), 100);
+}
+
+#[test]
+fn many_threads_creating_using_and_freeing_accounts() {
+    let threads: Vec<_> = (0..16)
+        .map(|i| {
+            std::thread::spawn(move || {
+                for j in 0..50 {
+                    let h = account();
+                    let mut out = null_mut();
+                    unsafe {
+                        assert_eq!(om_account_config_json(h, &mut out), 0);
+                        om_string_free(out);
+                        let t = CString::new(format!("{{\"format\":1,\"version\":{}}}", i * j))
+                            .unwrap();
+                        // missing keys: refused with a message, never a crash
+                        assert_eq!(om_tokens_import(h, t.as_ptr()), OM_STATUS_INVALID_ARGUMENT);
+                    }
+                    assert_eq!(om_account_cancel(h), 0);
+                    assert_eq!(om_account_free(h), 0);
+                    assert_eq!(om_account_free(h), OM_STATUS_INVALID_HANDLE);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+#[test]
+fn secrets_never_appear_in_error_messages() {
+    let h = account();
+    unsafe {
+        // the import carries tokens that the error message would otherwise echo
+        let t = CString::new(r#"{"format":1,"version":1,"updated_at":1,"client_id":"other","token_url":"https://oauth2.googleapis.com/token","refresh_token":"1//refresh-token-value"}"#).unwrap();
+        assert_eq!(om_tokens_import(h, t.as_ptr()), OM_STATUS_INVALID_ARGUMENT);
+        assert!(!msg().contains("refresh-token-value"), "{}", msg());
+    }
+    om_account_free(h);
+}
