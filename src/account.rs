@@ -192,13 +192,7 @@ impl Account {
         match (&st.auth_failure, &st.set.refresh_token) {
             (Some((rt, err)), Some(cur)) if rt == cur => Err(err.clone()),
             (_, Some(_)) => Ok(()),
-            (_, None) => Err(Error::new(
-                Status::AuthorizationRequired,
-                self.config.language.pick(
-                    "Authorization required: there is no refresh token for this account; the user must authorize",
-                    "Autorisation nécessaire : ce compte n'a pas de jeton d'actualisation ; l'utilisateur doit s'autoriser",
-                ),
-            )),
+            (_, None) => Err(crate::oauth::hints::no_refresh_token(self.config.language)),
         }
     }
 
@@ -359,6 +353,11 @@ impl Account {
     /// True when the token listener has a change to hear about.
     pub fn has_pending_notification(&self) -> bool {
         self.notify_pending.load(Ordering::Relaxed)
+    }
+
+    /// True when this thread is inside a callback of any account.
+    pub fn in_any_callback() -> bool {
+        IN_CALLBACK.with(|c| c.get()) != 0
     }
 
     /// True when this thread is inside one of this account's callbacks.

@@ -49,7 +49,7 @@ pub fn init() -> Result<u32> {
 /// Drops one reference; the last one stops the runtime's threads (waiting at most 5 s for
 /// tasks to finish). Returns the remaining count.
 pub fn shutdown() -> Result<u32> {
-    if Handle::try_current().is_ok() {
+    if Handle::try_current().is_ok() || crate::account::Account::in_any_callback() {
         return Err(Error::new(
             Status::ReentrantCall,
             "om_shutdown() cannot be called from a library thread (inside a callback)",

@@ -281,6 +281,14 @@ fn registration_check_finds_the_known_mistakes() {
         f.contains(&("office365_v1_endpoint", Severity::Error)),
         "{f:?}"
     );
+    let f = ids(
+        r#"{"provider":"custom","client_id":"c","authorize_url":"https://i/a","token_url":"https://i/t","redirect_uri":"http://127.0.0.1:3017/","redirect_port":4000}"#,
+        false,
+    );
+    assert!(
+        f.contains(&("redirect_port_differs", Severity::Warning)),
+        "{f:?}"
+    );
     // a correct sheet-style configuration: no error
     let f = ids(
         r#"{"provider":"office365","client_id":"c","client_secret":"s","tenant":"t1","email":"a@b.c","incoming":{},"outgoing":{}}"#,

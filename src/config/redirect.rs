@@ -22,6 +22,8 @@ pub struct RedirectUri {
     pub port: Option<u16>,
     /// The path the provider redirects to, e.g. `/`.
     pub path: String,
+    /// The port written in `redirect_uri` when `redirect_port` replaced it.
+    pub replaced_port: Option<u16>,
 }
 
 impl Serialize for RedirectUri {
@@ -75,11 +77,16 @@ impl RedirectUri {
             }
             _ => uri.trim().to_string(),
         };
+        let replaced_port = match (port_override, explicit_port) {
+            (Some(p), Some(e)) if p != e && p != 0 && e != 0 => Some(e),
+            _ => None,
+        };
         Ok(RedirectUri {
             configured,
             host,
             port,
             path,
+            replaced_port,
         })
     }
 

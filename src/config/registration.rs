@@ -216,6 +216,29 @@ pub fn check(config: &Config, port_free: impl Fn(&Config) -> Option<String>) -> 
             format!("L'URI de redirection {} n'a pas de port : un port libre est choisi à l'exécution. Microsoft ignore le port pour localhost, mais l'URI envoyée doit sinon être identique à celle inscrite.", config.redirect_uri.configured),
         );
     }
+    if let (Some(written), Some(port)) =
+        (config.redirect_uri.replaced_port, config.redirect_uri.port)
+    {
+        let sent = &config.redirect_uri.configured;
+        let (severity, en_tail, fr_tail) = if o365
+            && config.redirect_uri.host == LoopbackHost::Localhost
+        {
+            (Severity::Info, "Microsoft ignores the port of localhost redirects, so this works if the rest matches.", "Microsoft ignore le port des redirections localhost : cela fonctionne si le reste correspond.")
+        } else {
+            (
+                Severity::Warning,
+                "The provider must have this exact URI registered.",
+                "Le fournisseur doit avoir exactement cette URI inscrite.",
+            )
+        };
+        add(
+            "redirect_port_differs",
+            severity,
+            Who::SettingsAdmin,
+            format!("redirect_port {port} replaces the port {written} written in redirect_uri: the URI sent is {sent}. {en_tail}"),
+            format!("redirect_port {port} remplace le port {written} écrit dans redirect_uri : l'URI envoyée est {sent}. {fr_tail}"),
+        );
+    }
     if config.flow == Flow::AuthorizationCode {
         if let Some(msg) = port_free(config) {
             let port = config.redirect_uri.port.unwrap_or(0);

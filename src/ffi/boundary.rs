@@ -14,7 +14,11 @@ use std::sync::Mutex;
 pub fn guard(f: impl FnOnce() -> Result<()>) -> om_status {
     last_error::clear();
     match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(())) => Status::Ok.code(),
+        Ok(Ok(())) => {
+            // a callback run inside the call may have left its own error behind
+            last_error::clear();
+            Status::Ok.code()
+        }
         Ok(Err(e)) => {
             last_error::set(&e);
             e.status.code()

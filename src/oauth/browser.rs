@@ -16,6 +16,7 @@ fn spawn(program: &str, args: &[String], url: &str) -> Result<()> {
         .args(args)
         .arg(url)
         .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null()) // the host's console is not the browser's
         .spawn()
         .map_err(|e| {
             Error::new(

@@ -5,7 +5,7 @@ use super::client::{build, map_request_error, token_set_from};
 use super::hints::Grant;
 use super::http::TokenHttp;
 use crate::config::{Config, Provider};
-use crate::error::{Error, Result, Status};
+use crate::error::{Error, Result};
 use crate::tokens::TokenSet;
 use oauth2::{RefreshToken, Scope, StandardRevocableToken};
 
@@ -15,15 +15,10 @@ fn scopes(config: &Config) -> Vec<Scope> {
 
 /// Exchanges the refresh token for a new access token (and, with rotation, a new refresh token).
 pub async fn refresh(config: &Config, http: &TokenHttp, current: &TokenSet) -> Result<TokenSet> {
-    let rt = current.refresh_token.clone().ok_or_else(|| {
-        Error::new(
-            Status::AuthorizationRequired,
-            config.language.pick(
-                "Authorization required: there is no refresh token for this account; the user must authorize",
-                "Autorisation nécessaire : ce compte n'a pas de jeton d'actualisation ; l'utilisateur doit s'autoriser",
-            ),
-        )
-    })?;
+    let rt = current
+        .refresh_token
+        .clone()
+        .ok_or_else(|| super::hints::no_refresh_token(config.language))?;
     let client = build(config, None)?;
     let rt = RefreshToken::new(rt);
     let mut req = client

@@ -1,0 +1,1764 @@
+/*
+ * test_capi.c -- tests of the oauthmail C ABI from C, against the sandbox OAuth2 server
+ * (tests/sandbox). Compiled against include/oauthmail.h only:
+ *
+ *   gcc -std=c11 -Wall -Wextra -Werror -pedantic -I include tests/c/test_capi.c \
+ *       -L target/debug -loauthmail -lpthread
+ *
+ * Normally run by tests/c/run.sh (under valgrind), which starts the sandbox and sets:
+ *
+ *   OM_TEST_ISSUER          https://127.0.0.1:PORT                (sandbox issuer)
+ *   OM_TEST_AUTHORIZE_URL   authorization endpoint
+ *   OM_TEST_TOKEN_URL       token endpoint
+ *   OM_TEST_DEVICE_URL      device authorization endpoint
+ *   OM_TEST_REVOCATION_URL  revocation endpoint
+ *   OM_TEST_CA_FILE         the sandbox CA (PEM)
+ *   OM_TEST_BROWSER         browser_command as JSON array text, e.g.
+ *                           ["node","/repo/tests/sandbox/browser.mjs","--ca","/pki/ca.pem"]
+ *
+ * Output: one line per check, "ok - what" or "not ok - what: details", then exactly one line
+ * "N passed, M failed". Exit status 0 when nothing failed, 1 otherwise (2: bad environment).
+ */
+
+#define _POSIX_C_SOURCE 200809L
+
+#include "oauthmail.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reporting                                                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+static pthread_mutex_t g_report_lock = PTHREAD_MUTEX_INITIALIZER;
+static int g_passed, g_failed;
+
+__attribute__((format(printf, 3, 4))) static int check(int cond, const char *what,
+                                                        const char *fmt, ...)
+{
+    char details[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(details, sizeof details, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&g_report_lock);
+    if (cond) {
+        g_passed++;
+        printf("ok - %s\n", what);
+    } else {
+        g_failed++;
+        printf("not ok - %s: %s\n", what, details);
+    }
+    fflush(stdout);
+    pthread_mutex_unlock(&g_report_lock);
+    return cond;
+}
+
+static void section(const char *name)
+{
+    pthread_mutex_lock(&g_report_lock);
+    printf("# %s\n", name);
+    fflush(stdout);
+    pthread_mutex_unlock(&g_report_lock);
+}
+
+static const char *nn(const char *s) { return s ? s : "(NULL)"; }
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Marks the threads this program created (host threads), to check where callbacks run. */
+static _Thread_local int t_host_thread;
+
+/* Something that is not a handle: the library must answer OM_STATUS_INVALID_HANDLE without
+ * ever dereferencing it. */
+static int g_unrelated_int = 42;
+#define FOREIGN_HANDLE ((om_account *)(void *)&g_unrelated_int)
+#define WILD_HANDLE ((om_account *)(uintptr_t)0x10)
+
+/* Out-pointers are preset to this, so we see whether a failing call set them to NULL. */
+static char g_sentinel_byte;
+#define SENTINEL ((char *)&g_sentinel_byte)
+#define SENTINEL_ACC ((om_account *)(void *)&g_sentinel_byte)
+
+/* The last error, copied at once (the library's pointer is only valid until the next call). */
+struct last_err {
+    om_status status;
+    char message[2048];
+    char detail[1024];
+    char hint[1024];
+    int message_null, detail_null, hint_null;
+};
+
+static void grab_last_error(struct last_err *e)
+{
+    const char *m = om_last_error_message();
+    const char *d = om_last_error_detail();
+    const char *h = om_last_error_hint();
+    e->status = om_last_error_status();
+    e->message_null = m == NULL;
+    e->detail_null = d == NULL;
+    e->hint_null = h == NULL;
+    snprintf(e->message, sizeof e->message, "%s", m ? m : "");
+    snprintf(e->detail, sizeof e->detail, "%s", d ? d : "");
+    snprintf(e->hint, sizeof e->hint, "%s", h ? h : "");
+}
+
+/*
+ * Checks a call's outcome; must be called right after the call (reads the last error).
+ * want == OM_STATUS_OK: the last error must be "" everywhere and its status OK.
+ * Otherwise: status as wanted, om_last_error_status() the same, a non-empty message that
+ * contains `needle` (if not NULL), and `outs_null` true (the caller's out-pointer test).
+ */
+static int expect_(om_status got, om_status want, int outs_null, const char *needle,
+                   const char *what)
+{
+    struct last_err e;
+    char buf[8192];
+    grab_last_error(&e);
+    if (e.message_null || e.detail_null || e.hint_null) {
+        snprintf(buf, sizeof buf, "om_last_error_* returned NULL (message %d, detail %d, hint %d)",
+                 e.message_null, e.detail_null, e.hint_null);
+        return check(0, what, "%s", buf);
+    }
+    if (got != want) {
+        snprintf(buf, sizeof buf, "status %d (%s), wanted %d (%s); last error: %s", got,
+                 nn(om_status_name(got)), want, nn(om_status_name(want)), e.message);
+        return check(0, what, "%s", buf);
+    }
+    if (want == OM_STATUS_OK) {
+        if (e.message[0] || e.detail[0] || e.hint[0] || e.status != OM_STATUS_OK) {
+            snprintf(buf, sizeof buf,
+                     "succeeded but the last error is not empty: status %d, message \"%s\", "
+                     "detail \"%s\", hint \"%s\"",
+                     e.status, e.message, e.detail, e.hint);
+            return check(0, what, "%s", buf);
+        }
+        return check(outs_null, what, "%s", "out-pointer check failed");
+    }
+    if (e.status != want) {
+        snprintf(buf, sizeof buf, "om_last_error_status() = %d, wanted %d", e.status, want);
+        return check(0, what, "%s", buf);
+    }
+    if (!e.message[0])
+        return check(0, what, "%s", "empty om_last_error_message()");
+    if (needle && !strstr(e.message, needle)) {
+        snprintf(buf, sizeof buf, "message does not name \"%s\": %s", needle, e.message);
+        return check(0, what, "%s", buf);
+    }
+    return check(outs_null, what, "out-pointer not set to NULL on failure (message: %s)",
+                 e.message);
+}
+
+/* The call is made first (comma operator: a sequence point), then the out-pointer expression
+ * `outs` is evaluated and the outcome checked. Usable as an expression (returns 1 when ok). */
+static _Thread_local om_status t_st;
+#define expect(call, want, outs, needle, what)                                                 \
+    (t_st = (call), expect_(t_st, (want), (outs), (needle), (what)))
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tiny JSON helpers                                                                          */
+/* ------------------------------------------------------------------------------------------ */
+
+static const char *js_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+static const char *js_value(const char *p, int depth);
+
+static const char *js_string(const char *p)
+{
+    if (*p != '"')
+        return NULL;
+    p++;
+    while (*p && *p != '"') {
+        if ((unsigned char)*p < 0x20)
+            return NULL;
+        if (*p == '\\') {
+            p++;
+            if (*p == 'u') {
+                for (int i = 1; i <= 4; i++)
+                    if (!strchr("0123456789abcdefABCDEF", p[i]) || !p[i])
+                        return NULL;
+                p += 4;
+            } else if (!*p || !strchr("\"\\/bfnrt", *p)) {
+                return NULL;
+            }
+        }
+        p++;
+    }
+    return *p == '"' ? p + 1 : NULL;
+}
+
+static const char *js_number(const char *p)
+{
+    const char *s = p;
+    if (*p == '-')
+        p++;
+    if (*p < '0' || *p > '9')
+        return NULL;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9')
+            return NULL;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (*p < '0' || *p > '9')
+            return NULL;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    return p > s ? p : NULL;
+}
+
+static const char *js_value(const char *p, int depth)
+{
+    if (depth > 64)
+        return NULL;
+    p = js_ws(p);
+    switch (*p) {
+    case '{':
+        p = js_ws(p + 1);
+        if (*p == '}')
+            return p + 1;
+        for (;;) {
+            p = js_string(js_ws(p));
+            if (!p)
+                return NULL;
+            p = js_ws(p);
+            if (*p != ':')
+                return NULL;
+            p = js_value(p + 1, depth + 1);
+            if (!p)
+                return NULL;
+            p = js_ws(p);
+            if (*p == '}')
+                return p + 1;
+            if (*p != ',')
+                return NULL;
+            p++;
+        }
+    case '[':
+        p = js_ws(p + 1);
+        if (*p == ']')
+            return p + 1;
+        for (;;) {
+            p = js_value(p, depth + 1);
+            if (!p)
+                return NULL;
+            p = js_ws(p);
+            if (*p == ']')
+                return p + 1;
+            if (*p != ',')
+                return NULL;
+            p++;
+        }
+    case '"':
+        return js_string(p);
+    case 't':
+        return strncmp(p, "true", 4) ? NULL : p + 4;
+    case 'f':
+        return strncmp(p, "false", 5) ? NULL : p + 5;
+    case 'n':
+        return strncmp(p, "null", 4) ? NULL : p + 4;
+    default:
+        return js_number(p);
+    }
+}
+
+/* 1 when `s` is one complete JSON value whose first character is `kind` ('{' or '['). */
+static int json_valid(const char *s, char kind)
+{
+    if (!s)
+        return 0;
+    const char *p = js_ws(s);
+    if (*p != kind)
+        return 0;
+    p = js_value(p, 0);
+    return p && *js_ws(p) == '\0';
+}
+
+/* Where the value of top-level-ish `"key":` starts (first occurrence), or NULL. */
+static const char *json_find(const char *json, const char *key)
+{
+    char pat[128];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(json, pat);
+    return p ? js_ws(p + strlen(pat)) : NULL;
+}
+
+static long long json_get_int(const char *json, const char *key, long long dflt)
+{
+    const char *p = json_find(json, key);
+    if (!p || !js_number(p))
+        return dflt;
+    return strtoll(p, NULL, 10);
+}
+
+/* Copies the string value of `key` (no escapes expected: tokens, ids, URLs). */
+static int json_get_str(const char *json, const char *key, char *out, size_t n)
+{
+    const char *p = json_find(json, key);
+    out[0] = '\0';
+    if (!p || *p != '"')
+        return 0;
+    const char *end = strchr(p + 1, '"');
+    if (!end || (size_t)(end - p - 1) >= n)
+        return 0;
+    memcpy(out, p + 1, (size_t)(end - p - 1));
+    out[end - p - 1] = '\0';
+    return 1;
+}
+
+/* A malloc'd copy of `json` with the number after `"key":` replaced by `value`. */
+static char *json_set_int(const char *json, const char *key, long long value)
+{
+    const char *p = json_find(json, key);
+    const char *end = p ? js_number(p) : NULL;
+    if (!end)
+        return NULL;
+    char num[32];
+    snprintf(num, sizeof num, "%lld", value);
+    size_t n = (size_t)(p - json) + strlen(num) + strlen(end) + 1;
+    char *r = malloc(n);
+    if (!r)
+        return NULL;
+    memcpy(r, json, (size_t)(p - json));
+    snprintf(r + (p - json), n - (size_t)(p - json), "%s%s", num, end);
+    return r;
+}
+
+/* JSON string body for `s` (quotes and backslashes escaped). */
+static void json_escape(const char *s, char *out, size_t n)
+{
+    size_t j = 0;
+    for (; *s && j + 3 < n; s++) {
+        if (*s == '"' || *s == '\\')
+            out[j++] = '\\';
+        out[j++] = *s;
+    }
+    out[j] = '\0';
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Environment and configurations                                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+#define SECRET "confidential-secret"
+
+static struct {
+    char issuer[512], authorize[512], token[512], device[512], revocation[512], ca[1024];
+    const char *browser;
+} env;
+
+static char g_cfg_quiet[8192];   /* confidential-app, no browser */
+static char g_cfg_browser[8192]; /* confidential-app, opens the scripted browser */
+static char g_token_url_exported[512];
+
+static int load_env(void)
+{
+    struct {
+        const char *name;
+        char *dst;
+    } vars[] = {
+        {"OM_TEST_ISSUER", env.issuer},         {"OM_TEST_AUTHORIZE_URL", env.authorize},
+        {"OM_TEST_TOKEN_URL", env.token},       {"OM_TEST_DEVICE_URL", env.device},
+        {"OM_TEST_REVOCATION_URL", env.revocation}, {"OM_TEST_CA_FILE", env.ca},
+    };
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i].name);
+        if (!v || !*v) {
+            fprintf(stderr, "test_capi: %s is not set (run tests/c/run.sh)\n", vars[i].name);
+            return 0;
+        }
+        json_escape(v, vars[i].dst, 512);
+    }
+    env.browser = getenv("OM_TEST_BROWSER");
+    if (!env.browser || !json_valid(env.browser, '[')) {
+        fprintf(stderr, "test_capi: OM_TEST_BROWSER must be a JSON array (run tests/c/run.sh)\n");
+        return 0;
+    }
+    const char *base =
+        "\"provider\":\"custom\",\"client_id\":\"confidential-app\","
+        "\"client_secret\":\"" SECRET "\",\"authorize_url\":\"%s\",\"token_url\":\"%s\","
+        "\"device_authorization_url\":\"%s\",\"revocation_url\":\"%s\","
+        "\"client_auth\":\"request_body\",\"scopes\":\"openid offline_access email mail\","
+        "\"redirect_uri\":\"http://127.0.0.1/\",\"email\":\"alice@example.test\","
+        "\"ca_certs_file\":\"%s\",\"timeout_secs\":30";
+    char common[4096];
+    snprintf(common, sizeof common, base, env.authorize, env.token, env.device, env.revocation,
+             env.ca);
+    snprintf(g_cfg_quiet, sizeof g_cfg_quiet, "{%s,\"open_browser\":false}", common);
+    snprintf(g_cfg_browser, sizeof g_cfg_browser,
+             "{%s,\"open_browser\":true,\"browser_command\":%s}", common, env.browser);
+    return 1;
+}
+
+/* A config with `extra` (",\"key\":value" text) inserted before the closing brace. */
+static char *cfg_with(const char *extra)
+{
+    size_t n = strlen(g_cfg_quiet) + strlen(extra) + 1;
+    char *r = malloc(n);
+    if (!r)
+        abort();
+    size_t base = strlen(g_cfg_quiet) - 1;
+    memcpy(r, g_cfg_quiet, base);
+    snprintf(r + base, n - base, "%s}", extra);
+    return r;
+}
+
+/* A token set for confidential-app holding a (fake) access token valid for an hour. */
+static void fake_token_set(char *out, size_t n, long long version, const char *access,
+                           long long expires_at, const char *refresh)
+{
+    long long now = (long long)time(NULL);
+    char rt[256] = "";
+    if (refresh)
+        snprintf(rt, sizeof rt, ",\"refresh_token\":\"%s\"", refresh);
+    snprintf(out, n,
+             "{\"format\":1,\"version\":%lld,\"updated_at\":%lld,\"client_id\":"
+             "\"confidential-app\",\"token_url\":\"%s\",\"access_token\":\"%s\","
+             "\"expires_at\":%lld%s,\"token_type\":\"Bearer\"}",
+             version, now, g_token_url_exported, access, expires_at, rt);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Log callback: counts and keeps every message (checked for secrets after the flow)         */
+/* ------------------------------------------------------------------------------------------ */
+
+static struct {
+    pthread_mutex_t lock;
+    char **msgs;
+    size_t n, cap;
+    atomic_long count;
+    atomic_int bad_level;
+} g_log = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, 0, 0};
+
+static void on_log(void *user_data, int32_t level, const char *message)
+{
+    if (user_data != (void *)&g_log || level < OM_LOG_ERROR || level > OM_LOG_DEBUG ||
+        message == NULL) {
+        atomic_fetch_add(&g_log.bad_level, 1);
+        return;
+    }
+    atomic_fetch_add(&g_log.count, 1);
+    pthread_mutex_lock(&g_log.lock);
+    if (g_log.n == g_log.cap) {
+        size_t cap = g_log.cap ? g_log.cap * 2 : 256;
+        char **m = realloc(g_log.msgs, cap * sizeof *m);
+        if (m) {
+            g_log.msgs = m;
+            g_log.cap = cap;
+        }
+    }
+    if (g_log.n < g_log.cap) {
+        char *copy = malloc(strlen(message) + 1);
+        if (copy) {
+            strcpy(copy, message);
+            g_log.msgs[g_log.n++] = copy;
+        }
+    }
+    pthread_mutex_unlock(&g_log.lock);
+}
+
+/* The first kept log message containing `needle`, or NULL. */
+static const char *log_find(const char *needle)
+{
+    const char *hit = NULL;
+    if (!needle || strlen(needle) < 6)
+        return NULL;
+    pthread_mutex_lock(&g_log.lock);
+    for (size_t i = 0; i < g_log.n && !hit; i++)
+        if (strstr(g_log.msgs[i], needle))
+            hit = g_log.msgs[i];
+    pthread_mutex_unlock(&g_log.lock);
+    return hit;
+}
+
+static void log_free_all(void)
+{
+    pthread_mutex_lock(&g_log.lock);
+    for (size_t i = 0; i < g_log.n; i++)
+        free(g_log.msgs[i]);
+    free(g_log.msgs);
+    g_log.msgs = NULL;
+    g_log.n = g_log.cap = 0;
+    pthread_mutex_unlock(&g_log.lock);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Token callback                                                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+#define MAX_SETS 16
+
+struct token_cb_data {
+    om_account *account; /* the account the callback belongs to */
+    om_account *other;   /* another account (usable from inside the callback) */
+    int calls;
+    int off_host_thread; /* calls that ran on a thread we did not create */
+    int reentry_done;
+    om_status reentrant_export, reentrant_free, reentrant_shutdown, other_config;
+    om_status other_import_null;
+    int reentrant_export_out_null;
+    char *sets[MAX_SETS]; /* copies of every token set received */
+};
+
+static atomic_int g_token_data_freed;
+
+static void on_tokens(void *user_data, const char *tokens_json)
+{
+    struct token_cb_data *d = user_data;
+    if (!t_host_thread)
+        d->off_host_thread++;
+    if (d->calls < MAX_SETS && tokens_json) {
+        d->sets[d->calls] = malloc(strlen(tokens_json) + 1);
+        if (d->sets[d->calls])
+            strcpy(d->sets[d->calls], tokens_json);
+    }
+    d->calls++;
+    if (!d->reentry_done) {
+        /* Calls into the same account from inside its callback are refused... */
+        d->reentry_done = 1;
+        char *out = SENTINEL;
+        d->reentrant_export = om_tokens_export(d->account, &out);
+        d->reentrant_export_out_null = out == NULL;
+        if (out && out != SENTINEL)
+            om_string_free(out);
+        d->reentrant_free = om_account_free(d->account);
+        /* ...as is om_shutdown (the header: "not from inside a callback"). main() holds an
+         * extra om_init() reference, so a wrongly accepted shutdown only drops that one. */
+        d->reentrant_shutdown = om_shutdown();
+        /* another account is fine */
+        out = NULL;
+        d->other_config = om_account_config_json(d->other, &out);
+        om_string_free(out);
+        /* end with a failing call: the enclosing call that succeeds must still leave the last
+         * error empty ("" after a successful call) */
+        d->other_import_null = om_tokens_import(d->other, NULL);
+    }
+}
+
+static void free_token_data(void *user_data)
+{
+    struct token_cb_data *d = user_data;
+    for (int i = 0; i < MAX_SETS; i++)
+        free(d->sets[i]);
+    free(d);
+    atomic_fetch_add(&g_token_data_freed, 1);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Part 0: library functions that need no account; calls before om_init()                   */
+/* ------------------------------------------------------------------------------------------ */
+
+struct status_entry {
+    om_status code;
+    const char *name;
+};
+#define ST(x) {x, #x}
+static const struct status_entry k_statuses[] = {
+    ST(OM_STATUS_OK),
+    ST(OM_STATUS_INVALID_ARGUMENT),
+    ST(OM_STATUS_INVALID_CONFIG),
+    ST(OM_STATUS_INVALID_HANDLE),
+    ST(OM_STATUS_NOT_INITIALIZED),
+    ST(OM_STATUS_PENDING),
+    ST(OM_STATUS_TIMEOUT),
+    ST(OM_STATUS_CANCELLED),
+    ST(OM_STATUS_AUTHORIZATION_REQUIRED),
+    ST(OM_STATUS_ACCESS_DENIED),
+    ST(OM_STATUS_PROVIDER_ERROR),
+    ST(OM_STATUS_NETWORK_ERROR),
+    ST(OM_STATUS_TLS_ERROR),
+    ST(OM_STATUS_PORT_IN_USE),
+    ST(OM_STATUS_STATE_MISMATCH),
+    ST(OM_STATUS_WRONG_STATE),
+    ST(OM_STATUS_REENTRANT_CALL),
+    ST(OM_STATUS_IO_ERROR),
+    ST(OM_STATUS_STALE_TOKENS),
+    ST(OM_STATUS_UNSUPPORTED),
+    ST(OM_STATUS_PROTOCOL_ERROR),
+    ST(OM_STATUS_PANIC),
+};
+
+static void test_static_functions(void)
+{
+    section("library functions without an account");
+    const char *v = om_version();
+    check(v && strcmp(v, OM_VERSION_STRING) == 0, "om_version() matches OM_VERSION_STRING",
+          "got %s", nn(v));
+    check(om_version_number() == OM_VERSION_NUMBER,
+          "om_version_number() matches OM_VERSION_NUMBER", "got %u",
+          (unsigned)om_version_number());
+
+    int names_ok = 1, descr_ok = 1;
+    char bad[512] = "";
+    for (size_t i = 0; i < sizeof k_statuses / sizeof k_statuses[0]; i++) {
+        const char *n = om_status_name(k_statuses[i].code);
+        const char *d = om_status_description(k_statuses[i].code);
+        if (!n || strcmp(n, k_statuses[i].name) != 0) {
+            names_ok = 0;
+            snprintf(bad, sizeof bad, "%d -> %s", k_statuses[i].code, nn(n));
+        }
+        if (!d || !*d || strcmp(d, "unknown status") == 0) {
+            descr_ok = 0;
+            snprintf(bad, sizeof bad, "%d -> description %s", k_statuses[i].code, nn(d));
+        }
+    }
+    check(names_ok, "om_status_name() of every OM_STATUS_* constant is its name", "%s", bad);
+    check(descr_ok, "om_status_description() of every OM_STATUS_* constant is a real text", "%s",
+          bad);
+    const om_status unknown[] = {-1, 21, 42, 98, 100, INT32_MAX, INT32_MIN};
+    int unk_ok = 1;
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        const char *n = om_status_name(unknown[i]);
+        const char *d = om_status_description(unknown[i]);
+        if (!n || strcmp(n, "OM_STATUS_UNKNOWN") || !d || strcmp(d, "unknown status")) {
+            unk_ok = 0;
+            snprintf(bad, sizeof bad, "%d -> %s / %s", unknown[i], nn(n), nn(d));
+        }
+    }
+    check(unk_ok, "om_status_name/description of unknown codes: OM_STATUS_UNKNOWN / unknown status",
+          "%s", bad);
+
+    om_string_free(NULL);
+    check(1, "om_string_free(NULL) is ignored", "%s", "");
+
+    struct last_err e;
+    grab_last_error(&e);
+    check(!e.message_null && !e.detail_null && !e.hint_null && !e.message[0] && !e.detail[0] &&
+              !e.hint[0] && e.status == OM_STATUS_OK,
+          "om_last_error_* never NULL and empty before any failing call",
+          "status %d message '%s'", e.status, e.message);
+
+    expect(om_log_set_callback(on_log, 4, &g_log), OM_STATUS_INVALID_ARGUMENT, 1, "max_level",
+           "om_log_set_callback(level 4) -> INVALID_ARGUMENT naming max_level");
+    expect(om_log_set_callback(on_log, -1, &g_log), OM_STATUS_INVALID_ARGUMENT, 1, "max_level",
+           "om_log_set_callback(level -1) -> INVALID_ARGUMENT");
+    expect(om_log_set_callback(NULL, INT32_MAX, NULL), OM_STATUS_INVALID_ARGUMENT, 1, NULL,
+           "om_log_set_callback(NULL, INT32_MAX) -> INVALID_ARGUMENT");
+    expect(om_log_write(OM_LOG_INFO, NULL), OM_STATUS_INVALID_ARGUMENT, 1, "message",
+           "om_log_write(NULL message) -> INVALID_ARGUMENT naming message");
+    expect(om_log_write(7, "x"), OM_STATUS_INVALID_ARGUMENT, 1, "level",
+           "om_log_write(level 7) -> INVALID_ARGUMENT naming level");
+    expect(om_log_write(-3, "x"), OM_STATUS_INVALID_ARGUMENT, 1, "level",
+           "om_log_write(level -3) -> INVALID_ARGUMENT");
+    expect(om_log_write(OM_LOG_ERROR, "\xff\xfe"), OM_STATUS_INVALID_ARGUMENT, 1, "UTF-8",
+           "om_log_write(invalid UTF-8) -> INVALID_ARGUMENT");
+    expect(om_log_write(OM_LOG_DEBUG, "no callback installed"), OM_STATUS_OK, 1, NULL,
+           "om_log_write without a callback -> OK");
+}
+
+static void test_before_init(void)
+{
+    section("before om_init()");
+    expect(om_shutdown(), OM_STATUS_NOT_INITIALIZED, 1, NULL,
+           "om_shutdown() before any om_init() -> NOT_INITIALIZED");
+
+    om_account *a = SENTINEL_ACC;
+    if (!expect(om_account_new(g_cfg_quiet, &a), OM_STATUS_OK, a != NULL && a != SENTINEL_ACC,
+                NULL, "om_account_new works before om_init()"))
+        return;
+
+    char *out = SENTINEL;
+    expect(om_tokens_export(a, &out), OM_STATUS_OK, out && out != SENTINEL, NULL,
+           "om_tokens_export before om_init()");
+    if (out && out != SENTINEL) {
+        check(json_valid(out, '{') && json_get_int(out, "version", -1) == 0,
+              "an empty token set has version 0", "%s", out);
+        json_get_str(out, "token_url", g_token_url_exported, sizeof g_token_url_exported);
+        check(g_token_url_exported[0] != '\0', "the exported set names its token_url", "%s", out);
+        om_string_free(out);
+    }
+
+    out = SENTINEL;
+    expect(om_authorize_start(a, "{\"open_browser\":false}", &out), OM_STATUS_NOT_INITIALIZED,
+           out == NULL, "om_init", "om_authorize_start before om_init() -> NOT_INITIALIZED");
+    out = SENTINEL;
+    expect(om_device_start(a, 2000, &out), OM_STATUS_NOT_INITIALIZED, out == NULL, NULL,
+           "om_device_start before om_init() -> NOT_INITIALIZED");
+    expect(om_tokens_revoke(a, 2000), OM_STATUS_NOT_INITIALIZED, 1, NULL,
+           "om_tokens_revoke before om_init() -> NOT_INITIALIZED");
+    expect(om_authorize_complete(a, "http://127.0.0.1:1234/?code=abc&state=def", 2000),
+           OM_STATUS_NOT_INITIALIZED, 1, NULL,
+           "om_authorize_complete before om_init() -> NOT_INITIALIZED");
+
+    /* a cached token needs no runtime; a refresh does */
+    char set[2048];
+    long long now = (long long)time(NULL);
+    fake_token_set(set, sizeof set, 3, "fake-access-token-preinit", now + 3600,
+                   "fake-refresh-token-preinit");
+    expect(om_tokens_import(a, set), OM_STATUS_OK, 1, NULL,
+           "om_tokens_import before om_init()");
+    out = SENTINEL;
+    int64_t exp = 0;
+    expect(om_get_access_token(a, 2000, &out, &exp), OM_STATUS_OK, out && out != SENTINEL, NULL,
+           "om_get_access_token returns a cached token before om_init()");
+    if (out && out != SENTINEL) {
+        check(strcmp(out, "fake-access-token-preinit") == 0 && exp == now + 3600,
+              "the cached token and its expiry are the imported ones", "got %s, %lld", out,
+              (long long)exp);
+        om_string_free(out);
+    }
+    fake_token_set(set, sizeof set, 4, "fake-access-token-preinit", 1,
+                   "fake-refresh-token-preinit");
+    expect(om_tokens_import(a, set), OM_STATUS_OK, 1, NULL, "import an expired set (version 4)");
+    out = SENTINEL;
+    exp = 777;
+    expect(om_get_access_token(a, 2000, &out, &exp), OM_STATUS_NOT_INITIALIZED,
+           out == NULL && exp == 0, NULL,
+           "om_get_access_token needing a refresh before om_init() -> NOT_INITIALIZED");
+    om_status w = om_authorize_wait(a, 0);
+    check(w == OM_STATUS_WRONG_STATE || w == OM_STATUS_NOT_INITIALIZED,
+          "om_authorize_wait before om_init() -> WRONG_STATE or NOT_INITIALIZED", "got %d (%s)",
+          w, nn(om_status_name(w)));
+    expect(om_account_free(a), OM_STATUS_OK, 1, NULL, "om_account_free before om_init()");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Part b: bad input on every function                                                        */
+/* ------------------------------------------------------------------------------------------ */
+
+static void test_bad_input(void)
+{
+    section("bad input: om_account_new");
+    om_account *a = SENTINEL_ACC;
+    expect(om_account_new(NULL, &a), OM_STATUS_INVALID_ARGUMENT, a == NULL, "config_json",
+           "om_account_new(NULL config) -> INVALID_ARGUMENT naming config_json");
+    expect(om_account_new(g_cfg_quiet, NULL), OM_STATUS_INVALID_ARGUMENT, 1, "out_account",
+           "om_account_new(NULL out_account) -> INVALID_ARGUMENT naming out_account");
+    expect(om_account_new(NULL, NULL), OM_STATUS_INVALID_ARGUMENT, 1, NULL,
+           "om_account_new(NULL, NULL) -> INVALID_ARGUMENT");
+    a = SENTINEL_ACC;
+    expect(om_account_new("\xff\xfe", &a), OM_STATUS_INVALID_ARGUMENT, a == NULL, "UTF-8",
+           "om_account_new(invalid UTF-8) -> INVALID_ARGUMENT");
+    a = SENTINEL_ACC;
+    expect(om_account_new("{\"provider\":\"custom\",\"client_id\":\"\xc3\x28\"}", &a),
+           OM_STATUS_INVALID_ARGUMENT, a == NULL, "UTF-8",
+           "om_account_new(invalid UTF-8 inside a JSON string) -> INVALID_ARGUMENT");
+
+    static const struct {
+        const char *json, *needle, *what;
+    } bad_json[] = {
+        {"", NULL, "om_account_new(\"\") -> INVALID_CONFIG"},
+        {"{", "EOF", "om_account_new(\"{\") -> INVALID_CONFIG (message says where)"},
+        {"{\"provider\":\"custom\",}", "line", "om_account_new(trailing comma) -> INVALID_CONFIG"},
+        {"[]", NULL, "om_account_new(\"[]\") -> INVALID_CONFIG"},
+        {"null", NULL, "om_account_new(\"null\") -> INVALID_CONFIG"},
+        {"{\"provider\":\"custom\"}garbage", NULL,
+         "om_account_new(trailing garbage) -> INVALID_CONFIG"},
+        {"{\"provider\":\"nonesuch\",\"client_id\":\"x\"}", "provider",
+         "om_account_new(unknown provider) -> INVALID_CONFIG naming provider"},
+    };
+    for (size_t i = 0; i < sizeof bad_json / sizeof bad_json[0]; i++) {
+        a = SENTINEL_ACC;
+        expect(om_account_new(bad_json[i].json, &a), OM_STATUS_INVALID_CONFIG, a == NULL,
+               bad_json[i].needle, bad_json[i].what);
+    }
+    static const struct {
+        const char *extra, *needle, *what;
+    } bad_keys[] = {
+        {",\"bogus_key\":1", "bogus_key", "om_account_new(unknown key) -> INVALID_CONFIG naming it"},
+        {",\"refresh_margin_secs\":\"ten\"", "refresh_margin_secs",
+         "om_account_new(wrong type) -> INVALID_CONFIG naming the key"},
+        {",\"allow_insecure_transport\":\"yes\"", "allow_insecure_transport",
+         "om_account_new(a bool key given a string) -> INVALID_CONFIG naming it"},
+        {",\"browser_command\":\"node\"", "browser_command",
+         "om_account_new(browser_command not an array) -> INVALID_CONFIG naming it"},
+    };
+    for (size_t i = 0; i < sizeof bad_keys / sizeof bad_keys[0]; i++) {
+        char *cfg = cfg_with(bad_keys[i].extra);
+        a = SENTINEL_ACC;
+        expect(om_account_new(cfg, &a), OM_STATUS_INVALID_CONFIG, a == NULL, bad_keys[i].needle,
+               bad_keys[i].what);
+        free(cfg);
+    }
+    a = SENTINEL_ACC;
+    expect(om_account_new("{\"provider\":\"custom\",\"token_url\":\"https://127.0.0.1:1/token\"}",
+                          &a),
+           OM_STATUS_INVALID_CONFIG, a == NULL, "client_id",
+           "om_account_new(missing client_id) -> INVALID_CONFIG naming client_id");
+
+    /* two live accounts, one freed handle */
+    om_account *acc = NULL, *dead = NULL;
+    if (!expect(om_account_new(g_cfg_quiet, &acc), OM_STATUS_OK, acc != NULL, NULL,
+                "om_account_new(valid config)") ||
+        !expect(om_account_new(g_cfg_quiet, &dead), OM_STATUS_OK, dead != NULL, NULL,
+                "om_account_new(second account)"))
+        return;
+    check(acc != dead, "two accounts get different handles", "%p", (void *)acc);
+    expect(om_account_free(dead), OM_STATUS_OK, 1, NULL, "om_account_free(account)");
+
+    struct {
+        om_account *h;
+        const char *name;
+    } bad_handles[] = {{dead, "freed"}, {FOREIGN_HANDLE, "foreign"}, {WILD_HANDLE, "wild (0x10)"}};
+    char what[256];
+
+    section("bad input: om_account_free / config_json / check / cancel");
+    expect(om_account_free(NULL), OM_STATUS_OK, 1, NULL, "om_account_free(NULL) is ignored");
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(what, sizeof what, "om_account_free(%s handle) -> INVALID_HANDLE",
+                 bad_handles[i].name);
+        expect(om_account_free(bad_handles[i].h), OM_STATUS_INVALID_HANDLE, 1, NULL, what);
+    }
+
+    typedef om_status (*out_fn)(om_account *, char **);
+    struct {
+        out_fn fn;
+        const char *name;
+    } outfns[] = {{om_account_config_json, "om_account_config_json"},
+                  {om_account_check, "om_account_check"},
+                  {om_tokens_export, "om_tokens_export"}};
+    for (size_t f = 0; f < 3; f++) {
+        char *out = SENTINEL;
+        snprintf(what, sizeof what, "%s(NULL account) -> INVALID_ARGUMENT", outfns[f].name);
+        expect(outfns[f].fn(NULL, &out), OM_STATUS_INVALID_ARGUMENT, out == NULL, "account",
+               what);
+        snprintf(what, sizeof what, "%s(NULL out_json) -> INVALID_ARGUMENT", outfns[f].name);
+        expect(outfns[f].fn(acc, NULL), OM_STATUS_INVALID_ARGUMENT, 1, "out_json", what);
+        for (size_t i = 0; i < 3; i++) {
+            out = SENTINEL;
+            snprintf(what, sizeof what, "%s(%s handle) -> INVALID_HANDLE", outfns[f].name,
+                     bad_handles[i].name);
+            expect(outfns[f].fn(bad_handles[i].h, &out), OM_STATUS_INVALID_HANDLE, out == NULL,
+                   NULL, what);
+        }
+        out = SENTINEL;
+        snprintf(what, sizeof what, "%s(valid) -> OK", outfns[f].name);
+        expect(outfns[f].fn(acc, &out), OM_STATUS_OK, out && out != SENTINEL, NULL, what);
+        if (out && out != SENTINEL)
+            om_string_free(out);
+    }
+
+    expect(om_account_cancel(NULL), OM_STATUS_INVALID_ARGUMENT, 1, "account",
+           "om_account_cancel(NULL) -> INVALID_ARGUMENT");
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(what, sizeof what, "om_account_cancel(%s handle) -> INVALID_HANDLE",
+                 bad_handles[i].name);
+        expect(om_account_cancel(bad_handles[i].h), OM_STATUS_INVALID_HANDLE, 1, NULL, what);
+    }
+    expect(om_account_cancel(acc), OM_STATUS_OK, 1, NULL, "om_account_cancel(idle account) -> OK");
+
+    section("bad input: om_account_set_token_callback");
+    int before = atomic_load(&g_token_data_freed);
+    struct token_cb_data *d = calloc(1, sizeof *d);
+    om_status st = om_account_set_token_callback(NULL, on_tokens, d, free_token_data);
+    expect(st, OM_STATUS_INVALID_ARGUMENT, 1, "account",
+           "om_account_set_token_callback(NULL account) -> INVALID_ARGUMENT");
+    /* Whether a refused call releases user_data is not documented: do not free it twice. */
+    int freed_on_error = atomic_load(&g_token_data_freed) - before;
+    printf("# note: om_account_set_token_callback(NULL account) %s free_user_data\n",
+           freed_on_error ? "called" : "did not call");
+    if (!freed_on_error)
+        free(d);
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(what, sizeof what, "om_account_set_token_callback(%s handle) -> INVALID_HANDLE",
+                 bad_handles[i].name);
+        expect(om_account_set_token_callback(bad_handles[i].h, on_tokens, NULL, NULL),
+               OM_STATUS_INVALID_HANDLE, 1, NULL, what);
+    }
+    d = calloc(1, sizeof *d);
+    before = atomic_load(&g_token_data_freed);
+    expect(om_account_set_token_callback(acc, on_tokens, d, free_token_data), OM_STATUS_OK, 1,
+           NULL, "om_account_set_token_callback(valid) -> OK");
+    expect(om_account_set_token_callback(acc, NULL, NULL, NULL), OM_STATUS_OK, 1, NULL,
+           "om_account_set_token_callback(NULL callback) removes it -> OK");
+    check(atomic_load(&g_token_data_freed) == before + 1,
+          "replacing the token callback calls free_user_data once", "freed %d times",
+          atomic_load(&g_token_data_freed) - before);
+
+    section("bad input: om_authorize_start / wait / complete / cancel");
+    char *out = SENTINEL;
+    expect(om_authorize_start(NULL, NULL, &out), OM_STATUS_INVALID_ARGUMENT, out == NULL,
+           "account", "om_authorize_start(NULL account) -> INVALID_ARGUMENT");
+    expect(om_authorize_start(acc, NULL, NULL), OM_STATUS_INVALID_ARGUMENT, 1, "out_json",
+           "om_authorize_start(NULL out_json) -> INVALID_ARGUMENT");
+    out = SENTINEL;
+    expect(om_authorize_start(acc, "\xff\xfe", &out), OM_STATUS_INVALID_ARGUMENT, out == NULL,
+           "options_json", "om_authorize_start(invalid UTF-8 options) -> INVALID_ARGUMENT");
+    static const struct {
+        const char *opts, *needle, *what;
+    } bad_opts[] = {
+        {"{", "EOF", "om_authorize_start(options \"{\") -> INVALID_CONFIG"},
+        {"[1]", NULL, "om_authorize_start(options not an object) -> INVALID_CONFIG"},
+        {"{\"open_browser\":false,\"bogus_option\":1}", "bogus_option",
+         "om_authorize_start(unknown option) -> INVALID_CONFIG naming it"},
+        {"{\"listen\":\"yes\"}", "listen",
+         "om_authorize_start(listen not a bool) -> INVALID_CONFIG naming it"},
+    };
+    for (size_t i = 0; i < sizeof bad_opts / sizeof bad_opts[0]; i++) {
+        out = SENTINEL;
+        expect(om_authorize_start(acc, bad_opts[i].opts, &out), OM_STATUS_INVALID_CONFIG,
+               out == NULL, bad_opts[i].needle, bad_opts[i].what);
+    }
+    for (size_t i = 0; i < 3; i++) {
+        out = SENTINEL;
+        snprintf(what, sizeof what, "om_authorize_start(%s handle) -> INVALID_HANDLE",
+                 bad_handles[i].name);
+        expect(om_authorize_start(bad_handles[i].h, "{\"open_browser\":false}", &out),
+               OM_STATUS_INVALID_HANDLE, out == NULL, NULL, what);
+    }
+
+    expect(om_authorize_wait(NULL, 0), OM_STATUS_INVALID_ARGUMENT, 1, "account",
+           "om_authorize_wait(NULL) -> INVALID_ARGUMENT");
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(what, sizeof what, "om_authorize_wait(%s handle) -> INVALID_HANDLE",
+                 bad_handles[i].name);
+        expect(om_authorize_wait(bad_handles[i].h, 0), OM_STATUS_INVALID_HANDLE, 1, NULL, what);
+    }
+    expect(om_authorize_wait(acc, 0), OM_STATUS_WRONG_STATE, 1, NULL,
+           "om_authorize_wait with nothing started -> WRONG_STATE");
+    expect(om_authorize_wait(acc, 100), OM_STATUS_WRONG_STATE, 1, NULL,
+           "om_authorize_wait(100 ms) with nothing started -> WRONG_STATE");
+
+    const char *url = "http://127.0.0.1:1234/?code=abc&state=def";
+    expect(om_authorize_complete(NULL, url, 1000), OM_STATUS_INVALID_ARGUMENT, 1, "account",
+           "om_authorize_complete(NULL account) -> INVALID_ARGUMENT");
+    expect(om_authorize_complete(acc, NULL, 1000), OM_STATUS_INVALID_ARGUMENT, 1, "redirect_url",
+           "om_authorize_complete(NULL url) -> INVALID_ARGUMENT naming redirect_url");
+    expect(om_authorize_complete(acc, "http://127.0.0.1/?code=\xff", 1000),
+           OM_STATUS_INVALID_ARGUMENT, 1, "UTF-8",
+           "om_authorize_complete(invalid UTF-8 url) -> INVALID_ARGUMENT");
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(what, sizeof what, "om_authorize_complete(%s handle) -> INVALID_HANDLE",
+                 bad_handles[i].name);
+        expect(om_authorize_complete(bad_handles[i].h, url, 1000), OM_STATUS_INVALID_HANDLE, 1,
+               NULL, what);
+    }
+    expect(om_authorize_complete(acc, url, 1000), OM_STATUS_WRONG_STATE, 1, NULL,
+           "om_authorize_complete with nothing started -> WRONG_STATE");
+
+    expect(om_authorize_cancel(NULL), OM_STATUS_INVALID_ARGUMENT, 1, "account",
+           "om_authorize_cancel(NULL) -> INVALID_ARGUMENT");
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(what, sizeof what, "om_authorize_cancel(%s handle) -> INVALID_HANDLE",
+                 bad_handles[i].name);
+        expect(om_authorize_cancel(bad_handles[i].h), OM_STATUS_INVALID_HANDLE, 1, NULL, what);
+    }
+    expect(om_authorize_cancel(acc), OM_STATUS_OK, 1, NULL,
+           "om_authorize_cancel with nothing running -> OK");
+
+    out = SENTINEL;
+    if (expect(om_authorize_start(acc, NULL, &out), OM_STATUS_OK, out && out != SENTINEL, NULL,
+               "om_authorize_start(NULL options: defaults, config says no browser) -> OK")) {
+        check(json_valid(out, '{') && strstr(out, "\"browser_opened\":false") &&
+                  strstr(out, "\"listening\":true"),
+              "om_authorize_start(NULL options) listens and does not open a browser", "%s", out);
+        om_string_free(out);
+        /* a second start cancels the first (documented) */
+        out = SENTINEL;
+        expect(om_authorize_start(acc, "", &out), OM_STATUS_OK, out && out != SENTINEL, NULL,
+               "om_authorize_start(\"\" options) again -> OK");
+        if (out && out != SENTINEL)
+            om_string_free(out);
+        expect(om_authorize_cancel(acc), OM_STATUS_OK, 1, NULL, "om_authorize_cancel -> OK");
+    }
+
+    /* a started flow without listener: bad pasted URLs, then cancel */
+    out = SENTINEL;
+    if (expect(om_authorize_start(acc, "{\"open_browser\":false,\"listen\":false}", &out),
+               OM_STATUS_OK, out && out != SENTINEL, NULL,
+               "om_authorize_start(listen:false, open_browser:false) -> OK")) {
+        check(json_valid(out, '{') && strstr(out, "\"authorization_url\"") &&
+                  strstr(out, "\"listening\":false") && strstr(out, "\"browser_opened\":false"),
+              "om_authorize_start out_json is an object with authorization_url, listening:false",
+              "%s", out);
+        om_string_free(out);
+        expect(om_authorize_wait(acc, 0), OM_STATUS_PENDING, 1, NULL,
+               "om_authorize_wait(0) on a started flow -> PENDING");
+        expect(om_authorize_complete(acc, "not a url", 2000), OM_STATUS_INVALID_ARGUMENT, 1, NULL,
+               "om_authorize_complete(\"not a url\") -> INVALID_ARGUMENT");
+        expect(om_authorize_complete(acc, "http://127.0.0.1/?code=abc&state=forged", 2000),
+               OM_STATUS_STATE_MISMATCH, 1, "state",
+               "om_authorize_complete(forged state) -> STATE_MISMATCH");
+        expect(om_authorize_cancel(acc), OM_STATUS_OK, 1, NULL, "om_authorize_cancel -> OK");
+        expect(om_authorize_wait(acc, 1000), OM_STATUS_CANCELLED, 1, NULL,
+               "om_authorize_wait after cancel -> CANCELLED");
+        expect(om_authorize_wait(acc, 0), OM_STATUS_CANCELLED, 1, NULL,
+               "om_authorize_wait again -> the same outcome (CANCELLED)");
+    }
+
+    section("bad input: om_device_start");
+    out = SENTINEL;
+    expect(om_device_start(NULL, 1000, &out), OM_STATUS_INVALID_ARGUMENT, out == NULL, "account",
+           "om_device_start(NULL account) -> INVALID_ARGUMENT");
+    expect(om_device_start(acc, 1000, NULL), OM_STATUS_INVALID_ARGUMENT, 1, "out_json",
+           "om_device_start(NULL out_json) -> INVALID_ARGUMENT");
+    for (size_t i = 0; i < 3; i++) {
+        out = SENTINEL;
+        snprintf(what, sizeof what, "om_device_start(%s handle) -> INVALID_HANDLE",
+                 bad_handles[i].name);
+        expect(om_device_start(bad_handles[i].h, 1000, &out), OM_STATUS_INVALID_HANDLE,
+               out == NULL, NULL, what);
+    }
+    out = SENTINEL;
+    if (expect(om_device_start(acc, 0, &out), OM_STATUS_OK, out && out != SENTINEL, NULL,
+               "om_device_start against the sandbox -> OK")) {
+        check(json_valid(out, '{') && strstr(out, "\"user_code\"") &&
+                  strstr(out, "\"verification_uri\""),
+              "om_device_start out_json has user_code and verification_uri", "%s", out);
+        om_string_free(out);
+        expect(om_authorize_wait(acc, 0), OM_STATUS_PENDING, 1, NULL,
+               "om_authorize_wait(0) on a device flow -> PENDING");
+        expect(om_authorize_cancel(acc), OM_STATUS_OK, 1, NULL, "cancel the device flow");
+        expect(om_authorize_wait(acc, 1000), OM_STATUS_CANCELLED, 1, NULL,
+               "om_authorize_wait after cancelling the device flow -> CANCELLED");
+    }
+
+    section("bad input: om_get_access_token / om_tokens_*");
+    int64_t exp = 5;
+    out = SENTINEL;
+    expect(om_get_access_token(NULL, 1000, &out, &exp), OM_STATUS_INVALID_ARGUMENT,
+           out == NULL && exp == 0, "account",
+           "om_get_access_token(NULL account) -> INVALID_ARGUMENT, outs cleared");
+    expect(om_get_access_token(acc, 1000, NULL, &exp), OM_STATUS_INVALID_ARGUMENT, 1, "out_token",
+           "om_get_access_token(NULL out_token) -> INVALID_ARGUMENT");
+    for (size_t i = 0; i < 3; i++) {
+        out = SENTINEL;
+        exp = 5;
+        snprintf(what, sizeof what, "om_get_access_token(%s handle) -> INVALID_HANDLE",
+                 bad_handles[i].name);
+        expect(om_get_access_token(bad_handles[i].h, 1000, &out, &exp), OM_STATUS_INVALID_HANDLE,
+               out == NULL && exp == 0, NULL, what);
+    }
+    out = SENTINEL;
+    exp = 5;
+    expect(om_get_access_token(acc, 2000, &out, &exp), OM_STATUS_AUTHORIZATION_REQUIRED,
+           out == NULL && exp == 0, NULL,
+           "om_get_access_token without tokens -> AUTHORIZATION_REQUIRED");
+    out = SENTINEL;
+    expect(om_get_access_token(acc, 2000, &out, NULL), OM_STATUS_AUTHORIZATION_REQUIRED,
+           out == NULL, NULL,
+           "om_get_access_token(NULL out_expires_at, no tokens) -> AUTHORIZATION_REQUIRED");
+
+    expect(om_tokens_import(NULL, "{}"), OM_STATUS_INVALID_ARGUMENT, 1, "account",
+           "om_tokens_import(NULL account) -> INVALID_ARGUMENT");
+    expect(om_tokens_import(acc, NULL), OM_STATUS_INVALID_ARGUMENT, 1, "tokens_json",
+           "om_tokens_import(NULL json) -> INVALID_ARGUMENT naming tokens_json");
+    expect(om_tokens_import(acc, "\xff\xfe"), OM_STATUS_INVALID_ARGUMENT, 1, "UTF-8",
+           "om_tokens_import(invalid UTF-8) -> INVALID_ARGUMENT");
+    char set[2048];
+    long long now = (long long)time(NULL);
+    fake_token_set(set, sizeof set, 7, "fake-access-token-badinput", now + 3600, NULL);
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(what, sizeof what, "om_tokens_import(%s handle) -> INVALID_HANDLE",
+                 bad_handles[i].name);
+        expect(om_tokens_import(bad_handles[i].h, set), OM_STATUS_INVALID_HANDLE, 1, NULL, what);
+    }
+    static const struct {
+        const char *json, *needle, *what;
+    } bad_sets[] = {
+        {"{", "EOF", "om_tokens_import(\"{\") -> INVALID_ARGUMENT"},
+        {"", NULL, "om_tokens_import(\"\") -> INVALID_ARGUMENT"},
+        {"[]", NULL, "om_tokens_import(\"[]\") -> INVALID_ARGUMENT"},
+        {"{\"format\":1,\"version\":\"x\"}", "version",
+         "om_tokens_import(version not a number) -> INVALID_ARGUMENT naming version"},
+        {"{\"format\":1,\"version\":1,\"updated_at\":1,\"client_id\":\"confidential-app\","
+         "\"token_url\":\"x\",\"surprise\":1}",
+         "surprise", "om_tokens_import(unknown key) -> INVALID_ARGUMENT naming it"},
+        {"{\"format\":2,\"version\":1,\"updated_at\":1,\"client_id\":\"confidential-app\","
+         "\"token_url\":\"x\"}",
+         "format", "om_tokens_import(format 2) -> INVALID_ARGUMENT naming format"},
+    };
+    for (size_t i = 0; i < sizeof bad_sets / sizeof bad_sets[0]; i++)
+        expect(om_tokens_import(acc, bad_sets[i].json), OM_STATUS_INVALID_ARGUMENT, 1,
+               bad_sets[i].needle, bad_sets[i].what);
+    char other[2048];
+    snprintf(other, sizeof other,
+             "{\"format\":1,\"version\":9,\"updated_at\":%lld,\"client_id\":\"someone-else\","
+             "\"token_url\":\"%s\",\"access_token\":\"fake-access-other\"}",
+             now, g_token_url_exported);
+    expect(om_tokens_import(acc, other), OM_STATUS_INVALID_ARGUMENT, 1, "someone-else",
+           "om_tokens_import(tokens of another client) -> INVALID_ARGUMENT");
+    snprintf(other, sizeof other,
+             "{\"format\":1,\"version\":9,\"updated_at\":%lld,\"client_id\":\"confidential-app\","
+             "\"token_url\":\"https://elsewhere.example/token\",\"access_token\":\"fake-x-1234\"}",
+             now);
+    expect(om_tokens_import(acc, other), OM_STATUS_INVALID_ARGUMENT, 1, "elsewhere",
+           "om_tokens_import(tokens of another token endpoint) -> INVALID_ARGUMENT");
+    expect(om_tokens_import(acc, set), OM_STATUS_OK, 1, NULL, "om_tokens_import(valid set) -> OK");
+    out = SENTINEL;
+    exp = 0;
+    if (expect(om_get_access_token(acc, 1000, &out, &exp), OM_STATUS_OK, out && out != SENTINEL,
+               NULL, "om_get_access_token(imported token) -> OK")) {
+        check(strcmp(out, "fake-access-token-badinput") == 0 && exp == now + 3600,
+              "the imported token is returned", "%s %lld", out, (long long)exp);
+        om_string_free(out);
+    }
+
+    expect(om_tokens_revoke(NULL, 1000), OM_STATUS_INVALID_ARGUMENT, 1, "account",
+           "om_tokens_revoke(NULL) -> INVALID_ARGUMENT");
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(what, sizeof what, "om_tokens_revoke(%s handle) -> INVALID_HANDLE",
+                 bad_handles[i].name);
+        expect(om_tokens_revoke(bad_handles[i].h, 1000), OM_STATUS_INVALID_HANDLE, 1, NULL, what);
+    }
+
+    section("last error after success; the account after use");
+    expect(om_tokens_import(acc, NULL), OM_STATUS_INVALID_ARGUMENT, 1, NULL, "a failing call");
+    out = NULL;
+    expect(om_account_config_json(acc, &out), OM_STATUS_OK, out != NULL, NULL,
+           "the next successful call leaves om_last_error_* empty");
+    om_string_free(out);
+    expect(om_tokens_import(acc, NULL), OM_STATUS_INVALID_ARGUMENT, 1, NULL, "a failing call");
+    expect(om_log_write(OM_LOG_DEBUG, "hello"), OM_STATUS_OK, 1, NULL,
+           "om_log_write success also clears the last error");
+
+    expect(om_account_free(acc), OM_STATUS_OK, 1, NULL, "om_account_free(valid)");
+    expect(om_account_free(acc), OM_STATUS_INVALID_HANDLE, 1, NULL,
+           "om_account_free twice -> INVALID_HANDLE");
+    out = SENTINEL;
+    expect(om_tokens_export(acc, &out), OM_STATUS_INVALID_HANDLE, out == NULL, NULL,
+           "om_tokens_export after free -> INVALID_HANDLE");
+    expect(om_authorize_wait(acc, 0), OM_STATUS_INVALID_HANDLE, 1, NULL,
+           "om_authorize_wait after free -> INVALID_HANDLE");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Part a: the full lifecycle against the sandbox                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+#define N_TOKEN_THREADS 16
+
+struct token_thread {
+    pthread_t tid;
+    pthread_barrier_t *barrier;
+    om_account *acc;
+    om_status status;
+    char token[512];
+    int64_t exp;
+    char message[512];
+};
+
+static void *token_thread_main(void *arg)
+{
+    struct token_thread *t = arg;
+    t_host_thread = 1;
+    char *out = NULL;
+    pthread_barrier_wait(t->barrier);
+    t->status = om_get_access_token(t->acc, 0, &out, &t->exp);
+    if (t->status == OM_STATUS_OK && out) {
+        snprintf(t->token, sizeof t->token, "%s", out);
+    } else {
+        snprintf(t->message, sizeof t->message, "%s", nn(om_last_error_message()));
+    }
+    om_string_free(out);
+    return NULL;
+}
+
+/* Collected tokens, checked against the log afterwards. */
+static char g_secrets[8][512];
+static int g_n_secrets;
+
+static void remember_secret(const char *s)
+{
+    if (s && *s && g_n_secrets < 8)
+        snprintf(g_secrets[g_n_secrets++], sizeof g_secrets[0], "%s", s);
+}
+
+static void test_lifecycle(void)
+{
+    section("lifecycle: account, browser authorization, tokens, refresh, revoke");
+    om_account *acc = NULL, *other = NULL;
+    if (!expect(om_account_new(g_cfg_browser, &acc), OM_STATUS_OK, acc != NULL, NULL,
+                "om_account_new(sandbox config with browser_command)"))
+        return;
+    expect(om_account_new(g_cfg_quiet, &other), OM_STATUS_OK, other != NULL, NULL,
+           "om_account_new(a second account)");
+
+    /* the library logs through our callback and redacts registered secrets */
+    long before_log = atomic_load(&g_log.count);
+    expect(om_log_write(OM_LOG_WARN, "host says: the secret is " SECRET " (must be redacted)"),
+           OM_STATUS_OK, 1, NULL, "om_log_write(message containing the client secret)");
+    check(atomic_load(&g_log.count) == before_log + 1,
+          "om_log_write reaches the log callback once", "count %ld -> %ld", before_log,
+          atomic_load(&g_log.count));
+    const char *red = log_find("host says");
+    check(red && strstr(red, "[redacted]") && !strstr(red, SECRET),
+          "the client secret is redacted in a host log message", "got: %s", nn(red));
+
+    struct token_cb_data *d = calloc(1, sizeof *d);
+    d->account = acc;
+    d->other = other;
+    int freed_before = atomic_load(&g_token_data_freed);
+    expect(om_account_set_token_callback(acc, on_tokens, d, free_token_data), OM_STATUS_OK, 1,
+           NULL, "om_account_set_token_callback(with free_user_data)");
+
+    char *out = NULL;
+    if (expect(om_account_check(acc, &out), OM_STATUS_OK, out != NULL, NULL,
+               "om_account_check -> OK")) {
+        check(json_valid(out, '['), "om_account_check gives a valid JSON array", "%s", out);
+        om_string_free(out);
+    }
+    out = NULL;
+    if (expect(om_account_config_json(acc, &out), OM_STATUS_OK, out != NULL, NULL,
+               "om_account_config_json -> OK")) {
+        check(json_valid(out, '{'), "om_account_config_json gives a JSON object", "%s", out);
+        check(!strstr(out, SECRET) && strstr(out, "********"),
+              "om_account_config_json masks the client secret", "%s", out);
+        check(strstr(out, "confidential-app") != NULL, "om_account_config_json shows client_id",
+              "%s", out);
+        om_string_free(out);
+    }
+
+    /* An extra reference, so that an om_shutdown() wrongly accepted inside the token callback
+     * cannot stop the runtime under us. */
+    expect(om_init(), OM_STATUS_OK, 1, NULL, "om_init() again (reference counted)");
+
+    out = NULL;
+    double t0 = now_mono();
+    if (!expect(om_authorize_start(acc, "{\"open_browser\":true}", &out), OM_STATUS_OK,
+                out != NULL, NULL, "om_authorize_start(open_browser: scripted browser)")) {
+        om_account_free(acc);
+        om_account_free(other);
+        om_shutdown();
+        return;
+    }
+    check(json_valid(out, '{') && strstr(out, "\"browser_opened\":true") &&
+              strstr(out, "code_challenge_method=S256") && strstr(out, "\"listening\":true"),
+          "om_authorize_start out_json: browser opened, listening, PKCE S256", "%s", out);
+    om_string_free(out);
+
+    om_status st;
+    int polls = 0;
+    do {
+        st = om_authorize_wait(acc, 200);
+        polls++;
+    } while (st == OM_STATUS_PENDING && now_mono() - t0 < 60.0);
+    char what[256];
+    snprintf(what, sizeof what, "om_authorize_wait loop ends with OK (%d polls, %.1f s)", polls,
+             now_mono() - t0);
+    expect(st, OM_STATUS_OK, 1, NULL, what);
+    check(d->calls == 1, "the token callback ran once during the authorization", "calls = %d",
+          d->calls);
+    check(d->off_host_thread == 0, "the token callback ran on a host thread",
+          "%d calls on library threads", d->off_host_thread);
+    check(d->sets[0] && json_valid(d->sets[0], '{') && strstr(d->sets[0], "\"refresh_token\""),
+          "the token callback got a JSON set with refresh_token", "%s", nn(d->sets[0]));
+    check(d->reentrant_export == OM_STATUS_REENTRANT_CALL && d->reentrant_export_out_null,
+          "om_tokens_export(same account) inside its callback -> REENTRANT_CALL, out NULL",
+          "got %d (%s), out NULL %d", d->reentrant_export,
+          nn(om_status_name(d->reentrant_export)), d->reentrant_export_out_null);
+    check(d->reentrant_free == OM_STATUS_REENTRANT_CALL,
+          "om_account_free(same account) inside its callback -> REENTRANT_CALL", "got %d (%s)",
+          d->reentrant_free, nn(om_status_name(d->reentrant_free)));
+    check(d->reentrant_shutdown == OM_STATUS_REENTRANT_CALL,
+          "om_shutdown() inside a token callback -> REENTRANT_CALL",
+          "got %d (%s): the header says \"not from inside a callback (OM_STATUS_REENTRANT_CALL)\"",
+          d->reentrant_shutdown, nn(om_status_name(d->reentrant_shutdown)));
+    check(d->other_import_null == OM_STATUS_INVALID_ARGUMENT,
+          "a failing call on another account inside a token callback -> its status",
+          "got %d (%s)", d->other_import_null, nn(om_status_name(d->other_import_null)));
+    check(d->other_config == OM_STATUS_OK,
+          "another account's functions work inside a token callback", "got %d (%s)",
+          d->other_config, nn(om_status_name(d->other_config)));
+    /* balance the extra om_init() unless the callback's om_shutdown() already dropped it */
+    if (d->reentrant_shutdown != OM_STATUS_OK)
+        expect(om_shutdown(), OM_STATUS_OK, 1, NULL, "om_shutdown() drops the extra reference");
+
+    expect(om_authorize_wait(acc, 0), OM_STATUS_OK, 1, NULL,
+           "om_authorize_wait again after success -> OK (same outcome)");
+
+    char *tok = NULL;
+    int64_t exp = 0;
+    char access1[512] = "";
+    if (expect(om_get_access_token(acc, 0, &tok, &exp), OM_STATUS_OK, tok != NULL, NULL,
+               "om_get_access_token after authorization -> OK")) {
+        snprintf(access1, sizeof access1, "%s", tok);
+        check(tok[0] != '\0', "the access token is not empty", "%s", "empty");
+        check(exp > (int64_t)time(NULL) + 60, "expires_at is in the future", "%lld vs now %lld",
+              (long long)exp, (long long)time(NULL));
+        char in_cb[512];
+        check(d->sets[0] && json_get_str(d->sets[0], "access_token", in_cb, sizeof in_cb) &&
+                  strcmp(in_cb, tok) == 0,
+              "the access token is the one the token callback got", "%s", "differs");
+        om_string_free(tok);
+    }
+    remember_secret(access1);
+    tok = NULL;
+    expect(om_get_access_token(acc, 0, &tok, NULL), OM_STATUS_OK, tok != NULL, NULL,
+           "om_get_access_token(out_expires_at NULL) -> OK");
+    om_string_free(tok);
+
+    char *exported = NULL;
+    if (!expect(om_tokens_export(acc, &exported), OM_STATUS_OK, exported != NULL, NULL,
+                "om_tokens_export -> OK"))
+        goto revoke;
+    check(json_valid(exported, '{'), "the exported set is a JSON object", "%s", "invalid");
+    long long v = json_get_int(exported, "version", -1);
+    check(v >= 1, "the exported set has version >= 1", "version %lld", v);
+    char refresh1[512] = "";
+    json_get_str(exported, "refresh_token", refresh1, sizeof refresh1);
+    check(refresh1[0] != '\0', "the exported set has a refresh_token", "%s", "missing");
+    remember_secret(refresh1);
+
+    expect(om_tokens_import(acc, exported), OM_STATUS_OK, 1, NULL,
+           "om_tokens_import(the same set) -> OK");
+    char *older = json_set_int(exported, "version", v - 1);
+    if (check(older != NULL, "build a set with a lower version", "%s", "no version"))
+        expect(om_tokens_import(acc, older), OM_STATUS_STALE_TOKENS, 1, NULL,
+               "om_tokens_import(lower version) -> STALE_TOKENS");
+    free(older);
+    char *again = NULL;
+    expect(om_tokens_export(acc, &again), OM_STATUS_OK, again != NULL, NULL, "export again");
+    check(again && strcmp(again, exported) == 0, "the stale import changed nothing", "%s",
+          nn(again));
+    om_string_free(again);
+
+    /* expire the access token: import the set with expires_at 1 and a higher version */
+    char *tmp = json_set_int(exported, "expires_at", 1);
+    char *expired = tmp ? json_set_int(tmp, "version", v + 1) : NULL;
+    free(tmp);
+    check(expired != NULL, "build an expired set with a higher version", "%s", "failed");
+    if (expired)
+        expect(om_tokens_import(acc, expired), OM_STATUS_OK, 1, NULL,
+               "om_tokens_import(expired set, version + 1) -> OK");
+    free(expired);
+
+    {
+        pthread_barrier_t barrier;
+        pthread_barrier_init(&barrier, NULL, N_TOKEN_THREADS);
+        struct token_thread th[N_TOKEN_THREADS];
+        memset(th, 0, sizeof th);
+        int created = 0;
+        for (int i = 0; i < N_TOKEN_THREADS; i++) {
+            th[i].barrier = &barrier;
+            th[i].acc = acc;
+            if (pthread_create(&th[i].tid, NULL, token_thread_main, &th[i]) == 0)
+                created++;
+        }
+        if (created != N_TOKEN_THREADS) {
+            check(0, "create 16 threads", "only %d", created);
+            exit(1); /* the others are stuck on the barrier */
+        }
+        for (int i = 0; i < N_TOKEN_THREADS; i++)
+            pthread_join(th[i].tid, NULL);
+        pthread_barrier_destroy(&barrier);
+        int all_ok = 1, same = 1;
+        char bad[1024] = "";
+        for (int i = 0; i < N_TOKEN_THREADS; i++) {
+            if (th[i].status != OM_STATUS_OK) {
+                all_ok = 0;
+                snprintf(bad, sizeof bad, "thread %d: %d (%s) %s", i, th[i].status,
+                         nn(om_status_name(th[i].status)), th[i].message);
+            } else if (strcmp(th[i].token, th[0].token) != 0) {
+                same = 0;
+            }
+        }
+        check(all_ok, "16 threads calling om_get_access_token on an expired token all succeed",
+              "%s", bad);
+        check(all_ok && same, "the 16 threads got the same token", "%s", "tokens differ");
+        check(all_ok && strcmp(th[0].token, access1) != 0 &&
+                  th[0].exp > (int64_t)time(NULL) + 60,
+              "the token was refreshed (new token, future expiry)", "%s", "old or expired token");
+        remember_secret(th[0].token);
+    }
+    check(d->calls == 2, "the token callback ran once more for the refresh (rotated token)",
+          "calls = %d", d->calls);
+    check(d->off_host_thread == 0, "the token callback still ran only on host threads",
+          "%d calls elsewhere", d->off_host_thread);
+    if (d->calls >= 2 && d->sets[1]) {
+        char rt2[512];
+        json_get_str(d->sets[1], "refresh_token", rt2, sizeof rt2);
+        remember_secret(rt2);
+        check(json_get_int(d->sets[1], "version", -1) == v + 2,
+              "the refreshed set has version + 2", "%s", d->sets[1]);
+    }
+
+revoke:
+    expect(om_tokens_revoke(acc, 0), OM_STATUS_OK, 1, NULL, "om_tokens_revoke -> OK");
+    check(d->calls == 3 && d->sets[2] && !strstr(d->sets[2], "\"refresh_token\"") &&
+              !strstr(d->sets[2], "\"access_token\""),
+          "the token callback got the empty set after revocation", "calls %d, last %s", d->calls,
+          d->calls >= 3 ? nn(d->sets[2]) : "-");
+    tok = SENTINEL;
+    exp = 3;
+    om_status rs = om_get_access_token(acc, 0, &tok, &exp);
+    struct last_err e;
+    grab_last_error(&e);
+    check(rs == OM_STATUS_AUTHORIZATION_REQUIRED && tok == NULL && exp == 0,
+          "om_get_access_token after revoke -> AUTHORIZATION_REQUIRED, outs cleared",
+          "got %d (%s), out %p, exp %lld", rs, nn(om_status_name(rs)), (void *)tok,
+          (long long)exp);
+    check(e.message[0] != '\0', "... with a last error message", "%s", "empty");
+    check(e.hint[0] != '\0', "... and a hint (who must do what)", "message was: %s", e.message);
+    check(e.status == OM_STATUS_AUTHORIZATION_REQUIRED, "... and om_last_error_status()", "%d",
+          e.status);
+    printf("# after revoke: message \"%s\" hint \"%s\"\n", e.message, e.hint);
+
+    out = NULL;
+    if (expect(om_tokens_export(acc, &out), OM_STATUS_OK, out != NULL, NULL,
+               "om_tokens_export after revoke")) {
+        check(json_get_int(out, "version", -1) == v + 3 && !strstr(out, "refresh_token"),
+              "the revoked set is empty with a higher version", "%s", out);
+        if (exported) {
+            char *old = json_set_int(exported, "version", v + 2);
+            expect(om_tokens_import(acc, old), OM_STATUS_STALE_TOKENS, 1, NULL,
+                   "an older copy cannot be imported over the revoked set -> STALE_TOKENS");
+            free(old);
+        }
+        om_string_free(out);
+    }
+    om_string_free(exported);
+
+    /* the log: messages came, none leaked a secret or a token */
+    long n_logs = atomic_load(&g_log.count);
+    check(n_logs > 5, "the log callback received messages during the flow", "%ld", n_logs);
+    check(atomic_load(&g_log.bad_level) == 0,
+          "every log message had our user_data, a level 0..3 and a text", "%d bad",
+          atomic_load(&g_log.bad_level));
+    const char *leak = log_find(SECRET);
+    check(leak == NULL, "no log message contains the client secret", "%s", nn(leak));
+    for (int i = 0; i < g_n_secrets; i++) {
+        leak = log_find(g_secrets[i]);
+        snprintf(what, sizeof what, "no log message contains token #%d obtained", i + 1);
+        check(leak == NULL, what, "%s", nn(leak));
+    }
+
+    expect(om_account_free(acc), OM_STATUS_OK, 1, NULL, "om_account_free(authorized account)");
+    check(atomic_load(&g_token_data_freed) == freed_before + 1,
+          "om_account_free calls free_user_data once", "called %d times",
+          atomic_load(&g_token_data_freed) - freed_before);
+    expect(om_account_free(other), OM_STATUS_OK, 1, NULL, "om_account_free(second account)");
+    out = SENTINEL;
+    expect(om_account_config_json(acc, &out), OM_STATUS_INVALID_HANDLE, out == NULL, NULL,
+           "use after om_account_free -> INVALID_HANDLE");
+    tok = SENTINEL;
+    expect(om_get_access_token(acc, 0, &tok, NULL), OM_STATUS_INVALID_HANDLE, tok == NULL, NULL,
+           "om_get_access_token after om_account_free -> INVALID_HANDLE");
+    expect(om_tokens_revoke(acc, 0), OM_STATUS_INVALID_HANDLE, 1, NULL,
+           "om_tokens_revoke after om_account_free -> INVALID_HANDLE");
+    expect(om_account_set_token_callback(acc, NULL, NULL, NULL), OM_STATUS_INVALID_HANDLE, 1,
+           NULL, "om_account_set_token_callback after om_account_free -> INVALID_HANDLE");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Part c: many threads                                                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+#define N_WORKERS 6
+#define WORKER_ITERATIONS 6
+
+struct worker {
+    pthread_t tid;
+    int index;
+    int checks, failures;
+    char first_failure[1024];
+};
+
+static atomic_int g_worker_frees;
+
+static void worker_on_tokens(void *user_data, const char *tokens_json)
+{
+    (void)user_data;
+    (void)tokens_json;
+}
+
+static void count_free(void *user_data)
+{
+    free(user_data);
+    atomic_fetch_add(&g_worker_frees, 1);
+}
+
+static void wcheck(struct worker *w, int cond, const char *fmt, ...)
+{
+    w->checks++;
+    if (cond)
+        return;
+    w->failures++;
+    if (!w->first_failure[0]) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(w->first_failure, sizeof w->first_failure, fmt, ap);
+        va_end(ap);
+    }
+}
+
+/* status and thread-local last error of a failing call */
+static void wexpect_(struct worker *w, om_status got, om_status want, int outs_null,
+                     const char *what)
+{
+    const char *m = om_last_error_message();
+    om_status ls = om_last_error_status();
+    if (want == OM_STATUS_OK)
+        wcheck(w, got == want && m && !*m && ls == 0 && outs_null, "%s: got %d (%s)", what, got,
+               m ? m : "(NULL)");
+    else
+        wcheck(w, got == want && m && *m && ls == want && outs_null, "%s: got %d, last %d (%s)",
+               what, got, ls, m ? m : "(NULL)");
+}
+
+#define wexpect(w, call, want, outs, what) (t_st = (call), wexpect_((w), t_st, (want), (outs), (what)))
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    t_host_thread = 1;
+    om_account *previous = NULL;
+    for (int it = 0; it < WORKER_ITERATIONS; it++) {
+        om_account *a = SENTINEL_ACC;
+        char *out;
+        wexpect(w, om_account_new(g_cfg_quiet, &a), OM_STATUS_OK, a != SENTINEL_ACC && a,
+                "om_account_new");
+        if (a == NULL || a == SENTINEL_ACC)
+            continue;
+        wexpect(w, om_account_set_token_callback(a, worker_on_tokens, malloc(16), count_free),
+                OM_STATUS_OK, 1, "set_token_callback");
+        out = NULL;
+        wexpect(w, om_account_config_json(a, &out), OM_STATUS_OK, out != NULL, "config_json");
+        wcheck(w, out && !strstr(out, SECRET), "config_json shows the secret");
+        om_string_free(out);
+        out = NULL;
+        wexpect(w, om_account_check(a, &out), OM_STATUS_OK, out != NULL, "check");
+        wcheck(w, json_valid(out, '['), "check: not a JSON array: %s", nn(out));
+        om_string_free(out);
+
+        /* bad input, interleaved with the other threads' */
+        out = SENTINEL;
+        wexpect(w, om_account_config_json(a, NULL), OM_STATUS_INVALID_ARGUMENT, 1,
+                "config_json(NULL out)");
+        wexpect(w, om_tokens_import(a, "\xff\xfe"), OM_STATUS_INVALID_ARGUMENT, 1,
+                "import(invalid UTF-8)");
+        wexpect(w, om_tokens_import(a, "{\"format\":1,"), OM_STATUS_INVALID_ARGUMENT, 1,
+                "import(malformed)");
+        om_account *b = SENTINEL_ACC;
+        wexpect(w, om_account_new("{\"nope\":true}", &b), OM_STATUS_INVALID_CONFIG, b == NULL,
+                "account_new(unknown key)");
+        wcheck(w, strstr(om_last_error_message(), "nope") != NULL,
+               "thread-local last error names the key: %s", om_last_error_message());
+        wexpect(w, om_authorize_wait(a, 0), OM_STATUS_WRONG_STATE, 1, "wait(nothing started)");
+        out = SENTINEL;
+        wexpect(w, om_tokens_export(FOREIGN_HANDLE, &out), OM_STATUS_INVALID_HANDLE,
+                out == NULL, "export(foreign)");
+        if (previous) {
+            out = SENTINEL;
+            wexpect(w, om_tokens_export(previous, &out), OM_STATUS_INVALID_HANDLE, out == NULL,
+                    "export(own freed handle)");
+            wexpect(w, om_account_free(previous), OM_STATUS_INVALID_HANDLE, 1,
+                    "free(own freed handle)");
+        }
+
+        /* a cached token, per thread */
+        char set[2048], want[64];
+        snprintf(want, sizeof want, "fake-access-w%d-i%d", w->index, it);
+        fake_token_set(set, sizeof set, 1 + it, want, (long long)time(NULL) + 3600, NULL);
+        wexpect(w, om_tokens_import(a, set), OM_STATUS_OK, 1, "import");
+        out = NULL;
+        wexpect(w, om_get_access_token(a, 1000, &out, NULL), OM_STATUS_OK, out != NULL,
+                "get_access_token(cached)");
+        wcheck(w, out && strcmp(out, want) == 0, "wrong token %s", nn(out));
+        om_string_free(out);
+
+        wexpect(w, om_authorize_cancel(a), OM_STATUS_OK, 1, "authorize_cancel");
+        wexpect(w, om_account_cancel(a), OM_STATUS_OK, 1, "account_cancel");
+        wexpect(w, om_account_free(a), OM_STATUS_OK, 1, "account_free");
+        previous = a;
+    }
+    return NULL;
+}
+
+/* Threads using one shared account while the main thread frees it. */
+struct sharer {
+    pthread_t tid;
+    om_account *acc;
+    atomic_int *ok_calls;
+    int oks, invalid, other;
+    om_status other_status;
+};
+
+static void *sharer_main(void *arg)
+{
+    struct sharer *s = arg;
+    t_host_thread = 1;
+    for (long i = 0; i < 200000; i++) {
+        char *out = NULL;
+        om_status st;
+        switch (i % 3) {
+        case 0: st = om_account_config_json(s->acc, &out); break;
+        case 1: st = om_tokens_export(s->acc, &out); break;
+        default: st = om_get_access_token(s->acc, 1000, &out, NULL); break;
+        }
+        om_string_free(out);
+        if (st == OM_STATUS_OK) {
+            s->oks++;
+            atomic_fetch_add(s->ok_calls, 1);
+        } else if (st == OM_STATUS_INVALID_HANDLE) {
+            if (++s->invalid >= 3)
+                break;
+        } else {
+            s->other++;
+            s->other_status = st;
+        }
+    }
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    section("many threads: own accounts, bad input");
+    struct worker w[N_WORKERS];
+    memset(w, 0, sizeof w);
+    int frees_before = atomic_load(&g_worker_frees);
+    double t0 = now_mono();
+    for (int i = 0; i < N_WORKERS; i++) {
+        w[i].index = i;
+        if (pthread_create(&w[i].tid, NULL, worker_main, &w[i]) != 0) {
+            check(0, "pthread_create", "worker %d", i);
+            w[i].tid = pthread_self();
+            w[i].index = -1;
+        }
+    }
+    for (int i = 0; i < N_WORKERS; i++) {
+        if (w[i].index < 0)
+            continue;
+        pthread_join(w[i].tid, NULL);
+        char what[256];
+        snprintf(what, sizeof what, "worker thread %d: %d checks", i, w[i].checks);
+        check(w[i].failures == 0, what, "%d failed, first: %s", w[i].failures,
+              w[i].first_failure);
+    }
+    check(atomic_load(&g_worker_frees) - frees_before == N_WORKERS * WORKER_ITERATIONS,
+          "every worker account released its token-callback user_data",
+          "%d of %d", atomic_load(&g_worker_frees) - frees_before,
+          N_WORKERS * WORKER_ITERATIONS);
+    printf("# workers took %.1f s\n", now_mono() - t0);
+
+    section("many threads: one account freed while in use");
+    om_account *shared = NULL;
+    if (!expect(om_account_new(g_cfg_quiet, &shared), OM_STATUS_OK, shared != NULL, NULL,
+                "om_account_new(shared account)"))
+        return;
+    char set[2048];
+    fake_token_set(set, sizeof set, 1, "fake-access-shared", (long long)time(NULL) + 3600, NULL);
+    expect(om_tokens_import(shared, set), OM_STATUS_OK, 1, NULL, "import into the shared account");
+    atomic_int ok_calls = 0;
+    struct sharer s[4];
+    memset(s, 0, sizeof s);
+    int n = 0;
+    for (int i = 0; i < 4; i++) {
+        s[i].acc = shared;
+        s[i].ok_calls = &ok_calls;
+        if (pthread_create(&s[i].tid, NULL, sharer_main, &s[i]) == 0)
+            n++;
+        else
+            break;
+    }
+    double deadline = now_mono() + 30.0;
+    while (atomic_load(&ok_calls) < 40 && now_mono() < deadline) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    expect(om_account_free(shared), OM_STATUS_OK, 1, NULL,
+           "om_account_free while 4 threads use the account");
+    int oks = 0, invalid = 0, others = 0;
+    om_status other_status = 0;
+    for (int i = 0; i < n; i++) {
+        pthread_join(s[i].tid, NULL);
+        oks += s[i].oks;
+        invalid += s[i].invalid;
+        others += s[i].other;
+        if (s[i].other)
+            other_status = s[i].other_status;
+    }
+    check(others == 0 && invalid == 3 * n,
+          "the other threads got only OK, then INVALID_HANDLE after the free",
+          "%d OK, %d INVALID_HANDLE, %d other (e.g. %d %s)", oks, invalid, others, other_status,
+          nn(om_status_name(other_status)));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void test_shutdown(void)
+{
+    section("shutdown");
+    om_account *a = NULL;
+    expect(om_account_new(g_cfg_quiet, &a), OM_STATUS_OK, a != NULL, NULL,
+           "an account that outlives om_shutdown()");
+    expect(om_log_set_callback(NULL, OM_LOG_DEBUG, NULL), OM_STATUS_OK, 1, NULL,
+           "om_log_set_callback(NULL) removes the log callback");
+    long n = atomic_load(&g_log.count);
+    expect(om_log_write(OM_LOG_ERROR, "nobody listens"), OM_STATUS_OK, 1, NULL,
+           "om_log_write without callback");
+    check(atomic_load(&g_log.count) == n, "the removed callback is not called", "%ld -> %ld", n,
+          atomic_load(&g_log.count));
+
+    expect(om_shutdown(), OM_STATUS_OK, 1, NULL, "om_shutdown() (last reference)");
+    expect(om_shutdown(), OM_STATUS_NOT_INITIALIZED, 1, NULL,
+           "om_shutdown() more often than om_init() -> NOT_INITIALIZED");
+    char *out = SENTINEL;
+    expect(om_authorize_start(a, "{\"open_browser\":false}", &out), OM_STATUS_NOT_INITIALIZED,
+           out == NULL, NULL, "om_authorize_start after om_shutdown() -> NOT_INITIALIZED");
+    expect(om_tokens_revoke(a, 1000), OM_STATUS_NOT_INITIALIZED, 1, NULL,
+           "om_tokens_revoke after om_shutdown() -> NOT_INITIALIZED");
+    out = NULL;
+    expect(om_account_config_json(a, &out), OM_STATUS_OK, out != NULL, NULL,
+           "the account stays valid after om_shutdown()");
+    om_string_free(out);
+
+    /* the library can be started again */
+    expect(om_init(), OM_STATUS_OK, 1, NULL, "om_init() after om_shutdown()");
+    out = NULL;
+    if (expect(om_authorize_start(a, "{\"open_browser\":false}", &out), OM_STATUS_OK, out != NULL,
+               NULL, "om_authorize_start after re-init -> OK")) {
+        om_string_free(out);
+        expect(om_authorize_cancel(a), OM_STATUS_OK, 1, NULL, "cancel it");
+    }
+    expect(om_shutdown(), OM_STATUS_OK, 1, NULL, "om_shutdown() again");
+    om_status w = om_authorize_wait(a, 0);
+    check(w == OM_STATUS_CANCELLED || w == OM_STATUS_NOT_INITIALIZED,
+          "om_authorize_wait after om_shutdown() -> CANCELLED (outcome) or NOT_INITIALIZED",
+          "got %d (%s)", w, nn(om_status_name(w)));
+    printf("# note: om_authorize_wait on an ended flow after om_shutdown() gives %s\n",
+           nn(om_status_name(w)));
+    expect(om_account_free(a), OM_STATUS_OK, 1, NULL, "om_account_free after om_shutdown()");
+}
+
+int main(void)
+{
+    t_host_thread = 1;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (!load_env())
+        return 2;
+    double t0 = now_mono();
+
+    test_static_functions();
+    test_before_init();
+
+    section("init and log callback");
+    expect(om_init(), OM_STATUS_OK, 1, NULL, "om_init()");
+    expect(om_log_set_callback(on_log, OM_LOG_DEBUG, &g_log), OM_STATUS_OK, 1, NULL,
+           "om_log_set_callback(counting callback, DEBUG)");
+
+    test_lifecycle();
+    test_bad_input();
+    test_threads();
+    test_shutdown();
+    log_free_all();
+
+    printf("# total %.1f s\n", now_mono() - t0);
+    printf("%d passed, %d failed\n", g_passed, g_failed);
+    return g_failed ? 1 : 0;
+}
