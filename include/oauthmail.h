@@ -28,6 +28,23 @@
 
 
 /**
+ * The callback accepts the message: the fetch state advances past it.
+ */
+#define OM_FETCH_CONTINUE 0
+
+/**
+ * The callback wants no more messages: the fetch stops, this message is not accepted (it comes
+ * again next time).
+ */
+#define OM_FETCH_STOP 1
+
+/**
+ * The callback failed with this message: the fetch stops with OM_STATUS_CANCELLED, this message
+ * is not accepted.
+ */
+#define OM_FETCH_ERROR 2
+
+/**
  * Errors only.
  */
 #define OM_LOG_ERROR 0
@@ -69,6 +86,48 @@ typedef void (*om_token_cb)(void *user_data, const char *tokens_json);
  * Releases `user_data` when the callback is replaced or the account freed (may be NULL).
  */
 typedef void (*om_free_cb)(void *user_data);
+
+/**
+ * One message handed to the fetch callback; valid only during the callback.
+ */
+typedef struct om_message {
+  /**
+   * The IMAP UID.
+   */
+  uint32_t uid;
+  /**
+   * 1 when the message is delivered again because the folder's UIDVALIDITY changed: the host
+   * may already have it (compare Message-IDs); else 0.
+   */
+  uint32_t resync;
+  /**
+   * Size in bytes as the server reports it (RFC822.SIZE).
+   */
+  uint64_t size;
+  /**
+   * When the server received it, Unix seconds (0 if unknown).
+   */
+  int64_t internal_date;
+  /**
+   * The folder, UTF-8.
+   */
+  const char *folder;
+  /**
+   * The flags, space-separated (e.g. "\\Seen \\Flagged"), UTF-8.
+   */
+  const char *flags;
+} om_message;
+
+/**
+ * Receives one message: `message` describes it, `data`/`len` are its raw RFC 5322 bytes. Both are
+ * valid only during the call. Runs on the thread that called om_fetch, inside it. Returns
+ * OM_FETCH_CONTINUE, OM_FETCH_STOP or OM_FETCH_ERROR (any other value is treated as an error).
+ * Calling functions of the same account from inside it returns OM_STATUS_REENTRANT_CALL.
+ */
+typedef int32_t (*om_message_cb)(void *user_data,
+                                 const struct om_message *message,
+                                 const uint8_t *data,
+                                 size_t len);
 
 /**
  * Receives a log message: `level` is an OM_LOG_* value, `message` UTF-8, valid during the call.
@@ -183,6 +242,12 @@ typedef void (*om_log_cb)(void *user_data, int32_t level, const char *message);
  * A server answered something unexpected.
  */
 #define OM_STATUS_PROTOCOL_ERROR 20
+
+/**
+ * The mail server refused the login (after one token refresh for OAuth2): the last error has
+ * the server's text and a hint (scopes, protocol disabled for the mailbox, login user).
+ */
+#define OM_STATUS_LOGIN_REJECTED 21
 
 /**
  * Internal error (a bug in oauthmail, caught before it could crash the host).
@@ -345,6 +410,66 @@ om_status om_authorize_cancel(struct om_account *account);
  * `out_json` is NULL or writable.
  */
 om_status om_device_start(struct om_account *account, uint32_t timeout_ms, char **out_json);
+
+/**
+ * Fetches mail from the account's incoming server (IMAP) and hands each message to `callback`,
+ * in UID order, on this thread. With `only_new` (the default follows the account's
+ * `options.skip_fetched`) only mail not accepted before is delivered; the state advances only
+ * past messages the callback accepted, so a crash or a cut connection never loses one and at
+ * most the one not yet accepted comes again. The server session is re-opened (fresh token) if
+ * the server cuts it, and the fetch resumes.
+ *
+ * `options_json` (may be NULL): `{"folder": "INBOX", "only_new": bool, "max_messages": N,
+ * "since": "2026-02-01", "mark_seen": bool, "after_delivery": "keep"|"delete"|"move",
+ * "move_to": "Archive", "batch_size": 50, "timeout_ms": N}`. Messages are read with
+ * BODY.PEEK (not marked read unless `mark_seen`).
+ * `*out_summary_json` (may be NULL; free with om_string_free): `{"folder", "delivered",
+ * "remaining", "stopped_by_callback", "uidvalidity", "last_uid", "uidvalidity_changed",
+ * "reconnects"}`. Needs om_init(). Cancel from another thread with om_account_cancel.
+ * Errors: OM_STATUS_INVALID_CONFIG (options: the message names the key), OM_STATUS_INVALID_ARGUMENT
+ * (unknown folder, NULL callback), OM_STATUS_LOGIN_REJECTED, OM_STATUS_AUTHORIZATION_REQUIRED,
+ * OM_STATUS_TLS_ERROR, OM_STATUS_NETWORK_ERROR, OM_STATUS_TIMEOUT, OM_STATUS_CANCELLED (also
+ * when the callback returned OM_FETCH_ERROR), OM_STATUS_PROTOCOL_ERROR.
+ *
+ * # Safety
+ * `options_json` is NULL or a NUL-terminated string; `out_summary_json` is NULL or writable;
+ * `callback` follows om_message_cb.
+ */
+om_status om_fetch(struct om_account *account,
+                   const char *options_json,
+                   om_message_cb callback,
+                   void *user_data,
+                   char **out_summary_json);
+
+/**
+ * Lists the folders of the account's IMAP server: `*out_json` is a JSON array of
+ * `{"name", "delimiter", "attributes"}` (names decoded from modified UTF-7). Free it with
+ * om_string_free. Blocks up to `timeout_ms` (0: timeout_secs). Needs om_init(). Any host thread.
+ * Errors: as om_fetch.
+ *
+ * # Safety
+ * `out_json` is NULL or writable.
+ */
+om_status om_folders_list(struct om_account *account, uint32_t timeout_ms, char **out_json);
+
+/**
+ * The fetch state (per folder: UIDVALIDITY and the highest accepted UID) as JSON, for the host
+ * to keep with the account. `*out_json`: free with om_string_free. Any thread.
+ *
+ * # Safety
+ * `out_json` is NULL or writable.
+ */
+om_status om_sync_state_export(struct om_account *account, char **out_json);
+
+/**
+ * Replaces the fetch state by one exported earlier (om_sync_state_export). Any thread.
+ * Errors: OM_STATUS_INVALID_ARGUMENT (NULL, not UTF-8, malformed JSON: the message names the
+ * key), OM_STATUS_INVALID_HANDLE.
+ *
+ * # Safety
+ * `state_json` is NULL or a NUL-terminated string.
+ */
+om_status om_sync_state_import(struct om_account *account, const char *state_json);
 
 /**
  * The last error of this thread: what happened and what to do, with the provider's or server's

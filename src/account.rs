@@ -5,6 +5,7 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result, Status};
+use crate::fetch::state::{FolderState, SyncState};
 use crate::log::Level;
 use crate::oauth::flow::FlowHandle;
 use crate::oauth::{grants, http::TokenHttp};
@@ -33,6 +34,8 @@ struct TokenState {
     set: TokenSet,
     /// The refresh failure that applies to the refresh token held (no retry until it changes).
     auth_failure: Option<(String, Error)>,
+    /// An access token a mail server refused: not served again, the next call refreshes.
+    rejected: Option<String>,
 }
 
 pub struct Account {
@@ -45,6 +48,8 @@ pub struct Account {
     cancel: Mutex<CancellationToken>,
     listener: Mutex<Option<TokenListener>>,
     notify_pending: AtomicBool,
+    /// What was fetched already, per folder.
+    sync: Mutex<SyncState>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -94,12 +99,14 @@ impl Account {
             tokens: Mutex::new(TokenState {
                 set,
                 auth_failure: None,
+                rejected: None,
             }),
             refresh_lock: tokio::sync::Mutex::new(()),
             flow: Mutex::new(None),
             cancel: Mutex::new(CancellationToken::new()),
             listener: Mutex::new(None),
             notify_pending: AtomicBool::new(false),
+            sync: Mutex::new(SyncState::new()),
         });
         om_log!(
             Level::Info,
@@ -161,6 +168,9 @@ impl Account {
         let st = lock(&self.tokens);
         let set = &st.set;
         let token = set.access_token.as_ref()?;
+        if st.rejected.as_ref() == Some(token) {
+            return None;
+        }
         let now = now_unix();
         let expires = set.expires_at.unwrap_or(i64::MAX / 2);
         if expires - now > self.margin_secs(set) {
@@ -179,6 +189,15 @@ impl Account {
                 margin.min((e - set.updated_at) / 2)
             }
             _ => margin,
+        }
+    }
+
+    /// Marks `token` as refused by a mail server (revoked, or expired early): the next
+    /// [`Account::access_token`] refreshes instead of serving it again.
+    pub fn reject_access_token(&self, token: &str) {
+        let mut st = lock(&self.tokens);
+        if st.set.access_token.as_deref() == Some(token) {
+            st.rejected = Some(token.to_string());
         }
     }
 
@@ -323,6 +342,29 @@ impl Account {
                 ..e
             }
         })
+    }
+
+    // ----- fetch state -----------------------------------------------------------------------
+
+    pub fn folder_state(&self, key: &str) -> Option<FolderState> {
+        lock(&self.sync).imap.get(key).copied()
+    }
+
+    pub fn set_folder_state(&self, key: &str, state: FolderState) -> Result<()> {
+        lock(&self.sync).imap.insert(key.to_string(), state);
+        Ok(())
+    }
+
+    /// What was fetched already, as JSON for the host to keep.
+    pub fn export_sync_state(&self) -> String {
+        lock(&self.sync).to_json()
+    }
+
+    /// Replaces the fetch state by one the host kept.
+    pub fn import_sync_state(&self, json: &str) -> Result<()> {
+        let s = SyncState::from_json(json)?;
+        *lock(&self.sync) = s;
+        Ok(())
     }
 
     // ----- the host's token listener ----------------------------------------------------------

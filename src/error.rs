@@ -32,12 +32,13 @@ pub enum Status {
     StaleTokens = 18,
     Unsupported = 19,
     ProtocolError = 20,
+    LoginRejected = 21,
     Panic = 99,
 }
 
 impl Status {
     /// Every status, in numeric order.
-    pub const ALL: [Status; 22] = [
+    pub const ALL: [Status; 23] = [
         Status::Ok,
         Status::InvalidArgument,
         Status::InvalidConfig,
@@ -59,6 +60,7 @@ impl Status {
         Status::StaleTokens,
         Status::Unsupported,
         Status::ProtocolError,
+        Status::LoginRejected,
         Status::Panic,
     ];
 
@@ -94,6 +96,7 @@ impl Status {
             Status::StaleTokens => "OM_STATUS_STALE_TOKENS",
             Status::Unsupported => "OM_STATUS_UNSUPPORTED",
             Status::ProtocolError => "OM_STATUS_PROTOCOL_ERROR",
+            Status::LoginRejected => "OM_STATUS_LOGIN_REJECTED",
             Status::Panic => "OM_STATUS_PANIC",
         }
     }
@@ -126,6 +129,7 @@ impl Status {
             Status::StaleTokens => "the imported tokens are older than the ones held",
             Status::Unsupported => "not supported by this provider or configuration",
             Status::ProtocolError => "the server answered something unexpected",
+            Status::LoginRejected => "the mail server refused the login",
             Status::Panic => "internal error (a bug in oauthmail): please report it",
         }
     }

@@ -18,11 +18,17 @@ pub mod account;
 pub mod config;
 /// cbindgen:ignore
 pub mod error;
+/// cbindgen:ignore
+pub mod fetch;
 pub mod ffi;
+/// cbindgen:ignore
+pub mod imap;
 /// cbindgen:ignore
 pub mod lang;
 /// cbindgen:ignore
 pub mod log;
+/// cbindgen:ignore
+pub mod mail;
 /// cbindgen:ignore
 pub mod oauth;
 /// cbindgen:ignore

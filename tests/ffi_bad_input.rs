@@ -301,3 +301,118 @@ fn secrets_never_appear_in_error_messages() {
     }
     om_account_free(h);
 }
+
+unsafe extern "C" fn accept_all(
+    _: *mut std::ffi::c_void,
+    _: *const oauthmail::ffi::fetch::om_message,
+    _: *const u8,
+    _: usize,
+) -> i32 {
+    0
+}
+
+#[test]
+fn fetch_functions_reject_bad_input() {
+    use oauthmail::ffi::fetch::*;
+    let h = account();
+    unsafe {
+        let mut out = std::ptr::dangling_mut::<c_char>();
+        expect(
+            om_fetch(h, null(), None, null_mut(), &mut out),
+            OM_STATUS_INVALID_ARGUMENT,
+            "callback",
+        );
+        assert!(out.is_null());
+        let bad = CString::new(r#"{"folder":"INBOX","max":3}"#).unwrap();
+        expect(
+            om_fetch(h, bad.as_ptr(), Some(accept_all), null_mut(), null_mut()),
+            OM_STATUS_INVALID_CONFIG,
+            "max",
+        );
+        let bad = CString::new(r#"{"after_delivery":"move"}"#).unwrap();
+        expect(
+            om_fetch(h, bad.as_ptr(), Some(accept_all), null_mut(), null_mut()),
+            OM_STATUS_INVALID_CONFIG,
+            "move_to",
+        );
+        let bad = CString::new(r#"{"since":"yesterday"}"#).unwrap();
+        expect(
+            om_fetch(h, bad.as_ptr(), Some(accept_all), null_mut(), null_mut()),
+            OM_STATUS_INVALID_CONFIG,
+            "since",
+        );
+        expect(
+            om_fetch(
+                h,
+                BAD_UTF8.as_ptr() as *const c_char,
+                Some(accept_all),
+                null_mut(),
+                null_mut(),
+            ),
+            OM_STATUS_INVALID_ARGUMENT,
+            "UTF-8",
+        );
+        expect(
+            om_fetch(null_mut(), null(), Some(accept_all), null_mut(), null_mut()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "account",
+        );
+        // no incoming server configured
+        expect(
+            om_fetch(h, null(), Some(accept_all), null_mut(), null_mut()),
+            OM_STATUS_INVALID_CONFIG,
+            "incoming",
+        );
+        expect(
+            om_folders_list(h, 0, null_mut()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "out_json",
+        );
+        expect(
+            om_sync_state_export(h, null_mut()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "out_json",
+        );
+        expect(
+            om_sync_state_import(h, null()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "state_json",
+        );
+        let bad = CString::new(r#"{"format":1,"imap":{"k":{"uidvalidity":"x"}}}"#).unwrap();
+        expect(
+            om_sync_state_import(h, bad.as_ptr()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "uidvalidity",
+        );
+        let good = CString::new(
+            r#"{"format":1,"imap":{"imap://a@h:993/INBOX":{"uidvalidity":7,"last_uid":42}}}"#,
+        )
+        .unwrap();
+        assert_eq!(om_sync_state_import(h, good.as_ptr()), 0, "{}", msg());
+        let mut out = null_mut();
+        assert_eq!(om_sync_state_export(h, &mut out), 0);
+        assert!(CStr::from_ptr(out)
+            .to_str()
+            .unwrap()
+            .contains("\"last_uid\":42"));
+        om_string_free(out);
+        let freed = account();
+        om_account_free(freed);
+        expect(
+            om_fetch(freed, null(), Some(accept_all), null_mut(), null_mut()),
+            OM_STATUS_INVALID_HANDLE,
+            "handle",
+        );
+        expect(
+            om_sync_state_export(freed, &mut out),
+            OM_STATUS_INVALID_HANDLE,
+            "handle",
+        );
+        expect(
+            om_folders_list(freed, 0, &mut out),
+            OM_STATUS_INVALID_HANDLE,
+            "handle",
+        );
+    }
+    om_account_free(h);
+}

@@ -15,6 +15,7 @@ pub mod account;
 pub mod args;
 pub mod authorize;
 pub mod boundary;
+pub mod fetch;
 pub mod last_error;
 pub mod library;
 pub mod log;

@@ -49,6 +49,9 @@ pub const OM_STATUS_STALE_TOKENS: om_status = 18;
 pub const OM_STATUS_UNSUPPORTED: om_status = 19;
 /// A server answered something unexpected.
 pub const OM_STATUS_PROTOCOL_ERROR: om_status = 20;
+/// The mail server refused the login (after one token refresh for OAuth2): the last error has
+/// the server's text and a hint (scopes, protocol disabled for the mailbox, login user).
+pub const OM_STATUS_LOGIN_REJECTED: om_status = 21;
 /// Internal error (a bug in oauthmail, caught before it could crash the host).
 pub const OM_STATUS_PANIC: om_status = 99;
 
@@ -105,6 +108,7 @@ mod tests {
             (OM_STATUS_STALE_TOKENS, Status::StaleTokens),
             (OM_STATUS_UNSUPPORTED, Status::Unsupported),
             (OM_STATUS_PROTOCOL_ERROR, Status::ProtocolError),
+            (OM_STATUS_LOGIN_REJECTED, Status::LoginRejected),
             (OM_STATUS_PANIC, Status::Panic),
         ];
         assert_eq!(pairs.len(), Status::ALL.len());

@@ -1,0 +1,118 @@
+//! Opening an authenticated mail session for an account: the token (refreshed and retried once
+//! when the server refuses it), or the password; the server's refusal explained.
+
+use crate::account::Account;
+use crate::config::{Server, ServerAuth};
+use crate::error::{Error, Result, Status};
+use crate::imap::session::{self, Login, LoginError, Refused, ServerInfo};
+use crate::imap::ImapSession;
+use crate::log::Level;
+use crate::om_log;
+
+/// The SASL user for `server`: its own `username`, else the account's login user / email.
+pub fn login_user(account: &Account, server: &Server) -> Result<String> {
+    server
+        .username
+        .clone()
+        .or_else(|| account.config.sasl_user().map(str::to_string))
+        .ok_or_else(|| Error::config("configuration key `email`: the mailbox address (or login_user) is needed to log in"))
+}
+
+/// An authenticated IMAP session on the account's incoming server.
+pub async fn imap(account: &Account) -> Result<(ImapSession, ServerInfo)> {
+    let server = account.config.incoming.as_ref().ok_or_else(|| {
+        Error::config("configuration key `incoming`: no incoming server is configured")
+    })?;
+    let tls = crate::tls::client_config(account.config.ca_certs_pem.as_deref())?;
+    let user = login_user(account, server)?;
+    let timeout = account.config.timeout;
+    let mut refreshed = false;
+    loop {
+        let (client, info) = session::open(server, tls.clone(), timeout).await?;
+        let (login, token) = match server.auth {
+            ServerAuth::Oauth2 => {
+                let (token, _) = account.access_token().await?;
+                (
+                    Login::OAuth {
+                        mechanism: server.sasl_mechanism,
+                        user: user.clone(),
+                        token: token.clone(),
+                    },
+                    Some(token),
+                )
+            }
+            ServerAuth::Password => (
+                Login::Password {
+                    user: user.clone(),
+                    password: server.password.clone().unwrap_or_default(),
+                },
+                None,
+            ),
+            ServerAuth::None => {
+                return Err(Error::config(
+                    "configuration key `incoming.auth`: \"none\" cannot log in to IMAP",
+                ))
+            }
+        };
+        let allow_plain = account.config.allow_insecure_transport;
+        match session::login(client, &info, server, login, allow_plain).await {
+            Ok(s) => {
+                om_log!(
+                    Level::Info,
+                    "account {}: logged in to {}:{} as {user}",
+                    account.id,
+                    server.host,
+                    server.port
+                );
+                return Ok((s, info));
+            }
+            Err(LoginError::Refused(r)) => match token {
+                Some(t) if !refreshed => {
+                    // expired early or revoked: refresh once and try again
+                    om_log!(
+                        Level::Warn,
+                        "account {}: {} refused the token ({}); refreshing and retrying once",
+                        account.id,
+                        server.host,
+                        r.server_text
+                    );
+                    account.reject_access_token(&t);
+                    refreshed = true;
+                }
+                _ => return Err(refused(account, server, &user, r)),
+            },
+            Err(LoginError::Failed(e)) => return Err(e),
+        }
+    }
+}
+
+fn refused(account: &Account, server: &Server, user: &str, r: Refused) -> Error {
+    let l = account.config.language;
+    let host = &server.host;
+    let mut detail = r.server_text.clone();
+    if let Some(c) = &r.challenge {
+        detail = format!("{detail} ({c})");
+    }
+    let (message, hint) = match server.auth {
+        ServerAuth::Oauth2 => (
+            l.pick_string(
+                format!("{host} refused the OAuth2 login of {user}, even with a freshly refreshed token"),
+                format!("{host} a refusé la connexion OAuth2 de {user}, même avec un jeton tout juste actualisé"),
+            ),
+            l.pick(
+                "Check that the token's scopes include mail access (Office 365: IMAP.AccessAsUser.All; Gmail: https://mail.google.com/), that IMAP is enabled for this mailbox (Exchange: Set-CASMailbox -ImapEnabled), and that the login user is the token's owner (for a shared mailbox set login_user to the shared address).",
+                "Vérifiez que les portées du jeton donnent accès à la messagerie (Office 365 : IMAP.AccessAsUser.All ; Gmail : https://mail.google.com/), que l'IMAP est activé pour cette boîte (Exchange : Set-CASMailbox -ImapEnabled), et que l'utilisateur de connexion est le propriétaire du jeton (boîte partagée : login_user = l'adresse partagée).",
+            ),
+        ),
+        _ => (
+            l.pick_string(format!("{host} refused the login of {user}"), format!("{host} a refusé la connexion de {user}")),
+            l.pick(
+                "Check the user name and password; Gmail and Office 365 no longer accept passwords: use OAuth2.",
+                "Vérifiez l'identifiant et le mot de passe ; Gmail et Office 365 n'acceptent plus les mots de passe : utilisez OAuth2.",
+            ),
+        ),
+    };
+    Error::new(Status::LoginRejected, message)
+        .with_detail(detail)
+        .with_hint(hint)
+}

@@ -1,0 +1,351 @@
+//! Fetching mail: only what was not fetched before, handed to the host one message at a time,
+//! the state advancing only past messages the host accepted — so a crash, a cut connection or
+//! an expired token never loses a message, and at most the one not yet accepted comes again.
+//!
+//! IMAP for now ([`crate::imap`]); the session is re-opened (with a fresh token) when the
+//! server cuts it, and the fetch resumes where it stopped.
+
+pub mod connect;
+pub mod options;
+pub mod state;
+
+use crate::account::Account;
+use crate::config::Protocol;
+use crate::error::{Error, Result, Status};
+use crate::imap::mailbox::{self, Message};
+use crate::imap::ImapSession;
+use crate::log::Level;
+use crate::om_log;
+use futures_util::StreamExt;
+use options::{AfterDelivery, FetchOptions};
+use serde::Serialize;
+use state::FolderState;
+
+/// What the host's callback gets with each message.
+pub struct MessageMeta<'a> {
+    pub uid: u32,
+    pub folder: &'a str,
+    /// Unix time the server received the message (0 if unknown).
+    pub internal_date: i64,
+    pub flags: &'a [String],
+    pub size: u64,
+    /// Delivered again after the folder's UIDVALIDITY changed: the host may have it already
+    /// (compare Message-IDs).
+    pub resync: bool,
+}
+
+/// The host's answer for one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// Accepted: the state advances past it.
+    Continue,
+    /// Accepted nothing more: stop here (this message is not accepted).
+    Stop,
+    /// The host failed with this message: stop with an error (not accepted).
+    Fail(String),
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub folder: String,
+    pub delivered: u32,
+    /// New messages left on the server (max_messages reached, or the callback stopped).
+    pub remaining: u32,
+    pub stopped_by_callback: bool,
+    pub uidvalidity: u32,
+    pub last_uid: u32,
+    pub uidvalidity_changed: bool,
+    pub reconnects: u32,
+}
+
+const MAX_RECONNECTS: u32 = 3;
+const DEFAULT_BATCH: usize = 50;
+
+/// Errors after which a new session may succeed (the server cut us, a read timed out).
+fn retryable(e: &Error) -> bool {
+    matches!(e.status, Status::NetworkError | Status::Timeout)
+}
+
+/// Refuses, before any network, an account that cannot fetch: no incoming server, or POP3
+/// (not available yet).
+pub fn check_configured(config: &crate::config::Config) -> Result<()> {
+    match &config.incoming {
+        None => Err(Error::config(
+            "configuration key `incoming`: no incoming server is configured",
+        )),
+        Some(s) if s.protocol != Protocol::Imap => Err(Error::new(
+            Status::Unsupported,
+            "POP3 fetching is not available yet",
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Fetches according to `opts`, calling `deliver` for each message on this thread.
+pub async fn fetch(
+    account: &Account,
+    opts: &FetchOptions,
+    deliver: &mut dyn FnMut(&MessageMeta<'_>, &[u8]) -> Control,
+) -> Result<Summary> {
+    let server = account.config.incoming.clone().ok_or_else(|| {
+        Error::config("configuration key `incoming`: no incoming server is configured")
+    })?;
+    if server.protocol != Protocol::Imap {
+        return Err(Error::new(
+            Status::Unsupported,
+            "POP3 fetching is not available yet",
+        ));
+    }
+    let folder = opts.folder().to_string();
+    let user = connect::login_user(account, &server)?;
+    let key = state::imap_key(&user, &server.host, server.port, &folder);
+    let only_new = opts.only_new.unwrap_or(account.config.options.skip_fetched);
+    let since = opts.since.as_deref().map(options::imap_date).transpose()?;
+    let batch = opts.batch_size.map(|b| b as usize).unwrap_or(DEFAULT_BATCH);
+    let mut summary = Summary {
+        folder: folder.clone(),
+        ..Default::default()
+    };
+    let mut attempt = 0;
+    loop {
+        match fetch_session(
+            account,
+            opts,
+            &folder,
+            &key,
+            only_new,
+            since.as_deref(),
+            batch,
+            deliver,
+            &mut summary,
+        )
+        .await
+        {
+            Ok(()) => return Ok(summary),
+            Err(e) if retryable(&e) && attempt < MAX_RECONNECTS => {
+                attempt += 1;
+                summary.reconnects += 1;
+                om_log!(
+                    Level::Warn,
+                    "account {}: {}; reconnecting ({attempt}/{MAX_RECONNECTS})",
+                    account.id,
+                    e
+                );
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn fetch_session(
+    account: &Account,
+    opts: &FetchOptions,
+    folder: &str,
+    key: &str,
+    only_new: bool,
+    since: Option<&str>,
+    batch: usize,
+    deliver: &mut dyn FnMut(&MessageMeta<'_>, &[u8]) -> Control,
+    summary: &mut Summary,
+) -> Result<()> {
+    let (mut session, _) = connect::imap(account).await?;
+    let host = account
+        .config
+        .incoming
+        .as_ref()
+        .map(|s| s.host.clone())
+        .unwrap_or_default();
+    let read_only = opts.after_delivery == AfterDelivery::Keep && !opts.mark_seen;
+    let sel = mailbox::select(&mut session, &host, folder, read_only).await?;
+    let previous = account.folder_state(key);
+    let mut resync = false;
+    let mut last = match previous {
+        Some(p) if only_new && p.uidvalidity == sel.uid_validity => p.last_uid,
+        Some(p) if only_new => {
+            om_log!(
+                Level::Warn,
+                "account {}: UIDVALIDITY of `{folder}` changed ({} -> {}): resynchronising",
+                account.id,
+                p.uidvalidity,
+                sel.uid_validity
+            );
+            summary.uidvalidity_changed = true;
+            resync = true;
+            0
+        }
+        _ => 0,
+    };
+    summary.uidvalidity = sel.uid_validity;
+    if only_new {
+        account.set_folder_state(
+            key,
+            FolderState {
+                uidvalidity: sel.uid_validity,
+                last_uid: last,
+            },
+        )?;
+    }
+    // nothing new: no search at all
+    let nothing_new = sel.exists == 0 || sel.uid_next.is_some_and(|n| n <= last.saturating_add(1));
+    let mut uids = if nothing_new && since.is_none() {
+        Vec::new()
+    } else {
+        mailbox::uids_after(&mut session, &host, last, since).await?
+    };
+    let limit = opts
+        .max_messages
+        .map(|m| m.saturating_sub(summary.delivered) as usize);
+    if let Some(l) = limit {
+        if uids.len() > l {
+            summary.remaining = (uids.len() - l) as u32;
+            uids.truncate(l);
+        }
+    }
+    let caps = session
+        .capabilities()
+        .await
+        .map_err(crate::imap::session::map_err(&host))?;
+    let uidplus = caps.has_str("UIDPLUS");
+    let can_move = caps.has_str("MOVE");
+    for chunk in uids.chunks(batch) {
+        let mut stop: Option<Control> = None;
+        let accepted = mailbox::fetch(&mut session, &host, chunk, true, |m: Message<'_>| {
+            let meta = MessageMeta {
+                uid: m.uid,
+                folder,
+                internal_date: m.internal_date.unwrap_or(0),
+                flags: &m.flags,
+                size: u64::from(m.size),
+                resync,
+            };
+            match deliver(&meta, m.body) {
+                Control::Continue => {
+                    if only_new {
+                        account.set_folder_state(
+                            key,
+                            FolderState {
+                                uidvalidity: sel.uid_validity,
+                                last_uid: m.uid,
+                            },
+                        )?;
+                    }
+                    Ok(true)
+                }
+                other => {
+                    stop = Some(other);
+                    Ok(false)
+                }
+            }
+        })
+        .await;
+        let accepted = accepted?;
+        if let Some(&u) = accepted.last() {
+            last = u;
+        }
+        summary.delivered += accepted.len() as u32;
+        summary.last_uid = last;
+        after_delivery(&mut session, &host, opts, &accepted, uidplus, can_move).await?;
+        match stop {
+            None => {}
+            Some(Control::Stop) => {
+                summary.stopped_by_callback = true;
+                summary.remaining += uids.iter().filter(|u| **u > last).count() as u32;
+                let _ = session.logout().await;
+                return Ok(());
+            }
+            Some(Control::Fail(why)) => {
+                let _ = session.logout().await;
+                return Err(Error::new(
+                    Status::Cancelled,
+                    format!("the host's callback reported an error at UID {}: {why}; nothing after UID {last} was accepted", last + 1),
+                ));
+            }
+            Some(Control::Continue) => {}
+        }
+    }
+    summary.last_uid = summary.last_uid.max(last);
+    let _ = session.logout().await;
+    Ok(())
+}
+
+/// Marks, deletes or moves the accepted messages.
+async fn after_delivery(
+    session: &mut ImapSession,
+    host: &str,
+    opts: &FetchOptions,
+    uids: &[u32],
+    uidplus: bool,
+    can_move: bool,
+) -> Result<()> {
+    if uids.is_empty() {
+        return Ok(());
+    }
+    let set = mailbox::uid_set(uids);
+    let err = crate::imap::session::map_err(host);
+    if opts.mark_seen {
+        drain(
+            session
+                .uid_store(&set, "+FLAGS.SILENT (\\Seen)")
+                .await
+                .map_err(&err)?,
+        )
+        .await?;
+    }
+    match opts.after_delivery {
+        AfterDelivery::Keep => {}
+        AfterDelivery::Move if can_move => {
+            let dest = crate::imap::utf7::encode(opts.move_to.as_deref().unwrap_or(""));
+            session
+                .uid_mv(&set, format!("\"{dest}\""))
+                .await
+                .map_err(&err)?;
+        }
+        AfterDelivery::Move | AfterDelivery::Delete => {
+            if opts.after_delivery == AfterDelivery::Move {
+                let dest = crate::imap::utf7::encode(opts.move_to.as_deref().unwrap_or(""));
+                session
+                    .uid_copy(&set, format!("\"{dest}\""))
+                    .await
+                    .map_err(&err)?;
+            }
+            drain(
+                session
+                    .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+                    .await
+                    .map_err(&err)?,
+            )
+            .await?;
+            if uidplus {
+                let s = session.uid_expunge(&set).await.map_err(&err)?;
+                futures_util::pin_mut!(s);
+                while let Some(r) = s.next().await {
+                    r.map_err(&err)?;
+                }
+            } else {
+                let s = session.expunge().await.map_err(&err)?;
+                futures_util::pin_mut!(s);
+                while let Some(r) = s.next().await {
+                    r.map_err(&err)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn drain<S, T>(s: S) -> Result<()>
+where
+    S: futures_util::Stream<Item = async_imap::error::Result<T>>,
+{
+    futures_util::pin_mut!(s);
+    while let Some(r) = s.next().await {
+        r.map_err(|e| {
+            Error::new(
+                Status::ProtocolError,
+                format!("server refused a flag change: {e}"),
+            )
+        })?;
+    }
+    Ok(())
+}

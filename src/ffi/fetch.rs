@@ -1,0 +1,203 @@
+//! `om_fetch`, `om_folders_list`, `om_sync_state_*`: reading mail.
+
+use super::args::{opt_str_arg, out_string_init, out_string_set, str_arg, with_account};
+use super::boundary::guard;
+use super::{om_account, om_status};
+use crate::error::Error;
+use crate::fetch::options::FetchOptions;
+use crate::fetch::{Control, MessageMeta};
+use std::ffi::{c_char, c_void, CString};
+use std::time::Duration;
+
+/// The callback accepts the message: the fetch state advances past it.
+pub const OM_FETCH_CONTINUE: i32 = 0;
+/// The callback wants no more messages: the fetch stops, this message is not accepted (it comes
+/// again next time).
+pub const OM_FETCH_STOP: i32 = 1;
+/// The callback failed with this message: the fetch stops with OM_STATUS_CANCELLED, this message
+/// is not accepted.
+pub const OM_FETCH_ERROR: i32 = 2;
+
+/// One message handed to the fetch callback; valid only during the callback.
+#[repr(C)]
+pub struct om_message {
+    /// The IMAP UID.
+    pub uid: u32,
+    /// 1 when the message is delivered again because the folder's UIDVALIDITY changed: the host
+    /// may already have it (compare Message-IDs); else 0.
+    pub resync: u32,
+    /// Size in bytes as the server reports it (RFC822.SIZE).
+    pub size: u64,
+    /// When the server received it, Unix seconds (0 if unknown).
+    pub internal_date: i64,
+    /// The folder, UTF-8.
+    pub folder: *const c_char,
+    /// The flags, space-separated (e.g. "\\Seen \\Flagged"), UTF-8.
+    pub flags: *const c_char,
+}
+
+/// Receives one message: `message` describes it, `data`/`len` are its raw RFC 5322 bytes. Both are
+/// valid only during the call. Runs on the thread that called om_fetch, inside it. Returns
+/// OM_FETCH_CONTINUE, OM_FETCH_STOP or OM_FETCH_ERROR (any other value is treated as an error).
+/// Calling functions of the same account from inside it returns OM_STATUS_REENTRANT_CALL.
+pub type om_message_cb = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        message: *const om_message,
+        data: *const u8,
+        len: usize,
+    ) -> i32,
+>;
+
+/// Fetches mail from the account's incoming server (IMAP) and hands each message to `callback`,
+/// in UID order, on this thread. With `only_new` (the default follows the account's
+/// `options.skip_fetched`) only mail not accepted before is delivered; the state advances only
+/// past messages the callback accepted, so a crash or a cut connection never loses one and at
+/// most the one not yet accepted comes again. The server session is re-opened (fresh token) if
+/// the server cuts it, and the fetch resumes.
+///
+/// `options_json` (may be NULL): `{"folder": "INBOX", "only_new": bool, "max_messages": N,
+/// "since": "2026-02-01", "mark_seen": bool, "after_delivery": "keep"|"delete"|"move",
+/// "move_to": "Archive", "batch_size": 50, "timeout_ms": N}`. Messages are read with
+/// BODY.PEEK (not marked read unless `mark_seen`).
+/// `*out_summary_json` (may be NULL; free with om_string_free): `{"folder", "delivered",
+/// "remaining", "stopped_by_callback", "uidvalidity", "last_uid", "uidvalidity_changed",
+/// "reconnects"}`. Needs om_init(). Cancel from another thread with om_account_cancel.
+/// Errors: OM_STATUS_INVALID_CONFIG (options: the message names the key), OM_STATUS_INVALID_ARGUMENT
+/// (unknown folder, NULL callback), OM_STATUS_LOGIN_REJECTED, OM_STATUS_AUTHORIZATION_REQUIRED,
+/// OM_STATUS_TLS_ERROR, OM_STATUS_NETWORK_ERROR, OM_STATUS_TIMEOUT, OM_STATUS_CANCELLED (also
+/// when the callback returned OM_FETCH_ERROR), OM_STATUS_PROTOCOL_ERROR.
+///
+/// # Safety
+/// `options_json` is NULL or a NUL-terminated string; `out_summary_json` is NULL or writable;
+/// `callback` follows om_message_cb.
+#[no_mangle]
+pub unsafe extern "C" fn om_fetch(
+    account: *mut om_account,
+    options_json: *const c_char,
+    callback: om_message_cb,
+    user_data: *mut c_void,
+    out_summary_json: *mut *mut c_char,
+) -> om_status {
+    guard(|| {
+        if !out_summary_json.is_null() {
+            *out_summary_json = std::ptr::null_mut();
+        }
+        let cb = callback.ok_or_else(|| Error::invalid_argument("`callback` is NULL"))?;
+        let opts = FetchOptions::parse(opt_str_arg(options_json, "options_json")?)?;
+        let summary = with_account(account, |a| {
+            crate::fetch::check_configured(&a.config)?;
+            let limit =
+                Duration::from_millis(opts.timeout_ms.unwrap_or(u64::from(u32::MAX) * 1000));
+            let acc = a.clone();
+            let mut deliver = move |meta: &MessageMeta<'_>, data: &[u8]| -> Control {
+                let folder = CString::new(meta.folder.replace('\0', " ")).unwrap_or_default();
+                let flags =
+                    CString::new(meta.flags.join(" ").replace('\0', " ")).unwrap_or_default();
+                let m = om_message {
+                    uid: meta.uid,
+                    resync: u32::from(meta.resync),
+                    size: meta.size,
+                    internal_date: meta.internal_date,
+                    folder: folder.as_ptr(),
+                    flags: flags.as_ptr(),
+                };
+                // SAFETY: the host's callback, called as documented.
+                let code =
+                    acc.as_callback(|| unsafe { cb(user_data, &m, data.as_ptr(), data.len()) });
+                match code {
+                    OM_FETCH_CONTINUE => Control::Continue,
+                    OM_FETCH_STOP => Control::Stop,
+                    OM_FETCH_ERROR => Control::Fail("the callback returned OM_FETCH_ERROR".into()),
+                    other => Control::Fail(format!(
+                        "the callback returned {other}, which is not an OM_FETCH_* value"
+                    )),
+                }
+            };
+            let a2 = a.clone();
+            a.run_blocking(limit, async move {
+                crate::fetch::fetch(&a2, &opts, &mut deliver).await
+            })
+        })?;
+        if !out_summary_json.is_null() {
+            out_string_set(
+                out_summary_json,
+                serde_json::to_string(&summary).unwrap_or_default(),
+            );
+        }
+        Ok(())
+    })
+}
+
+/// Lists the folders of the account's IMAP server: `*out_json` is a JSON array of
+/// `{"name", "delimiter", "attributes"}` (names decoded from modified UTF-7). Free it with
+/// om_string_free. Blocks up to `timeout_ms` (0: timeout_secs). Needs om_init(). Any host thread.
+/// Errors: as om_fetch.
+///
+/// # Safety
+/// `out_json` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn om_folders_list(
+    account: *mut om_account,
+    timeout_ms: u32,
+    out_json: *mut *mut c_char,
+) -> om_status {
+    guard(|| {
+        out_string_init(out_json, "out_json")?;
+        let json = with_account(account, |a| {
+            let a2 = a.clone();
+            a.run_blocking(
+                a.timeout_or_default(timeout_ms).max(Duration::from_secs(1)),
+                async move {
+                    let (mut s, _) = crate::fetch::connect::imap(&a2).await?;
+                    let host = a2
+                        .config
+                        .incoming
+                        .as_ref()
+                        .map(|s| s.host.clone())
+                        .unwrap_or_default();
+                    let folders = crate::imap::mailbox::list(&mut s, &host).await?;
+                    let _ = s.logout().await;
+                    Ok(serde_json::to_string(&folders).unwrap_or_default())
+                },
+            )
+        })?;
+        out_string_set(out_json, json);
+        Ok(())
+    })
+}
+
+/// The fetch state (per folder: UIDVALIDITY and the highest accepted UID) as JSON, for the host
+/// to keep with the account. `*out_json`: free with om_string_free. Any thread.
+///
+/// # Safety
+/// `out_json` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn om_sync_state_export(
+    account: *mut om_account,
+    out_json: *mut *mut c_char,
+) -> om_status {
+    guard(|| {
+        out_string_init(out_json, "out_json")?;
+        let json = with_account(account, |a| Ok(a.export_sync_state()))?;
+        out_string_set(out_json, json);
+        Ok(())
+    })
+}
+
+/// Replaces the fetch state by one exported earlier (om_sync_state_export). Any thread.
+/// Errors: OM_STATUS_INVALID_ARGUMENT (NULL, not UTF-8, malformed JSON: the message names the
+/// key), OM_STATUS_INVALID_HANDLE.
+///
+/// # Safety
+/// `state_json` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn om_sync_state_import(
+    account: *mut om_account,
+    state_json: *const c_char,
+) -> om_status {
+    guard(|| {
+        let json = str_arg(state_json, "state_json")?;
+        with_account(account, |a| a.import_sync_state(json))
+    })
+}

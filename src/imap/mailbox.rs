@@ -1,0 +1,212 @@
+//! Folders and messages: LIST, SELECT/EXAMINE, the UIDs of new mail, and UID FETCH of a batch,
+//! handed over one message at a time.
+
+use super::session::{map_err, ImapSession};
+use super::utf7;
+use crate::error::{Error, Result, Status};
+use async_imap::types::Flag;
+use futures_util::StreamExt;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Folder {
+    /// The name for people (decoded from modified UTF-7).
+    pub name: String,
+    pub delimiter: Option<String>,
+    pub attributes: Vec<String>,
+}
+
+/// Lists every folder.
+pub async fn list(session: &mut ImapSession, host: &str) -> Result<Vec<Folder>> {
+    let mut out = Vec::new();
+    let mut names = session
+        .list(Some(""), Some("*"))
+        .await
+        .map_err(map_err(host))?;
+    while let Some(n) = names.next().await {
+        let n = n.map_err(map_err(host))?;
+        out.push(Folder {
+            name: utf7::decode(n.name()),
+            delimiter: n.delimiter().map(str::to_string),
+            attributes: n.attributes().iter().map(|a| format!("{a:?}")).collect(),
+        });
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Selected {
+    pub uid_validity: u32,
+    pub uid_next: Option<u32>,
+    pub exists: u32,
+}
+
+fn quote(name: &str) -> String {
+    let wire = utf7::encode(name);
+    format!("\"{}\"", wire.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Selects `folder` (EXAMINE when `read_only`: nothing can change).
+pub async fn select(
+    session: &mut ImapSession,
+    host: &str,
+    folder: &str,
+    read_only: bool,
+) -> Result<Selected> {
+    let q = quote(folder);
+    let mb = if read_only {
+        session.examine(&q).await
+    } else {
+        session.select(&q).await
+    };
+    let mb = mb.map_err(|e| match e {
+        async_imap::error::Error::No(t) => Error::new(
+            Status::InvalidArgument,
+            format!("the folder `{folder}` does not exist on {host} (or cannot be opened)"),
+        )
+        .with_detail(t),
+        other => map_err(host)(other),
+    })?;
+    let uid_validity = mb.uid_validity.ok_or_else(|| {
+        Error::new(
+            Status::ProtocolError,
+            format!("{host} gave no UIDVALIDITY for `{folder}`"),
+        )
+    })?;
+    Ok(Selected {
+        uid_validity,
+        uid_next: mb.uid_next,
+        exists: mb.exists,
+    })
+}
+
+/// The UIDs above `after`, ascending (optionally only mail received since `since`, an IMAP date
+/// such as `1-Feb-2026`).
+pub async fn uids_after(
+    session: &mut ImapSession,
+    host: &str,
+    after: u32,
+    since: Option<&str>,
+) -> Result<Vec<u32>> {
+    let mut query = format!("UID {}:*", after.saturating_add(1));
+    if let Some(d) = since {
+        query.push_str(&format!(" SINCE {d}"));
+    }
+    let set = session.uid_search(&query).await.map_err(map_err(host))?;
+    let mut v: Vec<u32> = set.into_iter().filter(|u| *u > after).collect();
+    v.sort_unstable();
+    Ok(v)
+}
+
+/// A UID set in IMAP syntax, ranges compressed: `1:5,8,10:12`.
+pub fn uid_set(uids: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let start = uids[i];
+        let mut end = start;
+        while i + 1 < uids.len() && uids[i + 1] == end + 1 {
+            i += 1;
+            end = uids[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+/// One fetched message, borrowed for the callback.
+pub struct Message<'a> {
+    pub uid: u32,
+    pub flags: Vec<String>,
+    pub internal_date: Option<i64>,
+    pub size: u32,
+    pub body: &'a [u8],
+}
+
+fn flag_text(f: Flag<'_>) -> String {
+    match f {
+        Flag::Seen => "\\Seen".into(),
+        Flag::Answered => "\\Answered".into(),
+        Flag::Flagged => "\\Flagged".into(),
+        Flag::Deleted => "\\Deleted".into(),
+        Flag::Draft => "\\Draft".into(),
+        Flag::Recent => "\\Recent".into(),
+        Flag::MayCreate => "\\*".into(),
+        Flag::Custom(c) => c.to_string(),
+    }
+}
+
+/// Fetches `uids` (ascending) in one UID FETCH and hands each message to `each`, in UID order,
+/// until it returns `Ok(false)` (stop) or an error. The rest of the server's reply is read and
+/// dropped so the session stays usable. Returns the UIDs handed over and accepted.
+pub async fn fetch<F>(
+    session: &mut ImapSession,
+    host: &str,
+    uids: &[u32],
+    peek: bool,
+    mut each: F,
+) -> Result<Vec<u32>>
+where
+    F: FnMut(Message<'_>) -> Result<bool>,
+{
+    let item = if peek { "BODY.PEEK[]" } else { "BODY[]" };
+    let query = format!("(UID FLAGS INTERNALDATE RFC822.SIZE {item})");
+    let mut stream = session
+        .uid_fetch(uid_set(uids), &query)
+        .await
+        .map_err(map_err(host))?;
+    let mut accepted = Vec::new();
+    let mut outcome: Result<()> = Ok(());
+    let mut stopped = false;
+    while let Some(item) = stream.next().await {
+        let f = match item {
+            Ok(f) => f,
+            Err(e) => {
+                outcome = Err(map_err(host)(e));
+                break;
+            }
+        };
+        if stopped || outcome.is_err() {
+            continue; // drain
+        }
+        let (Some(uid), Some(body)) = (f.uid, f.body()) else {
+            continue; // an unsolicited FETCH (flag change): not ours
+        };
+        if !uids.contains(&uid) {
+            continue;
+        }
+        let msg = Message {
+            uid,
+            flags: f.flags().map(flag_text).collect(),
+            internal_date: f.internal_date().map(|d| d.timestamp()),
+            size: f.size.unwrap_or(body.len() as u32),
+            body,
+        };
+        match each(msg) {
+            Ok(true) => accepted.push(uid),
+            Ok(false) => stopped = true,
+            Err(e) => outcome = Err(e),
+        }
+    }
+    drop(stream);
+    outcome.map(|_| accepted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_sets_are_compressed() {
+        assert_eq!(uid_set(&[1, 2, 3, 5, 7, 8]), "1:3,5,7:8");
+        assert_eq!(uid_set(&[42]), "42");
+        assert_eq!(uid_set(&[]), "");
+    }
+}

@@ -1,0 +1,241 @@
+//! Connections to mail servers: TCP with a connect timeout, TLS with the account's trust
+//! (verification always on), STARTTLS upgrades, and an idle timeout on every read and write so
+//! a silent server never blocks a call past the configured timeout.
+
+use crate::error::{Error, Result, Status};
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::{sleep, Instant, Sleep};
+
+/// A plain or TLS connection.
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_))
+    }
+}
+
+impl fmt::Debug for Stream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.is_tls() {
+            "Stream::Tls"
+        } else {
+            "Stream::Plain"
+        })
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// A stream whose reads and writes fail with `TimedOut` after `idle` without progress.
+pub struct Timed<S> {
+    inner: S,
+    idle: Duration,
+    read_deadline: Option<Pin<Box<Sleep>>>,
+    write_deadline: Option<Pin<Box<Sleep>>>,
+    /// Bytes read so far (for the caller's accounting).
+    pub bytes_read: u64,
+}
+
+impl<S> Timed<S> {
+    pub fn new(inner: S, idle: Duration) -> Timed<S> {
+        Timed {
+            inner,
+            idle,
+            read_deadline: None,
+            write_deadline: None,
+            bytes_read: 0,
+        }
+    }
+
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S> fmt::Debug for Timed<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Timed")
+    }
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "the server sent nothing within the timeout",
+    )
+}
+
+/// Polls the deadline; `true` when it has passed.
+fn expired(deadline: &mut Option<Pin<Box<Sleep>>>, idle: Duration, cx: &mut Context<'_>) -> bool {
+    let d = deadline.get_or_insert_with(|| Box::pin(sleep(idle)));
+    d.as_mut().poll(cx).is_ready()
+}
+
+use std::future::Future;
+
+impl<S: AsyncRead + Unpin> AsyncRead for Timed<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                this.bytes_read += (buf.filled().len() - before) as u64;
+                this.read_deadline = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                if expired(&mut this.read_deadline, this.idle, cx) {
+                    this.read_deadline = None;
+                    Poll::Ready(Err(timed_out()))
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Timed<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Ready(r) => {
+                this.write_deadline = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                if expired(&mut this.write_deadline, this.idle, cx) {
+                    this.write_deadline = None;
+                    Poll::Ready(Err(timed_out()))
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// Opens a TCP connection within `timeout`.
+pub async fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream> {
+    let started = Instant::now();
+    match tokio::time::timeout(timeout, TcpStream::connect((host, port))).await {
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+        Ok(Err(e)) => Err(Error::new(
+            Status::NetworkError,
+            format!("cannot connect to {host}:{port} ({e}); check the server name and port, the network, a proxy or the firewall"),
+        )),
+        Err(_) => Err(Error::new(
+            Status::NetworkError,
+            format!("{host}:{port} did not accept the connection within {} s", started.elapsed().as_secs()),
+        )),
+    }
+}
+
+/// TLS handshake on `tcp` for `host`, verified with `config`, within `timeout`.
+pub async fn tls(
+    tcp: TcpStream,
+    host: &str,
+    config: Arc<rustls::ClientConfig>,
+    timeout: Duration,
+) -> Result<Stream> {
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|_| Error::config(format!("`{host}` is not a valid server name for TLS")))?;
+    let connector = tokio_rustls::TlsConnector::from(config);
+    match tokio::time::timeout(timeout, connector.connect(name, tcp)).await {
+        Ok(Ok(s)) => Ok(Stream::Tls(Box::new(s))),
+        Ok(Err(e)) => {
+            let text = crate::tls::explain_tls_error(&e, host)
+                .unwrap_or_else(|| format!("TLS handshake with {host} failed: {e}"));
+            Err(Error::new(Status::TlsError, text))
+        }
+        Err(_) => Err(Error::new(
+            Status::TlsError,
+            format!("TLS handshake with {host} did not finish in time"),
+        )),
+    }
+}
+
+/// Maps an I/O error during a mail session.
+pub fn io_error(host: &str, e: &io::Error) -> Error {
+    if e.kind() == io::ErrorKind::TimedOut {
+        return Error::new(
+            Status::Timeout,
+            format!("{host} sent nothing within the timeout"),
+        );
+    }
+    if let Some(t) = crate::tls::explain_tls_error(e, host) {
+        return Error::new(Status::TlsError, t);
+    }
+    Error::new(
+        Status::NetworkError,
+        format!("connection to {host} failed: {e}"),
+    )
+}
