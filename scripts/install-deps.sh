@@ -39,6 +39,9 @@ if ! have cargo; then
   exit 1
 fi
 
+# the mail sandbox: a private Dovecot (IMAP, POP3, submission) and its system user
+bash tests/sandbox/mail/install.sh
+
 if [ ! -d tests/sandbox/node_modules/oidc-provider ]; then
   echo "install-deps: npm ci --prefix tests/sandbox"
   npm ci --prefix tests/sandbox --no-audit --no-fund --loglevel=error

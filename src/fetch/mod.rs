@@ -296,18 +296,12 @@ async fn after_delivery(
         AfterDelivery::Keep => {}
         AfterDelivery::Move if can_move => {
             let dest = crate::imap::utf7::encode(opts.move_to.as_deref().unwrap_or(""));
-            session
-                .uid_mv(&set, format!("\"{dest}\""))
-                .await
-                .map_err(&err)?;
+            copy_or_move(session, host, &set, &dest, true).await?;
         }
         AfterDelivery::Move | AfterDelivery::Delete => {
             if opts.after_delivery == AfterDelivery::Move {
                 let dest = crate::imap::utf7::encode(opts.move_to.as_deref().unwrap_or(""));
-                session
-                    .uid_copy(&set, format!("\"{dest}\""))
-                    .await
-                    .map_err(&err)?;
+                copy_or_move(session, host, &set, &dest, false).await?;
             }
             drain(
                 session
@@ -329,6 +323,33 @@ async fn after_delivery(
                     r.map_err(&err)?;
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// UID MOVE (or COPY) to `dest` (wire name), creating it when the server says TRYCREATE.
+async fn copy_or_move(
+    session: &mut ImapSession,
+    host: &str,
+    set: &str,
+    dest: &str,
+    mv: bool,
+) -> Result<()> {
+    let err = crate::imap::session::map_err(host);
+    for attempt in 0..2 {
+        let r = if mv {
+            session.uid_mv(set, dest).await
+        } else {
+            session.uid_copy(set, dest).await
+        };
+        match r {
+            Ok(()) => return Ok(()),
+            Err(async_imap::error::Error::No(_)) if attempt == 0 => {
+                // most often: the destination does not exist yet
+                session.create(dest).await.map_err(&err)?;
+            }
+            Err(e) => return Err(err(e)),
         }
     }
     Ok(())

@@ -40,11 +40,6 @@ pub struct Selected {
     pub exists: u32,
 }
 
-fn quote(name: &str) -> String {
-    let wire = utf7::encode(name);
-    format!("\"{}\"", wire.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
 /// Selects `folder` (EXAMINE when `read_only`: nothing can change).
 pub async fn select(
     session: &mut ImapSession,
@@ -52,7 +47,8 @@ pub async fn select(
     folder: &str,
     read_only: bool,
 ) -> Result<Selected> {
-    let q = quote(folder);
+    // async-imap quotes the name itself
+    let q = utf7::encode(folder);
     let mb = if read_only {
         session.examine(&q).await
     } else {

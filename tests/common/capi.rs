@@ -180,3 +180,97 @@ impl Drop for Acc {
         om_account_free(self.h);
     }
 }
+
+/// One message received by the fetch callback.
+#[derive(Debug, Clone)]
+pub struct Got {
+    pub uid: u32,
+    pub folder: String,
+    pub flags: String,
+    pub resync: bool,
+    pub internal_date: i64,
+    pub size: u64,
+    pub body: Vec<u8>,
+}
+
+impl Got {
+    pub fn header(&self, name: &str) -> Option<String> {
+        let text = String::from_utf8_lossy(&self.body);
+        text.lines()
+            .take_while(|l| !l.trim().is_empty())
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            })
+    }
+}
+
+struct FetchCtx<'a> {
+    got: Vec<Got>,
+    decide: &'a mut dyn FnMut(&Got) -> i32,
+}
+
+unsafe extern "C" fn on_message(
+    user_data: *mut c_void,
+    m: *const oauthmail::ffi::fetch::om_message,
+    data: *const u8,
+    len: usize,
+) -> i32 {
+    let ctx = &mut *(user_data as *mut FetchCtx<'_>);
+    let m = &*m;
+    let g = Got {
+        uid: m.uid,
+        folder: CStr::from_ptr(m.folder).to_string_lossy().into_owned(),
+        flags: CStr::from_ptr(m.flags).to_string_lossy().into_owned(),
+        resync: m.resync != 0,
+        internal_date: m.internal_date,
+        size: m.size,
+        body: std::slice::from_raw_parts(data, len).to_vec(),
+    };
+    let code = (ctx.decide)(&g);
+    ctx.got.push(g);
+    code
+}
+
+impl Acc {
+    /// om_fetch with `decide` answering for each message (0 = continue).
+    pub fn fetch_with(
+        &self,
+        options: &str,
+        decide: &mut dyn FnMut(&Got) -> i32,
+    ) -> (Result<Value, Failure>, Vec<Got>) {
+        let o = CString::new(options).unwrap();
+        let mut ctx = FetchCtx {
+            got: Vec::new(),
+            decide,
+        };
+        let mut out = std::ptr::null_mut();
+        let st = unsafe {
+            oauthmail::ffi::fetch::om_fetch(
+                self.h,
+                o.as_ptr(),
+                Some(on_message),
+                &mut ctx as *mut FetchCtx<'_> as *mut c_void,
+                &mut out,
+            )
+        };
+        let r = if st == 0 {
+            Ok(serde_json::from_str(&unsafe { take(out) }).unwrap())
+        } else {
+            assert!(out.is_null());
+            Err((st, last_error()))
+        };
+        (r, ctx.got)
+    }
+
+    pub fn fetch(&self, options: &str) -> (Value, Vec<Got>) {
+        let (r, got) = self.fetch_with(options, &mut |_| 0);
+        (r.unwrap_or_else(|e| panic!("fetch failed: {e:?}")), got)
+    }
+
+    pub fn folders(&self) -> Result<Value, Failure> {
+        let mut out = std::ptr::null_mut();
+        check(unsafe { oauthmail::ffi::fetch::om_folders_list(self.h, 0, &mut out) })?;
+        Ok(serde_json::from_str(&unsafe { take(out) }).unwrap())
+    }
+}

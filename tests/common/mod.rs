@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod capi;
+pub mod mail;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -253,10 +254,15 @@ pub fn http_get(url: &str) -> (u16, String) {
 
 /// An account of sandbox client `client`, authorized through the scripted browser.
 pub fn authorized(client: &str, extra: Value) -> capi::Acc {
+    authorized_as(client, "alice@example.test", extra)
+}
+
+/// The same, the user logging in as `login` (the token's email claim).
+pub fn authorized_as(client: &str, login: &str, extra: Value) -> capi::Acc {
     let sb = sandbox();
     let mut e = extra;
     e["open_browser"] = json!(true);
-    e["browser_command"] = json!(sb.browser_command(&[]));
+    e["browser_command"] = json!(sb.browser_command(&["--login", login]));
     let acc = capi::Acc::new(&sb.config(client, e)).unwrap();
     acc.start("").unwrap();
     acc.wait_done(60).unwrap();

@@ -1,0 +1,346 @@
+//! Fetching over IMAP from a real Dovecot that validates tokens at the real OAuth2 server:
+//! IMAPS and STARTTLS, XOAUTH2 and OAUTHBEARER, password login, incremental fetch without
+//! duplicates, callback stop and error then resume, a non-ASCII folder, a token the server
+//! refuses (refreshed transparently), a revoked grant, an unknown CA, move and delete.
+
+mod common;
+
+use common::capi::{init, last_hint, Acc};
+use common::mail::mail_sandbox;
+use common::{authorized_as, sandbox, serial};
+use oauthmail::ffi::fetch::{OM_FETCH_CONTINUE, OM_FETCH_ERROR, OM_FETCH_STOP};
+use oauthmail::ffi::status::*;
+use serde_json::{json, Value};
+
+fn incoming(port_key: &str, security: &str, extra: Value) -> Value {
+    let m = mail_sandbox();
+    let mut inc = json!({"protocol": "imap", "host": "127.0.0.1", "port": m.port(port_key), "security": security});
+    for (k, v) in extra.as_object().unwrap() {
+        inc[k] = v.clone();
+    }
+    inc
+}
+
+/// An authorized account for `user`, reading from the given listener.
+fn mail_account(user: &str, port_key: &str, security: &str, extra_in: Value) -> Acc {
+    authorized_as(
+        "confidential-app",
+        user,
+        json!({"email": user, "incoming": incoming(port_key, security, extra_in)}),
+    )
+}
+
+#[test]
+fn imaps_xoauth2_fetches_only_new_mail() {
+    let _s = serial();
+    init();
+    let m = mail_sandbox();
+    let user = "fetch-new@example.test";
+    m.seed(user, 5, "INBOX", &["--seed", "1"]);
+    let acc = mail_account(user, "imaps_port", "tls", json!({}));
+    let (summary, got) = acc.fetch("{}");
+    assert_eq!(got.len(), 5, "{summary}");
+    assert_eq!(summary["delivered"], 5);
+    let uids: Vec<u32> = got.iter().map(|g| g.uid).collect();
+    assert!(uids.windows(2).all(|w| w[0] < w[1]), "UID order: {uids:?}");
+    for (i, g) in got.iter().enumerate() {
+        assert_eq!(
+            g.header("Message-ID").unwrap(),
+            format!("<seed-1-{i}@example.test>")
+        );
+        assert_eq!(g.folder, "INBOX");
+        assert!(!g.flags.contains("\\Seen"), "peek by default: {}", g.flags);
+        assert!(g.internal_date > 1_000_000_000);
+        assert_eq!(g.size as usize, g.body.len());
+    }
+    // nothing new: nothing delivered
+    let (summary, got) = acc.fetch("{}");
+    assert_eq!((got.len(), summary["delivered"].as_u64()), (0, Some(0)));
+    // two more arrive
+    m.seed(user, 2, "INBOX", &["--seed", "1"]);
+    let (_, got) = acc.fetch("{}");
+    let ids: Vec<String> = got
+        .iter()
+        .map(|g| g.header("Message-ID").unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["<seed-1-5@example.test>", "<seed-1-6@example.test>"]
+    );
+    // still unread on the server (PEEK)
+    let (_, all) = acc.fetch(r#"{"only_new": false}"#);
+    assert_eq!(all.len(), 7);
+    assert!(all.iter().all(|g| !g.flags.contains("\\Seen")));
+}
+
+#[test]
+fn callback_stop_and_error_then_resume_without_loss() {
+    let _s = serial();
+    init();
+    let m = mail_sandbox();
+    let user = "fetch-resume@example.test";
+    m.seed(user, 6, "INBOX", &["--seed", "2"]);
+    let acc = mail_account(user, "imaps_port", "tls", json!({}));
+    // stop at the third: two accepted
+    let mut n = 0;
+    let (r, got) = acc.fetch_with(r#"{"batch_size": 4}"#, &mut |_| {
+        n += 1;
+        if n == 3 {
+            OM_FETCH_STOP
+        } else {
+            OM_FETCH_CONTINUE
+        }
+    });
+    let summary = r.unwrap();
+    assert_eq!(summary["delivered"], 2);
+    assert_eq!(summary["stopped_by_callback"], true);
+    assert_eq!(got.len(), 3);
+    // the third comes again; an error at the fourth
+    let mut n = 0;
+    let (r, got) = acc.fetch_with("{}", &mut |_| {
+        n += 1;
+        if n == 2 {
+            OM_FETCH_ERROR
+        } else {
+            OM_FETCH_CONTINUE
+        }
+    });
+    let (status, msg) = r.unwrap_err();
+    assert_eq!(status, OM_STATUS_CANCELLED, "{msg}");
+    assert_eq!(
+        got[0].header("Message-ID").unwrap(),
+        "<seed-2-2@example.test>"
+    );
+    // an unknown return code is an error too, nothing accepted
+    let (r, got2) = acc.fetch_with("{}", &mut |_| 77);
+    assert!(r.unwrap_err().1.contains("77"));
+    assert_eq!(got2.len(), 1);
+    // then everything from the fourth on, exactly once
+    let (_, got) = acc.fetch("{}");
+    let ids: Vec<String> = got
+        .iter()
+        .map(|g| g.header("Message-ID").unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        (3..6)
+            .map(|i| format!("<seed-2-{i}@example.test>"))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn starttls_with_oauthbearer_and_max_messages() {
+    let _s = serial();
+    init();
+    let m = mail_sandbox();
+    let user = "fetch-starttls@example.test";
+    m.seed(user, 3, "INBOX", &[]);
+    let acc = mail_account(
+        user,
+        "imap_port",
+        "starttls",
+        json!({"sasl_mechanism": "oauthbearer"}),
+    );
+    let (summary, got) = acc.fetch(r#"{"max_messages": 2}"#);
+    assert_eq!(got.len(), 2);
+    assert_eq!(summary["remaining"], 1);
+    let (_, got) = acc.fetch("{}");
+    assert_eq!(got.len(), 1);
+}
+
+#[test]
+fn password_account_logs_in_with_plain_login() {
+    let _s = serial();
+    init();
+    let m = mail_sandbox();
+    m.seed("bob@example.test", 1, "INBOX", &[]);
+    let sb = sandbox();
+    let acc = Acc::new(&sb.config(
+        "confidential-app",
+        json!({"email": "bob@example.test", "incoming": incoming("imap_port", "starttls", json!({"auth": "password", "password": "bob-password"}))}),
+    ))
+    .unwrap();
+    let (_, got) = acc.fetch("{}");
+    assert!(!got.is_empty());
+    let bad = Acc::new(&sb.config(
+        "confidential-app",
+        json!({"email": "bob@example.test", "incoming": incoming("imaps_port", "tls", json!({"auth": "password", "password": "wrong-password-1"}))}),
+    ))
+    .unwrap();
+    let (r, _) = bad.fetch_with("{}", &mut |_| 0);
+    let (status, msg) = r.unwrap_err();
+    assert_eq!(status, OM_STATUS_LOGIN_REJECTED, "{msg}");
+    assert!(!msg.contains("wrong-password-1"), "{msg}");
+}
+
+#[test]
+fn non_ascii_folder_is_listed_and_fetched_then_moved() {
+    let _s = serial();
+    init();
+    let m = mail_sandbox();
+    let user = "fetch-folder@example.test";
+    m.seed(user, 3, "Clients/Société", &["--seed", "3"]);
+    let acc = mail_account(user, "imaps_port", "tls", json!({}));
+    let folders = acc.folders().unwrap();
+    let names: Vec<&str> = folders
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"Clients/Société"), "{names:?}");
+    let (summary, got) = acc.fetch(r#"{"folder": "Clients/Société", "after_delivery": "move", "move_to": "Archivé", "mark_seen": true}"#);
+    assert_eq!(got.len(), 3, "{summary}");
+    assert!(got.iter().all(|g| g.folder == "Clients/Société"));
+    assert_eq!(m.count(user, "Clients/Société"), 0, "moved away");
+    // the destination did not exist: it was created
+    let (_, moved) = acc.fetch(r#"{"folder": "Archivé", "only_new": false}"#);
+    assert_eq!(moved.len(), 3);
+    assert!(
+        moved.iter().all(|g| g.flags.contains("\\Seen")),
+        "marked seen"
+    );
+    let (r, _) = acc.fetch_with(r#"{"folder": "Nulle part"}"#, &mut |_| 0);
+    let (status, msg) = r.unwrap_err();
+    assert_eq!(status, OM_STATUS_INVALID_ARGUMENT, "{msg}");
+    assert!(msg.contains("Nulle part"), "{msg}");
+}
+
+#[test]
+fn delete_after_delivery_really_removes() {
+    let _s = serial();
+    init();
+    let m = mail_sandbox();
+    let user = "fetch-delete@example.test";
+    m.seed(user, 4, "INBOX", &[]);
+    let acc = mail_account(user, "imaps_port", "tls", json!({}));
+    let (_, got) = acc.fetch(r#"{"after_delivery": "delete"}"#);
+    assert_eq!(got.len(), 4);
+    assert_eq!(m.count(user, "INBOX"), 0);
+}
+
+#[test]
+fn a_token_the_server_refuses_is_refreshed_transparently() {
+    let _s = serial();
+    init();
+    let m = mail_sandbox();
+    let user = "fetch-refresh@example.test";
+    m.seed(user, 1, "INBOX", &[]);
+    let acc = mail_account(user, "imaps_port", "tls", json!({}));
+    // the server no longer accepts the cached token (revoked or expired early)
+    let mut v = acc.export();
+    v["access_token"] = json!("not-a-valid-token-anymore");
+    v["version"] = json!(v["version"].as_u64().unwrap() + 1);
+    acc.import(&v).unwrap();
+    let before = sandbox().token_requests("refresh_token");
+    let (_, got) = acc.fetch("{}");
+    assert_eq!(got.len(), 1);
+    assert_eq!(sandbox().token_requests("refresh_token"), before + 1);
+    assert_ne!(acc.export()["access_token"], "not-a-valid-token-anymore");
+}
+
+#[test]
+fn revoked_grant_means_authorization_required() {
+    let _s = serial();
+    init();
+    let m = mail_sandbox();
+    let user = "fetch-revoked@example.test";
+    m.seed(user, 1, "INBOX", &[]);
+    let acc = mail_account(user, "imaps_port", "tls", json!({}));
+    let copy = Acc::new(&sandbox().config(
+        "confidential-app",
+        json!({"email": user, "incoming": incoming("imaps_port", "tls", json!({}))}),
+    ))
+    .unwrap();
+    copy.import(&acc.export()).unwrap();
+    acc.revoke().unwrap();
+    let (r, got) = copy.fetch_with("{}", &mut |_| 0);
+    let (status, msg) = r.unwrap_err();
+    assert_eq!(status, OM_STATUS_AUTHORIZATION_REQUIRED, "{msg}");
+    assert!(got.is_empty());
+    assert!(!last_hint().is_empty());
+}
+
+#[test]
+fn unknown_ca_is_a_tls_error_and_nothing_is_sent() {
+    let _s = serial();
+    init();
+    let user = "fetch-ca@example.test";
+    let acc = mail_account(user, "imaps_port", "tls", json!({}));
+    let sb = sandbox();
+    let other = Acc::new(&sb.config(
+        "confidential-app",
+        json!({"email": user, "ca_certs_file": sb.other_ca_file, "incoming": incoming("imaps_port", "tls", json!({}))}),
+    ))
+    .unwrap();
+    // give it valid tokens (no network needed for that)
+    let mut v = acc.export();
+    v["token_url"] = json!(sb.url("token_endpoint"));
+    other.import(&v).unwrap();
+    let (r, _) = other.fetch_with("{}", &mut |_| 0);
+    let (status, msg) = r.unwrap_err();
+    assert_eq!(status, OM_STATUS_TLS_ERROR, "{msg}");
+    assert!(
+        msg.contains("127.0.0.1") && msg.contains("unknown authority"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn uidvalidity_change_resynchronises_and_flags_redelivery() {
+    let _s = serial();
+    init();
+    let m = mail_sandbox();
+    let user = "fetch-uidvalidity@example.test";
+    m.seed(user, 2, "INBOX", &[]);
+    let acc = mail_account(user, "imaps_port", "tls", json!({}));
+    let (s1, _) = acc.fetch("{}");
+    // the host restores an old state whose UIDVALIDITY no longer matches
+    let mut state: Value = {
+        let mut out = std::ptr::null_mut();
+        assert_eq!(
+            unsafe { oauthmail::ffi::fetch::om_sync_state_export(acc.h, &mut out) },
+            0
+        );
+        let s = unsafe { std::ffi::CStr::from_ptr(out) }
+            .to_string_lossy()
+            .into_owned();
+        unsafe { oauthmail::ffi::library::om_string_free(out) };
+        serde_json::from_str(&s).unwrap()
+    };
+    for (_, f) in state["imap"].as_object_mut().unwrap() {
+        f["uidvalidity"] = json!(s1["uidvalidity"].as_u64().unwrap() + 1);
+    }
+    let c = std::ffi::CString::new(state.to_string()).unwrap();
+    assert_eq!(
+        unsafe { oauthmail::ffi::fetch::om_sync_state_import(acc.h, c.as_ptr()) },
+        0
+    );
+    let (s2, got) = acc.fetch("{}");
+    assert_eq!(s2["uidvalidity_changed"], true);
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|g| g.resync));
+    let (_, got) = acc.fetch("{}");
+    assert!(got.is_empty());
+}
+
+#[test]
+fn a_thousand_messages_in_batches() {
+    let _s = serial();
+    init();
+    let m = mail_sandbox();
+    let user = "fetch-1000@example.test";
+    m.seed(user, 1000, "INBOX", &["--size-kb", "4"]);
+    let acc = mail_account(user, "imaps_port", "tls", json!({}));
+    let (summary, got) = acc.fetch(r#"{"batch_size": 200}"#);
+    assert_eq!(got.len(), 1000, "{summary}");
+    let mut ids: Vec<String> = got
+        .iter()
+        .map(|g| g.header("Message-ID").unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 1000, "no duplicates");
+    assert!(acc.fetch("{}").1.is_empty());
+}
