@@ -96,6 +96,10 @@ typedef struct om_message {
    */
   uint32_t uid;
   /**
+   * The folder's UIDVALIDITY: (uidvalidity, uid) identifies the message for good.
+   */
+  uint32_t uidvalidity;
+  /**
    * 1 when the message is delivered again because the folder's UIDVALIDITY changed: the host
    * may already have it (compare Message-IDs); else 0.
    */
@@ -470,6 +474,43 @@ om_status om_sync_state_export(struct om_account *account, char **out_json);
  * `state_json` is NULL or a NUL-terminated string.
  */
 om_status om_sync_state_import(struct om_account *account, const char *state_json);
+
+/**
+ * Directory mode of om_fetch, for hosts that cannot take callbacks: each message is written to
+ * `directory` as an .eml file named `<folder>_<uidvalidity>_<uid>.eml`, atomically (temporary
+ * file, then rename); the fetch state advances only after the rename, so a crash leaves either
+ * no file or a complete one, and a message delivered again replaces its own file.
+ *
+ * `directory` (UTF-8, may contain non-ASCII characters) must exist. `options_json` and
+ * `*out_summary_json` as for om_fetch; the summary also lists the `"files"` written.
+ * Errors: as om_fetch; OM_STATUS_IO_ERROR when the directory is missing or not writable (then
+ * nothing is accepted past the last file written).
+ *
+ * # Safety
+ * `options_json` is NULL or a NUL-terminated string; `directory` a NUL-terminated string;
+ * `out_summary_json` is NULL or writable.
+ */
+om_status om_fetch_to_directory(struct om_account *account,
+                                const char *options_json,
+                                const char *directory,
+                                char **out_summary_json);
+
+/**
+ * The settings check for an admin's "test these settings" button: connects to the incoming
+ * server, then logs in as a fetch would (refreshing the token if needed). `*out_json` (free
+ * with om_string_free) is a JSON array with one report per server: `{"role", "protocol",
+ * "host", "port", "reachable", "authenticated", "tls", "greeting", "capabilities",
+ * "mechanisms", "status", "problem", "hint"}` — a failed check is reported there, in the
+ * account's language, and the call still returns OM_STATUS_OK.
+ *
+ * Blocks up to `timeout_ms` (0: twice timeout_secs). Needs om_init(). Any host thread.
+ * Errors: OM_STATUS_INVALID_ARGUMENT, OM_STATUS_INVALID_HANDLE, OM_STATUS_NOT_INITIALIZED,
+ * OM_STATUS_TIMEOUT, OM_STATUS_CANCELLED.
+ *
+ * # Safety
+ * `out_json` is NULL or writable.
+ */
+om_status om_servers_check(struct om_account *account, uint32_t timeout_ms, char **out_json);
 
 /**
  * The last error of this thread: what happened and what to do, with the provider's or server's

@@ -344,3 +344,140 @@ fn a_thousand_messages_in_batches() {
     assert_eq!(ids.len(), 1000, "no duplicates");
     assert!(acc.fetch("{}").1.is_empty());
 }
+
+#[test]
+fn directory_mode_writes_each_message_atomically_under_a_stable_name() {
+    let _s = serial();
+    init();
+    let m = mail_sandbox();
+    let user = "fetch-dir@example.test";
+    m.seed(user, 3, "INBOX", &["--seed", "9"]);
+    let acc = mail_account(user, "imaps_port", "tls", json!({}));
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("eml-dossier-été-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = std::ffi::CString::new(dir.to_str().unwrap()).unwrap();
+    let o = std::ffi::CString::new("{}").unwrap();
+    let mut out = std::ptr::null_mut();
+    let st = unsafe {
+        oauthmail::ffi::fetch::om_fetch_to_directory(acc.h, o.as_ptr(), d.as_ptr(), &mut out)
+    };
+    assert_eq!(st, 0, "{}", common::capi::last_error());
+    let summary: Value =
+        serde_json::from_str(&unsafe { std::ffi::CStr::from_ptr(out) }.to_string_lossy()).unwrap();
+    unsafe { oauthmail::ffi::library::om_string_free(out) };
+    let files: Vec<String> = summary["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(files.len(), 3, "{summary}");
+    let uv = summary["uidvalidity"].as_u64().unwrap();
+    assert!(
+        files[0].starts_with(&format!("INBOX_{uv}_")) && files[0].ends_with(".eml"),
+        "{files:?}"
+    );
+    let mut listing: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    listing.sort();
+    assert_eq!(
+        listing, files,
+        "only the .eml files, no temporary file left"
+    );
+    let body = std::fs::read_to_string(dir.join(&files[1])).unwrap();
+    assert!(body.contains("<seed-9-1@example.test>"));
+    // a missing directory: nothing accepted
+    let gone = std::ffi::CString::new(dir.join("missing").to_str().unwrap()).unwrap();
+    m.seed(user, 1, "INBOX", &[]);
+    let st = unsafe {
+        oauthmail::ffi::fetch::om_fetch_to_directory(
+            acc.h,
+            o.as_ptr(),
+            gone.as_ptr(),
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(st, OM_STATUS_IO_ERROR);
+    assert_eq!(
+        acc.fetch("{}").1.len(),
+        1,
+        "the new message was not accepted by the failed run"
+    );
+}
+
+#[test]
+fn servers_check_reports_capabilities_and_problems() {
+    let _s = serial();
+    init();
+    let user = "fetch-check@example.test";
+    let acc = mail_account(user, "imaps_port", "tls", json!({}));
+    let reports = check(&acc);
+    let r = &reports[0];
+    assert_eq!(r["role"], "incoming");
+    assert_eq!(r["reachable"], true, "{r}");
+    assert_eq!(r["authenticated"], true, "{r}");
+    assert_eq!(r["tls"], true);
+    assert!(
+        r["mechanisms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == "XOAUTH2"),
+        "{r}"
+    );
+    assert!(
+        r["capabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "IMAP4rev1"),
+        "{r}"
+    );
+    // wrong password: reachable, not authenticated, the reason in words
+    let sb = sandbox();
+    let bad = Acc::new(&sb.config(
+        "confidential-app",
+        json!({"email": "bob@example.test", "language": "fr", "incoming": incoming("imaps_port", "tls", json!({"auth": "password", "password": "nope-nope"}))}),
+    ))
+    .unwrap();
+    let r = &check(&bad)[0];
+    assert_eq!(
+        (r["reachable"].as_bool(), r["authenticated"].as_bool()),
+        (Some(true), Some(false)),
+        "{r}"
+    );
+    assert_eq!(r["status"], "OM_STATUS_LOGIN_REJECTED");
+    assert!(r["problem"].as_str().unwrap().contains("a refusé"), "{r}");
+    // nothing listening
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let off = Acc::new(&sb.config(
+        "confidential-app",
+        json!({"email": user, "incoming": {"host": "127.0.0.1", "port": port, "security": "tls"}}),
+    ))
+    .unwrap();
+    let r = &check(&off)[0];
+    assert_eq!(r["reachable"], false);
+    assert_eq!(r["status"], "OM_STATUS_NETWORK_ERROR");
+    assert!(
+        r["problem"].as_str().unwrap().contains(&port.to_string()),
+        "{r}"
+    );
+}
+
+fn check(acc: &Acc) -> Vec<Value> {
+    let mut out = std::ptr::null_mut();
+    let st = unsafe { oauthmail::ffi::fetch::om_servers_check(acc.h, 0, &mut out) };
+    assert_eq!(st, 0, "{}", common::capi::last_error());
+    let v: Value =
+        serde_json::from_str(&unsafe { std::ffi::CStr::from_ptr(out) }.to_string_lossy()).unwrap();
+    unsafe { oauthmail::ffi::library::om_string_free(out) };
+    v.as_array().unwrap().clone()
+}

@@ -416,3 +416,64 @@ fn fetch_functions_reject_bad_input() {
     }
     om_account_free(h);
 }
+
+#[test]
+fn directory_mode_and_servers_check_reject_bad_input() {
+    use oauthmail::ffi::fetch::*;
+    let h = account();
+    unsafe {
+        expect(
+            om_fetch_to_directory(h, null(), null(), null_mut()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "directory",
+        );
+        let d = CString::new("/nonexistent/dir/for/oauthmail").unwrap();
+        expect(
+            om_fetch_to_directory(h, null(), d.as_ptr(), null_mut()),
+            OM_STATUS_IO_ERROR,
+            "does not exist",
+        );
+        expect(
+            om_fetch_to_directory(h, null(), BAD_UTF8.as_ptr() as *const c_char, null_mut()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "UTF-8",
+        );
+        let bad = CString::new("{\"folder\":").unwrap();
+        let tmp = CString::new(std::env::temp_dir().to_str().unwrap()).unwrap();
+        expect(
+            om_fetch_to_directory(h, bad.as_ptr(), tmp.as_ptr(), null_mut()),
+            OM_STATUS_INVALID_CONFIG,
+            "options",
+        );
+        expect(
+            om_fetch_to_directory(h, null(), tmp.as_ptr(), null_mut()),
+            OM_STATUS_INVALID_CONFIG,
+            "incoming",
+        );
+        expect(
+            om_servers_check(h, 0, null_mut()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "out_json",
+        );
+        let mut out = null_mut();
+        expect(
+            om_servers_check(null_mut(), 0, &mut out),
+            OM_STATUS_INVALID_ARGUMENT,
+            "account",
+        );
+        let freed = account();
+        om_account_free(freed);
+        expect(
+            om_servers_check(freed, 0, &mut out),
+            OM_STATUS_INVALID_HANDLE,
+            "handle",
+        );
+        expect(
+            om_fetch_to_directory(freed, null(), tmp.as_ptr(), null_mut()),
+            OM_STATUS_INVALID_HANDLE,
+            "handle",
+        );
+        assert!(out.is_null());
+    }
+    om_account_free(h);
+}

@@ -5,7 +5,9 @@
 //! IMAP for now ([`crate::imap`]); the session is re-opened (with a fresh token) when the
 //! server cuts it, and the fetch resumes where it stopped.
 
+pub mod check;
 pub mod connect;
+pub mod directory;
 pub mod options;
 pub mod state;
 
@@ -24,6 +26,8 @@ use state::FolderState;
 /// What the host's callback gets with each message.
 pub struct MessageMeta<'a> {
     pub uid: u32,
+    /// The folder's UIDVALIDITY: (uidvalidity, uid) names a message for good.
+    pub uidvalidity: u32,
     pub folder: &'a str,
     /// Unix time the server received the message (0 if unknown).
     pub internal_date: i64,
@@ -41,8 +45,8 @@ pub enum Control {
     Continue,
     /// Accepted nothing more: stop here (this message is not accepted).
     Stop,
-    /// The host failed with this message: stop with an error (not accepted).
-    Fail(String),
+    /// The host failed with this message: stop with this error (not accepted).
+    Fail(Error),
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -209,10 +213,11 @@ async fn fetch_session(
     let uidplus = caps.has_str("UIDPLUS");
     let can_move = caps.has_str("MOVE");
     for chunk in uids.chunks(batch) {
-        let mut stop: Option<Control> = None;
+        let mut stop: Option<(u32, Control)> = None;
         let accepted = mailbox::fetch(&mut session, &host, chunk, true, |m: Message<'_>| {
             let meta = MessageMeta {
                 uid: m.uid,
+                uidvalidity: sel.uid_validity,
                 folder,
                 internal_date: m.internal_date.unwrap_or(0),
                 flags: &m.flags,
@@ -233,7 +238,7 @@ async fn fetch_session(
                     Ok(true)
                 }
                 other => {
-                    stop = Some(other);
+                    stop = Some((m.uid, other));
                     Ok(false)
                 }
             }
@@ -248,20 +253,23 @@ async fn fetch_session(
         after_delivery(&mut session, &host, opts, &accepted, uidplus, can_move).await?;
         match stop {
             None => {}
-            Some(Control::Stop) => {
+            Some((_, Control::Stop)) => {
                 summary.stopped_by_callback = true;
                 summary.remaining += uids.iter().filter(|u| **u > last).count() as u32;
                 let _ = session.logout().await;
                 return Ok(());
             }
-            Some(Control::Fail(why)) => {
+            Some((uid, Control::Fail(e))) => {
                 let _ = session.logout().await;
-                return Err(Error::new(
-                    Status::Cancelled,
-                    format!("the host's callback reported an error at UID {}: {why}; nothing after UID {last} was accepted", last + 1),
-                ));
+                return Err(Error {
+                    message: format!(
+                        "{} (message UID {uid}; nothing after UID {last} was accepted)",
+                        e.message
+                    ),
+                    ..e
+                });
             }
-            Some(Control::Continue) => {}
+            Some((_, Control::Continue)) => {}
         }
     }
     summary.last_uid = summary.last_uid.max(last);

@@ -23,6 +23,8 @@ pub const OM_FETCH_ERROR: i32 = 2;
 pub struct om_message {
     /// The IMAP UID.
     pub uid: u32,
+    /// The folder's UIDVALIDITY: (uidvalidity, uid) identifies the message for good.
+    pub uidvalidity: u32,
     /// 1 when the message is delivered again because the folder's UIDVALIDITY changed: the host
     /// may already have it (compare Message-IDs); else 0.
     pub resync: u32,
@@ -96,6 +98,7 @@ pub unsafe extern "C" fn om_fetch(
                     CString::new(meta.flags.join(" ").replace('\0', " ")).unwrap_or_default();
                 let m = om_message {
                     uid: meta.uid,
+                    uidvalidity: meta.uidvalidity,
                     resync: u32::from(meta.resync),
                     size: meta.size,
                     internal_date: meta.internal_date,
@@ -108,9 +111,13 @@ pub unsafe extern "C" fn om_fetch(
                 match code {
                     OM_FETCH_CONTINUE => Control::Continue,
                     OM_FETCH_STOP => Control::Stop,
-                    OM_FETCH_ERROR => Control::Fail("the callback returned OM_FETCH_ERROR".into()),
-                    other => Control::Fail(format!(
-                        "the callback returned {other}, which is not an OM_FETCH_* value"
+                    OM_FETCH_ERROR => Control::Fail(Error::new(
+                        crate::Status::Cancelled,
+                        "the callback returned OM_FETCH_ERROR",
+                    )),
+                    other => Control::Fail(Error::new(
+                        crate::Status::Cancelled,
+                        format!("the callback returned {other}, which is not an OM_FETCH_* value"),
                     )),
                 }
             };
@@ -199,5 +206,99 @@ pub unsafe extern "C" fn om_sync_state_import(
     guard(|| {
         let json = str_arg(state_json, "state_json")?;
         with_account(account, |a| a.import_sync_state(json))
+    })
+}
+
+/// Directory mode of om_fetch, for hosts that cannot take callbacks: each message is written to
+/// `directory` as an .eml file named `<folder>_<uidvalidity>_<uid>.eml`, atomically (temporary
+/// file, then rename); the fetch state advances only after the rename, so a crash leaves either
+/// no file or a complete one, and a message delivered again replaces its own file.
+///
+/// `directory` (UTF-8, may contain non-ASCII characters) must exist. `options_json` and
+/// `*out_summary_json` as for om_fetch; the summary also lists the `"files"` written.
+/// Errors: as om_fetch; OM_STATUS_IO_ERROR when the directory is missing or not writable (then
+/// nothing is accepted past the last file written).
+///
+/// # Safety
+/// `options_json` is NULL or a NUL-terminated string; `directory` a NUL-terminated string;
+/// `out_summary_json` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn om_fetch_to_directory(
+    account: *mut om_account,
+    options_json: *const c_char,
+    directory: *const c_char,
+    out_summary_json: *mut *mut c_char,
+) -> om_status {
+    guard(|| {
+        if !out_summary_json.is_null() {
+            *out_summary_json = std::ptr::null_mut();
+        }
+        let opts = FetchOptions::parse(opt_str_arg(options_json, "options_json")?)?;
+        let dir = std::path::PathBuf::from(str_arg(directory, "directory")?);
+        if !dir.is_dir() {
+            return Err(Error::new(
+                crate::Status::IoError,
+                format!("the directory {} does not exist", dir.display()),
+            ));
+        }
+        let json = with_account(account, |a| {
+            crate::fetch::check_configured(&a.config)?;
+            let limit =
+                Duration::from_millis(opts.timeout_ms.unwrap_or(u64::from(u32::MAX) * 1000));
+            let a2 = a.clone();
+            a.run_blocking(limit, async move {
+                let mut written = Vec::new();
+                let result = {
+                    let mut deliver = crate::fetch::directory::writer(&dir, &mut written);
+                    crate::fetch::fetch(&a2, &opts, &mut deliver).await
+                };
+                let summary = result?;
+                let mut v = serde_json::to_value(&summary).unwrap_or_default();
+                v["files"] = serde_json::json!(written);
+                Ok(v.to_string())
+            })
+        })?;
+        if !out_summary_json.is_null() {
+            out_string_set(out_summary_json, json);
+        }
+        Ok(())
+    })
+}
+
+/// The settings check for an admin's "test these settings" button: connects to the incoming
+/// server, then logs in as a fetch would (refreshing the token if needed). `*out_json` (free
+/// with om_string_free) is a JSON array with one report per server: `{"role", "protocol",
+/// "host", "port", "reachable", "authenticated", "tls", "greeting", "capabilities",
+/// "mechanisms", "status", "problem", "hint"}` — a failed check is reported there, in the
+/// account's language, and the call still returns OM_STATUS_OK.
+///
+/// Blocks up to `timeout_ms` (0: twice timeout_secs). Needs om_init(). Any host thread.
+/// Errors: OM_STATUS_INVALID_ARGUMENT, OM_STATUS_INVALID_HANDLE, OM_STATUS_NOT_INITIALIZED,
+/// OM_STATUS_TIMEOUT, OM_STATUS_CANCELLED.
+///
+/// # Safety
+/// `out_json` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn om_servers_check(
+    account: *mut om_account,
+    timeout_ms: u32,
+    out_json: *mut *mut c_char,
+) -> om_status {
+    guard(|| {
+        out_string_init(out_json, "out_json")?;
+        let json = with_account(account, |a| {
+            let limit = if timeout_ms == 0 {
+                a.config.timeout * 2
+            } else {
+                Duration::from_millis(u64::from(timeout_ms))
+            };
+            let a2 = a.clone();
+            a.run_blocking(limit, async move {
+                let reports = crate::fetch::check::check(&a2).await;
+                Ok(serde_json::to_string_pretty(&reports).unwrap_or_default())
+            })
+        })?;
+        out_string_set(out_json, json);
+        Ok(())
     })
 }

@@ -1,0 +1,101 @@
+//! The settings check behind an admin's "test these settings" button: connect to the incoming
+//! server, report its greeting, capabilities and mechanisms, then log in as the fetch would, and
+//! say in plain words what is wrong if anything is.
+
+use crate::account::Account;
+use crate::config::{Protocol, Server};
+use crate::error::Error;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerReport {
+    pub role: &'static str,
+    pub protocol: Protocol,
+    pub host: String,
+    pub port: u16,
+    /// Connected (and TLS verified) and greeted.
+    pub reachable: bool,
+    /// Logged in with the configured credentials.
+    pub authenticated: bool,
+    pub tls: bool,
+    pub greeting: String,
+    pub capabilities: Vec<String>,
+    pub mechanisms: Vec<String>,
+    /// OM_STATUS_* name of the problem, if any.
+    pub status: Option<&'static str>,
+    pub problem: Option<String>,
+    pub hint: Option<String>,
+}
+
+fn report(role: &'static str, s: &Server) -> ServerReport {
+    ServerReport {
+        role,
+        protocol: s.protocol,
+        host: s.host.clone(),
+        port: s.port,
+        reachable: false,
+        authenticated: false,
+        tls: false,
+        greeting: String::new(),
+        capabilities: vec![],
+        mechanisms: vec![],
+        status: None,
+        problem: None,
+        hint: None,
+    }
+}
+
+fn failed(mut r: ServerReport, e: Error) -> ServerReport {
+    r.status = Some(e.status.name());
+    r.problem = Some(match &e.detail {
+        Some(d) => format!("{} [{d}]", e.message),
+        None => e.message.clone(),
+    });
+    r.hint = e.hint;
+    r
+}
+
+/// Checks the incoming server (IMAP). The outgoing server is reported as not checked until
+/// sending exists.
+pub async fn check(account: &Account) -> Vec<ServerReport> {
+    let mut out = Vec::new();
+    if let Some(server) = &account.config.incoming {
+        out.push(check_incoming(account, server).await);
+    }
+    if let Some(server) = &account.config.outgoing {
+        let mut r = report("outgoing", server);
+        r.problem = Some("the SMTP check is not available yet".into());
+        out.push(r);
+    }
+    out
+}
+
+async fn check_incoming(account: &Account, server: &Server) -> ServerReport {
+    let mut r = report("incoming", server);
+    if server.protocol != Protocol::Imap {
+        r.problem = Some("the POP3 check is not available yet".into());
+        return r;
+    }
+    let tls = match crate::tls::client_config(account.config.ca_certs_pem.as_deref()) {
+        Ok(t) => t,
+        Err(e) => return failed(r, e),
+    };
+    match crate::imap::session::open(server, tls, account.config.timeout).await {
+        Ok((_client, info)) => {
+            r.reachable = true;
+            r.tls = info.tls;
+            r.greeting = info.greeting;
+            r.capabilities = info.capabilities;
+            r.mechanisms = info.mechanisms;
+        }
+        Err(e) => return failed(r, e),
+    }
+    match super::connect::imap(account).await {
+        Ok((mut session, _)) => {
+            r.authenticated = true;
+            let _ = session.logout().await;
+            r
+        }
+        Err(e) => failed(r, e),
+    }
+}
