@@ -206,12 +206,16 @@ async fn fetch_session(
             uids.truncate(l);
         }
     }
-    let caps = session
-        .capabilities()
-        .await
-        .map_err(crate::imap::session::map_err(&host))?;
-    let uidplus = caps.has_str("UIDPLUS");
-    let can_move = caps.has_str("MOVE");
+    // the capabilities matter only for deleting or moving: no extra round trip otherwise
+    let (uidplus, can_move) = if opts.after_delivery != AfterDelivery::Keep && !uids.is_empty() {
+        let caps = session
+            .capabilities()
+            .await
+            .map_err(crate::imap::session::map_err(&host))?;
+        (caps.has_str("UIDPLUS"), caps.has_str("MOVE"))
+    } else {
+        (false, false)
+    };
     for chunk in uids.chunks(batch) {
         let mut stop: Option<(u32, Control)> = None;
         let accepted = mailbox::fetch(&mut session, &host, chunk, true, |m: Message<'_>| {
