@@ -13,6 +13,12 @@ rm -rf "$work" && mkdir -p "$work"
 source scripts/sandbox-env.sh "$work"
 echo "== sandbox OAuth2 server at $SANDBOX_ISSUER"
 gcc -std=c11 -Wall -Wextra -I include examples-c/quickstart.c -L target/debug -loauthmail -o "$work/quickstart"
+gcc -std=c11 -Wall -Wextra -I include examples-c/fetch_inbox.c -L target/debug -loauthmail -o "$work/fetch_inbox"
+echo "== mail sandbox: a private Dovecot that checks every token with the OAuth2 server"
+bash tests/sandbox/mail/start.sh "$work/mail" "$work/oauth.json" "$work/pki" > "$work/mail.json"
+trap 'bash tests/sandbox/mail/stop.sh "$work/mail" >/dev/null 2>&1 || true; kill $SANDBOX_PID 2>/dev/null || true' EXIT
+imaps_port=$(node -p "require('./$work/mail.json').imaps_port")
+maildir_root=$(node -p "require('./$work/mail.json').maildir_root")
 cat > "$work/account.json" <<JSON
 {
   "provider": "custom",
@@ -25,6 +31,7 @@ cat > "$work/account.json" <<JSON
   "scopes": "openid offline_access email mail",
   "redirect_uri": "http://127.0.0.1/",
   "email": "alice@example.test",
+  "incoming": {"protocol": "imap", "host": "127.0.0.1", "port": $imaps_port, "security": "tls"},
   "ca_certs_file": "$SANDBOX_CA_FILE",
   "browser_command": ["node", "$PWD/tests/sandbox/browser.mjs", "--ca", "$SANDBOX_CA_FILE"],
   "language": "en"
@@ -42,4 +49,15 @@ echo "== the access token expires: the next run refreshes it (the refresh token 
 node -e "const f='$work/tokens.json';const t=JSON.parse(require('fs').readFileSync(f));t.expires_at=1;t.version++;require('fs').writeFileSync(f,JSON.stringify(t))"
 "$work/quickstart" "$work/account.json" "$work/tokens.json"
 echo
-echo "== demo done: tokens kept in $work/tokens.json (version $(node -p "require('./$work/tokens.json').version"))"
+echo "== three messages arrive; fetch the new mail (IMAPS, SASL XOAUTH2 with the token)"
+python3 tests/sandbox/mail/seed.py "$maildir_root" alice@example.test 3 --seed 1 --subject-prefix "Devis" >/dev/null
+"$work/fetch_inbox" "$work/account.json" "$work/tokens.json" "$work/state.json"
+echo
+echo "== two more arrive: only those are fetched"
+python3 tests/sandbox/mail/seed.py "$maildir_root" alice@example.test 2 --seed 1 --subject-prefix "Facture" >/dev/null
+"$work/fetch_inbox" "$work/account.json" "$work/tokens.json" "$work/state.json"
+echo
+echo "== nothing new"
+"$work/fetch_inbox" "$work/account.json" "$work/tokens.json" "$work/state.json"
+echo
+echo "== demo done: tokens kept in $work/tokens.json (version $(node -p "require('./$work/tokens.json').version")), fetch state in $work/state.json"
