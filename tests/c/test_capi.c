@@ -603,6 +603,12 @@ static const struct status_entry k_statuses[] = {
     ST(OM_STATUS_PANIC),
 };
 
+static int32_t accept_message(void *user_data, const om_message *m, const uint8_t *data, size_t len)
+{
+    (void)user_data; (void)m; (void)data; (void)len;
+    return OM_FETCH_CONTINUE;
+}
+
 static void test_static_functions(void)
 {
     section("library functions without an account");
@@ -630,7 +636,7 @@ static void test_static_functions(void)
     check(names_ok, "om_status_name() of every OM_STATUS_* constant is its name", "%s", bad);
     check(descr_ok, "om_status_description() of every OM_STATUS_* constant is a real text", "%s",
           bad);
-    const om_status unknown[] = {-1, 21, 42, 98, 100, INT32_MAX, INT32_MIN};
+    const om_status unknown[] = {-1, 98, 100, 1000, 4242, INT32_MAX, INT32_MIN};
     int unk_ok = 1;
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         const char *n = om_status_name(unknown[i]);
@@ -1115,6 +1121,44 @@ static void test_bad_input(void)
         snprintf(what, sizeof what, "om_tokens_revoke(%s handle) -> INVALID_HANDLE",
                  bad_handles[i].name);
         expect(om_tokens_revoke(bad_handles[i].h, 1000), OM_STATUS_INVALID_HANDLE, 1, NULL, what);
+    }
+
+    section("fetch functions");
+    {
+        char *sum = SENTINEL;
+        expect(om_fetch(acc, NULL, NULL, NULL, &sum), OM_STATUS_INVALID_ARGUMENT, sum == NULL,
+               "callback", "om_fetch(NULL callback) -> INVALID_ARGUMENT");
+        expect(om_fetch(acc, "{\"folder\":1}", accept_message, NULL, NULL), OM_STATUS_INVALID_CONFIG, 1,
+               "folder", "om_fetch(bad options) -> INVALID_CONFIG naming the key");
+        expect(om_fetch(acc, "\xff\xfe", accept_message, NULL, NULL), OM_STATUS_INVALID_ARGUMENT, 1,
+               "UTF-8", "om_fetch(invalid UTF-8 options) -> INVALID_ARGUMENT");
+        expect(om_fetch(acc, NULL, accept_message, NULL, NULL), OM_STATUS_INVALID_CONFIG, 1,
+               "incoming", "om_fetch without an incoming server -> INVALID_CONFIG");
+        expect(om_fetch_to_directory(acc, NULL, NULL, NULL), OM_STATUS_INVALID_ARGUMENT, 1,
+               "directory", "om_fetch_to_directory(NULL directory) -> INVALID_ARGUMENT");
+        expect(om_fetch_to_directory(acc, NULL, "/no/such/dir/oauthmail", NULL), OM_STATUS_IO_ERROR, 1,
+               "does not exist", "om_fetch_to_directory(missing directory) -> IO_ERROR");
+        out = SENTINEL;
+        expect(om_folders_list(acc, 1000, NULL), OM_STATUS_INVALID_ARGUMENT, 1, "out_json",
+               "om_folders_list(NULL out) -> INVALID_ARGUMENT");
+        expect(om_sync_state_export(acc, NULL), OM_STATUS_INVALID_ARGUMENT, 1, "out_json",
+               "om_sync_state_export(NULL out) -> INVALID_ARGUMENT");
+        expect(om_sync_state_import(acc, NULL), OM_STATUS_INVALID_ARGUMENT, 1, "state_json",
+               "om_sync_state_import(NULL) -> INVALID_ARGUMENT");
+        expect(om_sync_state_import(acc, "{\"format\":1,\"imap\":[]"), OM_STATUS_INVALID_ARGUMENT, 1,
+               "sync state", "om_sync_state_import(malformed) -> INVALID_ARGUMENT");
+        expect(om_servers_check(acc, 1000, NULL), OM_STATUS_INVALID_ARGUMENT, 1, "out_json",
+               "om_servers_check(NULL out) -> INVALID_ARGUMENT");
+        for (size_t i = 0; i < 3; i++) {
+            snprintf(what, sizeof what, "fetch functions on a %s handle -> INVALID_HANDLE", bad_handles[i].name);
+            out = SENTINEL;
+            int all = om_fetch(bad_handles[i].h, NULL, accept_message, NULL, NULL) == OM_STATUS_INVALID_HANDLE &&
+                      om_folders_list(bad_handles[i].h, 1000, &out) == OM_STATUS_INVALID_HANDLE && out == NULL &&
+                      om_sync_state_export(bad_handles[i].h, &out) == OM_STATUS_INVALID_HANDLE && out == NULL &&
+                      om_sync_state_import(bad_handles[i].h, "{}") == OM_STATUS_INVALID_HANDLE &&
+                      om_servers_check(bad_handles[i].h, 1000, &out) == OM_STATUS_INVALID_HANDLE && out == NULL;
+            check(all, what, "%s", "a call did not return INVALID_HANDLE");
+        }
     }
 
     section("last error after success; the account after use");
