@@ -15,6 +15,8 @@
 /// cbindgen:ignore
 pub mod account;
 /// cbindgen:ignore
+pub mod atomic_file;
+/// cbindgen:ignore
 pub mod config;
 /// cbindgen:ignore
 pub mod error;

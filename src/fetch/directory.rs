@@ -3,7 +3,6 @@
 //! advances only after the rename.
 
 use super::{Control, MessageMeta};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// `INBOX_1764000000_00000042.eml`: folder (made safe for file names), UIDVALIDITY, UID. The
@@ -23,21 +22,11 @@ pub fn file_name(meta: &MessageMeta<'_>) -> String {
     format!("{folder}_{}_{:08}.eml", meta.uidvalidity, meta.uid)
 }
 
-/// Writes `data` to `dir/name` atomically.
+/// Writes `data` to `dir/name` atomically (flushed to disk before the rename: the fetch state
+/// advances right after).
 pub fn write_atomically(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<PathBuf> {
     let target = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, &target)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map(|_| target)
+    crate::atomic_file::write(&target, data, true, false).map(|_| target)
 }
 
 /// A delivery function writing into `dir`; the names written are collected in `written`.

@@ -4,8 +4,7 @@
 use super::protect;
 use super::TokenSet;
 use crate::error::{Error, Result, Status};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Reads the token file; `Ok(None)` when it does not exist.
 pub fn read(path: &Path) -> Result<Option<TokenSet>> {
@@ -41,25 +40,12 @@ pub fn read(path: &Path) -> Result<Option<TokenSet>> {
     })
 }
 
-/// Writes the token set atomically: a temporary file beside it, flushed, then renamed over.
+/// Writes the token set atomically (temporary file, flushed, then renamed over), readable
+/// only by the user.
 pub fn write(path: &Path, set: &TokenSet) -> Result<()> {
     let data = protect::protect(set.to_json().as_bytes())?;
-    let tmp = temp_path(path);
-    let result = (|| -> std::io::Result<()> {
-        let mut f = open_private(&tmp)?;
-        f.write_all(&data)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(
-            format!("cannot write the token file {}", path.display()),
-            &e,
-        ));
-    }
-    Ok(())
+    crate::atomic_file::write(path, &data, true, true)
+        .map_err(|e| Error::io(format!("cannot write the token file {}", path.display()), &e))
 }
 
 /// Deletes the token file (no error when it is already gone).
@@ -72,40 +58,6 @@ pub fn delete(path: &Path) -> Result<()> {
             &e,
         )),
     }
-}
-
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "tokens".into());
-    let unique = format!(
-        ".{name}.tmp-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0)
-    );
-    path.with_file_name(unique)
-}
-
-#[cfg(unix)]
-fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
 }
 
 #[cfg(test)]
