@@ -92,6 +92,19 @@ impl Account {
             }
         }
         register_token_secrets(id, &set);
+        let sync = match &config.state_file {
+            Some(path) => match std::fs::read_to_string(path) {
+                Ok(text) => SyncState::from_json(&text).map_err(|e| {
+                    Error::new(
+                        Status::IoError,
+                        format!("the fetch state file {path} is damaged ({}): delete it (mail already fetched may then come again)", e.message),
+                    )
+                })?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => SyncState::new(),
+                Err(e) => return Err(Error::io(format!("cannot read the fetch state file {path}"), &e)),
+            },
+            None => SyncState::new(),
+        };
         let account = Arc::new(Account {
             id,
             config,
@@ -106,7 +119,7 @@ impl Account {
             cancel: Mutex::new(CancellationToken::new()),
             listener: Mutex::new(None),
             notify_pending: AtomicBool::new(false),
-            sync: Mutex::new(SyncState::new()),
+            sync: Mutex::new(sync),
         });
         om_log!(
             Level::Info,
@@ -350,9 +363,34 @@ impl Account {
         lock(&self.sync).imap.get(key).copied()
     }
 
+    /// Records what was fetched; with a `state_file`, writes it at once (atomically), so a
+    /// crash of the host re-delivers at most the message not yet accepted.
     pub fn set_folder_state(&self, key: &str, state: FolderState) -> Result<()> {
-        lock(&self.sync).imap.insert(key.to_string(), state);
-        Ok(())
+        let mut sync = lock(&self.sync);
+        if sync.imap.get(key) == Some(&state) {
+            return Ok(());
+        }
+        sync.imap.insert(key.to_string(), state);
+        self.write_state_file(&sync, false)
+    }
+
+    /// Flushes the state file to disk (end of a fetch).
+    pub fn persist_sync_state(&self) -> Result<()> {
+        let sync = lock(&self.sync);
+        self.write_state_file(&sync, true)
+    }
+
+    fn write_state_file(&self, sync: &SyncState, durable: bool) -> Result<()> {
+        match &self.config.state_file {
+            Some(path) => crate::atomic_file::write(
+                std::path::Path::new(path),
+                sync.to_json().as_bytes(),
+                durable,
+                true,
+            )
+            .map_err(|e| Error::io(format!("cannot write the fetch state file {path}"), &e)),
+            None => Ok(()),
+        }
     }
 
     /// What was fetched already, as JSON for the host to keep.
@@ -363,8 +401,9 @@ impl Account {
     /// Replaces the fetch state by one the host kept.
     pub fn import_sync_state(&self, json: &str) -> Result<()> {
         let s = SyncState::from_json(json)?;
-        *lock(&self.sync) = s;
-        Ok(())
+        let mut sync = lock(&self.sync);
+        *sync = s;
+        self.write_state_file(&sync, true)
     }
 
     // ----- the host's token listener ----------------------------------------------------------

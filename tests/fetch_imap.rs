@@ -481,3 +481,52 @@ fn check(acc: &Acc) -> Vec<Value> {
     unsafe { oauthmail::ffi::library::om_string_free(out) };
     v.as_array().unwrap().clone()
 }
+
+#[test]
+fn state_file_survives_a_restart_of_the_host() {
+    let _s = serial();
+    init();
+    let m = mail_sandbox();
+    let user = "fetch-statefile@example.test";
+    m.seed(user, 2, "INBOX", &[]);
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("state-{}.json", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let cfg = json!({"state_file": path.to_str().unwrap()});
+    let mut extra = incoming("imaps_port", "tls", json!({}));
+    let _ = &mut extra;
+    let acc = authorized_as(
+        "confidential-app",
+        user,
+        json!({"email": user, "state_file": cfg["state_file"], "incoming": extra}),
+    );
+    assert_eq!(acc.fetch("{}").1.len(), 2);
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(
+        saved["imap"].as_object().unwrap().values().next().unwrap()["last_uid"],
+        2
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    // the host restarts: a new account object with the same files
+    let tokens = acc.export();
+    drop(acc);
+    let again = Acc::new(&sandbox().config(
+        "confidential-app",
+        json!({"email": user, "state_file": path.to_str().unwrap(), "incoming": incoming("imaps_port", "tls", json!({}))}),
+    ))
+    .unwrap();
+    again.import(&tokens).unwrap();
+    assert!(
+        again.fetch("{}").1.is_empty(),
+        "nothing fetched twice after a restart"
+    );
+    m.seed(user, 1, "INBOX", &[]);
+    assert_eq!(again.fetch("{}").1.len(), 1);
+}

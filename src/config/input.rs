@@ -149,6 +149,7 @@ pub struct ConfigInput {
     pub open_browser: Option<bool>,
     pub browser_command: Option<Vec<String>>,
     pub token_file: Option<String>,
+    pub state_file: Option<String>,
     pub allow_insecure_transport: Option<bool>,
     pub token_retries: Option<u32>,
     pub options: Option<AccountOptions>,

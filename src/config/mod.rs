@@ -70,6 +70,8 @@ pub struct Config {
     pub open_browser: bool,
     pub browser_command: Option<Vec<String>>,
     pub token_file: Option<String>,
+    /// Keep the fetch state (what was fetched already) in this file.
+    pub state_file: Option<String>,
     pub allow_insecure_transport: bool,
     pub token_retries: u32,
     pub options: AccountOptions,

@@ -211,6 +211,7 @@ pub fn apply(input: ConfigInput) -> Result<Config> {
         open_browser: input.open_browser.unwrap_or(true),
         browser_command: input.browser_command,
         token_file: input.token_file.filter(|s| !s.is_empty()),
+        state_file: input.state_file.filter(|s| !s.is_empty()),
         allow_insecure_transport: input.allow_insecure_transport.unwrap_or(false),
         token_retries: input.token_retries.unwrap_or(DEFAULT_TOKEN_RETRIES).min(10),
         options: input.options.unwrap_or(super::AccountOptions {

@@ -112,7 +112,7 @@ pub async fn fetch(
     };
     let mut attempt = 0;
     loop {
-        match fetch_session(
+        let outcome = fetch_session(
             account,
             opts,
             &folder,
@@ -123,9 +123,12 @@ pub async fn fetch(
             deliver,
             &mut summary,
         )
-        .await
-        {
-            Ok(()) => return Ok(summary),
+        .await;
+        match outcome {
+            Ok(()) => {
+                account.persist_sync_state()?;
+                return Ok(summary);
+            }
             Err(e) if retryable(&e) && attempt < MAX_RECONNECTS => {
                 attempt += 1;
                 summary.reconnects += 1;
@@ -136,7 +139,10 @@ pub async fn fetch(
                     e
                 );
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                let _ = account.persist_sync_state();
+                return Err(e);
+            }
         }
     }
 }
