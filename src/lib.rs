@@ -34,6 +34,8 @@ pub mod mail;
 /// cbindgen:ignore
 pub mod oauth;
 /// cbindgen:ignore
+pub mod pop3;
+/// cbindgen:ignore
 pub mod redact;
 /// cbindgen:ignore
 pub mod registry;

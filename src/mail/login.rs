@@ -34,6 +34,7 @@ pub struct Refused {
     pub challenge: Option<String>,
 }
 
+#[derive(Debug)]
 pub enum LoginError {
     Refused(Refused),
     Failed(Error),

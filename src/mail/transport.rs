@@ -173,10 +173,32 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Timed<S> {
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_flush(cx) {
+            Poll::Ready(r) => {
+                this.write_deadline = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending if expired(&mut this.write_deadline, this.idle, cx) => {
+                this.write_deadline = None;
+                Poll::Ready(Err(timed_out()))
+            }
+            Poll::Pending => Poll::Pending,
+        }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_shutdown(cx) {
+            Poll::Ready(r) => {
+                this.write_deadline = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending if expired(&mut this.write_deadline, this.idle, cx) => {
+                this.write_deadline = None;
+                Poll::Ready(Err(timed_out()))
+            }
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
