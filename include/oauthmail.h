@@ -92,7 +92,7 @@ typedef void (*om_free_cb)(void *user_data);
  */
 typedef struct om_message {
   /**
-   * The IMAP UID.
+   * IMAP: the UID. POP3: the message number in this session.
    */
   uint32_t uid;
   /**
@@ -117,9 +117,13 @@ typedef struct om_message {
    */
   const char *folder;
   /**
-   * The flags, space-separated (e.g. "\\Seen \\Flagged"), UTF-8.
+   * The flags, space-separated (e.g. "\\Seen \\Flagged"), UTF-8; "" for POP3.
    */
   const char *flags;
+  /**
+   * POP3: the UIDL, the message's stable id; "" for IMAP.
+   */
+  const char *uidl;
 } om_message;
 
 /**
@@ -416,8 +420,8 @@ om_status om_authorize_cancel(struct om_account *account);
 om_status om_device_start(struct om_account *account, uint32_t timeout_ms, char **out_json);
 
 /**
- * Fetches mail from the account's incoming server (IMAP) and hands each message to `callback`,
- * in UID order, on this thread. With `only_new` (the default follows the account's
+ * Fetches mail from the account's incoming server (IMAP or POP3) and hands each message to `callback`,
+ * in UID order (POP3: server order, new mail told by UIDL), on this thread. With `only_new` (the default follows the account's
  * `options.skip_fetched`) only mail not accepted before is delivered; the state advances only
  * past messages the callback accepted, so a crash or a cut connection never loses one and at
  * most the one not yet accepted comes again. The server session is re-opened (fresh token) if

@@ -374,6 +374,27 @@ impl Account {
         self.write_state_file(&sync, false)
     }
 
+    /// The POP3 UIDLs accepted before, for the mailbox `key`.
+    pub fn pop3_seen(&self, key: &str) -> Vec<String> {
+        lock(&self.sync).pop3.get(key).cloned().unwrap_or_default()
+    }
+
+    pub fn set_pop3_seen(&self, key: &str, seen: Vec<String>) -> Result<()> {
+        let mut sync = lock(&self.sync);
+        sync.pop3.insert(key.to_string(), seen);
+        self.write_state_file(&sync, false)
+    }
+
+    /// Adds one accepted UIDL (and rewrites the state file, if any).
+    pub fn add_pop3_seen(&self, key: &str, uidl: &str) -> Result<()> {
+        let mut sync = lock(&self.sync);
+        sync.pop3
+            .entry(key.to_string())
+            .or_default()
+            .push(uidl.to_string());
+        self.write_state_file(&sync, false)
+    }
+
     /// Flushes the state file to disk (end of a fetch).
     pub fn persist_sync_state(&self) -> Result<()> {
         let sync = lock(&self.sync);

@@ -48,5 +48,8 @@ fn open_new(path: &Path, private: bool) -> std::io::Result<std::fs::File> {
 
 #[cfg(not(unix))]
 fn open_new(path: &Path, _private: bool) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new().write(true).create_new(true).open(path)
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
 }

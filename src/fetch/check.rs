@@ -55,7 +55,7 @@ fn failed(mut r: ServerReport, e: Error) -> ServerReport {
     r
 }
 
-/// Checks the incoming server (IMAP). The outgoing server is reported as not checked until
+/// Checks the incoming server (IMAP or POP3). The outgoing server is reported as not checked until
 /// sending exists.
 pub async fn check(account: &Account) -> Vec<ServerReport> {
     let mut out = Vec::new();
@@ -72,16 +72,21 @@ pub async fn check(account: &Account) -> Vec<ServerReport> {
 
 async fn check_incoming(account: &Account, server: &Server) -> ServerReport {
     let mut r = report("incoming", server);
-    if server.protocol != Protocol::Imap {
-        r.problem = Some("the POP3 check is not available yet".into());
-        return r;
-    }
     let tls = match crate::tls::client_config(account.config.ca_certs_pem.as_deref()) {
         Ok(t) => t,
         Err(e) => return failed(r, e),
     };
-    match crate::imap::session::open(server, tls, account.config.timeout).await {
-        Ok((_client, info)) => {
+    let opened = if server.protocol == Protocol::Pop3 {
+        crate::pop3::open(server, tls, account.config.timeout)
+            .await
+            .map(|(_, i)| i)
+    } else {
+        crate::imap::session::open(server, tls, account.config.timeout)
+            .await
+            .map(|(_, i)| i)
+    };
+    match opened {
+        Ok(info) => {
             r.reachable = true;
             r.tls = info.tls;
             r.greeting = info.greeting;
@@ -90,10 +95,23 @@ async fn check_incoming(account: &Account, server: &Server) -> ServerReport {
         }
         Err(e) => return failed(r, e),
     }
-    match super::connect::imap(account).await {
-        Ok((mut session, _)) => {
+    let login = if server.protocol == Protocol::Pop3 {
+        match super::connect::pop3(account).await {
+            Ok((session, _)) => session.quit().await,
+            Err(e) => Err(e),
+        }
+    } else {
+        match super::connect::imap(account).await {
+            Ok((mut session, _)) => {
+                let _ = session.logout().await;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    };
+    match login {
+        Ok(()) => {
             r.authenticated = true;
-            let _ = session.logout().await;
             r
         }
         Err(e) => failed(r, e),

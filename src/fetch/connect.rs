@@ -18,70 +18,125 @@ pub fn login_user(account: &Account, server: &Server) -> Result<String> {
         .ok_or_else(|| Error::config("configuration key `email`: the mailbox address (or login_user) is needed to log in"))
 }
 
-/// An authenticated IMAP session on the account's incoming server.
-pub async fn imap(account: &Account) -> Result<(ImapSession, ServerInfo)> {
-    let server = account.config.incoming.as_ref().ok_or_else(|| {
+fn incoming(account: &Account) -> Result<&Server> {
+    account.config.incoming.as_ref().ok_or_else(|| {
         Error::config("configuration key `incoming`: no incoming server is configured")
-    })?;
-    let tls = crate::tls::client_config(account.config.ca_certs_pem.as_deref())?;
-    let user = login_user(account, server)?;
-    let timeout = account.config.timeout;
-    let mut refreshed = false;
-    loop {
-        let (client, info) = session::open(server, tls.clone(), timeout).await?;
-        let (login, token) = match server.auth {
-            ServerAuth::Oauth2 => {
-                let (token, _) = account.access_token().await?;
-                (
-                    Login::OAuth {
-                        mechanism: server.sasl_mechanism,
-                        user: user.clone(),
-                        token: token.clone(),
-                    },
-                    Some(token),
-                )
-            }
-            ServerAuth::Password => (
-                Login::Password {
-                    user: user.clone(),
-                    password: server.password.clone().unwrap_or_default(),
+    })
+}
+
+/// The credentials for `server`, and the access token they carry (to reject it if refused).
+async fn credentials(
+    account: &Account,
+    server: &Server,
+    user: &str,
+) -> Result<(Login, Option<String>)> {
+    match server.auth {
+        ServerAuth::Oauth2 => {
+            let (token, _) = account.access_token().await?;
+            Ok((
+                Login::OAuth {
+                    mechanism: server.sasl_mechanism,
+                    user: user.to_string(),
+                    token: token.clone(),
                 },
-                None,
-            ),
-            ServerAuth::None => {
-                return Err(Error::config(
-                    "configuration key `incoming.auth`: \"none\" cannot log in to IMAP",
-                ))
-            }
-        };
-        let allow_plain = account.config.allow_insecure_transport;
-        match session::login(client, &info, server, login, allow_plain).await {
-            Ok(s) => {
+                Some(token),
+            ))
+        }
+        ServerAuth::Password => Ok((
+            Login::Password {
+                user: user.to_string(),
+                password: server.password.clone().unwrap_or_default(),
+            },
+            None,
+        )),
+        ServerAuth::None => Err(Error::config(
+            "configuration key `incoming.auth`: \"none\" cannot log in to a mail server",
+        )),
+    }
+}
+
+/// What to do after a login attempt: done, try again with a refreshed token, or fail.
+fn after_login<S>(
+    account: &Account,
+    server: &Server,
+    user: &str,
+    result: std::result::Result<S, LoginError>,
+    token: Option<String>,
+    refreshed: &mut bool,
+) -> Result<Option<S>> {
+    match result {
+        Ok(s) => {
+            om_log!(
+                Level::Info,
+                "account {}: logged in to {}:{} as {user}",
+                account.id,
+                server.host,
+                server.port
+            );
+            Ok(Some(s))
+        }
+        Err(LoginError::Refused(r)) => match token {
+            Some(t) if !*refreshed => {
+                // expired early or revoked: refresh once and try again
                 om_log!(
-                    Level::Info,
-                    "account {}: logged in to {}:{} as {user}",
+                    Level::Warn,
+                    "account {}: {} refused the token ({}); refreshing and retrying once",
                     account.id,
                     server.host,
-                    server.port
+                    r.server_text
                 );
-                return Ok((s, info));
+                account.reject_access_token(&t);
+                *refreshed = true;
+                Ok(None)
             }
-            Err(LoginError::Refused(r)) => match token {
-                Some(t) if !refreshed => {
-                    // expired early or revoked: refresh once and try again
-                    om_log!(
-                        Level::Warn,
-                        "account {}: {} refused the token ({}); refreshing and retrying once",
-                        account.id,
-                        server.host,
-                        r.server_text
-                    );
-                    account.reject_access_token(&t);
-                    refreshed = true;
-                }
-                _ => return Err(refused(account, server, &user, r)),
-            },
-            Err(LoginError::Failed(e)) => return Err(e),
+            _ => Err(refused(account, server, user, r)),
+        },
+        Err(LoginError::Failed(e)) => Err(e),
+    }
+}
+
+/// An authenticated IMAP session on the account's incoming server.
+pub async fn imap(account: &Account) -> Result<(ImapSession, ServerInfo)> {
+    let server = incoming(account)?;
+    let tls = crate::tls::client_config(account.config.ca_certs_pem.as_deref())?;
+    let user = login_user(account, server)?;
+    let mut refreshed = false;
+    loop {
+        let (client, info) = session::open(server, tls.clone(), account.config.timeout).await?;
+        let (login, token) = credentials(account, server, &user).await?;
+        let r = session::login(
+            client,
+            &info,
+            server,
+            login,
+            account.config.allow_insecure_transport,
+        )
+        .await;
+        if let Some(s) = after_login(account, server, &user, r, token, &mut refreshed)? {
+            return Ok((s, info));
+        }
+    }
+}
+
+/// An authenticated POP3 session on the account's incoming server.
+pub async fn pop3(account: &Account) -> Result<(crate::pop3::Pop3Session, ServerInfo)> {
+    let server = incoming(account)?;
+    let tls = crate::tls::client_config(account.config.ca_certs_pem.as_deref())?;
+    let user = login_user(account, server)?;
+    let mut refreshed = false;
+    loop {
+        let (client, info) = crate::pop3::open(server, tls.clone(), account.config.timeout).await?;
+        let (login, token) = credentials(account, server, &user).await?;
+        let r = crate::pop3::login(
+            client,
+            &info,
+            server,
+            login,
+            account.config.allow_insecure_transport,
+        )
+        .await;
+        if let Some(s) = after_login(account, server, &user, r, token, &mut refreshed)? {
+            return Ok((s, info));
         }
     }
 }

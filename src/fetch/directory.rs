@@ -19,7 +19,23 @@ pub fn file_name(meta: &MessageMeta<'_>) -> String {
             }
         })
         .collect();
-    format!("{folder}_{}_{:08}.eml", meta.uidvalidity, meta.uid)
+    match meta.uidl {
+        // POP3: the UIDL is the message's stable name
+        Some(uidl) => {
+            let u: String = uidl
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            format!("{folder}_{u}.eml")
+        }
+        None => format!("{folder}_{}_{:08}.eml", meta.uidvalidity, meta.uid),
+    }
 }
 
 /// Writes `data` to `dir/name` atomically (flushed to disk before the rename: the fetch state

@@ -9,6 +9,7 @@ pub mod check;
 pub mod connect;
 pub mod directory;
 pub mod options;
+pub mod pop3;
 pub mod state;
 
 use crate::account::Account;
@@ -25,7 +26,10 @@ use state::FolderState;
 
 /// What the host's callback gets with each message.
 pub struct MessageMeta<'a> {
+    /// IMAP: the UID. POP3: the message number in this session.
     pub uid: u32,
+    /// POP3: the UIDL (the message's stable id); IMAP: none.
+    pub uidl: Option<&'a str>,
     /// The folder's UIDVALIDITY: (uidvalidity, uid) names a message for good.
     pub uidvalidity: u32,
     pub folder: &'a str,
@@ -62,11 +66,11 @@ pub struct Summary {
     pub reconnects: u32,
 }
 
-const MAX_RECONNECTS: u32 = 3;
+pub(crate) const MAX_RECONNECTS: u32 = 3;
 const DEFAULT_BATCH: usize = 50;
 
 /// Errors after which a new session may succeed (the server cut us, a read timed out).
-fn retryable(e: &Error) -> bool {
+pub(crate) fn retryable(e: &Error) -> bool {
     matches!(e.status, Status::NetworkError | Status::Timeout)
 }
 
@@ -76,10 +80,6 @@ pub fn check_configured(config: &crate::config::Config) -> Result<()> {
     match &config.incoming {
         None => Err(Error::config(
             "configuration key `incoming`: no incoming server is configured",
-        )),
-        Some(s) if s.protocol != Protocol::Imap => Err(Error::new(
-            Status::Unsupported,
-            "POP3 fetching is not available yet",
         )),
         Some(_) => Ok(()),
     }
@@ -94,11 +94,8 @@ pub async fn fetch(
     let server = account.config.incoming.clone().ok_or_else(|| {
         Error::config("configuration key `incoming`: no incoming server is configured")
     })?;
-    if server.protocol != Protocol::Imap {
-        return Err(Error::new(
-            Status::Unsupported,
-            "POP3 fetching is not available yet",
-        ));
+    if server.protocol == Protocol::Pop3 {
+        return pop3::fetch(account, opts, deliver).await;
     }
     let folder = opts.folder().to_string();
     let user = connect::login_user(account, &server)?;
@@ -227,6 +224,7 @@ async fn fetch_session(
         let accepted = mailbox::fetch(&mut session, &host, chunk, true, |m: Message<'_>| {
             let meta = MessageMeta {
                 uid: m.uid,
+                uidl: None,
                 uidvalidity: sel.uid_validity,
                 folder,
                 internal_date: m.internal_date.unwrap_or(0),

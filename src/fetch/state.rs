@@ -20,6 +20,9 @@ pub struct SyncState {
     /// Key: `imap://user@host:port/folder`.
     #[serde(default)]
     pub imap: BTreeMap<String, FolderState>,
+    /// Key: `pop3://user@host:port`; value: the UIDLs accepted and still on the server.
+    #[serde(default)]
+    pub pop3: BTreeMap<String, Vec<String>>,
 }
 
 impl SyncState {
@@ -48,6 +51,11 @@ impl SyncState {
         }
         Ok(s)
     }
+}
+
+/// The state key of a POP3 mailbox.
+pub fn pop3_key(user: &str, host: &str, port: u16) -> String {
+    format!("pop3://{user}@{host}:{port}")
 }
 
 /// The state key of a folder.

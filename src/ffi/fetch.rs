@@ -21,7 +21,7 @@ pub const OM_FETCH_ERROR: i32 = 2;
 /// One message handed to the fetch callback; valid only during the callback.
 #[repr(C)]
 pub struct om_message {
-    /// The IMAP UID.
+    /// IMAP: the UID. POP3: the message number in this session.
     pub uid: u32,
     /// The folder's UIDVALIDITY: (uidvalidity, uid) identifies the message for good.
     pub uidvalidity: u32,
@@ -34,8 +34,10 @@ pub struct om_message {
     pub internal_date: i64,
     /// The folder, UTF-8.
     pub folder: *const c_char,
-    /// The flags, space-separated (e.g. "\\Seen \\Flagged"), UTF-8.
+    /// The flags, space-separated (e.g. "\\Seen \\Flagged"), UTF-8; "" for POP3.
     pub flags: *const c_char,
+    /// POP3: the UIDL, the message's stable id; "" for IMAP.
+    pub uidl: *const c_char,
 }
 
 /// Receives one message: `message` describes it, `data`/`len` are its raw RFC 5322 bytes. Both are
@@ -51,8 +53,8 @@ pub type om_message_cb = Option<
     ) -> i32,
 >;
 
-/// Fetches mail from the account's incoming server (IMAP) and hands each message to `callback`,
-/// in UID order, on this thread. With `only_new` (the default follows the account's
+/// Fetches mail from the account's incoming server (IMAP or POP3) and hands each message to `callback`,
+/// in UID order (POP3: server order, new mail told by UIDL), on this thread. With `only_new` (the default follows the account's
 /// `options.skip_fetched`) only mail not accepted before is delivered; the state advances only
 /// past messages the callback accepted, so a crash or a cut connection never loses one and at
 /// most the one not yet accepted comes again. The server session is re-opened (fresh token) if
@@ -96,6 +98,8 @@ pub unsafe extern "C" fn om_fetch(
                 let folder = CString::new(meta.folder.replace('\0', " ")).unwrap_or_default();
                 let flags =
                     CString::new(meta.flags.join(" ").replace('\0', " ")).unwrap_or_default();
+                let uidl =
+                    CString::new(meta.uidl.unwrap_or("").replace('\0', " ")).unwrap_or_default();
                 let m = om_message {
                     uid: meta.uid,
                     uidvalidity: meta.uidvalidity,
@@ -104,6 +108,7 @@ pub unsafe extern "C" fn om_fetch(
                     internal_date: meta.internal_date,
                     folder: folder.as_ptr(),
                     flags: flags.as_ptr(),
+                    uidl: uidl.as_ptr(),
                 };
                 // SAFETY: the host's callback, called as documented.
                 let code =

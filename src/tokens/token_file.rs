@@ -44,8 +44,12 @@ pub fn read(path: &Path) -> Result<Option<TokenSet>> {
 /// only by the user.
 pub fn write(path: &Path, set: &TokenSet) -> Result<()> {
     let data = protect::protect(set.to_json().as_bytes())?;
-    crate::atomic_file::write(path, &data, true, true)
-        .map_err(|e| Error::io(format!("cannot write the token file {}", path.display()), &e))
+    crate::atomic_file::write(path, &data, true, true).map_err(|e| {
+        Error::io(
+            format!("cannot write the token file {}", path.display()),
+            &e,
+        )
+    })
 }
 
 /// Deletes the token file (no error when it is already gone).

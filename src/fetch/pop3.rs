@@ -1,0 +1,161 @@
+//! Fetching over POP3: the UIDL list tells what is new (the UIDLs accepted before are kept in
+//! the fetch state); each message is RETR'd and handed over, the state advancing past it only
+//! when the host accepts it; DELE after delivery when asked (committed at QUIT).
+
+use super::options::{AfterDelivery, FetchOptions};
+use super::{connect, retryable, state, Control, MessageMeta, Summary, MAX_RECONNECTS};
+use crate::account::Account;
+use crate::error::{Error, Result, Status};
+use crate::log::Level;
+use crate::om_log;
+use std::collections::HashSet;
+
+/// Largest message accepted over POP3 (RETR has no partial fetch).
+const MAX_MESSAGE: usize = 256 * 1024 * 1024;
+
+pub async fn fetch(
+    account: &Account,
+    opts: &FetchOptions,
+    deliver: &mut dyn FnMut(&MessageMeta<'_>, &[u8]) -> Control,
+) -> Result<Summary> {
+    let server = account
+        .config
+        .incoming
+        .clone()
+        .expect("checked by the caller");
+    if opts.folder() != "INBOX" {
+        return Err(Error::config(
+            "fetch options key `folder`: POP3 has only the INBOX",
+        ));
+    }
+    if opts.after_delivery == AfterDelivery::Move {
+        return Err(Error::config("fetch options key `after_delivery`: POP3 cannot move messages (use \"delete\" or \"keep\")"));
+    }
+    if opts.since.is_some() {
+        return Err(Error::config(
+            "fetch options key `since`: POP3 cannot search by date",
+        ));
+    }
+    let user = connect::login_user(account, &server)?;
+    let key = state::pop3_key(&user, &server.host, server.port);
+    let only_new = opts.only_new.unwrap_or(account.config.options.skip_fetched);
+    let mut summary = Summary {
+        folder: "INBOX".into(),
+        ..Default::default()
+    };
+    let mut attempt = 0;
+    loop {
+        match session(account, opts, &key, only_new, deliver, &mut summary).await {
+            Ok(()) => {
+                account.persist_sync_state()?;
+                return Ok(summary);
+            }
+            Err(e) if retryable(&e) && attempt < MAX_RECONNECTS => {
+                attempt += 1;
+                summary.reconnects += 1;
+                om_log!(
+                    Level::Warn,
+                    "account {}: {}; reconnecting ({attempt}/{MAX_RECONNECTS})",
+                    account.id,
+                    e
+                );
+            }
+            Err(e) => {
+                let _ = account.persist_sync_state();
+                return Err(e);
+            }
+        }
+    }
+}
+
+async fn session(
+    account: &Account,
+    opts: &FetchOptions,
+    key: &str,
+    only_new: bool,
+    deliver: &mut dyn FnMut(&MessageMeta<'_>, &[u8]) -> Control,
+    summary: &mut Summary,
+) -> Result<()> {
+    let (mut s, _) = connect::pop3(account).await?;
+    let listing = s.uidl_all().await?;
+    let on_server: HashSet<&str> = listing.iter().map(|(_, u)| u.as_str()).collect();
+    // forget UIDLs no longer on the server: the state stays as small as the mailbox
+    let seen: Vec<String> = account
+        .pop3_seen(key)
+        .into_iter()
+        .filter(|u| on_server.contains(u.as_str()))
+        .collect();
+    let seen_set: HashSet<String> = seen.iter().cloned().collect();
+    if only_new {
+        account.set_pop3_seen(key, seen)?;
+    }
+    let mut todo: Vec<&(u32, String)> = listing
+        .iter()
+        .filter(|(_, u)| !only_new || !seen_set.contains(u))
+        .collect();
+    if let Some(max) = opts.max_messages {
+        let left = max.saturating_sub(summary.delivered) as usize;
+        if todo.len() > left {
+            summary.remaining = (todo.len() - left) as u32;
+            todo.truncate(left);
+        }
+    }
+    let sizes: std::collections::HashMap<u32, u64> = if todo.is_empty() {
+        Default::default()
+    } else {
+        s.list_all().await?.into_iter().collect()
+    };
+    let mut deleted = 0;
+    for (i, (msgno, uidl)) in todo.iter().enumerate() {
+        let data = s.retr(*msgno, MAX_MESSAGE).await?;
+        let meta = MessageMeta {
+            uid: *msgno,
+            uidl: Some(uidl),
+            uidvalidity: 0,
+            folder: "INBOX",
+            internal_date: 0,
+            flags: &[],
+            size: sizes.get(msgno).copied().unwrap_or(data.len() as u64),
+            resync: false,
+        };
+        match deliver(&meta, &data) {
+            Control::Continue => {
+                summary.delivered += 1;
+                if only_new {
+                    account.add_pop3_seen(key, uidl)?;
+                }
+                if opts.after_delivery == AfterDelivery::Delete {
+                    s.dele(*msgno).await?;
+                    deleted += 1;
+                }
+            }
+            Control::Stop => {
+                summary.stopped_by_callback = true;
+                summary.remaining += (todo.len() - i) as u32;
+                break;
+            }
+            Control::Fail(e) => {
+                // QUIT commits the deletions of the messages already accepted
+                let _ = s.quit().await;
+                return Err(Error {
+                    message: format!(
+                        "{} (POP3 message {uidl}; the messages before it were accepted)",
+                        e.message
+                    ),
+                    ..e
+                });
+            }
+        }
+    }
+    s.quit().await.map_err(|e| {
+        if deleted > 0 {
+            Error::new(
+                Status::NetworkError,
+                format!("the server did not confirm QUIT, so the {deleted} deletion(s) may not be done: {}", e.message),
+            )
+        } else {
+            e
+        }
+    })?;
+    Ok(())
+}

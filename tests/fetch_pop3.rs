@@ -1,0 +1,158 @@
+//! Fetching over POP3 from the real Dovecot: POP3S and STLS, XOAUTH2 and OAUTHBEARER, only
+//! new mail by UIDL, stop and resume, delete after delivery, directory mode names, settings
+//! check, options POP3 cannot honour.
+
+mod common;
+
+use common::capi::{init, Acc};
+use common::mail::mail_sandbox;
+use common::{authorized_as, serial};
+use oauthmail::ffi::fetch::{OM_FETCH_CONTINUE, OM_FETCH_STOP};
+use oauthmail::ffi::status::*;
+use serde_json::{json, Value};
+
+fn pop_account(user: &str, port_key: &str, security: &str, mech: &str) -> Acc {
+    let m = mail_sandbox();
+    authorized_as(
+        "confidential-app",
+        user,
+        json!({"email": user, "incoming": {"protocol": "pop3", "host": "127.0.0.1", "port": m.port(port_key), "security": security, "sasl_mechanism": mech}}),
+    )
+}
+
+#[test]
+fn pop3s_fetches_only_new_mail_by_uidl() {
+    let _s = serial();
+    init();
+    let m = mail_sandbox();
+    let user = "pop-new@example.test";
+    m.seed(user, 3, "INBOX", &["--seed", "11"]);
+    let acc = pop_account(user, "pop3s_port", "tls", "xoauth2");
+    let (summary, got) = acc.fetch("{}");
+    assert_eq!(got.len(), 3, "{summary}");
+    let ids: Vec<String> = got
+        .iter()
+        .map(|g| g.header("Message-ID").unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        (0..3)
+            .map(|i| format!("<seed-11-{i}@example.test>"))
+            .collect::<Vec<_>>()
+    );
+    assert!(acc.fetch("{}").1.is_empty(), "nothing new");
+    m.seed(user, 2, "INBOX", &["--seed", "11"]);
+    let (_, got) = acc.fetch("{}");
+    assert_eq!(got.len(), 2);
+    assert_eq!(m.count(user, "INBOX"), 5, "kept on the server");
+}
+
+#[test]
+fn stls_oauthbearer_stop_resume_and_delete() {
+    let _s = serial();
+    init();
+    let m = mail_sandbox();
+    let user = "pop-delete@example.test";
+    m.seed(user, 4, "INBOX", &["--seed", "12"]);
+    let acc = pop_account(user, "pop3_port", "starttls", "oauthbearer");
+    let mut n = 0;
+    let (r, got) = acc.fetch_with(r#"{"after_delivery": "delete"}"#, &mut |_| {
+        n += 1;
+        if n == 3 {
+            OM_FETCH_STOP
+        } else {
+            OM_FETCH_CONTINUE
+        }
+    });
+    let summary = r.unwrap();
+    assert_eq!(summary["delivered"], 2);
+    assert_eq!(got.len(), 3);
+    assert_eq!(
+        m.count(user, "INBOX"),
+        2,
+        "the two accepted ones were deleted"
+    );
+    let (_, got) = acc.fetch(r#"{"after_delivery": "delete"}"#);
+    let ids: Vec<String> = got
+        .iter()
+        .map(|g| g.header("Message-ID").unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["<seed-12-2@example.test>", "<seed-12-3@example.test>"]
+    );
+    assert_eq!(m.count(user, "INBOX"), 0);
+}
+
+#[test]
+fn pop3_options_it_cannot_honour_are_refused() {
+    let _s = serial();
+    init();
+    let acc = pop_account("pop-options@example.test", "pop3s_port", "tls", "xoauth2");
+    for (opts, key) in [
+        (r#"{"folder": "Archive"}"#, "folder"),
+        (
+            r#"{"after_delivery": "move", "move_to": "X"}"#,
+            "after_delivery",
+        ),
+        (r#"{"since": "2026-01-01"}"#, "since"),
+    ] {
+        let (r, _) = acc.fetch_with(opts, &mut |_| 0);
+        let (status, msg) = r.unwrap_err();
+        assert_eq!(status, OM_STATUS_INVALID_CONFIG, "{msg}");
+        assert!(msg.contains(key), "{msg}");
+    }
+}
+
+#[test]
+fn pop3_directory_mode_and_check() {
+    let _s = serial();
+    init();
+    let m = mail_sandbox();
+    let user = "pop-dir@example.test";
+    m.seed(user, 2, "INBOX", &[]);
+    let acc = pop_account(user, "pop3s_port", "tls", "xoauth2");
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pop-eml-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = std::ffi::CString::new(dir.to_str().unwrap()).unwrap();
+    let mut out = std::ptr::null_mut();
+    let st = unsafe {
+        oauthmail::ffi::fetch::om_fetch_to_directory(acc.h, std::ptr::null(), d.as_ptr(), &mut out)
+    };
+    assert_eq!(st, 0, "{}", common::capi::last_error());
+    let summary: Value =
+        serde_json::from_str(&unsafe { std::ffi::CStr::from_ptr(out) }.to_string_lossy()).unwrap();
+    unsafe { oauthmail::ffi::library::om_string_free(out) };
+    let files = summary["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2);
+    assert!(
+        files
+            .iter()
+            .all(|f| f.as_str().unwrap().starts_with("INBOX_") && f.as_str().unwrap().len() > 20),
+        "{files:?}"
+    );
+    let mut out = std::ptr::null_mut();
+    assert_eq!(
+        unsafe { oauthmail::ffi::fetch::om_servers_check(acc.h, 0, &mut out) },
+        0
+    );
+    let reports: Value =
+        serde_json::from_str(&unsafe { std::ffi::CStr::from_ptr(out) }.to_string_lossy()).unwrap();
+    unsafe { oauthmail::ffi::library::om_string_free(out) };
+    let r = &reports[0];
+    assert_eq!(
+        (r["protocol"].as_str(), r["authenticated"].as_bool()),
+        (Some("pop3"), Some(true)),
+        "{r}"
+    );
+    assert!(
+        r["mechanisms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == "XOAUTH2"),
+        "{r}"
+    );
+}
