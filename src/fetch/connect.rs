@@ -154,16 +154,23 @@ fn refused(account: &Account, server: &Server, user: &str, r: Refused) -> Error 
                 format!("{host} refused the OAuth2 login of {user}, even with a freshly refreshed token"),
                 format!("{host} a refusé la connexion OAuth2 de {user}, même avec un jeton tout juste actualisé"),
             ),
-            l.pick(
-                "Check that the token's scopes include mail access (Office 365: IMAP.AccessAsUser.All; Gmail: https://mail.google.com/), that IMAP is enabled for this mailbox (Exchange: Set-CASMailbox -ImapEnabled), and that the login user is the token's owner (for a shared mailbox set login_user to the shared address).",
-                "Vérifiez que les portées du jeton donnent accès à la messagerie (Office 365 : IMAP.AccessAsUser.All ; Gmail : https://mail.google.com/), que l'IMAP est activé pour cette boîte (Exchange : Set-CASMailbox -ImapEnabled), et que l'utilisateur de connexion est le propriétaire du jeton (boîte partagée : login_user = l'adresse partagée).",
-            ),
+            {
+                let (proto, scope, switch) = if server.protocol == crate::config::Protocol::Pop3 {
+                    ("POP", "POP.AccessAsUser.All", "-PopEnabled")
+                } else {
+                    ("IMAP", "IMAP.AccessAsUser.All", "-ImapEnabled")
+                };
+                l.pick_string(
+                    format!("Check that the token's scopes include mail access (Office 365: {scope}; Gmail: https://mail.google.com/), that {proto} is enabled for this mailbox (Exchange: Set-CASMailbox {switch} $true), and that the login user is the token's owner (for a shared mailbox set login_user to the shared address)."),
+                    format!("Vérifiez que les portées du jeton donnent accès à la messagerie (Office 365 : {scope} ; Gmail : https://mail.google.com/), que {proto} est activé pour cette boîte (Exchange : Set-CASMailbox {switch} $true), et que l'utilisateur de connexion est le propriétaire du jeton (boîte partagée : login_user = l'adresse partagée)."),
+                )
+            },
         ),
         _ => (
             l.pick_string(format!("{host} refused the login of {user}"), format!("{host} a refusé la connexion de {user}")),
-            l.pick(
-                "Check the user name and password; Gmail and Office 365 no longer accept passwords: use OAuth2.",
-                "Vérifiez l'identifiant et le mot de passe ; Gmail et Office 365 n'acceptent plus les mots de passe : utilisez OAuth2.",
+            l.pick_string(
+                "Check the user name and password; Gmail and Office 365 no longer accept passwords: use OAuth2.".into(),
+                "Vérifiez l'identifiant et le mot de passe ; Gmail et Office 365 n'acceptent plus les mots de passe : utilisez OAuth2.".into(),
             ),
         ),
     };
