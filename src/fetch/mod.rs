@@ -69,6 +69,23 @@ pub struct Summary {
 pub(crate) const MAX_RECONNECTS: u32 = 3;
 const DEFAULT_BATCH: usize = 50;
 
+/// Messages accepted in a session that failed before they were marked, moved or deleted.
+#[derive(Default)]
+struct Carry {
+    uidvalidity: u32,
+    uids: Vec<u32>,
+}
+
+impl Carry {
+    fn note(&mut self, uidvalidity: u32, uids: &[u32]) {
+        if self.uidvalidity != uidvalidity {
+            self.uids.clear();
+            self.uidvalidity = uidvalidity;
+        }
+        self.uids.extend_from_slice(uids);
+    }
+}
+
 /// Errors after which a new session may succeed (the server cut us, a read timed out).
 pub(crate) fn retryable(e: &Error) -> bool {
     matches!(e.status, Status::NetworkError | Status::Timeout)
@@ -108,6 +125,7 @@ pub async fn fetch(
         ..Default::default()
     };
     let mut attempt = 0;
+    let mut carry = Carry::default();
     loop {
         let outcome = fetch_session(
             account,
@@ -119,6 +137,7 @@ pub async fn fetch(
             batch,
             deliver,
             &mut summary,
+            &mut carry,
         )
         .await;
         match outcome {
@@ -155,6 +174,7 @@ async fn fetch_session(
     batch: usize,
     deliver: &mut dyn FnMut(&MessageMeta<'_>, &[u8]) -> Control,
     summary: &mut Summary,
+    carry: &mut Carry,
 ) -> Result<()> {
     let (mut session, _) = connect::imap(account).await?;
     let host = account
@@ -210,7 +230,9 @@ async fn fetch_session(
         }
     }
     // the capabilities matter only for deleting or moving: no extra round trip otherwise
-    let (uidplus, can_move) = if opts.after_delivery != AfterDelivery::Keep && !uids.is_empty() {
+    let (uidplus, can_move) = if (opts.after_delivery != AfterDelivery::Keep || opts.mark_seen)
+        && (!uids.is_empty() || !carry.uids.is_empty())
+    {
         let caps = session
             .capabilities()
             .await
@@ -219,6 +241,13 @@ async fn fetch_session(
     } else {
         (false, false)
     };
+    // messages accepted in a session that failed before their after-delivery step
+    if !carry.uids.is_empty() {
+        if carry.uidvalidity == sel.uid_validity {
+            after_delivery(&mut session, &host, opts, &carry.uids, uidplus, can_move).await?;
+        }
+        carry.uids.clear();
+    }
     for chunk in uids.chunks(batch) {
         let mut stop: Option<(u32, Control)> = None;
         let accepted = mailbox::fetch(&mut session, &host, chunk, true, |m: Message<'_>| {
@@ -252,13 +281,23 @@ async fn fetch_session(
             }
         })
         .await;
-        let accepted = accepted?;
+        let (accepted, outcome) = accepted;
         if let Some(&u) = accepted.last() {
             last = u;
         }
         summary.delivered += accepted.len() as u32;
         summary.last_uid = last;
-        after_delivery(&mut session, &host, opts, &accepted, uidplus, can_move).await?;
+        if let Err(e) = outcome {
+            // accepted before the failure: their after-delivery step is done by the next session
+            carry.note(sel.uid_validity, &accepted);
+            return Err(e);
+        }
+        if let Err(e) =
+            after_delivery(&mut session, &host, opts, &accepted, uidplus, can_move).await
+        {
+            carry.note(sel.uid_validity, &accepted);
+            return Err(e);
+        }
         match stop {
             None => {}
             Some((_, Control::Stop)) => {

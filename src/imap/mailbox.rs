@@ -141,24 +141,31 @@ fn flag_text(f: Flag<'_>) -> String {
 
 /// Fetches `uids` (ascending) in one UID FETCH and hands each message to `each`, in UID order,
 /// until it returns `Ok(false)` (stop) or an error. The rest of the server's reply is read and
-/// dropped so the session stays usable. Returns the UIDs handed over and accepted.
+/// dropped so the session stays usable. Returns the UIDs accepted — also when the session failed
+/// part-way, so the caller can account for them — and the outcome.
+///
+/// A reply that ends without some requested messages is checked with NOOP: a dead session (the
+/// server sent BYE, e.g. Exchange's `AccessTokenExpired`, or closed) is a network error to
+/// reconnect from; a live one means the missing messages were expunged meanwhile.
 pub async fn fetch<F>(
     session: &mut ImapSession,
     host: &str,
     uids: &[u32],
     peek: bool,
     mut each: F,
-) -> Result<Vec<u32>>
+) -> (Vec<u32>, Result<()>)
 where
     F: FnMut(Message<'_>) -> Result<bool>,
 {
     let item = if peek { "BODY.PEEK[]" } else { "BODY[]" };
     let query = format!("(UID FLAGS INTERNALDATE RFC822.SIZE {item})");
-    let mut stream = session
-        .uid_fetch(uid_set(uids), &query)
-        .await
-        .map_err(map_err(host))?;
     let mut accepted = Vec::new();
+    let mut stream = match session.uid_fetch(uid_set(uids), &query).await {
+        Ok(s) => s,
+        Err(e) => return (accepted, Err(map_err(host)(e))),
+    };
+    let wanted: std::collections::HashSet<u32> = uids.iter().copied().collect();
+    let mut received = 0usize;
     let mut outcome: Result<()> = Ok(());
     let mut stopped = false;
     while let Some(item) = stream.next().await {
@@ -175,9 +182,10 @@ where
         let (Some(uid), Some(body)) = (f.uid, f.body()) else {
             continue; // an unsolicited FETCH (flag change): not ours
         };
-        if !uids.contains(&uid) {
+        if !wanted.contains(&uid) {
             continue;
         }
+        received += 1;
         let msg = Message {
             uid,
             flags: f.flags().map(flag_text).collect(),
@@ -192,7 +200,17 @@ where
         }
     }
     drop(stream);
-    outcome.map(|_| accepted)
+    if outcome.is_ok() && !stopped && received < wanted.len() {
+        if let Err(e) = session.noop().await {
+            let mut err = map_err(host)(e);
+            if err.status == Status::ProtocolError {
+                err.status = Status::NetworkError;
+            }
+            err.message = format!("{} (the reply to FETCH ended early)", err.message);
+            outcome = Err(err);
+        }
+    }
+    (accepted, outcome)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! OAUTHBEARER (answering the server's error challenge so it ends with its reason) or a
 //! password.
 
+use super::guard::Guard;
 use crate::config::{SaslMechanism, Security, Server};
 use crate::error::{Error, Result, Status};
 use crate::log::Level;
@@ -13,8 +14,8 @@ use async_imap::{Authenticator, Client, Session};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub type ImapSession = Session<Timed<Stream>>;
-type ImapClient = Client<Timed<Stream>>;
+pub type ImapSession = Session<Guard<Timed<Stream>>>;
+type ImapClient = Client<Guard<Timed<Stream>>>;
 
 pub use crate::mail::login::{Login, LoginError, Refused, ServerInfo};
 
@@ -25,17 +26,39 @@ fn proto(host: &str, e: impl std::fmt::Display) -> Error {
     )
 }
 
+fn short(text: &str) -> String {
+    let t: String = text.chars().take(300).collect();
+    if t.len() < text.len() {
+        format!("{t}…")
+    } else {
+        t
+    }
+}
+
 fn imap_err(host: &str, e: async_imap::error::Error) -> Error {
     match e {
+        // async-imap reports an unparsable reply as an I/O error quoting the whole buffer
+        // (message content included): keep neither, and do not retry it
+        async_imap::error::Error::Io(io) if io.to_string().contains("during parsing") => {
+            Error::new(
+                Status::ProtocolError,
+                format!("{host} sent a reply that is not valid IMAP"),
+            )
+        }
         async_imap::error::Error::Io(io) => io_error(host, &io),
+        async_imap::error::Error::Parse(_) => Error::new(
+            Status::ProtocolError,
+            format!("{host} sent a reply that is not valid IMAP"),
+        ),
         async_imap::error::Error::ConnectionLost => Error::new(
             Status::NetworkError,
             format!("{host} closed the connection"),
         ),
         async_imap::error::Error::No(t) | async_imap::error::Error::Bad(t) => {
-            Error::new(Status::ProtocolError, format!("{host} refused the command")).with_detail(t)
+            Error::new(Status::ProtocolError, format!("{host} refused the command"))
+                .with_detail(short(&t))
         }
-        other => proto(host, other),
+        other => proto(host, short(&other.to_string())),
     }
 }
 
@@ -219,7 +242,7 @@ pub async fn open(
         .map(|c| c[5..].to_string())
         .collect();
     Ok((
-        Client::new(pre.stream),
+        Client::new(Guard::new(pre.stream)),
         ServerInfo {
             greeting: greeting_text,
             capabilities: caps,

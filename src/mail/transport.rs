@@ -233,13 +233,29 @@ pub async fn tls(
     let connector = tokio_rustls::TlsConnector::from(config);
     match tokio::time::timeout(timeout, connector.connect(name, tcp)).await {
         Ok(Ok(s)) => Ok(Stream::Tls(Box::new(s))),
-        Ok(Err(e)) => {
-            let text = crate::tls::explain_tls_error(&e, host)
-                .unwrap_or_else(|| format!("TLS handshake with {host} failed: {e}"));
-            Err(Error::new(Status::TlsError, text))
-        }
+        Ok(Err(e)) => match crate::tls::explain_tls_error(&e, host) {
+            Some(text) => Err(Error::new(Status::TlsError, text)),
+            // the connection dropped during the handshake: a network failure, worth retrying
+            None if matches!(
+                e.kind(),
+                io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+            ) =>
+            {
+                Err(Error::new(
+                    Status::NetworkError,
+                    format!("{host} closed the connection during the TLS handshake ({e})"),
+                ))
+            }
+            None => Err(Error::new(
+                Status::TlsError,
+                format!("TLS handshake with {host} failed: {e}"),
+            )),
+        },
         Err(_) => Err(Error::new(
-            Status::TlsError,
+            Status::Timeout,
             format!("TLS handshake with {host} did not finish in time"),
         )),
     }
@@ -252,6 +268,11 @@ pub fn io_error(host: &str, e: &io::Error) -> Error {
             Status::Timeout,
             format!("{host} sent nothing within the timeout"),
         );
+    }
+    if e.kind() == io::ErrorKind::InvalidData && crate::tls::explain_tls_error(e, host).is_none() {
+        // a bound of ours (literal or line size), or undecodable data: not worth a retry
+        let text: String = e.to_string().chars().take(300).collect();
+        return Error::new(Status::ProtocolError, format!("{host}: {text}"));
     }
     if let Some(t) = crate::tls::explain_tls_error(e, host) {
         return Error::new(Status::TlsError, t);
