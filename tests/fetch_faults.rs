@@ -1427,3 +1427,36 @@ fn starttls_not_offered_is_a_tls_error_and_no_credential_is_sent() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+// ------------------------------------------------------------------------------------------
+// 5. Cancel from another thread
+
+/// A fetch blocked on a silent server (timeout 30 s) ends at once when another thread cancels.
+#[test]
+fn a_blocked_fetch_is_cancelled_from_another_thread() {
+    let _s = serial();
+    init();
+    let f = fake(Arc::new(|c: &mut Conn| {
+        imap_loop(c, CAPS, 3, &mut |c, _tag, _uids| {
+            c.hold(20); // FETCH never answered
+            false
+        });
+    }));
+    let acc = Arc::new(fake_account(f.port, "none", 30));
+    let a2 = acc.clone();
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        a2.cancel_all();
+    });
+    let started = Instant::now();
+    let (r, got) = acc.fetch_with("{}", &mut |_| 0);
+    canceller.join().unwrap();
+    let (status, msg) = r.unwrap_err();
+    assert_eq!(status, OM_STATUS_CANCELLED, "{msg}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(got.is_empty());
+}
