@@ -530,3 +530,44 @@ fn state_file_survives_a_restart_of_the_host() {
     m.seed(user, 1, "INBOX", &[]);
     assert_eq!(again.fetch("{}").1.len(), 1);
 }
+
+#[test]
+fn save_to_sent_appends_to_the_special_use_folder() {
+    let _s = serial();
+    init();
+    let user = "save-sent@example.test";
+    let acc = mail_account(user, "imaps_port", "tls", json!({}));
+    let core = oauthmail::registry::get(acc.h as usize).unwrap();
+    let msg = b"From: save-sent@example.test\nTo: x@example.test\nSubject: devis\nMessage-ID: <sent-1@example.test>\n\nbonjour\n";
+    let folder =
+        oauthmail::runtime::block_on(oauthmail::imap::append::save_to_sent(&core, msg, None))
+            .unwrap()
+            .unwrap();
+    assert_eq!(folder, "Sent");
+    let (_, got) = acc.fetch(r#"{"folder": "Sent", "only_new": false}"#);
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].header("Message-ID").unwrap(),
+        "<sent-1@example.test>"
+    );
+    assert!(got[0].flags.contains("\\Seen"));
+    assert!(
+        got[0].body.windows(2).any(|w| w == b"\r\n"),
+        "stored with CRLF"
+    );
+    // an explicit folder that does not exist yet is created
+    let f = oauthmail::runtime::block_on(oauthmail::imap::append::save_to_sent(
+        &core,
+        msg,
+        Some("Envoyés/CRM"),
+    ))
+    .unwrap()
+    .unwrap();
+    assert_eq!(f, "Envoyés/CRM");
+    assert_eq!(
+        acc.fetch(r#"{"folder": "Envoyés/CRM", "only_new": false}"#)
+            .1
+            .len(),
+        1
+    );
+}
