@@ -26,6 +26,8 @@ pub mod ffi;
 /// cbindgen:ignore
 pub mod imap;
 /// cbindgen:ignore
+pub mod json;
+/// cbindgen:ignore
 pub mod lang;
 /// cbindgen:ignore
 pub mod log;

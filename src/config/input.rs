@@ -157,30 +157,5 @@ pub struct ConfigInput {
 
 /// Parses the host's JSON, naming the offending key on error.
 pub fn parse(json: &str) -> crate::Result<ConfigInput> {
-    let de = &mut serde_json::Deserializer::from_str(json);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let syntax = inner.is_syntax() || inner.is_eof();
-        let msg = inner.to_string();
-        let msg = strip_position(&msg);
-        if syntax || path.is_empty() || path == "." || path == "?" {
-            crate::Error::config(format!("configuration JSON: {msg}"))
-        } else {
-            crate::Error::config(format!("configuration key `{path}`: {msg}"))
-        }
-    })
-}
-
-/// serde_json appends " at line L column C": keep it only for syntax errors where it helps.
-fn strip_position(msg: &str) -> String {
-    if msg.starts_with("unknown field")
-        || msg.starts_with("invalid type")
-        || msg.starts_with("unknown variant")
-    {
-        if let Some(pos) = msg.rfind(" at line ") {
-            return msg[..pos].to_string();
-        }
-    }
-    msg.to_string()
+    crate::json::parse(json, "configuration", crate::Status::InvalidConfig)
 }

@@ -41,13 +41,7 @@ impl FetchOptions {
     pub fn parse(json: Option<&str>) -> Result<FetchOptions> {
         let o: FetchOptions = match json.map(str::trim) {
             None | Some("") => FetchOptions::default(),
-            Some(j) => {
-                let de = &mut serde_json::Deserializer::from_str(j);
-                serde_path_to_error::deserialize(de).map_err(|e| {
-                    let path = e.path().to_string();
-                    Error::config(format!("fetch options key `{path}`: {}", e.into_inner()))
-                })?
-            }
+            Some(j) => crate::json::parse(j, "fetch options", crate::Status::InvalidConfig)?,
         };
         if o.after_delivery == AfterDelivery::Move && o.move_to.as_deref().unwrap_or("").is_empty()
         {

@@ -38,11 +38,7 @@ impl SyncState {
     }
 
     pub fn from_json(json: &str) -> Result<SyncState> {
-        let de = &mut serde_json::Deserializer::from_str(json);
-        let s: SyncState = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            Error::invalid_argument(format!("sync state JSON, key `{path}`: {}", e.into_inner()))
-        })?;
+        let s: SyncState = crate::json::parse(json, "sync state", crate::Status::InvalidArgument)?;
         if s.format != 1 {
             return Err(Error::invalid_argument(format!(
                 "sync state JSON: format {} is not supported",

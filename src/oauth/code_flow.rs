@@ -48,13 +48,7 @@ impl StartOptions {
     pub fn parse(json: Option<&str>) -> Result<StartOptions> {
         match json.map(str::trim) {
             None | Some("") => Ok(StartOptions::default()),
-            Some(j) => {
-                let de = &mut serde_json::Deserializer::from_str(j);
-                serde_path_to_error::deserialize(de).map_err(|e| {
-                    let path = e.path().to_string();
-                    Error::config(format!("options key `{path}`: {}", e.into_inner()))
-                })
-            }
+            Some(j) => crate::json::parse(j, "options", Status::InvalidConfig),
         }
     }
 }

@@ -73,11 +73,7 @@ impl TokenSet {
 
     /// Parses an exported set, naming the offending key on error.
     pub fn from_json(json: &str) -> Result<TokenSet> {
-        let de = &mut serde_json::Deserializer::from_str(json);
-        let set: TokenSet = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            Error::invalid_argument(format!("token set JSON, key `{path}`: {}", e.into_inner()))
-        })?;
+        let set: TokenSet = crate::json::parse(json, "token set", Status::InvalidArgument)?;
         if set.format != FORMAT {
             return Err(Error::invalid_argument(format!(
                 "token set JSON: format {} is not supported (this library reads format {FORMAT})",
