@@ -53,3 +53,5 @@ pub use error::{Error, Result, Status};
 
 /// The crate version, as Cargo knows it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// cbindgen:ignore
+pub mod smtp;

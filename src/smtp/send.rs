@@ -1,0 +1,509 @@
+//! Sending raw RFC 5322 messages over the account's outgoing server: one message
+//! ([`send_raw`]) or many over one authenticated connection ([`send_batch`]).
+//!
+//! - A login refused with OAuth2 gets ONE token refresh and retry (as for IMAP/POP3).
+//! - A refused sender, recipient or DATA fails that message only (RSET, then the next one).
+//! - A dropped connection is reopened (with a token from the account, refreshed if due) and
+//!   the message is sent again ONLY when the end of its DATA never reached the connection. A
+//!   message whose DATA was complete but whose reply was lost is reported as "delivery
+//!   unknown" and never sent again automatically.
+
+use super::connection::{self, is_connection_lost, reply_of, smtp_err, SmtpConnection};
+use super::envelope::{self, Prepared};
+use super::{auth, hints};
+use crate::account::Account;
+use crate::config::{Server, ServerAuth};
+use crate::error::{Error, Result, Status};
+use crate::log::Level;
+use crate::mail::login::{Login, LoginError, ServerInfo};
+use crate::om_log;
+use lettre::address::Envelope;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::extension::{MailBodyParameter, MailParameter};
+
+/// What the server said about one message it accepted.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SendResult {
+    /// The message's `Message-ID` header (with angle brackets), if it has one.
+    pub message_id: Option<String>,
+    /// The envelope sender (MAIL FROM).
+    pub mail_from: Option<String>,
+    /// The recipients the server accepted (RCPT TO).
+    pub recipients: Vec<String>,
+    /// The code of the final reply to DATA (250).
+    pub reply_code: u16,
+    /// The final reply to DATA, code included (e.g. `250 2.0.0 Ok: queued as 1234`).
+    pub reply_text: String,
+}
+
+/// The start of `Error::detail` for a message whose DATA was complete but whose reply was
+/// lost with the connection: it may or may not have been delivered and was not sent again.
+pub const DELIVERY_UNKNOWN: &str = "delivery unknown";
+
+/// True for the "delivery unknown, not resent" failure of a batch.
+pub fn is_delivery_unknown(e: &Error) -> bool {
+    e.detail
+        .as_deref()
+        .is_some_and(|d| d.starts_with(DELIVERY_UNKNOWN))
+}
+
+/// Most times one message is tried when the connection drops before its DATA ends.
+const MAX_TRIES_PER_MESSAGE: u32 = 2;
+
+/// Most connections one call opens (the first plus reconnections after drops), plus one per
+/// 50 messages of the batch.
+const MAX_CONNECTIONS: u32 = 6;
+
+fn outgoing(account: &Account) -> Result<&Server> {
+    account.config.outgoing.as_ref().ok_or_else(|| {
+        Error::config("configuration key `outgoing`: no outgoing (SMTP) server is configured")
+    })
+}
+
+/// Opens the account's outgoing server and says what it offers, without logging in (for a
+/// settings check).
+pub async fn server_info(account: &Account) -> Result<ServerInfo> {
+    let server = outgoing(account)?;
+    let tls = crate::tls::client_config(account.config.ca_certs_pem.as_deref())?;
+    let c = connection::open(server, tls, account.config.timeout).await?;
+    let info = c.info.clone();
+    c.quit().await;
+    Ok(info)
+}
+
+/// An authenticated connection to the account's outgoing server: the token (refreshed and
+/// retried once when the server refuses it) or the password.
+pub async fn connect(account: &Account) -> Result<SmtpConnection> {
+    let server = outgoing(account)?;
+    let tls = crate::tls::client_config(account.config.ca_certs_pem.as_deref())?;
+    let user = crate::fetch::connect::login_user(account, server)?;
+    let mut refreshed = false;
+    for _ in 0..2 {
+        let mut c = connection::open(server, tls.clone(), account.config.timeout).await?;
+        let (login, token) = match server.auth {
+            ServerAuth::Oauth2 => {
+                let (token, _) = account.access_token().await?;
+                (
+                    Login::OAuth {
+                        mechanism: server.sasl_mechanism,
+                        user: user.clone(),
+                        token: token.clone(),
+                    },
+                    Some(token),
+                )
+            }
+            ServerAuth::Password => (
+                Login::Password {
+                    user: user.clone(),
+                    password: server.password.clone().unwrap_or_default(),
+                },
+                None,
+            ),
+            // a relay that needs no login
+            ServerAuth::None => return Ok(c),
+        };
+        match auth::login(&mut c, login, account.config.allow_insecure_transport).await {
+            Ok(()) => {
+                om_log!(
+                    Level::Info,
+                    "account {}: logged in to {}:{} (SMTP) as {user}",
+                    account.id,
+                    server.host,
+                    server.port
+                );
+                return Ok(c);
+            }
+            Err(LoginError::Refused(r)) => match token {
+                Some(t) if !refreshed => {
+                    om_log!(
+                        Level::Warn,
+                        "account {}: {} refused the token ({}); refreshing and retrying once",
+                        account.id,
+                        server.host,
+                        r.server_text
+                    );
+                    c.quit().await;
+                    account.reject_access_token(&t);
+                    refreshed = true;
+                }
+                _ => {
+                    c.quit().await;
+                    return Err(hints::refused(account, server, &user, &r));
+                }
+            },
+            Err(LoginError::Failed(e)) => return Err(e),
+        }
+    }
+    Err(Error::new(
+        Status::LoginRejected,
+        format!("{} refused the login twice", server.host),
+    ))
+}
+
+/// Sends one raw RFC 5322 message. The envelope comes from the headers unless `envelope` is
+/// given; `copy_to_self` (or the account's `options.copy_to_self`) adds the account's own
+/// address as a hidden recipient.
+pub async fn send_raw(
+    account: &Account,
+    raw: &[u8],
+    envelope: Option<Envelope>,
+    copy_to_self: bool,
+) -> Result<SendResult> {
+    let p = prepare(account, raw, envelope, copy_to_self)?;
+    run(account, vec![Ok(p)])
+        .await
+        .pop()
+        .unwrap_or_else(|| Err(Error::new(Status::Panic, "no result for the message")))
+}
+
+/// Sends many messages over one authenticated connection; one result per message, in order.
+/// The account's `options.copy_to_self` applies to each.
+pub async fn send_batch(
+    account: &Account,
+    messages: Vec<(Vec<u8>, Option<Envelope>)>,
+) -> Vec<Result<SendResult>> {
+    let prepared = messages
+        .into_iter()
+        .map(|(raw, env)| prepare(account, &raw, env, false))
+        .collect();
+    run(account, prepared).await
+}
+
+fn prepare(
+    account: &Account,
+    raw: &[u8],
+    env: Option<Envelope>,
+    copy_to_self: bool,
+) -> Result<Prepared> {
+    let me = account.config.email.as_deref();
+    let copy = if copy_to_self || account.config.options.copy_to_self {
+        Some(me.ok_or_else(|| {
+            Error::config(
+                "configuration key `email`: needed to send a copy of sent mail to oneself",
+            )
+        })?)
+    } else {
+        None
+    };
+    envelope::prepare(raw, env, copy, me)
+}
+
+enum Outcome {
+    Sent(SendResult),
+    /// The server refused the message; `conn_ok` when the connection can go on.
+    Refused {
+        error: Error,
+        conn_ok: bool,
+    },
+    /// The connection dropped; `maybe_delivered` when the end of DATA had been written.
+    Lost {
+        error: Error,
+        maybe_delivered: bool,
+    },
+}
+
+async fn run(account: &Account, prepared: Vec<Result<Prepared>>) -> Vec<Result<SendResult>> {
+    let n = prepared.len();
+    let mut results: Vec<Option<Result<SendResult>>> = vec![None; n];
+    let mut conn: Option<SmtpConnection> = None;
+    let mut connections = 0u32;
+    let mut i = 0;
+    let mut lost_here = 0u32;
+    let max_connections = MAX_CONNECTIONS + (n / 50) as u32;
+    // each turn either settles message i or opens a connection (at most MAX_CONNECTIONS)
+    while i < n {
+        let p = match &prepared[i] {
+            Err(e) => {
+                results[i] = Some(Err(e.clone()));
+                i += 1;
+                continue;
+            }
+            Ok(p) => p,
+        };
+        let c = match conn.as_mut() {
+            Some(c) => c,
+            None => {
+                let opened = if connections >= max_connections {
+                    Err(Error::new(
+                        Status::NetworkError,
+                        format!("the connection to the SMTP server dropped {connections} times: the remaining messages were not sent"),
+                    ))
+                } else {
+                    connections += 1;
+                    connect(account).await
+                };
+                match opened {
+                    Ok(c) => conn.insert(c),
+                    Err(e) => {
+                        // nothing more can be sent: every message left gets this error
+                        for (j, r) in results.iter_mut().enumerate().skip(i) {
+                            if r.is_none() {
+                                *r = Some(match &prepared[j] {
+                                    Err(pe) => Err(pe.clone()),
+                                    Ok(_) => Err(e.clone()),
+                                });
+                            }
+                        }
+                        break;
+                    }
+                }
+            }
+        };
+        match transmit(c, p).await {
+            Outcome::Sent(r) => {
+                om_log!(
+                    Level::Info,
+                    "account {}: message {} sent ({})",
+                    account.id,
+                    r.message_id.as_deref().unwrap_or("(no Message-ID)"),
+                    r.reply_text
+                );
+                results[i] = Some(Ok(r));
+                i += 1;
+                lost_here = 0;
+            }
+            Outcome::Refused { error, conn_ok } => {
+                om_log!(
+                    Level::Warn,
+                    "account {}: message {} refused: {}",
+                    account.id,
+                    p.message_id.as_deref().unwrap_or("(no Message-ID)"),
+                    error.full_text()
+                );
+                results[i] = Some(Err(error));
+                i += 1;
+                lost_here = 0;
+                if !conn_ok {
+                    conn = None;
+                }
+            }
+            Outcome::Lost {
+                error,
+                maybe_delivered: true,
+            } => {
+                om_log!(
+                    Level::Warn,
+                    "account {}: the connection dropped after message {} was sent, before the reply: not sending it again",
+                    account.id,
+                    p.message_id.as_deref().unwrap_or("(no Message-ID)")
+                );
+                results[i] = Some(Err(unknown(account, p, &error)));
+                i += 1;
+                lost_here = 0;
+                conn = None;
+            }
+            Outcome::Lost {
+                error,
+                maybe_delivered: false,
+            } => {
+                om_log!(
+                    Level::Warn,
+                    "account {}: the connection dropped before message {} was complete ({}); reconnecting",
+                    account.id,
+                    p.message_id.as_deref().unwrap_or("(no Message-ID)"),
+                    error.full_text()
+                );
+                conn = None;
+                lost_here += 1;
+                if lost_here >= MAX_TRIES_PER_MESSAGE {
+                    // not delivered (its DATA never ended): safe to send again later
+                    results[i] = Some(Err(error.with_hint(account.config.language.pick(
+                        "The message was not delivered (the connection dropped before its end); it can be sent again.",
+                        "Le message n'a pas été remis (la connexion a été coupée avant sa fin) ; il peut être renvoyé.",
+                    ))));
+                    i += 1;
+                    lost_here = 0;
+                }
+                // else message i is tried again on a new connection
+            }
+        }
+    }
+    if let Some(c) = conn {
+        c.quit().await;
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Error::new(Status::Panic, "message left unsent"))))
+        .collect()
+}
+
+fn unknown(account: &Account, p: &Prepared, cause: &Error) -> Error {
+    let l = account.config.language;
+    let id = p.message_id.as_deref().unwrap_or("(no Message-ID)");
+    Error::new(
+        Status::NetworkError,
+        l.pick_string(
+            format!("the connection dropped after message {id} was completely sent, before the server confirmed it: it may or may not have been delivered; it was NOT sent again, to avoid a duplicate"),
+            format!("la connexion a été coupée après l'envoi complet du message {id}, avant la confirmation du serveur : il a peut-être été remis ou non ; il n'a PAS été renvoyé, pour éviter un doublon"),
+        ),
+    )
+    .with_detail(format!("{DELIVERY_UNKNOWN}: {}", cause.full_text()))
+    .with_hint(l.pick(
+        "Check the recipient's or the Sent folder before sending it again.",
+        "Vérifiez chez le destinataire ou dans les éléments envoyés avant de le renvoyer.",
+    ))
+}
+
+/// After a refusal within a transaction: RSET so the next message starts clean.
+async fn rset(c: &mut SmtpConnection) -> bool {
+    match c.conn.command(Rset).await {
+        Ok(_) => true,
+        Err(e) => !is_connection_lost(&e),
+    }
+}
+
+fn refused(c: &SmtpConnection, what: String, e: &lettre::transport::smtp::Error) -> Error {
+    let (_, text) = reply_of(e).unwrap_or((0, e.to_string()));
+    Error::new(
+        Status::ProtocolError,
+        format!("{} refused {what}: {text}", c.host),
+    )
+    .with_detail(text)
+}
+
+fn lost(c: &SmtpConnection, what: &str, e: &lettre::transport::smtp::Error) -> Outcome {
+    Outcome::Lost {
+        error: smtp_err(&c.host, what, e),
+        maybe_delivered: false,
+    }
+}
+
+async fn transmit(c: &mut SmtpConnection, p: &Prepared) -> Outcome {
+    let data = envelope::to_crlf(&p.data);
+    if let Some(limit) = c.size_limit() {
+        if data.len() as u64 > limit {
+            return Outcome::Refused {
+                error: Error::invalid_argument(format!(
+                    "the message is {} bytes; {} accepts at most {limit}",
+                    data.len(),
+                    c.host
+                )),
+                conn_ok: true,
+            };
+        }
+    }
+    let mut params = Vec::new();
+    if c.has_capability("SIZE") {
+        params.push(MailParameter::Size(data.len()));
+    }
+    if !data.is_ascii() {
+        if c.has_capability("8BITMIME") {
+            params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        } else {
+            return Outcome::Refused {
+                error: Error::new(
+                    Status::Unsupported,
+                    format!("the message has 8-bit content but {} does not accept it (no 8BITMIME): encode it (quoted-printable or base64)", c.host),
+                ),
+                conn_ok: true,
+            };
+        }
+    }
+    let non_ascii = p
+        .envelope
+        .from()
+        .iter()
+        .map(|a| a.to_string())
+        .chain(p.envelope.to().iter().map(|a| a.to_string()))
+        .any(|a| !a.is_ascii());
+    if non_ascii {
+        if c.has_capability("SMTPUTF8") {
+            params.push(MailParameter::SmtpUtfEight);
+        } else {
+            return Outcome::Refused {
+                error: Error::new(
+                    Status::Unsupported,
+                    format!(
+                        "an address is not ASCII but {} does not accept that (no SMTPUTF8)",
+                        c.host
+                    ),
+                ),
+                conn_ok: true,
+            };
+        }
+    }
+    let from = p.envelope.from().cloned();
+    let from_text = from.as_ref().map(|a| a.to_string());
+    if let Err(e) = c.conn.command(Mail::new(from, params)).await {
+        if is_connection_lost(&e) {
+            return lost(c, "MAIL FROM", &e);
+        }
+        let error = refused(
+            c,
+            format!("the sender <{}>", from_text.as_deref().unwrap_or("")),
+            &e,
+        );
+        let conn_ok = rset(c).await;
+        return Outcome::Refused { error, conn_ok };
+    }
+    let mut accepted = Vec::new();
+    let mut rejected: Vec<(String, String)> = Vec::new();
+    for to in p.envelope.to() {
+        match c.conn.command(Rcpt::new(to.clone(), vec![])).await {
+            Ok(_) => accepted.push(to.to_string()),
+            Err(e) if is_connection_lost(&e) => return lost(c, "RCPT TO", &e),
+            Err(e) => {
+                let text = reply_of(&e).map(|r| r.1).unwrap_or_else(|| e.to_string());
+                rejected.push((to.to_string(), text));
+            }
+        }
+    }
+    if !rejected.is_empty() {
+        let list: Vec<String> = rejected
+            .iter()
+            .map(|(a, t)| format!("<{a}>: {t}"))
+            .collect();
+        let error = Error::new(
+            Status::ProtocolError,
+            format!(
+                "{} refused {} recipient(s), so the message was not sent: {}",
+                c.host,
+                rejected.len(),
+                list.join("; ")
+            ),
+        )
+        .with_detail(list.join("; "));
+        let conn_ok = rset(c).await;
+        return Outcome::Refused { error, conn_ok };
+    }
+    if let Err(e) = c.conn.command(Data).await {
+        if is_connection_lost(&e) {
+            return lost(c, "DATA", &e);
+        }
+        let error = refused(c, "DATA".to_string(), &e);
+        let conn_ok = rset(c).await;
+        return Outcome::Refused { error, conn_ok };
+    }
+    let before = connection::lock_probe(&c.probe).written;
+    // lettre ends DATA with CRLF.CRLF, its CRLF ending the last line: a message that already
+    // ends with CRLF gives up its own, or the server would get an extra empty line
+    let body = data.strip_suffix(b"\r\n").unwrap_or(&data);
+    match c.conn.message(body).await {
+        Ok(r) => {
+            let code: u16 = r.code().to_string().parse().unwrap_or(0);
+            let text = format!("{code} {}", r.message().collect::<Vec<_>>().join(" "))
+                .trim_end()
+                .to_string();
+            Outcome::Sent(SendResult {
+                message_id: p.message_id.clone(),
+                mail_from: from_text,
+                recipients: accepted,
+                reply_code: code,
+                reply_text: text,
+            })
+        }
+        Err(e) if !is_connection_lost(&e) => Outcome::Refused {
+            error: refused(c, "the message".to_string(), &e),
+            conn_ok: true,
+        },
+        Err(e) => {
+            let probe = connection::lock_probe(&c.probe);
+            let maybe_delivered = probe.written > before && probe.ends_data();
+            drop(probe);
+            Outcome::Lost {
+                error: smtp_err(&c.host, "the message", &e),
+                maybe_delivered,
+            }
+        }
+    }
+}
