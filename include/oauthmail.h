@@ -501,7 +501,8 @@ om_status om_fetch_to_directory(struct om_account *account,
 
 /**
  * The settings check for an admin's "test these settings" button: connects to the incoming
- * server, then logs in as a fetch would (refreshing the token if needed). `*out_json` (free
+ * server (IMAP or POP3) and the outgoing one (SMTP), then logs in to each as a fetch or a send
+ * would (refreshing the token if needed). `*out_json` (free
  * with om_string_free) is a JSON array with one report per server: `{"role", "protocol",
  * "host", "port", "reachable", "authenticated", "tls", "greeting", "capabilities",
  * "mechanisms", "status", "problem", "hint"}` — a failed check is reported there, in the
@@ -607,6 +608,74 @@ om_status om_log_set_callback(om_log_cb callback, int32_t max_level, void *user_
  * `message` is NULL or a NUL-terminated string.
  */
 om_status om_log_write(int32_t level, const char *message);
+
+/**
+ * Composes a message from JSON and sends it over the account's outgoing (SMTP) server with
+ * XOAUTH2 / OAUTHBEARER (one token refresh and retry if the server refuses the token) or a
+ * password.
+ *
+ * `message_json`: `{"from", "sender"?, "to", "cc"?, "bcc"?, "reply_to"?, "subject", "text"?,
+ * "html"?, "attachments"?: [{"filename", "content_type"?, "path"? | "base64"?}],
+ * "inline"?: [{"content_id", "content_type"?, "path"? | "base64"?}], "headers"?: {...},
+ * "message_id"?, "date"?}` — addresses as "Name <addr>" or bare; `from` defaults to the
+ * account's email; Bcc recipients get the message but no Bcc header is sent.
+ * `options_json` (may be NULL): `{"copy_to_self": bool, "save_to_sent": true | "Folder",
+ * "timeout_ms": N}`. `*out_result_json` (may be NULL; free with om_string_free):
+ * `{"message_id", "mail_from", "recipients", "reply_code", "reply_text", "saved_to"? |
+ * "save_error"?}` — a failed save to Sent does not undo the sending.
+ * Needs om_init(). Any host thread; cancel with om_account_cancel.
+ * Errors: OM_STATUS_INVALID_ARGUMENT (message JSON: the message names the field; bad address,
+ * header injection, no recipient, unreadable attachment), OM_STATUS_INVALID_CONFIG (options;
+ * no outgoing server), OM_STATUS_LOGIN_REJECTED (the server's 535 reply and a hint, e.g.
+ * SMTP AUTH disabled for the tenant), OM_STATUS_PROTOCOL_ERROR (sender or recipient refused:
+ * the server's reply), OM_STATUS_AUTHORIZATION_REQUIRED, OM_STATUS_TLS_ERROR,
+ * OM_STATUS_NETWORK_ERROR, OM_STATUS_TIMEOUT, OM_STATUS_CANCELLED.
+ *
+ * # Safety
+ * `message_json` is NULL or a NUL-terminated string; `options_json` too; `out_result_json`
+ * is NULL or writable.
+ */
+om_status om_send(struct om_account *account,
+                  const char *message_json,
+                  const char *options_json,
+                  char **out_result_json);
+
+/**
+ * Sends raw RFC 5322 bytes (`data`, `len`) over the account's outgoing server. The envelope
+ * comes from the Sender/From and To/Cc/Bcc headers unless `options_json` gives
+ * `"envelope_from"` and `"recipients"`; the Bcc header is removed from what is transmitted;
+ * LF line ends become CRLF. Options and result as for om_send.
+ * Errors: as om_send; OM_STATUS_INVALID_ARGUMENT for NULL `data` with `len` > 0.
+ *
+ * # Safety
+ * `data` points to `len` readable bytes (may be NULL when `len` is 0); `options_json` is NULL
+ * or a NUL-terminated string; `out_result_json` is NULL or writable.
+ */
+om_status om_send_raw(struct om_account *account,
+                      const uint8_t *data,
+                      size_t len,
+                      const char *options_json,
+                      char **out_result_json);
+
+/**
+ * Sends many messages (a JSON array of om_send messages) over one authenticated connection —
+ * for a mailing. `*out_results_json` (free with om_string_free) is an array with one result
+ * per message, in order: om_send's result plus `"ok": true`, or `{"ok": false, "status",
+ * "code", "error", "delivery_unknown"}` (a message refused for one recipient fails alone). A
+ * dropped connection is re-opened with a fresh token; a message whose DATA the server may have
+ * accepted is never sent twice (`"delivery_unknown": true`). The call returns OM_STATUS_OK when
+ * the batch ran, whatever the per-message results.
+ * Errors: OM_STATUS_INVALID_ARGUMENT (not a JSON array), OM_STATUS_INVALID_CONFIG, and the
+ * statuses of om_send for failures before any message.
+ *
+ * # Safety
+ * `messages_json` is NULL or a NUL-terminated string; `options_json` too; `out_results_json`
+ * is NULL or writable.
+ */
+om_status om_send_batch(struct om_account *account,
+                        const char *messages_json,
+                        const char *options_json,
+                        char **out_results_json);
 
 /**
  * The name of a status constant, e.g. "OM_STATUS_TIMEOUT"; "OM_STATUS_UNKNOWN" for other values.

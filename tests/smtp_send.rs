@@ -8,17 +8,16 @@ mod common;
 
 use common::capi::{init, Acc};
 use common::mail::mail_sandbox;
+use common::sink::{header_of, mail_from, rcpt_to, sink_all, sunk_with_id};
 use common::{authorized_as, sandbox, serial};
 use oauthmail::smtp::{self, envelope};
 use oauthmail::{Account, Status};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn outgoing(port: u16, security: &str, extra: Value) -> Value {
     let mut o =
@@ -55,79 +54,6 @@ fn unique(tag: &str) -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::SeqCst)
     )
-}
-
-struct Sunk {
-    meta: Value,
-    eml: Vec<u8>,
-}
-
-fn sink_dir() -> PathBuf {
-    PathBuf::from(mail_sandbox().info["sink_dir"].as_str().unwrap())
-}
-
-/// Every message in the sink, by number.
-fn sink_all() -> BTreeMap<u64, Sunk> {
-    let mut out = BTreeMap::new();
-    for e in std::fs::read_dir(sink_dir()).unwrap().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(n) = name
-            .strip_suffix(".json")
-            .and_then(|n| n.parse::<u64>().ok())
-        {
-            let meta: Value =
-                serde_json::from_str(&std::fs::read_to_string(e.path()).unwrap()).unwrap();
-            let eml = std::fs::read(sink_dir().join(format!("{n}.eml"))).unwrap();
-            out.insert(n, Sunk { meta, eml });
-        }
-    }
-    out
-}
-
-fn header_of(eml: &[u8], name: &str) -> Option<String> {
-    envelope::header_fields(eml)
-        .into_iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.trim().to_string())
-}
-
-/// The sink's messages whose Message-ID is `id` (waits up to 5 s for `want` of them).
-fn sunk_with_id(id: &str, want: usize) -> Vec<Sunk> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let found: Vec<Sunk> = sink_all()
-            .into_values()
-            .filter(|s| header_of(&s.eml, "Message-ID").as_deref() == Some(id))
-            .collect();
-        if found.len() >= want || Instant::now() > deadline {
-            return found;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn rcpt_to(s: &Sunk) -> Vec<String> {
-    let mut v: Vec<String> = s.meta["rcpt_to"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            a.as_str()
-                .unwrap()
-                .trim_matches(|c| c == '<' || c == '>')
-                .to_lowercase()
-        })
-        .collect();
-    v.sort();
-    v
-}
-
-fn mail_from(s: &Sunk) -> String {
-    s.meta["mail_from"]
-        .as_str()
-        .unwrap()
-        .trim_matches(|c| c == '<' || c == '>')
-        .to_lowercase()
 }
 
 fn message(from: &str, to: &str, id: &str, extra_headers: &str, body: &str) -> Vec<u8> {

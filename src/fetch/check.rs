@@ -55,17 +55,14 @@ fn failed(mut r: ServerReport, e: Error) -> ServerReport {
     r
 }
 
-/// Checks the incoming server (IMAP or POP3). The outgoing server is reported as not checked until
-/// sending exists.
+/// Checks the incoming server (IMAP or POP3) and the outgoing one (SMTP).
 pub async fn check(account: &Account) -> Vec<ServerReport> {
     let mut out = Vec::new();
     if let Some(server) = &account.config.incoming {
         out.push(check_incoming(account, server).await);
     }
     if let Some(server) = &account.config.outgoing {
-        let mut r = report("outgoing", server);
-        r.problem = Some("the SMTP check is not available yet".into());
-        out.push(r);
+        out.push(check_outgoing(account, server).await);
     }
     out
 }
@@ -111,6 +108,28 @@ async fn check_incoming(account: &Account, server: &Server) -> ServerReport {
     };
     match login {
         Ok(()) => {
+            r.authenticated = true;
+            r
+        }
+        Err(e) => failed(r, e),
+    }
+}
+
+async fn check_outgoing(account: &Account, server: &Server) -> ServerReport {
+    let mut r = report("outgoing", server);
+    match crate::smtp::server_info(account).await {
+        Ok(info) => {
+            r.reachable = true;
+            r.tls = info.tls;
+            r.greeting = info.greeting;
+            r.capabilities = info.capabilities;
+            r.mechanisms = info.mechanisms;
+        }
+        Err(e) => return failed(r, e),
+    }
+    match crate::smtp::connect(account).await {
+        Ok(conn) => {
+            conn.quit().await;
             r.authenticated = true;
             r
         }

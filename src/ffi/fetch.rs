@@ -271,7 +271,8 @@ pub unsafe extern "C" fn om_fetch_to_directory(
 }
 
 /// The settings check for an admin's "test these settings" button: connects to the incoming
-/// server, then logs in as a fetch would (refreshing the token if needed). `*out_json` (free
+/// server (IMAP or POP3) and the outgoing one (SMTP), then logs in to each as a fetch or a send
+/// would (refreshing the token if needed). `*out_json` (free
 /// with om_string_free) is a JSON array with one report per server: `{"role", "protocol",
 /// "host", "port", "reachable", "authenticated", "tls", "greeting", "capabilities",
 /// "mechanisms", "status", "problem", "hint"}` — a failed check is reported there, in the

@@ -19,6 +19,7 @@ pub mod fetch;
 pub mod last_error;
 pub mod library;
 pub mod log;
+pub mod send;
 pub mod status;
 pub mod tokens;
 

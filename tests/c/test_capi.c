@@ -1149,6 +1149,21 @@ static void test_bad_input(void)
                "sync state", "om_sync_state_import(malformed) -> INVALID_ARGUMENT");
         expect(om_servers_check(acc, 1000, NULL), OM_STATUS_INVALID_ARGUMENT, 1, "out_json",
                "om_servers_check(NULL out) -> INVALID_ARGUMENT");
+        expect(om_send(acc, NULL, NULL, NULL), OM_STATUS_INVALID_ARGUMENT, 1, "message_json",
+               "om_send(NULL message) -> INVALID_ARGUMENT");
+        expect(om_send(acc, "{\"to\":", NULL, NULL), OM_STATUS_INVALID_ARGUMENT, 1, "JSON",
+               "om_send(malformed JSON) -> INVALID_ARGUMENT");
+        expect(om_send(acc, "{\"to\":\"a@example.test\",\"text\":\"x\"}", "\xff", NULL),
+               OM_STATUS_INVALID_ARGUMENT, 1, "UTF-8", "om_send(invalid UTF-8 options) -> INVALID_ARGUMENT");
+        expect(om_send(acc, "{\"to\":\"a@example.test\",\"text\":\"x\"}", NULL, NULL),
+               OM_STATUS_INVALID_CONFIG, 1, "outgoing", "om_send without an outgoing server -> INVALID_CONFIG");
+        expect(om_send_raw(acc, NULL, 5, NULL, NULL), OM_STATUS_INVALID_ARGUMENT, 1, "data",
+               "om_send_raw(NULL data) -> INVALID_ARGUMENT");
+        out = SENTINEL;
+        expect(om_send_batch(acc, "[]", NULL, NULL), OM_STATUS_INVALID_ARGUMENT, 1, "out_results_json",
+               "om_send_batch(NULL out) -> INVALID_ARGUMENT");
+        expect(om_send_batch(acc, NULL, NULL, &out), OM_STATUS_INVALID_ARGUMENT, out == NULL, "messages_json",
+               "om_send_batch(NULL messages) -> INVALID_ARGUMENT");
         for (size_t i = 0; i < 3; i++) {
             snprintf(what, sizeof what, "fetch functions on a %s handle -> INVALID_HANDLE", bad_handles[i].name);
             out = SENTINEL;
@@ -1156,7 +1171,10 @@ static void test_bad_input(void)
                       om_folders_list(bad_handles[i].h, 1000, &out) == OM_STATUS_INVALID_HANDLE && out == NULL &&
                       om_sync_state_export(bad_handles[i].h, &out) == OM_STATUS_INVALID_HANDLE && out == NULL &&
                       om_sync_state_import(bad_handles[i].h, "{}") == OM_STATUS_INVALID_HANDLE &&
-                      om_servers_check(bad_handles[i].h, 1000, &out) == OM_STATUS_INVALID_HANDLE && out == NULL;
+                      om_servers_check(bad_handles[i].h, 1000, &out) == OM_STATUS_INVALID_HANDLE && out == NULL &&
+                      om_send(bad_handles[i].h, "{}", NULL, NULL) == OM_STATUS_INVALID_HANDLE &&
+                      om_send_raw(bad_handles[i].h, (const uint8_t *)"x", 1, NULL, NULL) == OM_STATUS_INVALID_HANDLE &&
+                      om_send_batch(bad_handles[i].h, "[]", NULL, &out) == OM_STATUS_INVALID_HANDLE && out == NULL;
             check(all, what, "%s", "a call did not return INVALID_HANDLE");
         }
     }

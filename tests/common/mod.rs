@@ -4,6 +4,7 @@
 
 pub mod capi;
 pub mod mail;
+pub mod sink;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};

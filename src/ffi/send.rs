@@ -1,0 +1,157 @@
+//! `om_send`, `om_send_raw`, `om_send_batch`: sending mail over the account's SMTP server.
+
+use super::args::{opt_str_arg, out_string_init, out_string_set, str_arg, with_account};
+use super::boundary::guard;
+use super::{om_account, om_status};
+use crate::error::Error;
+use crate::smtp::api::{self, SendOptions};
+use std::ffi::c_char;
+use std::time::Duration;
+
+fn limit(opts: &SendOptions, timeout: Duration, messages: usize) -> Duration {
+    opts.timeout_ms
+        .map(Duration::from_millis)
+        .unwrap_or(timeout * 2 * (messages.max(1) as u32).min(1000) + timeout)
+}
+
+/// Composes a message from JSON and sends it over the account's outgoing (SMTP) server with
+/// XOAUTH2 / OAUTHBEARER (one token refresh and retry if the server refuses the token) or a
+/// password.
+///
+/// `message_json`: `{"from", "sender"?, "to", "cc"?, "bcc"?, "reply_to"?, "subject", "text"?,
+/// "html"?, "attachments"?: [{"filename", "content_type"?, "path"? | "base64"?}],
+/// "inline"?: [{"content_id", "content_type"?, "path"? | "base64"?}], "headers"?: {...},
+/// "message_id"?, "date"?}` — addresses as "Name <addr>" or bare; `from` defaults to the
+/// account's email; Bcc recipients get the message but no Bcc header is sent.
+/// `options_json` (may be NULL): `{"copy_to_self": bool, "save_to_sent": true | "Folder",
+/// "timeout_ms": N}`. `*out_result_json` (may be NULL; free with om_string_free):
+/// `{"message_id", "mail_from", "recipients", "reply_code", "reply_text", "saved_to"? |
+/// "save_error"?}` — a failed save to Sent does not undo the sending.
+/// Needs om_init(). Any host thread; cancel with om_account_cancel.
+/// Errors: OM_STATUS_INVALID_ARGUMENT (message JSON: the message names the field; bad address,
+/// header injection, no recipient, unreadable attachment), OM_STATUS_INVALID_CONFIG (options;
+/// no outgoing server), OM_STATUS_LOGIN_REJECTED (the server's 535 reply and a hint, e.g.
+/// SMTP AUTH disabled for the tenant), OM_STATUS_PROTOCOL_ERROR (sender or recipient refused:
+/// the server's reply), OM_STATUS_AUTHORIZATION_REQUIRED, OM_STATUS_TLS_ERROR,
+/// OM_STATUS_NETWORK_ERROR, OM_STATUS_TIMEOUT, OM_STATUS_CANCELLED.
+///
+/// # Safety
+/// `message_json` is NULL or a NUL-terminated string; `options_json` too; `out_result_json`
+/// is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn om_send(
+    account: *mut om_account,
+    message_json: *const c_char,
+    options_json: *const c_char,
+    out_result_json: *mut *mut c_char,
+) -> om_status {
+    guard(|| {
+        if !out_result_json.is_null() {
+            *out_result_json = std::ptr::null_mut();
+        }
+        let message = str_arg(message_json, "message_json")?.to_string();
+        crate::smtp::compose::parse(&message)?; // malformed JSON before anything else
+        let opts = SendOptions::parse(opt_str_arg(options_json, "options_json")?)?;
+        let result = with_account(account, |a| {
+            check_outgoing(a)?;
+            let a2 = a.clone();
+            a.run_blocking(limit(&opts, a.config.timeout, 1), async move {
+                api::send_json(&a2, &message, &opts).await
+            })
+        })?;
+        if !out_result_json.is_null() {
+            out_string_set(out_result_json, result.to_string());
+        }
+        Ok(())
+    })
+}
+
+/// Sends raw RFC 5322 bytes (`data`, `len`) over the account's outgoing server. The envelope
+/// comes from the Sender/From and To/Cc/Bcc headers unless `options_json` gives
+/// `"envelope_from"` and `"recipients"`; the Bcc header is removed from what is transmitted;
+/// LF line ends become CRLF. Options and result as for om_send.
+/// Errors: as om_send; OM_STATUS_INVALID_ARGUMENT for NULL `data` with `len` > 0.
+///
+/// # Safety
+/// `data` points to `len` readable bytes (may be NULL when `len` is 0); `options_json` is NULL
+/// or a NUL-terminated string; `out_result_json` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn om_send_raw(
+    account: *mut om_account,
+    data: *const u8,
+    len: usize,
+    options_json: *const c_char,
+    out_result_json: *mut *mut c_char,
+) -> om_status {
+    guard(|| {
+        if !out_result_json.is_null() {
+            *out_result_json = std::ptr::null_mut();
+        }
+        if data.is_null() && len > 0 {
+            return Err(Error::invalid_argument("`data` is NULL"));
+        }
+        let bytes = if len == 0 {
+            Vec::new()
+        } else {
+            std::slice::from_raw_parts(data, len).to_vec()
+        };
+        let opts = SendOptions::parse(opt_str_arg(options_json, "options_json")?)?;
+        let result = with_account(account, |a| {
+            check_outgoing(a)?;
+            let a2 = a.clone();
+            a.run_blocking(limit(&opts, a.config.timeout, 1), async move {
+                api::send_raw_bytes(&a2, &bytes, &opts).await
+            })
+        })?;
+        if !out_result_json.is_null() {
+            out_string_set(out_result_json, result.to_string());
+        }
+        Ok(())
+    })
+}
+
+/// Sends many messages (a JSON array of om_send messages) over one authenticated connection —
+/// for a mailing. `*out_results_json` (free with om_string_free) is an array with one result
+/// per message, in order: om_send's result plus `"ok": true`, or `{"ok": false, "status",
+/// "code", "error", "delivery_unknown"}` (a message refused for one recipient fails alone). A
+/// dropped connection is re-opened with a fresh token; a message whose DATA the server may have
+/// accepted is never sent twice (`"delivery_unknown": true`). The call returns OM_STATUS_OK when
+/// the batch ran, whatever the per-message results.
+/// Errors: OM_STATUS_INVALID_ARGUMENT (not a JSON array), OM_STATUS_INVALID_CONFIG, and the
+/// statuses of om_send for failures before any message.
+///
+/// # Safety
+/// `messages_json` is NULL or a NUL-terminated string; `options_json` too; `out_results_json`
+/// is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn om_send_batch(
+    account: *mut om_account,
+    messages_json: *const c_char,
+    options_json: *const c_char,
+    out_results_json: *mut *mut c_char,
+) -> om_status {
+    guard(|| {
+        out_string_init(out_results_json, "out_results_json")?;
+        let messages = str_arg(messages_json, "messages_json")?.to_string();
+        let opts = SendOptions::parse(opt_str_arg(options_json, "options_json")?)?;
+        let count = messages.matches("\"to\"").count().max(1);
+        let result = with_account(account, |a| {
+            check_outgoing(a)?;
+            let a2 = a.clone();
+            a.run_blocking(limit(&opts, a.config.timeout, count), async move {
+                api::send_json_batch(&a2, &messages, &opts).await
+            })
+        })?;
+        out_string_set(out_results_json, result.to_string());
+        Ok(())
+    })
+}
+
+fn check_outgoing(a: &crate::account::Account) -> crate::Result<()> {
+    if a.config.outgoing.is_none() {
+        return Err(Error::config(
+            "configuration key `outgoing`: no outgoing (SMTP) server is configured",
+        ));
+    }
+    Ok(())
+}
