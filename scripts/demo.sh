@@ -14,10 +14,13 @@ source scripts/sandbox-env.sh "$work"
 echo "== sandbox OAuth2 server at $SANDBOX_ISSUER"
 gcc -std=c11 -Wall -Wextra -I include examples-c/quickstart.c -L target/debug -loauthmail -o "$work/quickstart"
 gcc -std=c11 -Wall -Wextra -I include examples-c/fetch_inbox.c -L target/debug -loauthmail -o "$work/fetch_inbox"
+gcc -std=c11 -Wall -Wextra -I include examples-c/send_mail.c -L target/debug -loauthmail -o "$work/send_mail"
 echo "== mail sandbox: a private Dovecot that checks every token with the OAuth2 server"
 bash tests/sandbox/mail/start.sh "$work/mail" "$work/oauth.json" "$work/pki" > "$work/mail.json"
 trap 'bash tests/sandbox/mail/stop.sh "$work/mail" >/dev/null 2>&1 || true; kill $SANDBOX_PID 2>/dev/null || true' EXIT
 imaps_port=$(node -p "require('./$work/mail.json').imaps_port")
+submission_port=$(node -p "require('./$work/mail.json').submission_port")
+sink_dir=$(node -p "require('./$work/mail.json').sink_dir")
 maildir_root=$(node -p "require('./$work/mail.json').maildir_root")
 cat > "$work/account.json" <<JSON
 {
@@ -32,6 +35,7 @@ cat > "$work/account.json" <<JSON
   "redirect_uri": "http://127.0.0.1/",
   "email": "alice@example.test",
   "incoming": {"protocol": "imap", "host": "127.0.0.1", "port": $imaps_port, "security": "tls"},
+  "outgoing": {"host": "127.0.0.1", "port": $submission_port, "security": "starttls"},
   "ca_certs_file": "$SANDBOX_CA_FILE",
   "browser_command": ["node", "$PWD/tests/sandbox/browser.mjs", "--ca", "$SANDBOX_CA_FILE"],
   "language": "en"
@@ -59,5 +63,11 @@ python3 tests/sandbox/mail/seed.py "$maildir_root" alice@example.test 2 --seed 1
 echo
 echo "== nothing new"
 "$work/fetch_inbox" "$work/account.json" "$work/tokens.json" "$work/state.json"
+echo
+echo "== send a quote with a PDF (SMTP submission, STARTTLS, XOAUTH2), copy to self, saved to Sent"
+printf '%%PDF-1.4\n%% devis 42\n' > "$work/devis.pdf"
+"$work/send_mail" "$work/account.json" "$work/tokens.json" "Client <client@example.test>" "Devis n°42" "$work/devis.pdf"
+n=$(ls "$sink_dir"/*.json | wc -l)
+echo "the relay received $n message(s); envelope: $(cat $(ls "$sink_dir"/*.json | tail -1))"
 echo
 echo "== demo done: tokens kept in $work/tokens.json (version $(node -p "require('./$work/tokens.json').version")), fetch state in $work/state.json"
