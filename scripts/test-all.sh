@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, lints, the Rust tests (unit, C ABI, flows against the real
-# oidc-provider on loopback), the header check, and the C test program under valgrind.
+# oidc-provider on loopback, fetching and sending against a private Dovecot), the header check,
+# the C test program under valgrind, omcli, and the Delphi and .NET bindings.
 # Installs what it needs first (scripts/install-deps.sh). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,15 @@ cargo test --locked -- --test-threads=4
 
 step "C test program under valgrind"
 bash tests/c/run.sh
+
+step "omcli, the admin's command-line tool (examples-c)"
+bash examples-c/omcli_test.sh
+
+step "Delphi binding (Free Pascal, Delphi mode)"
+bash bindings/delphi/run_test.sh
+
+step ".NET binding (Mono)"
+bash bindings/dotnet/run_test.sh
 
 step "done"
 echo "all tests passed in $(( $(date +%s) - start ))s"

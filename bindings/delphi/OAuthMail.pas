@@ -1,0 +1,895 @@
+{ OAuthMail.pas — Delphi / Free Pascal binding of oauthmail (include/oauthmail.h).
+
+  Two layers:
+  1. The C API, one declaration per exported function, cdecl, with the exact C types
+     (om_* names kept so that the header's documentation applies word for word).
+  2. An idiomatic layer: TOAuthMail (library init, versions, log), TOAuthMailAccount (an
+     account object; every call raises EOAuthMail on failure), UTF-8 <-> string conversion,
+     every library-owned string freed with om_string_free in a finally block.
+
+  Compiles with Delphi 2009+ (Windows 32/64-bit: oauthmail.dll) and Free Pascal 3.2+ in
+  Delphi mode (Linux: liboauthmail.so, Windows: oauthmail.dll, macOS: liboauthmail.dylib).
+  Free Pascal on Unix: put `cthreads` (and `cwstring` for console output of non-ASCII text)
+  first in the program's uses clause — the library calls back from its own threads (log
+  callback) and the calls may be made from several threads. }
+unit OAuthMail;
+
+{$IFDEF FPC}
+  {$MODE DELPHI}
+  {$MODESWITCH UNICODESTRINGS} // string = UnicodeString, as in Delphi 2009+
+  {$H+}
+{$ENDIF}
+
+interface
+
+uses
+  SysUtils;
+
+const
+{$IFDEF MSWINDOWS}
+  OAuthMailLib = 'oauthmail.dll';
+{$ELSE}
+  {$IFDEF DARWIN}
+  OAuthMailLib = 'liboauthmail.dylib';
+  {$ELSE}
+  OAuthMailLib = 'oauthmail'; // FPC links -loauthmail: liboauthmail.so
+  {$ENDIF}
+{$ENDIF}
+
+  { OM_VERSION_STRING / OM_VERSION_NUMBER of the header. Renamed: Pascal identifiers are
+    case-insensitive, so OM_VERSION_NUMBER would clash with the function om_version_number. }
+  OM_HEADER_VERSION_STRING = '0.1.0';
+  OM_HEADER_VERSION_NUMBER = 100;
+
+  { om_message_cb return values }
+  OM_FETCH_CONTINUE = 0;
+  OM_FETCH_STOP = 1;
+  OM_FETCH_ERROR = 2;
+
+  { log levels }
+  OM_LOG_ERROR = 0;
+  OM_LOG_WARN = 1;
+  OM_LOG_INFO = 2;
+  OM_LOG_DEBUG = 3;
+
+  { om_status values }
+  OM_STATUS_OK = 0;
+  OM_STATUS_INVALID_ARGUMENT = 1;
+  OM_STATUS_INVALID_CONFIG = 2;
+  OM_STATUS_INVALID_HANDLE = 3;
+  OM_STATUS_NOT_INITIALIZED = 4;
+  OM_STATUS_PENDING = 5;
+  OM_STATUS_TIMEOUT = 6;
+  OM_STATUS_CANCELLED = 7;
+  OM_STATUS_AUTHORIZATION_REQUIRED = 8;
+  OM_STATUS_ACCESS_DENIED = 9;
+  OM_STATUS_PROVIDER_ERROR = 10;
+  OM_STATUS_NETWORK_ERROR = 11;
+  OM_STATUS_TLS_ERROR = 12;
+  OM_STATUS_PORT_IN_USE = 13;
+  OM_STATUS_STATE_MISMATCH = 14;
+  OM_STATUS_WRONG_STATE = 15;
+  OM_STATUS_REENTRANT_CALL = 16;
+  OM_STATUS_IO_ERROR = 17;
+  OM_STATUS_STALE_TOKENS = 18;
+  OM_STATUS_UNSUPPORTED = 19;
+  OM_STATUS_PROTOCOL_ERROR = 20;
+  OM_STATUS_LOGIN_REJECTED = 21;
+  OM_STATUS_PANIC = 99;
+
+type
+{$IF NOT DECLARED(PUTF8Char)}
+  PUTF8Char = PAnsiChar; // Delphi before 2009
+{$IFEND}
+  PPUTF8Char = ^PUTF8Char; // char ** (library-owned string out-parameter)
+
+  { typedef struct om_account om_account; (opaque) }
+  Tom_account = record end;
+  Pom_account = ^Tom_account;
+  PPom_account = ^Pom_account;
+
+  { typedef int32_t om_status; }
+  om_status = Int32;
+
+  { struct om_message: natural C alignment (uint64_t at offset 16 everywhere but i386 Linux,
+    where GCC aligns it to 4: PACKRECORDS C follows the platform's C compiler). }
+{$IFDEF FPC}{$PACKRECORDS C}{$ELSE}{$ALIGN 8}{$ENDIF}
+  Tom_message = record
+    uid: UInt32;            // IMAP: the UID. POP3: the message number in this session
+    uidvalidity: UInt32;    // the folder's UIDVALIDITY
+    resync: UInt32;         // 1 when delivered again because UIDVALIDITY changed
+    size: UInt64;           // RFC822.SIZE
+    internal_date: Int64;   // Unix seconds, 0 if unknown
+    folder: PUTF8Char;      // UTF-8
+    flags: PUTF8Char;       // space-separated, UTF-8; '' for POP3
+    uidl: PUTF8Char;        // POP3 UIDL; '' for IMAP
+  end;
+{$IFDEF FPC}{$PACKRECORDS DEFAULT}{$ENDIF}
+  Pom_message = ^Tom_message;
+
+  { callbacks (all cdecl) }
+  om_token_cb = procedure(user_data: Pointer; tokens_json: PUTF8Char); cdecl;
+  om_free_cb = procedure(user_data: Pointer); cdecl;
+  om_message_cb = function(user_data: Pointer; msg: Pom_message; data: PByte;
+    len: NativeUInt): Int32; cdecl;
+  om_log_cb = procedure(user_data: Pointer; level: Int32; msg: PUTF8Char); cdecl;
+
+{ ---- layer 1: the C API ---- }
+
+function om_account_new(config_json: PUTF8Char; out_account: PPom_account): om_status; cdecl; external OAuthMailLib;
+function om_account_free(account: Pom_account): om_status; cdecl; external OAuthMailLib;
+function om_account_config_json(account: Pom_account; out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
+function om_account_check(account: Pom_account; out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
+function om_account_cancel(account: Pom_account): om_status; cdecl; external OAuthMailLib;
+function om_account_set_token_callback(account: Pom_account; callback: om_token_cb;
+  user_data: Pointer; free_user_data: om_free_cb): om_status; cdecl; external OAuthMailLib;
+function om_authorize_start(account: Pom_account; options_json: PUTF8Char;
+  out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
+function om_authorize_wait(account: Pom_account; timeout_ms: UInt32): om_status; cdecl; external OAuthMailLib;
+function om_authorize_complete(account: Pom_account; redirect_url: PUTF8Char;
+  timeout_ms: UInt32): om_status; cdecl; external OAuthMailLib;
+function om_authorize_cancel(account: Pom_account): om_status; cdecl; external OAuthMailLib;
+function om_device_start(account: Pom_account; timeout_ms: UInt32; out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
+function om_fetch(account: Pom_account; options_json: PUTF8Char; callback: om_message_cb;
+  user_data: Pointer; out_summary_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
+function om_folders_list(account: Pom_account; timeout_ms: UInt32; out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
+function om_sync_state_export(account: Pom_account; out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
+function om_sync_state_import(account: Pom_account; state_json: PUTF8Char): om_status; cdecl; external OAuthMailLib;
+function om_fetch_to_directory(account: Pom_account; options_json: PUTF8Char; directory: PUTF8Char;
+  out_summary_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
+function om_servers_check(account: Pom_account; timeout_ms: UInt32; out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
+function om_last_error_message: PUTF8Char; cdecl; external OAuthMailLib;
+function om_last_error_detail: PUTF8Char; cdecl; external OAuthMailLib;
+function om_last_error_hint: PUTF8Char; cdecl; external OAuthMailLib;
+function om_last_error_status: om_status; cdecl; external OAuthMailLib;
+function om_init: om_status; cdecl; external OAuthMailLib;
+function om_shutdown: om_status; cdecl; external OAuthMailLib;
+function om_version: PUTF8Char; cdecl; external OAuthMailLib;
+function om_version_number: UInt32; cdecl; external OAuthMailLib;
+procedure om_string_free(s: PUTF8Char); cdecl; external OAuthMailLib;
+function om_log_set_callback(callback: om_log_cb; max_level: Int32; user_data: Pointer): om_status; cdecl; external OAuthMailLib;
+function om_log_write(level: Int32; msg: PUTF8Char): om_status; cdecl; external OAuthMailLib;
+function om_send(account: Pom_account; message_json: PUTF8Char; options_json: PUTF8Char;
+  out_result_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
+function om_send_raw(account: Pom_account; data: PByte; len: NativeUInt; options_json: PUTF8Char;
+  out_result_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
+function om_send_batch(account: Pom_account; messages_json: PUTF8Char; options_json: PUTF8Char;
+  out_results_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
+function om_status_name(status: om_status): PUTF8Char; cdecl; external OAuthMailLib;
+function om_status_description(status: om_status): PUTF8Char; cdecl; external OAuthMailLib;
+function om_get_access_token(account: Pom_account; timeout_ms: UInt32; out_token: PPUTF8Char;
+  out_expires_at: PInt64): om_status; cdecl; external OAuthMailLib;
+function om_tokens_export(account: Pom_account; out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
+function om_tokens_import(account: Pom_account; tokens_json: PUTF8Char): om_status; cdecl; external OAuthMailLib;
+function om_tokens_revoke(account: Pom_account; timeout_ms: UInt32): om_status; cdecl; external OAuthMailLib;
+
+{ ---- layer 2: the Pascal API ---- }
+
+type
+  { Raised by every failing call of the Pascal layer. Message = om_last_error_message (or the
+    status description when the library gave none). }
+  EOAuthMail = class(Exception)
+  private
+    FStatus: Integer;
+    FHint: string;
+    FDetail: string;
+    FText: string;
+    procedure SetText(const AText: string);
+  public
+    constructor CreateStatus(AStatus: Integer; const AMessage, AHint, ADetail: string);
+    { Reads om_last_error_* of this thread: call right after the failing om_* call. }
+    class function FromLastError(AStatus: Integer; const Context: string = ''): EOAuthMail;
+    function StatusName: string;
+    property Status: Integer read FStatus;   // OM_STATUS_*
+    property Hint: string read FHint;        // who must do what ('' if none)
+    property Detail: string read FDetail;    // the provider's / server's own text ('' if none)
+    { The message as a (Unicode) string. Same as Message in Delphi; in Free Pascal 3.2
+      Exception.Message is an AnsiString, so it holds the UTF-8 bytes (code page CP_UTF8)
+      and Text is the lossless copy, whatever DefaultSystemCodePage (ASCII under LANG=C). }
+    property Text: string read FText;
+  end;
+
+  TFetchAction = (faContinue, faStop, faError); // OM_FETCH_CONTINUE / _STOP / _ERROR
+
+  { om_message converted to Pascal types (strings copied: valid after the event). }
+  TOAuthMailMessage = record
+    Uid: UInt32;
+    UidValidity: UInt32;
+    Resync: Boolean;
+    Size: UInt64;
+    InternalDate: Int64; // Unix seconds, 0 if unknown
+    Folder: string;
+    Flags: string;
+    Uidl: string;
+  end;
+
+  TOAuthMailAccount = class;
+
+  { Runs on the thread that called Fetch, inside it. An exception raised here stops the
+    fetch (the message is not accepted) and is re-raised by Fetch. Calling methods of the
+    same account from here raises EOAuthMail(OM_STATUS_REENTRANT_CALL). }
+  TOAuthMailMessageEvent = procedure(Sender: TOAuthMailAccount; const Msg: TOAuthMailMessage;
+    const Data: TBytes; var Action: TFetchAction) of object;
+
+  { Runs on the thread of the account call that saw the change (AccessToken,
+    WaitAuthorization, ...), inside it. An exception raised here is re-raised by that call. }
+  TOAuthMailTokensEvent = procedure(Sender: TOAuthMailAccount; const TokensJson: string) of object;
+
+  { Log sink. May run on ANY thread, library threads included: keep it short, thread-safe,
+    and never call blocking oauthmail functions from it. Exceptions are swallowed. }
+  TOAuthMailLogProc = procedure(Level: Integer; const Msg: string);
+
+  TOAuthMail = class
+  public
+    class procedure Init;     // om_init (reference-counted); raises on failure
+    class procedure Shutdown; // om_shutdown; raises on failure (e.g. more calls than Init)
+    class function Version: string;
+    class function VersionNumber: Cardinal;
+    class function StatusName(Status: Integer): string;
+    class function StatusDescription(Status: Integer): string;
+    { nil removes the log callback. }
+    class procedure SetLogProc(Proc: TOAuthMailLogProc; MaxLevel: Integer = OM_LOG_INFO);
+    class procedure LogWrite(Level: Integer; const Msg: string);
+  end;
+
+  TOAuthMailAccount = class
+  private
+    FHandle: Pom_account;
+    FOnTokensChanged: TOAuthMailTokensEvent;
+    procedure SetOnTokensChanged(const Value: TOAuthMailTokensEvent);
+    procedure Check0(Status: om_status; const Context: string);
+    class procedure RaiseDeferred;
+    function TakeString(Status: om_status; var P: PUTF8Char; const Context: string): string;
+  public
+    { Raises EOAuthMail (OM_STATUS_INVALID_CONFIG names the key) on a bad configuration. }
+    constructor Create(const ConfigJson: string);
+    destructor Destroy; override;
+
+    function ConfigJson: string;   // effective configuration, secrets masked
+    function Check: string;        // registration check: JSON array of findings
+    function ServersCheck(TimeoutMs: Cardinal = 0): string; // JSON array, one report per server
+
+    { Starts the browser authorization and returns the authorization URL (show it when the
+      browser did not open). InfoJson: the whole om_authorize_start result. }
+    function Authorize(OpenBrowser: Boolean = True): string; overload;
+    function Authorize(OpenBrowser: Boolean; out InfoJson: string): string; overload;
+    function AuthorizeWithOptions(const OptionsJson: string): string; // returns the result JSON
+    { OM_STATUS_OK or OM_STATUS_PENDING (call again); any other outcome raises EOAuthMail. }
+    function WaitAuthorization(TimeoutMs: Cardinal): Integer;
+    procedure CompleteAuthorization(const RedirectUrl: string; TimeoutMs: Cardinal = 0);
+    procedure CancelAuthorization;
+    function StartDeviceAuthorization(TimeoutMs: Cardinal = 0): string; // JSON: user_code, …
+
+    function AccessToken(TimeoutMs: Cardinal = 0): string; overload;
+    function AccessToken(out ExpiresAt: Int64; TimeoutMs: Cardinal = 0): string; overload;
+    function ExportTokens: string;
+    { False (nothing changed) when the tokens given are older than the ones held
+      (OM_STATUS_STALE_TOKENS); other failures raise. }
+    function ImportTokens(const TokensJson: string): Boolean;
+    procedure RevokeTokens(TimeoutMs: Cardinal = 0);
+
+    { Returns the summary JSON. OptionsJson '' = defaults. OnMessage may be nil (accept all). }
+    function Fetch(const OptionsJson: string; OnMessage: TOAuthMailMessageEvent): string;
+    function FetchToDirectory(const OptionsJson, Directory: string): string;
+    function Folders(TimeoutMs: Cardinal = 0): string;
+    function ExportSyncState: string;
+    procedure ImportSyncState(const StateJson: string);
+
+    function Send(const MessageJson: string; const OptionsJson: string = ''): string;
+    function SendRaw(const Data: TBytes; const OptionsJson: string = ''): string;
+    function SendBatch(const MessagesJson: string; const OptionsJson: string = ''): string;
+
+    { Cancels every operation in progress on the account (from another thread). }
+    procedure Cancel;
+
+    property Handle: Pom_account read FHandle;
+    property OnTokensChanged: TOAuthMailTokensEvent read FOnTokensChanged write SetOnTokensChanged;
+  end;
+
+{ UTF-8 helpers. }
+function OMToUtf8(const S: string): UTF8String;
+function OMFromUtf8(P: PUTF8Char): string;
+{ S as a JSON string literal, quotes included (non-ASCII kept as is; UTF-8 on the way out). }
+function OMJsonString(const S: string): string;
+{ The string value of the first "Key": "..." in Json ('' if absent or not a string). A small
+  helper for the library's flat result objects, not a general JSON parser. }
+function OMJsonGetString(const Json, Key: string): string;
+
+implementation
+
+{ ---- UTF-8 ---- }
+
+function OMToUtf8(const S: string): UTF8String;
+begin
+  Result := UTF8Encode(S); // UnicodeString -> UTF-8 bytes (no code-page guessing)
+end;
+
+function OMFromUtf8(P: PUTF8Char): string;
+var
+  N: Integer;
+  Q: PUTF8Char;
+  R: UTF8String;
+begin
+  Result := '';
+  if P = nil then Exit;
+  Q := P;
+  while Q^ <> #0 do Inc(Q);
+  N := Q - P;
+  if N = 0 then Exit;
+  SetLength(R, N);
+  Move(P^, R[1], N);
+{$IFDEF FPC}
+  Result := UTF8Decode(R);
+{$ELSE}
+  Result := UTF8ToString(R);
+{$ENDIF}
+end;
+
+{ nil for '' (the C side takes NULL for "no options"); else the UTF-8 bytes kept alive by U. }
+function OptPtr(const U: UTF8String): PUTF8Char;
+begin
+  if Length(U) = 0 then Result := nil else Result := PUTF8Char(U);
+end;
+
+function OMJsonString(const S: string): string;
+const
+  HexDigits: array[0..15] of Char = '0123456789abcdef';
+var
+  I: Integer;
+  C: Char;
+begin
+  Result := '"';
+  for I := 1 to Length(S) do
+  begin
+    C := S[I];
+    case C of
+      '"': Result := Result + '\"';
+      '\': Result := Result + '\\';
+      #8: Result := Result + '\b';
+      #9: Result := Result + '\t';
+      #10: Result := Result + '\n';
+      #12: Result := Result + '\f';
+      #13: Result := Result + '\r';
+      #0..#7, #11, #14..#31:
+        Result := Result + '\u00' + HexDigits[Ord(C) shr 4] + HexDigits[Ord(C) and 15];
+    else
+      Result := Result + C;
+    end;
+  end;
+  Result := Result + '"';
+end;
+
+function OMJsonGetString(const Json, Key: string): string;
+var
+  I, N, Code: Integer;
+  Pat: string;
+begin
+  Result := '';
+  Pat := '"' + Key + '"';
+  I := Pos(Pat, Json);
+  if I = 0 then Exit;
+  I := I + Length(Pat);
+  N := Length(Json);
+  while (I <= N) and CharInSet(Json[I], [' ', #9, #10, #13]) do Inc(I);
+  if (I > N) or (Json[I] <> ':') then Exit;
+  Inc(I);
+  while (I <= N) and CharInSet(Json[I], [' ', #9, #10, #13]) do Inc(I);
+  if (I > N) or (Json[I] <> '"') then Exit;
+  Inc(I);
+  while (I <= N) and (Json[I] <> '"') do
+  begin
+    if (Json[I] = '\') and (I < N) then
+    begin
+      Inc(I);
+      case Json[I] of
+        'n': Result := Result + #10;
+        'r': Result := Result + #13;
+        't': Result := Result + #9;
+        'b': Result := Result + #8;
+        'f': Result := Result + #12;
+        'u':
+          begin
+            Code := StrToIntDef('$' + AnsiString(Copy(Json, I + 1, 4)), Ord('?'));
+            Result := Result + Char(Code); // UTF-16 code unit: surrogate pairs come out right
+            Inc(I, 4);
+          end;
+      else
+        Result := Result + Json[I]; // \" \\ \/
+      end;
+    end
+    else
+      Result := Result + Json[I];
+    Inc(I);
+  end;
+end;
+
+{ ---- EOAuthMail ---- }
+
+procedure EOAuthMail.SetText(const AText: string);
+begin
+  FText := AText;
+{$IFDEF FPC}
+  Message := UTF8Encode(AText); // RawByteString: stored as is, no conversion to the ANSI code page
+{$ELSE}
+  Message := AText;
+{$ENDIF}
+end;
+
+constructor EOAuthMail.CreateStatus(AStatus: Integer; const AMessage, AHint, ADetail: string);
+begin
+  inherited Create('');
+  SetText(AMessage);
+  FStatus := AStatus;
+  FHint := AHint;
+  FDetail := ADetail;
+end;
+
+class function EOAuthMail.FromLastError(AStatus: Integer; const Context: string): EOAuthMail;
+var
+  Msg: string;
+begin
+  // Read all three before anything else calls the library (each call clears them).
+  Msg := OMFromUtf8(om_last_error_message);
+  Result := EOAuthMail.CreateStatus(AStatus, '', OMFromUtf8(om_last_error_hint),
+    OMFromUtf8(om_last_error_detail));
+  if Msg = '' then
+    Msg := OMFromUtf8(om_status_description(AStatus));
+  if Context <> '' then
+    Msg := Context + ': ' + Msg;
+  Result.SetText(Msg);
+end;
+
+function EOAuthMail.StatusName: string;
+begin
+  Result := OMFromUtf8(om_status_name(FStatus));
+end;
+
+{ ---- TOAuthMail ---- }
+
+var
+  GLogProc: TOAuthMailLogProc = nil;
+
+procedure LogTrampoline(user_data: Pointer; level: Int32; msg: PUTF8Char); cdecl;
+var
+  P: TOAuthMailLogProc;
+begin
+  P := GLogProc;
+  if not Assigned(P) then Exit;
+  try
+    P(level, OMFromUtf8(msg));
+  except
+    // never let an exception unwind into the library
+  end;
+end;
+
+class procedure TOAuthMail.Init;
+var
+  St: om_status;
+begin
+  St := om_init;
+  if St <> OM_STATUS_OK then raise EOAuthMail.FromLastError(St, 'om_init');
+end;
+
+class procedure TOAuthMail.Shutdown;
+var
+  St: om_status;
+begin
+  St := om_shutdown;
+  if St <> OM_STATUS_OK then raise EOAuthMail.FromLastError(St, 'om_shutdown');
+end;
+
+class function TOAuthMail.Version: string;
+begin
+  Result := OMFromUtf8(om_version);
+end;
+
+class function TOAuthMail.VersionNumber: Cardinal;
+begin
+  Result := om_version_number;
+end;
+
+class function TOAuthMail.StatusName(Status: Integer): string;
+begin
+  Result := OMFromUtf8(om_status_name(Status));
+end;
+
+class function TOAuthMail.StatusDescription(Status: Integer): string;
+begin
+  Result := OMFromUtf8(om_status_description(Status));
+end;
+
+class procedure TOAuthMail.SetLogProc(Proc: TOAuthMailLogProc; MaxLevel: Integer);
+var
+  St: om_status;
+begin
+  if Assigned(Proc) then
+  begin
+    GLogProc := Proc;
+    St := om_log_set_callback(LogTrampoline, MaxLevel, nil);
+  end
+  else
+  begin
+    St := om_log_set_callback(nil, MaxLevel, nil);
+    GLogProc := nil;
+  end;
+  if St <> OM_STATUS_OK then raise EOAuthMail.FromLastError(St, 'om_log_set_callback');
+end;
+
+class procedure TOAuthMail.LogWrite(Level: Integer; const Msg: string);
+var
+  U: UTF8String;
+  St: om_status;
+begin
+  U := OMToUtf8(Msg);
+  St := om_log_write(Level, PUTF8Char(U));
+  if St <> OM_STATUS_OK then raise EOAuthMail.FromLastError(St, 'om_log_write');
+end;
+
+{ ---- TOAuthMailAccount ---- }
+
+threadvar
+  { An exception raised by OnTokensChanged, re-raised by the account call that ran the
+    callback. Per thread: the callback runs inside the call, on the calling thread, and an
+    account may be used from several threads at once. }
+  GDeferred: TObject;
+
+procedure TokenTrampoline(user_data: Pointer; tokens_json: PUTF8Char); cdecl;
+var
+  Acc: TOAuthMailAccount;
+  Ev: TOAuthMailTokensEvent;
+begin
+  Acc := TOAuthMailAccount(user_data);
+  try
+    Ev := Acc.FOnTokensChanged;
+    if Assigned(Ev) then
+      Ev(Acc, OMFromUtf8(tokens_json));
+  except
+    // keep the first one; re-raised by the account call that ran this callback
+    if GDeferred = nil then
+      GDeferred := TObject(AcquireExceptionObject);
+  end;
+end;
+
+type
+  PFetchContext = ^TFetchContext;
+  TFetchContext = record
+    Account: TOAuthMailAccount;
+    Handler: TOAuthMailMessageEvent;
+    Failure: TObject; // exception raised by the handler
+  end;
+
+function MessageTrampoline(user_data: Pointer; msg: Pom_message; data: PByte;
+  len: NativeUInt): Int32; cdecl;
+var
+  Ctx: PFetchContext;
+  M: TOAuthMailMessage;
+  Bytes: TBytes;
+  Action: TFetchAction;
+begin
+  Ctx := PFetchContext(user_data);
+  Result := OM_FETCH_CONTINUE;
+  if not Assigned(Ctx^.Handler) then Exit;
+  try
+    M.Uid := msg^.uid;
+    M.UidValidity := msg^.uidvalidity;
+    M.Resync := msg^.resync <> 0;
+    M.Size := msg^.size;
+    M.InternalDate := msg^.internal_date;
+    M.Folder := OMFromUtf8(msg^.folder);
+    M.Flags := OMFromUtf8(msg^.flags);
+    M.Uidl := OMFromUtf8(msg^.uidl);
+    SetLength(Bytes, len);
+    if len > 0 then Move(data^, Bytes[0], len);
+    Action := faContinue;
+    Ctx^.Handler(Ctx^.Account, M, Bytes, Action);
+    case Action of
+      faContinue: Result := OM_FETCH_CONTINUE;
+      faStop: Result := OM_FETCH_STOP;
+    else
+      Result := OM_FETCH_ERROR;
+    end;
+  except
+    // an exception must not unwind through the library's frames
+    Ctx^.Failure := TObject(AcquireExceptionObject);
+    Result := OM_FETCH_ERROR;
+  end;
+end;
+
+constructor TOAuthMailAccount.Create(const ConfigJson: string);
+var
+  U: UTF8String;
+  St: om_status;
+  H: Pom_account;
+begin
+  inherited Create;
+  U := OMToUtf8(ConfigJson);
+  H := nil;
+  St := om_account_new(PUTF8Char(U), @H);
+  if St <> OM_STATUS_OK then
+    raise EOAuthMail.FromLastError(St); // Destroy runs with FHandle = nil
+  FHandle := H;
+end;
+
+destructor TOAuthMailAccount.Destroy;
+begin
+  if FHandle <> nil then
+  begin
+    // also drops the token callback (no free callback: Self outlives the handle)
+    om_account_free(FHandle);
+    FHandle := nil;
+  end;
+  inherited Destroy;
+end;
+
+class procedure TOAuthMailAccount.RaiseDeferred;
+var
+  E: TObject;
+begin
+  E := GDeferred;
+  if E <> nil then
+  begin
+    GDeferred := nil;
+    raise E;
+  end;
+end;
+
+procedure TOAuthMailAccount.Check0(Status: om_status; const Context: string);
+begin
+  if Status <> OM_STATUS_OK then
+  begin
+    FreeAndNil(GDeferred); // the library's error wins
+    raise EOAuthMail.FromLastError(Status, Context);
+  end;
+  RaiseDeferred;
+end;
+
+{ P is a var parameter on purpose: Pascal does not fix the order in which arguments are
+  evaluated, and TakeString(om_x(..., @P), P, ...) must read P after om_x wrote it. }
+function TOAuthMailAccount.TakeString(Status: om_status; var P: PUTF8Char; const Context: string): string;
+begin
+  try
+    Check0(Status, Context);   // reads the last error before om_string_free runs
+    Result := OMFromUtf8(P);
+  finally
+    om_string_free(P);         // NULL-safe
+    P := nil;
+  end;
+end;
+
+procedure TOAuthMailAccount.SetOnTokensChanged(const Value: TOAuthMailTokensEvent);
+var
+  St: om_status;
+begin
+  FOnTokensChanged := Value; // kept here; the library holds only Self
+  if Assigned(Value) then
+    St := om_account_set_token_callback(FHandle, TokenTrampoline, Pointer(Self), nil)
+  else
+    St := om_account_set_token_callback(FHandle, nil, nil, nil);
+  Check0(St, 'om_account_set_token_callback');
+end;
+
+function TOAuthMailAccount.ConfigJson: string;
+var
+  P: PUTF8Char;
+begin
+  P := nil;
+  Result := TakeString(om_account_config_json(FHandle, @P), P, 'om_account_config_json');
+end;
+
+function TOAuthMailAccount.Check: string;
+var
+  P: PUTF8Char;
+begin
+  P := nil;
+  Result := TakeString(om_account_check(FHandle, @P), P, 'om_account_check');
+end;
+
+function TOAuthMailAccount.ServersCheck(TimeoutMs: Cardinal): string;
+var
+  P: PUTF8Char;
+begin
+  P := nil;
+  Result := TakeString(om_servers_check(FHandle, TimeoutMs, @P), P, 'om_servers_check');
+end;
+
+function TOAuthMailAccount.AuthorizeWithOptions(const OptionsJson: string): string;
+var
+  U: UTF8String;
+  P: PUTF8Char;
+begin
+  U := OMToUtf8(OptionsJson);
+  P := nil;
+  Result := TakeString(om_authorize_start(FHandle, OptPtr(U), @P), P, 'om_authorize_start');
+end;
+
+function TOAuthMailAccount.Authorize(OpenBrowser: Boolean; out InfoJson: string): string;
+const
+  Opt: array[Boolean] of string = ('{"open_browser": false}', '{"open_browser": true}');
+begin
+  InfoJson := AuthorizeWithOptions(Opt[OpenBrowser]);
+  Result := OMJsonGetString(InfoJson, 'authorization_url');
+end;
+
+function TOAuthMailAccount.Authorize(OpenBrowser: Boolean): string;
+var
+  Info: string;
+begin
+  Result := Authorize(OpenBrowser, Info);
+end;
+
+function TOAuthMailAccount.WaitAuthorization(TimeoutMs: Cardinal): Integer;
+begin
+  Result := om_authorize_wait(FHandle, TimeoutMs);
+  if (Result = OM_STATUS_OK) or (Result = OM_STATUS_PENDING) then
+    RaiseDeferred
+  else
+    Check0(Result, 'authorization');
+end;
+
+procedure TOAuthMailAccount.CompleteAuthorization(const RedirectUrl: string; TimeoutMs: Cardinal);
+var
+  U: UTF8String;
+begin
+  U := OMToUtf8(RedirectUrl);
+  Check0(om_authorize_complete(FHandle, PUTF8Char(U), TimeoutMs), 'om_authorize_complete');
+end;
+
+procedure TOAuthMailAccount.CancelAuthorization;
+begin
+  Check0(om_authorize_cancel(FHandle), 'om_authorize_cancel');
+end;
+
+function TOAuthMailAccount.StartDeviceAuthorization(TimeoutMs: Cardinal): string;
+var
+  P: PUTF8Char;
+begin
+  P := nil;
+  Result := TakeString(om_device_start(FHandle, TimeoutMs, @P), P, 'om_device_start');
+end;
+
+function TOAuthMailAccount.AccessToken(out ExpiresAt: Int64; TimeoutMs: Cardinal): string;
+var
+  P: PUTF8Char;
+  E: Int64;
+begin
+  P := nil;
+  E := 0;
+  Result := TakeString(om_get_access_token(FHandle, TimeoutMs, @P, @E), P, 'om_get_access_token');
+  ExpiresAt := E;
+end;
+
+function TOAuthMailAccount.AccessToken(TimeoutMs: Cardinal): string;
+var
+  E: Int64;
+begin
+  Result := AccessToken(E, TimeoutMs);
+end;
+
+function TOAuthMailAccount.ExportTokens: string;
+var
+  P: PUTF8Char;
+begin
+  P := nil;
+  Result := TakeString(om_tokens_export(FHandle, @P), P, 'om_tokens_export');
+end;
+
+function TOAuthMailAccount.ImportTokens(const TokensJson: string): Boolean;
+var
+  U: UTF8String;
+  St: om_status;
+begin
+  U := OMToUtf8(TokensJson);
+  St := om_tokens_import(FHandle, PUTF8Char(U));
+  Result := St <> OM_STATUS_STALE_TOKENS;
+  if Result then Check0(St, 'om_tokens_import') else RaiseDeferred;
+end;
+
+procedure TOAuthMailAccount.RevokeTokens(TimeoutMs: Cardinal);
+begin
+  Check0(om_tokens_revoke(FHandle, TimeoutMs), 'om_tokens_revoke');
+end;
+
+function TOAuthMailAccount.Fetch(const OptionsJson: string; OnMessage: TOAuthMailMessageEvent): string;
+var
+  U: UTF8String;
+  P: PUTF8Char;
+  St: om_status;
+  Ctx: TFetchContext;
+  E: TObject;
+begin
+  U := OMToUtf8(OptionsJson);
+  P := nil;
+  Ctx.Account := Self;
+  Ctx.Handler := OnMessage;
+  Ctx.Failure := nil;
+  // Ctx lives on this stack frame: the callback only runs inside om_fetch, on this thread.
+  St := om_fetch(FHandle, OptPtr(U), MessageTrampoline, @Ctx, @P);
+  if Ctx.Failure <> nil then
+  begin
+    om_string_free(P);
+    E := Ctx.Failure;
+    raise E; // the handler's own exception, not the OM_STATUS_CANCELLED it caused
+  end;
+  Result := TakeString(St, P, 'om_fetch');
+end;
+
+function TOAuthMailAccount.FetchToDirectory(const OptionsJson, Directory: string): string;
+var
+  U, D: UTF8String;
+  P: PUTF8Char;
+begin
+  U := OMToUtf8(OptionsJson);
+  D := OMToUtf8(Directory);
+  P := nil;
+  Result := TakeString(om_fetch_to_directory(FHandle, OptPtr(U), PUTF8Char(D), @P), P,
+    'om_fetch_to_directory');
+end;
+
+function TOAuthMailAccount.Folders(TimeoutMs: Cardinal): string;
+var
+  P: PUTF8Char;
+begin
+  P := nil;
+  Result := TakeString(om_folders_list(FHandle, TimeoutMs, @P), P, 'om_folders_list');
+end;
+
+function TOAuthMailAccount.ExportSyncState: string;
+var
+  P: PUTF8Char;
+begin
+  P := nil;
+  Result := TakeString(om_sync_state_export(FHandle, @P), P, 'om_sync_state_export');
+end;
+
+procedure TOAuthMailAccount.ImportSyncState(const StateJson: string);
+var
+  U: UTF8String;
+begin
+  U := OMToUtf8(StateJson);
+  Check0(om_sync_state_import(FHandle, PUTF8Char(U)), 'om_sync_state_import');
+end;
+
+function TOAuthMailAccount.Send(const MessageJson, OptionsJson: string): string;
+var
+  M, O: UTF8String;
+  P: PUTF8Char;
+begin
+  M := OMToUtf8(MessageJson);
+  O := OMToUtf8(OptionsJson);
+  P := nil;
+  Result := TakeString(om_send(FHandle, PUTF8Char(M), OptPtr(O), @P), P, 'om_send');
+end;
+
+function TOAuthMailAccount.SendRaw(const Data: TBytes; const OptionsJson: string): string;
+var
+  O: UTF8String;
+  P: PUTF8Char;
+  D: PByte;
+begin
+  O := OMToUtf8(OptionsJson);
+  P := nil;
+  if Length(Data) > 0 then D := @Data[0] else D := nil;
+  Result := TakeString(om_send_raw(FHandle, D, NativeUInt(Length(Data)), OptPtr(O), @P), P,
+    'om_send_raw');
+end;
+
+function TOAuthMailAccount.SendBatch(const MessagesJson, OptionsJson: string): string;
+var
+  M, O: UTF8String;
+  P: PUTF8Char;
+begin
+  M := OMToUtf8(MessagesJson);
+  O := OMToUtf8(OptionsJson);
+  P := nil;
+  Result := TakeString(om_send_batch(FHandle, PUTF8Char(M), OptPtr(O), @P), P, 'om_send_batch');
+end;
+
+procedure TOAuthMailAccount.Cancel;
+begin
+  Check0(om_account_cancel(FHandle), 'om_account_cancel');
+end;
+
+initialization
+  IsMultiThread := True; // the library calls back from its threads; several host threads may call it
+
+end.

@@ -1,0 +1,533 @@
+{ demo_test.dpr — a real program using OAuthMail.pas against the local sandbox (a real OAuth2
+  server, a private Dovecot and an SMTP sink), run by bindings/delphi/run_test.sh.
+
+  Environment (set by run_test.sh): SANDBOX_AUTHORIZE_URL, SANDBOX_TOKEN_URL,
+  SANDBOX_REVOCATION_URL, SANDBOX_CA_FILE, OM_BROWSER_SCRIPT, OM_IMAPS_PORT,
+  OM_SUBMISSION_PORT, OM_SEEDED (messages seeded in alice's INBOX), OM_WORKDIR,
+  OM_C_LAYOUT (sizeof/offsets of om_message from a C compiler).
+  Prints "ok - ..." / "not ok - ..." and one final line "N passed, M failed". }
+program demo_test;
+
+{$IFDEF FPC}
+  {$MODE DELPHI}
+  {$MODESWITCH UNICODESTRINGS}
+  {$H+}
+{$ENDIF}
+{$APPTYPE CONSOLE}
+
+uses
+  {$IFDEF UNIX}cthreads, cwstring,{$ENDIF} // threads + UnicodeString <-> console (FPC on Unix)
+  SysUtils, Classes, SyncObjs, DateUtils,
+  OAuthMail;
+
+type
+  EDemoHandler = class(Exception);
+
+  TDemo = class
+  public
+    Passed, Failed: Integer;
+    TokenEvents: Integer;
+    LastTokens: string;
+    Count: Integer;
+    Uids: array of UInt32;
+    BadData: string;
+    Mode: (mRaise, mStopAtSecond, mReentrant, mCount);
+    ReentrantStatus: Integer;
+    procedure Ok(Cond: Boolean; const What: string; const Why: string = '');
+    procedure OnTokens(Sender: TOAuthMailAccount; const TokensJson: string);
+    procedure OnTokensRaise(Sender: TOAuthMailAccount; const TokensJson: string);
+    procedure OnMessage(Sender: TOAuthMailAccount; const Msg: TOAuthMailMessage;
+      const Data: TBytes; var Action: TFetchAction);
+  end;
+
+  TCancelThread = class(TThread)
+  private
+    FAcc: TOAuthMailAccount;
+    FDelayMs: Integer;
+    FError: string;
+  protected
+    procedure Execute; override;
+  public
+    constructor Create(Acc: TOAuthMailAccount; DelayMs: Integer);
+  end;
+
+var
+  D: TDemo;
+  LogCount: Integer = 0;
+
+procedure TDemo.Ok(Cond: Boolean; const What, Why: string);
+begin
+  if Cond then
+  begin
+    Inc(Passed);
+    Writeln('ok - ', What);
+  end
+  else
+  begin
+    Inc(Failed);
+    if Why <> '' then Writeln('not ok - ', What, ' (', Why, ')')
+    else Writeln('not ok - ', What);
+  end;
+end;
+
+procedure TDemo.OnTokens(Sender: TOAuthMailAccount; const TokensJson: string);
+begin
+  Inc(TokenEvents);
+  LastTokens := TokensJson;
+end;
+
+procedure TDemo.OnTokensRaise(Sender: TOAuthMailAccount; const TokensJson: string);
+begin
+  raise EDemoHandler.Create('the host could not store the tokens');
+end;
+
+function BytesToAscii(const Data: TBytes): string;
+var
+  I: Integer;
+begin
+  SetLength(Result, Length(Data));
+  for I := 0 to High(Data) do
+    Result[I + 1] := Char(Data[I]); // Latin-1 view: enough to look for ASCII headers
+end;
+
+procedure TDemo.OnMessage(Sender: TOAuthMailAccount; const Msg: TOAuthMailMessage;
+  const Data: TBytes; var Action: TFetchAction);
+var
+  Text: string;
+begin
+  case Mode of
+    mRaise:
+      raise EDemoHandler.Create('the host failed on uid ' + IntToStr(Msg.Uid));
+    mStopAtSecond:
+      if Count = 1 then
+      begin
+        Action := faStop;
+        Exit;
+      end;
+    mReentrant:
+      if Count = 0 then
+        try
+          Sender.AccessToken; // same account, inside its callback
+          ReentrantStatus := 0;
+        except
+          on E: EOAuthMail do ReentrantStatus := E.Status;
+        end;
+  end;
+  Inc(Count);
+  SetLength(Uids, Length(Uids) + 1);
+  Uids[High(Uids)] := Msg.Uid;
+  Text := BytesToAscii(Data);
+  if UInt64(Length(Data)) <> Msg.Size then
+    BadData := Format('uid %d: %d bytes, RFC822.SIZE %d', [Msg.Uid, Length(Data), Msg.Size])
+  else if Pos('X-Seed-Index:', Text) = 0 then
+    BadData := 'no X-Seed-Index header in the raw bytes of uid ' + IntToStr(Msg.Uid)
+  else if Pos('Message-ID:', Text) = 0 then
+    BadData := 'no Message-ID header in the raw bytes'
+  else if Msg.Folder <> 'INBOX' then
+    BadData := 'folder ' + Msg.Folder
+  else if (Msg.UidValidity = 0) or (Msg.Uid = 0) then
+    BadData := 'uid/uidvalidity 0'
+  else if Msg.InternalDate < 1704067200 then // seed.py dates: 2024-01-01 + i minutes
+    BadData := 'internal_date ' + IntToStr(Msg.InternalDate);
+end;
+
+constructor TCancelThread.Create(Acc: TOAuthMailAccount; DelayMs: Integer);
+begin
+  FAcc := Acc;
+  FDelayMs := DelayMs;
+  inherited Create(False);
+end;
+
+procedure TCancelThread.Execute;
+begin
+  Sleep(FDelayMs);
+  try
+    FAcc.CancelAuthorization; // from another thread while the main thread waits
+  except
+    on E: Exception do FError := E.Message;
+  end;
+end;
+
+procedure OnLog(Level: Integer; const Msg: string);
+begin
+  // may run on a library thread: only an atomic counter here
+  InterlockedIncrement(LogCount);
+end;
+
+function Env(const Name: string): string;
+begin
+  Result := GetEnvironmentVariable(Name);
+  if Result = '' then
+  begin
+    Writeln('not ok - environment variable ', Name, ' is not set');
+    Writeln('0 passed, 1 failed');
+    Halt(1);
+  end;
+end;
+
+function Contains(const S, Sub: string): Boolean;
+begin
+  Result := Pos(Sub, S) > 0;
+end;
+
+function CountOf(const S, Sub: string): Integer;
+var
+  I: Integer;
+begin
+  Result := 0;
+  I := Pos(Sub, S);
+  while I > 0 do
+  begin
+    Inc(Result);
+    I := Pos(Sub, S, I + Length(Sub));
+  end;
+end;
+
+{ Json with the integer value of "Key" changed by Delta, or set to Value when Delta = 0. }
+function TweakInt(const Json, Key: string; Delta: Integer; Value: Int64 = 0): string;
+var
+  I, J: Integer;
+begin
+  I := Pos('"' + Key + '":', Json);
+  if I = 0 then Exit(Json);
+  I := I + Length(Key) + 3;
+  J := I;
+  while (J <= Length(Json)) and CharInSet(Json[J], ['0'..'9']) do Inc(J);
+  if Delta <> 0 then Value := StrToInt64(Copy(Json, I, J - I)) + Delta;
+  Result := Copy(Json, 1, I - 1) + IntToStr(Value) + Copy(Json, J, MaxInt);
+end;
+
+{ The same token set with its version lowered by one (an older copy). }
+function OlderTokens(const Json: string): string;
+begin
+  Result := TweakInt(Json, 'version', -1);
+end;
+
+function Compact(const Json: string): string;
+begin
+  Result := StringReplace(Json, ' ', '', [rfReplaceAll]);
+end;
+
+function StatusOf(E: Exception): string;
+begin
+  if E is EOAuthMail then
+    Result := EOAuthMail(E).StatusName + ': ' + E.Message
+  else
+    Result := E.ClassName + ': ' + E.Message;
+end;
+
+function AccountJson(const BadKey: string = ''; const Lang: string = 'en'): string;
+begin
+  Result :=
+    '{"provider": "custom",' +
+    ' "client_id": "confidential-app", "client_secret": "confidential-secret",' +
+    ' "client_auth": "request_body",' +
+    ' "authorize_url": ' + OMJsonString(Env('SANDBOX_AUTHORIZE_URL')) + ',' +
+    ' "token_url": ' + OMJsonString(Env('SANDBOX_TOKEN_URL')) + ',' +
+    ' "revocation_url": ' + OMJsonString(Env('SANDBOX_REVOCATION_URL')) + ',' +
+    ' "scopes": "openid offline_access email mail",' +
+    ' "redirect_uri": "http://127.0.0.1/",' +
+    ' "email": "alice@example.test",' +
+    ' "incoming": {"protocol": "imap", "host": "127.0.0.1", "port": ' + Env('OM_IMAPS_PORT') +
+      ', "security": "tls"},' +
+    ' "outgoing": {"host": "127.0.0.1", "port": ' + Env('OM_SUBMISSION_PORT') +
+      ', "security": "starttls"},' +
+    ' "ca_certs_file": ' + OMJsonString(Env('SANDBOX_CA_FILE')) + ',' +
+    ' "browser_command": ["node", ' + OMJsonString(Env('OM_BROWSER_SCRIPT')) + ', "--ca", ' +
+      OMJsonString(Env('SANDBOX_CA_FILE')) + '],' +
+    BadKey +
+    ' "language": ' + OMJsonString(Lang) + '}';
+end;
+
+function LayoutString: string;
+var
+  M: Tom_message;
+  B: NativeUInt;
+begin
+  B := NativeUInt(@M);
+  Result := Format('%d,%d,%d,%d,%d,%d,%d,%d,%d', [SizeOf(Tom_message),
+    NativeUInt(@M.uid) - B, NativeUInt(@M.uidvalidity) - B, NativeUInt(@M.resync) - B,
+    NativeUInt(@M.size) - B, NativeUInt(@M.internal_date) - B, NativeUInt(@M.folder) - B,
+    NativeUInt(@M.flags) - B, NativeUInt(@M.uidl) - B]);
+end;
+
+const
+  // "Devis n°42 – société Élan", written with code points so that the source encoding
+  // (Delphi reads BOM-less files as ANSI) cannot change it.
+  Subject = 'Devis n'#$00B0'42 '#$2013' soci'#$00E9't'#$00E9' '#$00C9'lan';
+
+var
+  Acc, Acc2: TOAuthMailAccount;
+  S, Url, Info, Tokens, State, Dir: string;
+  St, Seeded, Total, I, Loops: Integer;
+  ExpiresAt: Int64;
+  Raw: TBytes;
+  U: UTF8String;
+  T: TCancelThread;
+  Raised: Boolean;
+  SR: TSearchRec;
+
+begin
+{$IFDEF FPC}
+  // FPC 3.2's RTL (Format, Exception.Message, ForceDirectories, Writeln) works with AnsiString
+  // in DefaultSystemCodePage, which is ASCII under LANG=C: non-ASCII text and file names would
+  // become '?'. On Linux, file names and the console are UTF-8: say so, as Lazarus does.
+  SetMultiByteConversionCodePage(CP_UTF8);
+  SetMultiByteFileSystemCodePage(CP_UTF8);
+  SetMultiByteRTLFileSystemCodePage(CP_UTF8);
+  SetTextCodePage(Output, CP_UTF8);
+{$ENDIF}
+  D := TDemo.Create;
+  Acc := nil;
+  Acc2 := nil;
+  try
+    try
+      Seeded := StrToInt(Env('OM_SEEDED'));
+
+      { library, version, ABI layout }
+      TOAuthMail.Init;
+      D.Ok(TOAuthMail.VersionNumber = OM_HEADER_VERSION_NUMBER,
+        'om_version_number matches the header (' + TOAuthMail.Version + ')');
+      D.Ok(LayoutString = Env('OM_C_LAYOUT'), 'om_message layout matches the C compiler (' +
+        LayoutString + ')', 'C: ' + Env('OM_C_LAYOUT'));
+      D.Ok(TOAuthMail.StatusName(OM_STATUS_TIMEOUT) = 'OM_STATUS_TIMEOUT', 'om_status_name');
+      D.Ok(TOAuthMail.StatusName(OM_STATUS_LOGIN_REJECTED) = 'OM_STATUS_LOGIN_REJECTED',
+        'status constants line up with the library');
+      TOAuthMail.SetLogProc(OnLog, OM_LOG_INFO);
+
+      { an invalid configuration raises EOAuthMail(INVALID_CONFIG) naming the key }
+      Raised := False;
+      try
+        TOAuthMailAccount.Create(AccountJson(' "client_sekret": "x",')).Free;
+      except
+        on E: EOAuthMail do
+        begin
+          Raised := True;
+          D.Ok(E.Status = OM_STATUS_INVALID_CONFIG, 'invalid config: Status = OM_STATUS_INVALID_CONFIG',
+            StatusOf(E));
+          D.Ok(Contains(E.Message, 'client_sekret'), 'invalid config: the message names the key',
+            E.Message);
+        end;
+      end;
+      D.Ok(Raised, 'invalid config raises EOAuthMail');
+      Raised := False;
+      try
+        TOAuthMailAccount.Create('{"provider": "custom", "timeout_secs": "soon"}').Free;
+      except
+        on E: EOAuthMail do
+          Raised := (E.Status = OM_STATUS_INVALID_CONFIG) and Contains(E.Message, 'timeout_secs');
+      end;
+      D.Ok(Raised, 'wrong type raises INVALID_CONFIG naming timeout_secs');
+
+      { the account }
+      Acc := TOAuthMailAccount.Create(AccountJson);
+      D.Ok(Acc.Handle <> nil, 'account created from JSON');
+      Acc.OnTokensChanged := D.OnTokens;
+      S := Acc.ConfigJson;
+      D.Ok(Contains(S, '********') and not Contains(S, 'confidential-secret'),
+        'ConfigJson masks the secret');
+      S := Acc.Check;
+      D.Ok((Length(S) > 0) and (S[1] = '['), 'Check returns a JSON array of findings', S);
+
+      Raised := False;
+      try
+        Acc.AccessToken;
+      except
+        on E: EOAuthMail do
+          Raised := E.Status = OM_STATUS_AUTHORIZATION_REQUIRED;
+      end;
+      D.Ok(Raised, 'AccessToken before authorization raises AUTHORIZATION_REQUIRED');
+
+      { browser authorization (the scripted browser plays the user) }
+      Url := Acc.Authorize(True, Info);
+      D.Ok(Copy(Url, 1, Length(Env('SANDBOX_AUTHORIZE_URL'))) = Env('SANDBOX_AUTHORIZE_URL'),
+        'Authorize returns the authorization URL', Url);
+      D.Ok(Contains(Url, 'code_challenge_method=S256'), 'the URL uses PKCE S256');
+      Loops := 0;
+      repeat
+        St := Acc.WaitAuthorization(250);
+        Inc(Loops);
+      until (St <> OM_STATUS_PENDING) or (Loops > 240);
+      D.Ok(St = OM_STATUS_OK, Format('WaitAuthorization -> OK after %d wait(s)', [Loops]),
+        TOAuthMail.StatusName(St));
+      D.Ok(D.TokenEvents >= 1, 'OnTokensChanged ran inside WaitAuthorization');
+      D.Ok(Contains(D.LastTokens, '"refresh_token"'), 'OnTokensChanged got the token set JSON');
+
+      S := Acc.AccessToken(ExpiresAt);
+      D.Ok(Length(S) > 10, Format('AccessToken (%d chars)', [Length(S)]));
+      D.Ok(ExpiresAt > DateTimeToUnix(Now) - 86400, 'AccessToken gives the expiry (Unix seconds)');
+
+      Tokens := Acc.ExportTokens;
+      D.Ok(Contains(Tokens, '"refresh_token"') and Contains(Tokens, '"version"'), 'ExportTokens');
+
+      { the admin's "test these settings" button }
+      S := Compact(Acc.ServersCheck(0));
+      D.Ok(CountOf(S, '"authenticated":true') = 2, 'ServersCheck: IMAPS and submission log in', S);
+
+      S := Acc.Folders;
+      D.Ok(Contains(S, '"INBOX"'), 'Folders lists INBOX');
+
+      { fetch: an exception in the handler stops the fetch and comes back out of Fetch }
+      D.Mode := mRaise;
+      Raised := False;
+      try
+        Acc.Fetch('{"folder": "INBOX"}', D.OnMessage);
+      except
+        on E: EDemoHandler do Raised := True;
+        on E: Exception do D.Ok(False, 'handler exception re-raised', StatusOf(E));
+      end;
+      D.Ok(Raised, 'an exception raised by the handler is re-raised by Fetch (same class)');
+
+      { OM_FETCH_STOP at the second message: only the first is accepted }
+      D.Mode := mStopAtSecond;
+      D.Count := 0;
+      S := Compact(Acc.Fetch('{"folder": "INBOX"}', D.OnMessage));
+      D.Ok((D.Count = 1) and Contains(S, '"delivered":1') and Contains(S, '"stopped_by_callback":true'),
+        'faStop: one message accepted, fetch stopped', S);
+      Total := D.Count;
+
+      { the rest; the handler tries a re-entrant call on the first one }
+      D.Mode := mReentrant;
+      D.Count := 0;
+      S := Compact(Acc.Fetch('{"folder": "INBOX"}', D.OnMessage));
+      Total := Total + D.Count;
+      D.Ok(D.ReentrantStatus = OM_STATUS_REENTRANT_CALL,
+        'a call on the account from inside its callback raises REENTRANT_CALL',
+        TOAuthMail.StatusName(D.ReentrantStatus));
+      D.Ok(Total = Seeded, Format('Fetch delivered the %d seeded messages (%d)', [Seeded, Total]), S);
+      D.Ok(D.BadData = '', 'the event gets the raw bytes (RFC822.SIZE long, headers) and metadata', D.BadData);
+      for I := 1 to High(D.Uids) do
+        if D.Uids[I] <= D.Uids[I - 1] then D.BadData := 'UIDs not increasing';
+      D.Ok(D.BadData = '', 'UIDs in increasing order');
+
+      D.Mode := mCount;
+      D.Count := 0;
+      S := Compact(Acc.Fetch('{"folder": "INBOX"}', D.OnMessage));
+      D.Ok((D.Count = 0) and Contains(S, '"delivered":0'), 'a second Fetch sees nothing new', S);
+
+      { sync state and tokens carried to a second account (another workstation) }
+      State := Acc.ExportSyncState;
+      D.Ok(Contains(State, 'INBOX'), 'ExportSyncState');
+      Acc2 := TOAuthMailAccount.Create(AccountJson('', 'fr'));
+      D.Ok(Acc2.ImportTokens(Tokens), 'ImportTokens into a second account');
+      D.Ok(not Acc2.ImportTokens(OlderTokens(Tokens)), 'ImportTokens of an older version -> False (stale), not raised');
+      D.Ok(Acc2.AccessToken = Acc.AccessToken, 'the second account uses the imported token');
+      Acc2.ImportSyncState(State);
+      D.Count := 0;
+      Acc2.Fetch('', D.OnMessage);
+      D.Ok(D.Count = 0, 'ImportSyncState: the second account fetches nothing new');
+
+      Dir := IncludeTrailingPathDelimiter(Env('OM_WORKDIR')) + 'bo'#$00EE'te d'#$00E9'p'#$00F4't';
+      ForceDirectories(Dir);
+      S := Compact(Acc2.FetchToDirectory('{"only_new": false}', Dir));
+      I := 0;
+      if FindFirst(IncludeTrailingPathDelimiter(Dir) + '*.eml', faAnyFile, SR) = 0 then
+      begin
+        repeat Inc(I) until FindNext(SR) <> 0;
+        FindClose(SR);
+      end;
+      D.Ok(I = Seeded, Format('FetchToDirectory wrote %d .eml files into a non-ASCII directory', [I]), S);
+
+      Raised := False;
+      try
+        Acc2.ImportSyncState('{not json');
+      except
+        on E: EOAuthMail do Raised := E.Status = OM_STATUS_INVALID_ARGUMENT;
+      end;
+      D.Ok(Raised, 'ImportSyncState of malformed JSON raises INVALID_ARGUMENT');
+
+      { sending }
+      S := Acc.Send('{"to": "Client <client@example.test>", "subject": ' + OMJsonString(Subject) +
+        ', "text": ' + OMJsonString('Bonjour,'#10'veuillez trouver notre devis n'#$00B0'42.'#10) + '}');
+      D.Ok(Contains(S, '"message_id"'), 'Send with the subject "' + Subject + '"', S);
+
+      U := UTF8String('From: alice@example.test'#13#10'To: raw@example.test'#13#10 +
+        'Subject: raw'#13#10'Message-ID: <raw-1@example.test>'#13#10#13#10'raw body'#13#10);
+      SetLength(Raw, Length(U));
+      Move(U[1], Raw[0], Length(U));
+      S := Acc.SendRaw(Raw);
+      D.Ok(Contains(S, 'raw@example.test'), 'SendRaw', S);
+
+      S := Compact(Acc.SendBatch('[{"to": "bob@example.test", "subject": "batch 1", "text": "1"},' +
+        ' {"to": "reject@example.test", "subject": "batch 2", "text": "2"}]'));
+      D.Ok((CountOf(S, '"ok":true') = 1) and (CountOf(S, '"ok":false') = 1),
+        'SendBatch: one result per message (one refused recipient)', S);
+
+      Raised := False;
+      try
+        Acc.Send('{"subject": "nobody", "text": "x"}');
+      except
+        on E: EOAuthMail do Raised := E.Status = OM_STATUS_INVALID_ARGUMENT;
+      end;
+      D.Ok(Raised, 'Send without a recipient raises INVALID_ARGUMENT');
+
+      { an exception in OnTokensChanged comes out of the call that ran the callback }
+      Tokens := Acc2.ExportTokens;
+      D.Ok(Acc2.ImportTokens(TweakInt(TweakInt(Tokens, 'version', 1), 'expires_at', 0, 1)),
+        'ImportTokens of a newer set with an expired access token');
+      Acc2.OnTokensChanged := D.OnTokensRaise;
+      Raised := False;
+      try
+        Acc2.AccessToken;
+      except
+        on E: EDemoHandler do Raised := True;
+        on E: Exception do D.Ok(False, 'OnTokensChanged exception', StatusOf(E));
+      end;
+      D.Ok(Raised, 'refresh: an exception raised by OnTokensChanged is re-raised by AccessToken');
+      Acc2.OnTokensChanged := nil;
+      D.Ok(Acc2.AccessToken <> '', 'the refreshed token is kept all the same');
+
+      { cancel from another thread while this one waits }
+      Acc2.Authorize(False);
+      T := TCancelThread.Create(Acc2, 300);
+      try
+        Raised := False;
+        try
+          repeat until Acc2.WaitAuthorization(100) <> OM_STATUS_PENDING;
+        except
+          on E: EOAuthMail do
+          begin
+            Raised := E.Status = OM_STATUS_CANCELLED;
+            // language fr: "L'autorisation a été annulée" (UTF-8 out, both properties)
+            D.Ok(Contains(E.Text, 'a '#$00E9't'#$00E9' annul'#$00E9'e'), 'a French error message arrives intact in E.Text', E.Text);
+{$IFDEF FPC}
+            D.Ok(UTF8Decode(RawByteString(E.Message)) = E.Text, 'E.Message holds the same text as UTF-8 bytes (FPC)');
+{$ELSE}
+            D.Ok(E.Message = E.Text, 'E.Message = E.Text');
+{$ENDIF}
+          end;
+        end;
+        T.WaitFor;
+        D.Ok(Raised and (T.FError = ''), 'CancelAuthorization from another thread: WaitAuthorization raises CANCELLED',
+          T.FError);
+      finally
+        T.Free;
+      end;
+      Acc.Cancel;
+      D.Ok(Acc.AccessToken <> '', 'Cancel affects only operations in progress');
+
+      Acc.OnTokensChanged := nil;
+      TOAuthMail.LogWrite(OM_LOG_ERROR, 'log from Pascal: '#$00E9't'#$00E9);
+      D.Ok(LogCount > 0, Format('log callback called %d times', [LogCount]));
+      TOAuthMail.SetLogProc(nil);
+
+      TOAuthMail.Shutdown;
+      Raised := False;
+      try
+        Acc.Folders;
+      except
+        on E: EOAuthMail do Raised := E.Status = OM_STATUS_NOT_INITIALIZED;
+      end;
+      D.Ok(Raised, 'after Shutdown, network calls raise NOT_INITIALIZED');
+    except
+      on E: Exception do
+        D.Ok(False, 'unexpected exception', StatusOf(E));
+    end;
+  finally
+    Acc2.Free;
+    Acc.Free;
+    Writeln(Format('%d passed, %d failed', [D.Passed, D.Failed]));
+    if (D.Failed > 0) or (D.Passed = 0) then ExitCode := 1;
+    D.Free;
+  end;
+end.

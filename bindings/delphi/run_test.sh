@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Test of the Delphi binding: compiles bindings/delphi/demo_test.dpr (which uses OAuthMail.pas)
+# with Free Pascal in Delphi mode against the freshly built library, starts the local sandbox
+# (the OAuth2 server, a private Dovecot, the SMTP sink) like scripts/demo.sh, seeds mail, runs
+# the program, then checks what the sink received. Run as root on Debian:
+#   bash bindings/delphi/run_test.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+start_time=$(date +%s)
+
+# --- Free Pascal (Debian package fpc); never skipped silently
+if ! command -v fpc >/dev/null 2>&1; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "run_test: Free Pascal is missing: install the Debian package 'fpc' (apt-get install fpc) or run as root" >&2
+    exit 1
+  fi
+  echo "run_test: installing the Debian package fpc (Free Pascal) with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends fpc >/dev/null; }; then
+    echo "run_test: FAILED to install the Debian package 'fpc' (Free Pascal); cannot test the Delphi binding" >&2
+    exit 1
+  fi
+fi
+command -v fpc >/dev/null 2>&1 || { echo "run_test: 'fpc' still not found after installing the Debian package fpc" >&2; exit 1; }
+echo "== Free Pascal $(fpc -iV) ($(fpc -iTP)-$(fpc -iTO))"
+
+# --- the rest of the toolchain and the sandbox's dependencies (as the demo does)
+bash scripts/install-deps.sh
+
+echo "== building the library"
+cargo build --quiet
+libdir=$root/target/debug
+[ -e "$libdir/liboauthmail.so" ] || { echo "run_test: $libdir/liboauthmail.so was not built" >&2; exit 1; }
+
+work=$root/target/delphi-test
+rm -rf "$work" && mkdir -p "$work/units"
+
+echo "== om_message layout according to the C compiler"
+cat > "$work/layout.c" <<'C'
+#include <stdio.h>
+#include <stddef.h>
+#include "oauthmail.h"
+int main(void) {
+  printf("%zu,%zu,%zu,%zu,%zu,%zu,%zu,%zu,%zu\n", sizeof(om_message),
+         offsetof(om_message, uid), offsetof(om_message, uidvalidity), offsetof(om_message, resync),
+         offsetof(om_message, size), offsetof(om_message, internal_date), offsetof(om_message, folder),
+         offsetof(om_message, flags), offsetof(om_message, uidl));
+  return 0;
+}
+C
+gcc -std=c11 -I include "$work/layout.c" -o "$work/layout"
+OM_C_LAYOUT=$("$work/layout")
+echo "$OM_C_LAYOUT"
+
+echo "== compiling demo_test.dpr with fpc -Mdelphi"
+fpc -Mdelphi -vew -Sh -O1 \
+  -Fu"$root/bindings/delphi" -FU"$work/units" \
+  -Fl"$libdir" -k-rpath -k"$libdir" \
+  -o"$work/demo_test" "$root/bindings/delphi/demo_test.dpr" > "$work/fpc.log" 2>&1 || {
+  cat "$work/fpc.log" >&2; echo "run_test: fpc failed" >&2; exit 1; }
+grep -E "Warning|Error" "$work/fpc.log" || true
+
+echo "== sandbox: OAuth2 server, private Dovecot, SMTP sink"
+source scripts/sandbox-env.sh "$work"
+bash tests/sandbox/mail/start.sh "$work/mail" "$work/oauth.json" "$work/pki" > "$work/mail.json"
+trap 'bash tests/sandbox/mail/stop.sh "$work/mail" >/dev/null 2>&1 || true; kill $SANDBOX_PID 2>/dev/null || true' EXIT
+mj() { node -p "require('$work/mail.json').$1"; }
+imaps_port=$(mj imaps_port)
+submission_port=$(mj submission_port)
+sink_dir=$(mj sink_dir)
+maildir_root=$(mj maildir_root)
+
+seeded=3
+python3 tests/sandbox/mail/seed.py "$maildir_root" alice@example.test $seeded --seed 7 --subject-prefix "Commande" >/dev/null
+
+export OM_IMAPS_PORT=$imaps_port OM_SUBMISSION_PORT=$submission_port OM_SEEDED=$seeded
+export OM_WORKDIR=$work OM_C_LAYOUT OM_BROWSER_SCRIPT=$root/tests/sandbox/browser.mjs
+export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+
+echo "== running demo_test"
+set +e
+"$work/demo_test" | tee "$work/demo_test.out"
+rc=${PIPESTATUS[0]}
+set -e
+
+# --- what the sink received: Send (1) + SendRaw (1) + SendBatch (1 of 2, one refused recipient)
+expected_sink=3
+n=$(ls "$sink_dir"/*.json 2>/dev/null | wc -l)
+extra_fail=0
+if [ "$n" -eq "$expected_sink" ]; then
+  echo "ok - the SMTP sink received $n messages"
+else
+  echo "not ok - the SMTP sink received $n messages, expected $expected_sink"; extra_fail=1
+fi
+subject=$(python3 - "$sink_dir" <<'PY'
+import email, email.policy, glob, sys
+for f in sorted(glob.glob(sys.argv[1] + "/*.eml")):
+    m = email.message_from_bytes(open(f, "rb").read(), policy=email.policy.default)
+    if "client@example.test" in str(m["To"]):
+        print(m["Subject"])
+PY
+)
+if [ "$subject" = "Devis n°42 – société Élan" ]; then
+  echo "ok - the sink's message decodes to the subject '$subject'"
+else
+  echo "not ok - the sink's subject is '$subject'"; extra_fail=1
+fi
+
+echo "== run time: $(( $(date +%s) - start_time )) s"
+if [ "$rc" -ne 0 ] || [ "$extra_fail" -ne 0 ]; then
+  echo "run_test: FAILED (demo_test exit $rc)" >&2
+  exit 1
+fi
+echo "run_test: passed"

@@ -1,0 +1,468 @@
+// DemoTest.cs — a real program using the .NET binding against the local sandbox (a real OAuth2
+// server, a private Dovecot that checks every token, an SMTP sink), run by run_test.sh:
+// authorize through the scripted browser, get a token, fetch the seeded mail (then nothing new),
+// send a message with non-ASCII text, plus the binding's own promises (errors carry the status
+// and name the key, a handler exception surfaces after Fetch without losing the message,
+// cancellation from another thread, SafeHandle disposal, the om_message layout).
+//
+// Environment (set by run_test.sh): SANDBOX_AUTHORIZE_URL, SANDBOX_TOKEN_URL,
+// SANDBOX_REVOCATION_URL, SANDBOX_CA_FILE, OM_TEST_BROWSER_JS, OM_TEST_IMAPS_PORT,
+// OM_TEST_SUBMISSION_PORT, OM_TEST_SINK_DIR, OM_TEST_SEEDED, OM_TEST_WORKDIR, OM_TEST_C_LAYOUT.
+// Prints "ok - …" / "not ok - …" and one final "N passed, M failed"; exit code 1 on failure.
+
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.RegularExpressions;
+using System.Threading;
+using OAuthMail;
+
+internal static class DemoTest
+{
+    private static int s_passed, s_failed;
+
+    private static void Ok(bool condition, string name, string detail = null)
+    {
+        if (condition) { s_passed++; Console.WriteLine("ok - " + name); }
+        else { s_failed++; Console.WriteLine("not ok - " + name + (detail != null ? " — " + detail : "")); }
+    }
+
+    // Runs a step; an unexpected exception fails it (and is printed), the program continues.
+    private static void Step(string name, Action body)
+    {
+        try { body(); }
+        catch (Exception ex) { s_failed++; Console.WriteLine("not ok - " + name + " — unexpected " + ex); }
+    }
+
+    // The exception `body` throws, or null.
+    private static T Catch<T>(Action body) where T : Exception
+    {
+        try { body(); }
+        catch (T ex) { return ex; }
+        return null;
+    }
+
+    private static string Env(string name)
+    {
+        string v = Environment.GetEnvironmentVariable(name);
+        if (string.IsNullOrEmpty(v)) throw new InvalidOperationException("environment variable " + name + " is not set (run bindings/dotnet/run_test.sh)");
+        return v;
+    }
+
+    private static string Q(string s) { return OAuthMailJson.Quote(s); }
+
+    private static string AccountJson()
+    {
+        return "{"
+            + "\"provider\": \"custom\","
+            + "\"client_id\": \"confidential-app\","
+            + "\"client_secret\": \"confidential-secret\","
+            + "\"client_auth\": \"request_body\","
+            + "\"authorize_url\": " + Q(Env("SANDBOX_AUTHORIZE_URL")) + ","
+            + "\"token_url\": " + Q(Env("SANDBOX_TOKEN_URL")) + ","
+            + "\"revocation_url\": " + Q(Env("SANDBOX_REVOCATION_URL")) + ","
+            + "\"scopes\": \"openid offline_access email mail\","
+            + "\"redirect_uri\": \"http://127.0.0.1/\","
+            + "\"email\": \"alice@example.test\","
+            + "\"incoming\": {\"protocol\": \"imap\", \"host\": \"127.0.0.1\", \"port\": " + Env("OM_TEST_IMAPS_PORT") + ", \"security\": \"tls\"},"
+            + "\"outgoing\": {\"host\": \"127.0.0.1\", \"port\": " + Env("OM_TEST_SUBMISSION_PORT") + ", \"security\": \"starttls\"},"
+            + "\"ca_certs_file\": " + Q(Env("SANDBOX_CA_FILE")) + ","
+            + "\"browser_command\": [\"node\", " + Q(Env("OM_TEST_BROWSER_JS")) + ", \"--ca\", " + Q(Env("SANDBOX_CA_FILE")) + "],"
+            + "\"language\": \"en\""
+            + "}";
+    }
+
+    // Header value of a raw message (unfolded), or null.
+    private static string Header(byte[] raw, string name)
+    {
+        string text = Encoding.UTF8.GetString(raw);
+        int end = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+        if (end < 0) end = text.IndexOf("\n\n", StringComparison.Ordinal);
+        if (end >= 0) text = text.Substring(0, end);
+        text = Regex.Replace(text, "\r?\n[ \t]", " ");
+        foreach (string line in text.Split('\n'))
+        {
+            string l = line.TrimEnd('\r');
+            if (l.StartsWith(name + ":", StringComparison.OrdinalIgnoreCase)) return l.Substring(name.Length + 1).Trim();
+        }
+        return null;
+    }
+
+    // RFC 2047 encoded words (B and Q), adjacent words joined (whitespace between them dropped).
+    private static string DecodeWords(string value)
+    {
+        if (value == null) return null;
+        var word = new Regex(@"=\?([^?]+)\?([bBqQ])\?([^?]*)\?=");
+        value = Regex.Replace(value, @"(\?=)\s+(=\?)", "$1$2");
+        return word.Replace(value, m =>
+        {
+            Encoding enc = Encoding.GetEncoding(m.Groups[1].Value);
+            byte[] bytes;
+            if (m.Groups[2].Value.ToUpperInvariant() == "B") bytes = Convert.FromBase64String(m.Groups[3].Value);
+            else
+            {
+                var list = new List<byte>();
+                string s = m.Groups[3].Value;
+                for (int i = 0; i < s.Length; i++)
+                {
+                    if (s[i] == '_') list.Add(0x20);
+                    else if (s[i] == '=' && i + 2 < s.Length) { list.Add(byte.Parse(s.Substring(i + 1, 2), NumberStyles.HexNumber)); i += 2; }
+                    else list.Add((byte)s[i]);
+                }
+                bytes = list.ToArray();
+            }
+            return enc.GetString(bytes);
+        });
+    }
+
+    private static string[] SinkMessages(string sinkDir)
+    {
+        // .json is written after its .eml: a message is complete once its .json exists.
+        return Directory.GetFiles(sinkDir, "*.json")
+            .Select(j => Path.ChangeExtension(j, ".eml"))
+            .OrderBy(p => int.Parse(Path.GetFileNameWithoutExtension(p), CultureInfo.InvariantCulture))
+            .ToArray();
+    }
+
+    private static string[] WaitSink(string sinkDir, int atLeast)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        string[] files;
+        while ((files = SinkMessages(sinkDir)).Length < atLeast && DateTime.UtcNow < deadline) Thread.Sleep(50);
+        return files;
+    }
+
+    private static int Main()
+    {
+        Console.OutputEncoding = new UTF8Encoding(false);
+        var started = DateTime.UtcNow;
+        try { Run(); }
+        catch (Exception ex) { s_failed++; Console.WriteLine("not ok - the scenario stopped: " + ex); }
+        Console.WriteLine("# {0:0.0} s", (DateTime.UtcNow - started).TotalSeconds);
+        Console.WriteLine("{0} passed, {1} failed", s_passed, s_failed);
+        return s_failed == 0 ? 0 : 1;
+    }
+
+    private static void Run()
+    {
+        int seeded = int.Parse(Env("OM_TEST_SEEDED"), CultureInfo.InvariantCulture);
+        string sinkDir = Env("OM_TEST_SINK_DIR");
+        string workDir = Env("OM_TEST_WORKDIR");
+
+        // --- the library ------------------------------------------------------------------
+        Step("library version", () =>
+        {
+            Ok(OAuthMailLibrary.Version == "0.1.0", "OAuthMailLibrary.Version is \"0.1.0\"", OAuthMailLibrary.Version);
+            Ok(OAuthMailLibrary.VersionNumber == OAuthMailLibrary.HeaderVersionNumber,
+               "om_version_number matches the header's OM_VERSION_NUMBER", OAuthMailLibrary.VersionNumber.ToString());
+            Ok(OAuthMailLibrary.StatusName(OAuthMailStatus.Pending) == "OM_STATUS_PENDING"
+               && OAuthMailLibrary.StatusName(OAuthMailStatus.LoginRejected) == "OM_STATUS_LOGIN_REJECTED"
+               && OAuthMailLibrary.StatusName(12345) == "OM_STATUS_UNKNOWN",
+               "status names (borrowed static strings)");
+        });
+
+        Step("om_message layout", () =>
+        {
+            Type t = typeof(Native.om_message);
+            string mine = string.Format(CultureInfo.InvariantCulture,
+                "sizeof={0} uid={1} uidvalidity={2} resync={3} size={4} internal_date={5} folder={6} flags={7} uidl={8}",
+                Marshal.SizeOf(t), Marshal.OffsetOf(t, "uid"), Marshal.OffsetOf(t, "uidvalidity"),
+                Marshal.OffsetOf(t, "resync"), Marshal.OffsetOf(t, "size"), Marshal.OffsetOf(t, "internal_date"),
+                Marshal.OffsetOf(t, "folder"), Marshal.OffsetOf(t, "flags"), Marshal.OffsetOf(t, "uidl"));
+            string c = Env("OM_TEST_C_LAYOUT");
+            Ok(mine == c, "om_message: C# layout equals the C compiler's (" + c + ")", "C# " + mine);
+        });
+
+        OAuthMailLibrary.Init();
+        var logLines = new List<string>();
+        Step("log handler", () =>
+        {
+            OAuthMailLibrary.SetLogHandler((level, message) => { lock (logLines) logLines.Add(level + " " + message); },
+                                           OAuthMailLogLevel.Info);
+            OAuthMailLibrary.WriteLog(OAuthMailLogLevel.Info, "binding .NET : journal écrit");
+            var deadline = DateTime.UtcNow.AddSeconds(3);
+            bool seen = false;
+            while (!seen && DateTime.UtcNow < deadline)
+            {
+                lock (logLines) seen = logLines.Any(l => l.Contains("binding .NET : journal écrit"));
+                if (!seen) Thread.Sleep(20);
+            }
+            Ok(seen, "the log handler receives a UTF-8 message (Cdecl delegate kept alive)");
+        });
+
+        // --- errors -------------------------------------------------------------------------
+        Step("invalid config", () =>
+        {
+            var ex = Catch<OAuthMailException>(() => new OAuthMailAccount("{\"provider\": \"custom\", \"bogus_key\": 1}").Dispose());
+            Ok(ex != null && ex.Status == OAuthMailStatus.InvalidConfig && ex.StatusName == "OM_STATUS_INVALID_CONFIG",
+               "unknown key: OAuthMailException with Status == OM_STATUS_INVALID_CONFIG", ex == null ? "no exception" : ex.ToString());
+            Ok(ex != null && ex.Message.Contains("bogus_key"), "the message names the key", ex == null ? null : ex.Message);
+
+            var ex2 = Catch<OAuthMailException>(() => new OAuthMailAccount(AccountJson().Replace("\"language\": \"en\"", "\"language\": \"en\", \"timeout_secs\": \"soixante\"")).Dispose());
+            Ok(ex2 != null && ex2.Status == OAuthMailStatus.InvalidConfig && ex2.Message.Contains("timeout_secs"),
+               "wrong type: InvalidConfig naming timeout_secs", ex2 == null ? "no exception" : ex2.ToString());
+
+            var ex3 = Catch<ArgumentException>(() => new OAuthMailAccount("{\"provider\": \"cus\0tom\"}").Dispose());
+            Ok(ex3 != null, "a string with an embedded NUL is refused before the native call");
+        });
+
+        // --- authorization --------------------------------------------------------------------
+        var tokenEvents = new List<string>();
+        var account = new OAuthMailAccount(AccountJson());
+        account.TokensChanged += (sender, json) =>
+        {
+            GC.Collect(); // the token thunk is called from inside WaitAuthorization: it must be alive
+            lock (tokenEvents) tokenEvents.Add(json);
+        };
+
+        Step("configuration", () =>
+        {
+            string cfg = account.GetConfigJson();
+            Ok(cfg.Contains("********") && !cfg.Contains("confidential-secret"), "GetConfigJson masks the secret");
+            string findings = account.Check();
+            Ok(findings.TrimStart().StartsWith("[", StringComparison.Ordinal), "Check() returns a JSON array", findings);
+        });
+
+        Step("servers check before authorization", () =>
+        {
+            var reports = OAuthMailJson.GetArrayItems(account.ServersCheck(30000));
+            Ok(reports.Count == 2 && reports.All(r => OAuthMailJson.GetBool(r, "reachable") == true),
+               "ServersCheck: both servers reachable", string.Join(" | ", reports));
+        });
+
+        Step("browser authorization", () =>
+        {
+            string url = account.StartAuthorization(true);
+            Ok(url != null && url.StartsWith(Env("SANDBOX_AUTHORIZE_URL"), StringComparison.Ordinal) && url.Contains("code_challenge_method=S256"),
+               "StartAuthorization returns the authorization URL (PKCE S256)", url);
+            int status = OAuthMailStatus.Pending, polls = 0;
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (status == OAuthMailStatus.Pending && DateTime.UtcNow < deadline)
+            {
+                status = account.WaitAuthorization(250);
+                polls++;
+            }
+            Ok(status == OAuthMailStatus.Ok, "WaitAuthorization loop ends with OK (PENDING returned, not thrown; " + polls + " polls)");
+            lock (tokenEvents)
+                Ok(tokenEvents.Count >= 1 && tokenEvents[tokenEvents.Count - 1].Contains("refresh_token"),
+                   "TokensChanged raised inside WaitAuthorization with the token set", tokenEvents.Count + " events");
+        });
+
+        string accessToken = null;
+        Step("access token", () =>
+        {
+            long expiresAt;
+            accessToken = account.GetAccessToken(0, out expiresAt);
+            long now = (long)(DateTime.UtcNow - new DateTime(1970, 1, 1, 0, 0, 0, DateTimeKind.Utc)).TotalSeconds;
+            Ok(!string.IsNullOrEmpty(accessToken) && expiresAt > now, "GetAccessToken returns a token and its expiry");
+            Ok(account.GetAccessToken() == accessToken, "a second call returns the cached token");
+        });
+
+        Step("servers check after authorization", () =>
+        {
+            var reports = OAuthMailJson.GetArrayItems(account.ServersCheck(30000));
+            Ok(reports.Count == 2 && reports.All(r => OAuthMailJson.GetBool(r, "authenticated") == true),
+               "ServersCheck: logged in to IMAPS and submission with the token", string.Join(" | ", reports));
+        });
+
+        // A second account (another workstation): tokens through the host's database.
+        OAuthMailAccount second = null;
+        Step("export / import tokens", () =>
+        {
+            string tokens = account.ExportTokens();
+            second = new OAuthMailAccount(AccountJson());
+            second.ImportTokens(tokens);
+            Ok(second.GetAccessToken() == accessToken, "ImportTokens on another account gives the same access token");
+            long version = OAuthMailJson.GetInt64(tokens, "version") ?? -1;
+            string older = Regex.Replace(tokens, "\"version\"\\s*:\\s*" + version, "\"version\":" + (version - 1));
+            var ex = Catch<OAuthMailException>(() => second.ImportTokens(older));
+            Ok(ex != null && ex.Status == OAuthMailStatus.StaleTokens, "an older token set is refused with OM_STATUS_STALE_TOKENS",
+               ex == null ? "no exception" : ex.ToString());
+        });
+
+        // --- fetching -------------------------------------------------------------------------
+        const string inbox = "{\"folder\": \"INBOX\"}";
+        Step("fetch stopped by the handler", () =>
+        {
+            int calls = 0;
+            string summary = account.Fetch(inbox, (info, data) => { calls++; return FetchAction.Stop; });
+            Ok(calls == 1 && OAuthMailJson.GetInt64(summary, "delivered") == 0 && OAuthMailJson.GetBool(summary, "stopped_by_callback") == true,
+               "FetchAction.Stop: one call, nothing accepted", summary);
+        });
+
+        uint thrownUid = 0;
+        Step("handler exception", () =>
+        {
+            int calls = 0;
+            OAuthMailException reentrant = null;
+            var ex = Catch<InvalidOperationException>(() => account.Fetch(inbox, (info, data) =>
+            {
+                calls++;
+                thrownUid = info.Uid;
+                reentrant = Catch<OAuthMailException>(() => account.ExportTokens());
+                throw new InvalidOperationException("the CRM's database is locked");
+            }));
+            Ok(reentrant != null && reentrant.Status == OAuthMailStatus.ReentrantCall,
+               "calling the account from its own fetch handler: OM_STATUS_REENTRANT_CALL", reentrant == null ? "no exception" : reentrant.ToString());
+            Ok(ex != null && ex.Message == "the CRM's database is locked" && calls == 1,
+               "the handler's exception surfaces from Fetch after the native call returned", ex == null ? "no exception" : null);
+            Ok(ex != null && ex.StackTrace != null && ex.StackTrace.Contains("DemoTest"), "its stack trace is kept (ExceptionDispatchInfo)");
+        });
+
+        Step("fetch the seeded mail", () =>
+        {
+            var uids = new List<uint>();
+            var subjects = new List<string>();
+            bool infoOk = true;
+            string summary = account.Fetch(inbox, (info, data) =>
+            {
+                // Collect inside the native call: the callback thunk and the account must survive it.
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                uids.Add(info.Uid);
+                subjects.Add(Header(data, "Subject"));
+                infoOk &= info.Folder == "INBOX" && info.UidValidity != 0 && info.Uidl == "" && info.Size == (ulong)data.Length
+                          && info.InternalDateUtc.HasValue && info.InternalDateUtc.Value.Year == 2024 && !info.Resync;
+                return FetchAction.Continue;
+            });
+            Ok(uids.Count == seeded && OAuthMailJson.GetInt64(summary, "delivered") == seeded,
+               "Fetch delivers the " + seeded + " seeded messages", summary);
+            Ok(uids.Count > 0 && uids[0] == thrownUid, "the message whose handler threw comes again (uid " + thrownUid + ")");
+            Ok(subjects.SequenceEqual(Enumerable.Range(1, seeded).Select(i => "Test message " + i)),
+               "subjects in UID order", string.Join(", ", subjects));
+            Ok(infoOk, "MailMessageInfo: folder, UIDVALIDITY, size = bytes, internal date (om_message fields)");
+            int again = 0;
+            string summary2 = account.Fetch(inbox, (info, data) => { again++; return FetchAction.Continue; });
+            Ok(again == 0 && OAuthMailJson.GetInt64(summary2, "delivered") == 0, "a second Fetch sees nothing new", summary2);
+        });
+
+        Step("sync state", () =>
+        {
+            string state = account.ExportSyncState();
+            Ok(state.Contains("INBOX"), "ExportSyncState names the folder", state);
+            account.ImportSyncState(state);
+            int n = 0;
+            account.Fetch(inbox, (i, d) => { n++; return FetchAction.Continue; });
+            Ok(n == 0, "after ImportSyncState of the same state, still nothing new");
+        });
+
+        Step("fetch to a directory with a non-ASCII name", () =>
+        {
+            string dir = Path.Combine(workDir, "boîte reçue");
+            Directory.CreateDirectory(dir);
+            string summary = second.FetchToDirectory(dir, inbox);
+            var files = Directory.GetFiles(dir, "*.eml");
+            Ok(files.Length == seeded && OAuthMailJson.GetInt64(summary, "delivered") == seeded,
+               "FetchToDirectory writes " + seeded + " .eml files into \"boîte reçue\"", summary);
+        });
+
+        Step("folders", () =>
+        {
+            string folders = account.ListFolders();
+            var names = OAuthMailJson.GetArrayItems(folders).Select(f => OAuthMailJson.GetString(f, "name")).ToList();
+            Ok(names.Contains("INBOX") && names.Contains("Sent"), "ListFolders lists INBOX and Sent", folders);
+        });
+
+        // --- sending --------------------------------------------------------------------------
+        const string subject = "Devis n°42 – société Élan";
+        const string toName = "Jérôme Brûlé";
+        int sinkBefore = SinkMessages(sinkDir).Length;
+        Step("send", () =>
+        {
+            string message = "{"
+                + "\"to\": " + Q(toName + " <client@example.test>") + ","
+                + "\"subject\": " + Q(subject) + ","
+                + "\"text\": " + Q("Bonjour,\nveuillez trouver notre devis n°42.\n— Élan\n")
+                + "}";
+            string result = account.Send(message, "{\"save_to_sent\": true}");
+            Ok(!string.IsNullOrEmpty(OAuthMailJson.GetString(result, "message_id")), "Send returns the result JSON with the Message-ID", result);
+            Ok(OAuthMailJson.GetString(result, "saved_to") == "Sent", "saved to Sent", result);
+            var files = WaitSink(sinkDir, sinkBefore + 1);
+            Ok(files.Length == sinkBefore + 1, "the sink received the message");
+            if (files.Length > sinkBefore)
+            {
+                byte[] raw = File.ReadAllBytes(files[files.Length - 1]);
+                string gotSubject = DecodeWords(Header(raw, "Subject"));
+                string gotTo = DecodeWords(Header(raw, "To"));
+                Ok(gotSubject == subject, "the non-ASCII subject arrives intact (RFC 2047)", gotSubject);
+                Ok(gotTo != null && gotTo.Contains(toName) && gotTo.Contains("<client@example.test>"),
+                   "the non-ASCII display name arrives intact", gotTo);
+            }
+        });
+
+        Step("send raw and batch", () =>
+        {
+            byte[] raw = Encoding.UTF8.GetBytes("From: alice@example.test\nTo: client@example.test\nSubject: raw from .NET\n\nraw body\n");
+            string result = account.SendRaw(raw);
+            Ok(OAuthMailJson.GetInt64(result, "reply_code") == 250, "SendRaw: 250", result);
+            string batch = "[" + string.Join(",", new[] { "Facture 1", "Facture 2" }.Select(s =>
+                "{\"to\": \"client@example.test\", \"subject\": " + Q(s) + ", \"text\": \"ci-joint\"}")) + "]";
+            var results = OAuthMailJson.GetArrayItems(account.SendBatch(batch));
+            Ok(results.Count == 2 && results.All(r => OAuthMailJson.GetBool(r, "ok") == true), "SendBatch: two results, both ok", string.Join(" | ", results));
+            var files = WaitSink(sinkDir, sinkBefore + 4);
+            Ok(files.Length == sinkBefore + 4, "the sink holds the 4 messages sent", files.Length.ToString());
+        });
+
+        // --- cancellation, disposal -------------------------------------------------------------
+        Step("cancel from another thread", () =>
+        {
+            using (var third = new OAuthMailAccount(AccountJson()))
+            {
+                string url = third.StartAuthorization(false);
+                Ok(url != null, "StartAuthorization(openBrowser: false) returns the URL to show");
+                OAuthMailException waited = null;
+                Exception other = null;
+                var worker = new Thread(() =>
+                {
+                    try { third.WaitAuthorization(30000); }
+                    catch (OAuthMailException ex) { waited = ex; }
+                    catch (Exception ex) { other = ex; }
+                });
+                var t0 = DateTime.UtcNow;
+                worker.Start();
+                Thread.Sleep(300);
+                third.Cancel();
+                bool joined = worker.Join(10000);
+                Ok(joined && waited != null && waited.Status == OAuthMailStatus.Cancelled && (DateTime.UtcNow - t0).TotalSeconds < 10,
+                   "Cancel() from another thread: the blocked WaitAuthorization throws OM_STATUS_CANCELLED",
+                   waited != null ? waited.ToString() : (other != null ? other.ToString() : "no exception"));
+                third.StartAuthorization(false);
+                third.CancelAuthorization();
+                var ex2 = Catch<OAuthMailException>(() => third.WaitAuthorization(1000));
+                Ok(ex2 != null && ex2.Status == OAuthMailStatus.Cancelled, "CancelAuthorization: WaitAuthorization throws OM_STATUS_CANCELLED");
+            }
+        });
+
+        Step("TokensChanged handler exception", () =>
+        {
+            int events = 0;
+            second.TokensChanged += (s, json) => { events++; throw new IOException("cannot write the tokens table"); };
+            var ex = Catch<IOException>(() => second.RevokeTokens());
+            Ok(ex != null && events == 1, "an exception of a TokensChanged handler is rethrown by the call (RevokeTokens)",
+               ex == null ? "no exception" : null);
+            var ex2 = Catch<OAuthMailException>(() => second.GetAccessToken());
+            Ok(ex2 != null && ex2.Status == OAuthMailStatus.AuthorizationRequired && ex2.Hint.Length + ex2.Message.Length > 0,
+               "after revocation: OM_STATUS_AUTHORIZATION_REQUIRED with a message", ex2 == null ? "no exception" : ex2.ToString());
+        });
+
+        Step("dispose", () =>
+        {
+            second.Dispose();
+            second.Dispose();
+            Ok(second.Handle.IsClosed, "Dispose frees the handle (twice is harmless)");
+            Ok(Catch<ObjectDisposedException>(() => second.ExportTokens()) != null, "a disposed account throws ObjectDisposedException");
+            account.Dispose();
+            Ok(AccountHandle.LiveCount == 0, "no native account left alive (every om_account_new matched by om_account_free)",
+               AccountHandle.LiveCount + " alive");
+        });
+
+        OAuthMailLibrary.SetLogHandler(null, OAuthMailLogLevel.Error);
+        OAuthMailLibrary.Shutdown();
+        var shut = Catch<OAuthMailException>(() => OAuthMailLibrary.Shutdown());
+        Ok(shut != null && shut.Status == OAuthMailStatus.NotInitialized, "Shutdown more often than Init: OM_STATUS_NOT_INITIALIZED");
+    }
+}

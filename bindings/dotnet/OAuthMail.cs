@@ -1,0 +1,1056 @@
+// OAuthMail.cs — the .NET binding of oauthmail (include/oauthmail.h).
+//
+// Two layers, as in libgit2sharp and wasmtime-dotnet:
+//   - Native: one [DllImport] per function of the header, same names, exact C types,
+//     CallingConvention.Cdecl everywhere (the x86 default would be StdCall), and one
+//     [UnmanagedFunctionPointer(Cdecl)] delegate per callback type.
+//   - OAuthMailLibrary / OAuthMailAccount / OAuthMailException: the idiomatic layer.
+//
+// Rules kept throughout:
+//   - Strings in: UTF-8, NUL-terminated, in an AllocHGlobal buffer freed after the call.
+//   - Strings the library owns (char ** out): IntPtr, decoded, then om_string_free — never
+//     marshalled as `string` (the runtime would free them with CoTaskMemFree).
+//   - Borrowed strings (om_last_error_*, om_version, om_status_*): decoded, never freed.
+//   - The thread-local last error is read right after the failed call, on the same thread,
+//     before anything else can call into the library (including a deferred om_account_free).
+//   - Managed exceptions never cross into native code: callbacks catch them, and they are
+//     rethrown once the native call has returned.
+//
+// C# 5 only (compiles with Mono's mcs and csc for .NET Framework 4.5+; also .NET 6+).
+
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Runtime.ExceptionServices;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Threading;
+
+namespace OAuthMail
+{
+    /// <summary>The OM_STATUS_* values of include/oauthmail.h (stable: never renumbered).</summary>
+    public static class OAuthMailStatus
+    {
+        public const int Ok = 0;
+        public const int InvalidArgument = 1;
+        public const int InvalidConfig = 2;
+        public const int InvalidHandle = 3;
+        public const int NotInitialized = 4;
+        public const int Pending = 5;
+        public const int Timeout = 6;
+        public const int Cancelled = 7;
+        public const int AuthorizationRequired = 8;
+        public const int AccessDenied = 9;
+        public const int ProviderError = 10;
+        public const int NetworkError = 11;
+        public const int TlsError = 12;
+        public const int PortInUse = 13;
+        public const int StateMismatch = 14;
+        public const int WrongState = 15;
+        public const int ReentrantCall = 16;
+        public const int IoError = 17;
+        public const int StaleTokens = 18;
+        public const int Unsupported = 19;
+        public const int ProtocolError = 20;
+        public const int LoginRejected = 21;
+        public const int Panic = 99;
+    }
+
+    /// <summary>OM_LOG_* levels.</summary>
+    public static class OAuthMailLogLevel
+    {
+        public const int Error = 0;
+        public const int Warn = 1;
+        public const int Info = 2;
+        public const int Debug = 3;
+    }
+
+    /// <summary>What a fetch handler returns (OM_FETCH_*).</summary>
+    public enum FetchAction
+    {
+        /// <summary>Accept the message: the fetch state advances past it.</summary>
+        Continue = 0,
+        /// <summary>Stop; this message is not accepted and comes again next time.</summary>
+        Stop = 1,
+        /// <summary>Failed with this message: the fetch stops (Cancelled), the message is not accepted.</summary>
+        Error = 2,
+    }
+
+    /// <summary>A failed oauthmail call: the status and the calling thread's last error.</summary>
+    [Serializable]
+    public class OAuthMailException : Exception
+    {
+        private readonly int _status;
+        private readonly string _statusName;
+        private readonly string _hint;
+        private readonly string _detail;
+
+        public OAuthMailException(int status, string message, string detail, string hint, Exception inner)
+            : base(string.IsNullOrEmpty(message) ? OAuthMailLibrary.StatusDescription(status) : message, inner)
+        {
+            _status = status;
+            _statusName = OAuthMailLibrary.StatusName(status);
+            _detail = detail ?? "";
+            _hint = hint ?? "";
+        }
+
+        /// <summary>The OM_STATUS_* value (see <see cref="OAuthMailStatus"/>).</summary>
+        public int Status { get { return _status; } }
+        /// <summary>e.g. "OM_STATUS_INVALID_CONFIG".</summary>
+        public string StatusName { get { return _statusName; } }
+        /// <summary>Who must do what ("" when none), in the account's language.</summary>
+        public string Hint { get { return _hint; } }
+        /// <summary>The provider's or server's own error text ("" when none).</summary>
+        public string Detail { get { return _detail; } }
+
+        public override string ToString()
+        {
+            var sb = new StringBuilder();
+            sb.Append(StatusName).Append(": ").Append(Message);
+            if (_detail.Length > 0) sb.Append(" [").Append(_detail).Append(']');
+            if (_hint.Length > 0) sb.Append(" (hint: ").Append(_hint).Append(')');
+            if (InnerException != null) sb.Append(" ---> ").Append(InnerException);
+            return sb.ToString();
+        }
+
+        /// <summary>Reads the thread's last error. Call right after the failed native call.</summary>
+        internal static OAuthMailException FromLastError(int status, Exception inner)
+        {
+            // Borrowed strings, valid until the next oauthmail call on this thread: read all
+            // three before anything else (om_status_name does not touch the last error).
+            string message = Utf8.FromNative(Native.om_last_error_message());
+            string detail = Utf8.FromNative(Native.om_last_error_detail());
+            string hint = Utf8.FromNative(Native.om_last_error_hint());
+            return new OAuthMailException(status, message, detail, hint, inner);
+        }
+    }
+
+    /// <summary>Reference-counted start/stop of the library, version, status names, log.</summary>
+    public static class OAuthMailLibrary
+    {
+        /// <summary>OM_VERSION_NUMBER of the header this binding was written against.</summary>
+        public const uint HeaderVersionNumber = 100;
+
+        // One thunk for the process lifetime: native code may hold its pointer on any thread
+        // (library threads included), so it is never collected. It forwards to s_logHandler.
+        private static readonly Native.om_log_cb s_logThunk = OnLog;
+        private static volatile Action<int, string> s_logHandler;
+
+        /// <summary>om_init: starts the library's threads (first call); later calls only count.</summary>
+        public static void Init()
+        {
+            Check(Native.om_init());
+        }
+
+        /// <summary>om_shutdown: drops one Init reference; the last one stops the threads.</summary>
+        public static void Shutdown()
+        {
+            Check(Native.om_shutdown());
+        }
+
+        /// <summary>The library's version, e.g. "0.1.0".</summary>
+        public static string Version { get { return Utf8.FromNative(Native.om_version()); } }
+
+        /// <summary>MAJOR*10000 + MINOR*100 + PATCH; compare with <see cref="HeaderVersionNumber"/>.</summary>
+        public static uint VersionNumber { get { return Native.om_version_number(); } }
+
+        /// <summary>e.g. "OM_STATUS_TIMEOUT"; "OM_STATUS_UNKNOWN" for other values.</summary>
+        public static string StatusName(int status)
+        {
+            return Utf8.FromNative(Native.om_status_name(status));
+        }
+
+        /// <summary>One-line English description of a status.</summary>
+        public static string StatusDescription(int status)
+        {
+            return Utf8.FromNative(Native.om_status_description(status));
+        }
+
+        /// <summary>
+        /// Installs (or with null removes) the log handler, receiving messages up to maxLevel.
+        /// It may run on ANY thread, library threads included: return quickly, do not call
+        /// blocking oauthmail functions, marshal UI work yourself. Exceptions it throws are dropped.
+        /// </summary>
+        public static void SetLogHandler(Action<int, string> handler, int maxLevel)
+        {
+            if (handler == null)
+            {
+                Check(Native.om_log_set_callback(null, maxLevel, IntPtr.Zero));
+                s_logHandler = null;
+                return;
+            }
+            s_logHandler = handler;
+            Check(Native.om_log_set_callback(s_logThunk, maxLevel, IntPtr.Zero));
+        }
+
+        /// <summary>Sends a message through the library's log (om_log_write).</summary>
+        public static void WriteLog(int level, string message)
+        {
+            using (var m = new Utf8Arg(message))
+                Check(Native.om_log_write(level, m.Ptr));
+        }
+
+        private static void OnLog(IntPtr userData, int level, IntPtr message)
+        {
+            try
+            {
+                var h = s_logHandler;
+                if (h != null) h(level, Utf8.FromNative(message));
+            }
+            catch (Exception)
+            {
+                // never let an exception cross into native code (it may be a library thread)
+            }
+        }
+
+        internal static void Check(int status)
+        {
+            if (status != OAuthMailStatus.Ok) throw OAuthMailException.FromLastError(status, null);
+        }
+    }
+
+    /// <summary>What the fetch handler gets besides the raw bytes (om_message, copied).</summary>
+    public sealed class MailMessageInfo
+    {
+        /// <summary>IMAP: the UID. POP3: the message number in this session.</summary>
+        public uint Uid { get; internal set; }
+        /// <summary>The folder's UIDVALIDITY: (UidValidity, Uid) identifies the message for good.</summary>
+        public uint UidValidity { get; internal set; }
+        /// <summary>Delivered again because the folder's UIDVALIDITY changed (compare Message-IDs).</summary>
+        public bool Resync { get; internal set; }
+        /// <summary>Size in bytes as the server reports it.</summary>
+        public ulong Size { get; internal set; }
+        /// <summary>When the server received it, Unix seconds (0 if unknown).</summary>
+        public long InternalDate { get; internal set; }
+        /// <summary>The folder name.</summary>
+        public string Folder { get; internal set; }
+        /// <summary>Space-separated flags ("" for POP3).</summary>
+        public string Flags { get; internal set; }
+        /// <summary>POP3 UIDL ("" for IMAP).</summary>
+        public string Uidl { get; internal set; }
+
+        /// <summary>InternalDate as a DateTimeOffset (UTC), or null when unknown.</summary>
+        public DateTimeOffset? InternalDateUtc
+        {
+            get
+            {
+                if (InternalDate == 0) return null;
+                return new DateTimeOffset(1970, 1, 1, 0, 0, 0, TimeSpan.Zero).AddSeconds(InternalDate);
+            }
+        }
+    }
+
+    /// <summary>An om_account *: released with om_account_free.</summary>
+    public sealed class AccountHandle : SafeHandle
+    {
+        // The token callback thunk lives as long as the native account: the marshaller keeps
+        // this handle alive during every call (the only time the library can call it), and
+        // ReleaseHandle frees the account before the handle can be collected.
+        internal Native.om_token_cb TokenCallback;
+
+        private static int s_live;
+
+        public AccountHandle() : base(IntPtr.Zero, true) { }
+
+        /// <summary>Accounts created and not yet freed in this process (a leak check for tests).</summary>
+        public static int LiveCount { get { return Volatile.Read(ref s_live); } }
+
+        internal void Track() { Interlocked.Increment(ref s_live); }
+
+        public override bool IsInvalid { get { return handle == IntPtr.Zero; } }
+
+        protected override bool ReleaseHandle()
+        {
+            int status = Native.om_account_free(handle);
+            Interlocked.Decrement(ref s_live);
+            TokenCallback = null;
+            return status == OAuthMailStatus.Ok;
+        }
+    }
+
+    /// <summary>An account: configuration, tokens, fetching and sending. Thread-safe like the C handle.</summary>
+    public sealed class OAuthMailAccount : IDisposable
+    {
+        private readonly AccountHandle _handle;
+
+        // Set by the token callback (which runs on the calling thread, inside the call) when a
+        // TokensChanged handler throws; rethrown when that call returns.
+        [ThreadStatic] private static Exception t_callbackException;
+
+        /// <summary>
+        /// Raised with the new token set JSON (as ExportTokens gives it) after the tokens
+        /// changed. Runs on the thread of the call that saw the change, inside it: do not call
+        /// this account from the handler. An exception it throws is rethrown by that call,
+        /// after the call completed (the new tokens are then already in effect).
+        /// </summary>
+        public event EventHandler<string> TokensChanged;
+
+        /// <summary>om_account_new from the configuration JSON (see the README). No Init needed.</summary>
+        public OAuthMailAccount(string configJson)
+        {
+            AccountHandle h;
+            int status;
+            using (var cfg = new Utf8Arg(configJson))
+                status = Native.om_account_new(cfg.Ptr, out h);
+            if (status != OAuthMailStatus.Ok)
+            {
+                var ex = OAuthMailException.FromLastError(status, null);
+                if (h != null) h.Dispose();
+                throw ex;
+            }
+            _handle = h;
+            _handle.Track();
+            var cb = new Native.om_token_cb(OnTokens);
+            _handle.TokenCallback = cb;
+            status = Native.om_account_set_token_callback(_handle, cb, IntPtr.Zero, null);
+            if (status != OAuthMailStatus.Ok)
+            {
+                var ex = OAuthMailException.FromLastError(status, null);
+                _handle.Dispose();
+                throw ex;
+            }
+        }
+
+        /// <summary>The native handle (for advanced use with the Native layer).</summary>
+        public AccountHandle Handle { get { return _handle; } }
+
+        /// <summary>The effective configuration with secrets masked (om_account_config_json).</summary>
+        public string GetConfigJson()
+        {
+            using (Lease())
+            {
+                IntPtr json;
+                int st = Native.om_account_config_json(_handle, out json);
+                return Finish(st, json);
+            }
+        }
+
+        /// <summary>The registration check: a JSON array of findings (om_account_check).</summary>
+        public string Check()
+        {
+            using (Lease())
+            {
+                IntPtr json;
+                int st = Native.om_account_check(_handle, out json);
+                return Finish(st, json);
+            }
+        }
+
+        /// <summary>Connects and logs in to the incoming and outgoing servers: a JSON array of reports.</summary>
+        public string ServersCheck(uint timeoutMs = 0)
+        {
+            using (Lease())
+            {
+                IntPtr json;
+                int st = Native.om_servers_check(_handle, timeoutMs, out json);
+                return Finish(st, json);
+            }
+        }
+
+        /// <summary>Starts the browser authorization; returns the authorization URL (show it if the browser did not open).</summary>
+        public string StartAuthorization(bool openBrowser = true)
+        {
+            string json = StartAuthorizationJson(openBrowser ? "{\"open_browser\": true}" : "{\"open_browser\": false}");
+            return OAuthMailJson.GetString(json, "authorization_url");
+        }
+
+        /// <summary>om_authorize_start with raw options; returns the whole result JSON.</summary>
+        public string StartAuthorizationJson(string optionsJson)
+        {
+            using (Lease())
+            using (var opt = new Utf8Arg(optionsJson))
+            {
+                IntPtr json;
+                int st = Native.om_authorize_start(_handle, opt.Ptr, out json);
+                return Finish(st, json);
+            }
+        }
+
+        /// <summary>
+        /// Waits up to timeoutMs: returns OAuthMailStatus.Ok (tokens stored) or
+        /// OAuthMailStatus.Pending (call again); any other outcome throws.
+        /// </summary>
+        public int WaitAuthorization(uint timeoutMs)
+        {
+            using (Lease())
+            {
+                int st = Native.om_authorize_wait(_handle, timeoutMs);
+                // PENDING is an answer, not an error (a TokensChanged exception is still rethrown).
+                Finish(st == OAuthMailStatus.Pending ? OAuthMailStatus.Ok : st, IntPtr.Zero);
+                return st;
+            }
+        }
+
+        /// <summary>Completes the authorization with the redirect URL the user pasted.</summary>
+        public void CompleteAuthorization(string redirectUrl, uint timeoutMs = 0)
+        {
+            using (Lease())
+            using (var url = new Utf8Arg(redirectUrl))
+            {
+                int st = Native.om_authorize_complete(_handle, url.Ptr, timeoutMs);
+                Finish(st, IntPtr.Zero);
+            }
+        }
+
+        /// <summary>Cancels the authorization in progress, if any.</summary>
+        public void CancelAuthorization()
+        {
+            using (Lease())
+                Finish(Native.om_authorize_cancel(_handle), IntPtr.Zero);
+        }
+
+        /// <summary>Starts the device authorization; returns {"user_code","verification_uri",…}.</summary>
+        public string StartDeviceAuthorization(uint timeoutMs = 0)
+        {
+            using (Lease())
+            {
+                IntPtr json;
+                int st = Native.om_device_start(_handle, timeoutMs, out json);
+                return Finish(st, json);
+            }
+        }
+
+        /// <summary>An access token valid for at least the refresh margin (refreshing if needed).</summary>
+        public string GetAccessToken(uint timeoutMs = 0)
+        {
+            long expiresAt;
+            return GetAccessToken(timeoutMs, out expiresAt);
+        }
+
+        /// <summary>Same, with the token's expiry in Unix seconds.</summary>
+        public string GetAccessToken(uint timeoutMs, out long expiresAtUnix)
+        {
+            using (Lease())
+            {
+                IntPtr token;
+                int st = Native.om_get_access_token(_handle, timeoutMs, out token, out expiresAtUnix);
+                return Finish(st, token);
+            }
+        }
+
+        /// <summary>The token set as JSON, for the host's database (contains secrets).</summary>
+        public string ExportTokens()
+        {
+            using (Lease())
+            {
+                IntPtr json;
+                int st = Native.om_tokens_export(_handle, out json);
+                return Finish(st, json);
+            }
+        }
+
+        /// <summary>Imports a token set; throws with Status == StaleTokens when it is older than the one held.</summary>
+        public void ImportTokens(string tokensJson)
+        {
+            using (Lease())
+            using (var t = new Utf8Arg(tokensJson))
+                Finish(Native.om_tokens_import(_handle, t.Ptr), IntPtr.Zero);
+        }
+
+        /// <summary>Revokes the tokens at the provider (where possible) and forgets them.</summary>
+        public void RevokeTokens(uint timeoutMs = 0)
+        {
+            using (Lease())
+                Finish(Native.om_tokens_revoke(_handle, timeoutMs), IntPtr.Zero);
+        }
+
+        /// <summary>
+        /// Fetches mail, calling onMessage on this thread for each message (raw RFC 5322 bytes).
+        /// Return Continue to accept it. If onMessage throws, the fetch stops, the message is not
+        /// accepted (it comes again next time) and the exception is rethrown here once the native
+        /// call has returned. Returns the summary JSON.
+        /// </summary>
+        public string Fetch(string optionsJson, Func<MailMessageInfo, byte[], FetchAction> onMessage)
+        {
+            if (onMessage == null) throw new ArgumentNullException("onMessage");
+            var ctx = new FetchContext(onMessage);
+            var cb = new Native.om_message_cb(ctx.Invoke);
+            using (Lease())
+            using (var opt = new Utf8Arg(optionsJson))
+            {
+                IntPtr summary;
+                int st = Native.om_fetch(_handle, opt.Ptr, cb, IntPtr.Zero, out summary);
+                GC.KeepAlive(cb); // the native code held its pointer until here
+                if (ctx.Exception != null)
+                {
+                    // The handler threw: the native call returned OM_STATUS_CANCELLED and the
+                    // message was not accepted. Rethrow the handler's own exception, stack kept.
+                    t_callbackException = null;
+                    Native.om_string_free(summary);
+                    ExceptionDispatchInfo.Capture(ctx.Exception).Throw();
+                }
+                return Finish(st, summary);
+            }
+        }
+
+        /// <summary>Fetches into .eml files in directory (must exist); returns the summary JSON with "files".</summary>
+        public string FetchToDirectory(string directory, string optionsJson = null)
+        {
+            using (Lease())
+            using (var opt = new Utf8Arg(optionsJson))
+            using (var dir = new Utf8Arg(directory))
+            {
+                IntPtr summary;
+                int st = Native.om_fetch_to_directory(_handle, opt.Ptr, dir.Ptr, out summary);
+                return Finish(st, summary);
+            }
+        }
+
+        /// <summary>The IMAP folders as a JSON array of {"name","delimiter","attributes"}.</summary>
+        public string ListFolders(uint timeoutMs = 0)
+        {
+            using (Lease())
+            {
+                IntPtr json;
+                int st = Native.om_folders_list(_handle, timeoutMs, out json);
+                return Finish(st, json);
+            }
+        }
+
+        /// <summary>The fetch state as JSON, for the host to keep with the account.</summary>
+        public string ExportSyncState()
+        {
+            using (Lease())
+            {
+                IntPtr json;
+                int st = Native.om_sync_state_export(_handle, out json);
+                return Finish(st, json);
+            }
+        }
+
+        /// <summary>Replaces the fetch state by one exported earlier.</summary>
+        public void ImportSyncState(string stateJson)
+        {
+            using (Lease())
+            using (var s = new Utf8Arg(stateJson))
+                Finish(Native.om_sync_state_import(_handle, s.Ptr), IntPtr.Zero);
+        }
+
+        /// <summary>Composes a message from JSON and sends it; returns the result JSON.</summary>
+        public string Send(string messageJson, string optionsJson = null)
+        {
+            using (Lease())
+            using (var msg = new Utf8Arg(messageJson))
+            using (var opt = new Utf8Arg(optionsJson))
+            {
+                IntPtr result;
+                int st = Native.om_send(_handle, msg.Ptr, opt.Ptr, out result);
+                return Finish(st, result);
+            }
+        }
+
+        /// <summary>Sends raw RFC 5322 bytes; returns the result JSON.</summary>
+        public string SendRaw(byte[] data, string optionsJson = null)
+        {
+            if (data == null) throw new ArgumentNullException("data");
+            using (Lease())
+            using (var opt = new Utf8Arg(optionsJson))
+            {
+                IntPtr result;
+                int st = Native.om_send_raw(_handle, data, new UIntPtr((uint)data.Length), opt.Ptr, out result);
+                return Finish(st, result);
+            }
+        }
+
+        /// <summary>Sends a JSON array of messages over one connection; returns one result per message.</summary>
+        public string SendBatch(string messagesJson, string optionsJson = null)
+        {
+            using (Lease())
+            using (var msgs = new Utf8Arg(messagesJson))
+            using (var opt = new Utf8Arg(optionsJson))
+            {
+                IntPtr results;
+                int st = Native.om_send_batch(_handle, msgs.Ptr, opt.Ptr, out results);
+                return Finish(st, results);
+            }
+        }
+
+        /// <summary>Cancels every operation in progress on the account (from any thread).</summary>
+        public void Cancel()
+        {
+            using (Lease())
+                Finish(Native.om_account_cancel(_handle), IntPtr.Zero);
+        }
+
+        /// <summary>
+        /// Cancels what the account is doing and frees it. If a call is still running on it
+        /// (another thread, or from inside a callback), om_account_free runs when that call returns.
+        /// </summary>
+        public void Dispose()
+        {
+            if (_handle.IsClosed) return;
+            try
+            {
+                // The SafeHandle defers the free while a call runs: cancel so that call returns soon.
+                Native.om_account_cancel(_handle);
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+            _handle.Dispose();
+        }
+
+        // --- plumbing ---------------------------------------------------------------------
+
+        private void OnTokens(IntPtr userData, IntPtr tokensJson)
+        {
+            try
+            {
+                string json = Utf8.FromNative(tokensJson);
+                var h = TokensChanged;
+                if (h != null) h(this, json);
+            }
+            catch (Exception ex)
+            {
+                if (t_callbackException == null) t_callbackException = ex;
+            }
+        }
+
+        /// <summary>
+        /// Checks the status of a native call that just returned, on this thread; frees `owned`
+        /// (a library string, may be zero) after decoding it. Throws OAuthMailException on
+        /// failure, or rethrows an exception of a TokensChanged handler.
+        /// </summary>
+        private string Finish(int status, IntPtr owned)
+        {
+            try
+            {
+                Exception cb = t_callbackException;
+                t_callbackException = null;
+                if (status != OAuthMailStatus.Ok) throw OAuthMailException.FromLastError(status, cb);
+                if (cb != null) ExceptionDispatchInfo.Capture(cb).Throw();
+                return Utf8.FromNative(owned);
+            }
+            finally
+            {
+                Native.om_string_free(owned);
+                GC.KeepAlive(this);
+            }
+        }
+
+        /// <summary>
+        /// Holds a reference on the handle for the whole call and its error reading: a Dispose
+        /// from another thread then frees the account only after we read the last error (the
+        /// deferred om_account_free would otherwise clear it first). Throws ObjectDisposedException.
+        /// </summary>
+        private HandleLease Lease()
+        {
+            return new HandleLease(_handle);
+        }
+
+        private struct HandleLease : IDisposable
+        {
+            private readonly SafeHandle _h;
+            public HandleLease(SafeHandle h)
+            {
+                bool added = false;
+                h.DangerousAddRef(ref added);
+                _h = added ? h : null;
+            }
+            public void Dispose()
+            {
+                if (_h != null) _h.DangerousRelease();
+            }
+        }
+
+        private sealed class FetchContext
+        {
+            private readonly Func<MailMessageInfo, byte[], FetchAction> _handler;
+            public Exception Exception;
+
+            public FetchContext(Func<MailMessageInfo, byte[], FetchAction> handler)
+            {
+                _handler = handler;
+            }
+
+            // Runs on the thread that called om_fetch, inside it. Never throws.
+            public int Invoke(IntPtr userData, IntPtr message, IntPtr data, UIntPtr len)
+            {
+                try
+                {
+                    var m = (Native.om_message)Marshal.PtrToStructure(message, typeof(Native.om_message));
+                    var info = new MailMessageInfo
+                    {
+                        Uid = m.uid,
+                        UidValidity = m.uidvalidity,
+                        Resync = m.resync != 0,
+                        Size = m.size,
+                        InternalDate = m.internal_date,
+                        Folder = Utf8.FromNative(m.folder),
+                        Flags = Utf8.FromNative(m.flags),
+                        Uidl = Utf8.FromNative(m.uidl),
+                    };
+                    ulong n = len.ToUInt64();
+                    if (n > int.MaxValue) throw new InvalidOperationException("message larger than 2 GiB");
+                    var bytes = new byte[(int)n];
+                    if (n > 0) Marshal.Copy(data, bytes, 0, (int)n);
+                    return (int)_handler(info, bytes);
+                }
+                catch (Exception ex)
+                {
+                    Exception = ex;
+                    return (int)FetchAction.Error;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// A tiny JSON helper (no dependency on System.Text.Json or System.Web.Extensions): quote a
+    /// string for the JSON you pass in, read a top-level value of the JSON you get back.
+    /// </summary>
+    public static class OAuthMailJson
+    {
+        /// <summary>A JSON string literal, quotes included.</summary>
+        public static string Quote(string s)
+        {
+            if (s == null) return "null";
+            var sb = new StringBuilder(s.Length + 2);
+            sb.Append('"');
+            foreach (char c in s)
+            {
+                switch (c)
+                {
+                    case '"': sb.Append("\\\""); break;
+                    case '\\': sb.Append("\\\\"); break;
+                    case '\n': sb.Append("\\n"); break;
+                    case '\r': sb.Append("\\r"); break;
+                    case '\t': sb.Append("\\t"); break;
+                    default:
+                        if (c < 0x20) sb.AppendFormat(CultureInfo.InvariantCulture, "\\u{0:x4}", (int)c);
+                        else sb.Append(c);
+                        break;
+                }
+            }
+            sb.Append('"');
+            return sb.ToString();
+        }
+
+        /// <summary>The string value of a top-level key of a JSON object, or null (absent or not a string).</summary>
+        public static string GetString(string json, string key)
+        {
+            string raw = GetRaw(json, key);
+            if (raw == null || raw.Length == 0 || raw[0] != '"') return null;
+            int i = 0;
+            return ReadString(raw, ref i);
+        }
+
+        /// <summary>The integer value of a top-level key, or null.</summary>
+        public static long? GetInt64(string json, string key)
+        {
+            string raw = GetRaw(json, key);
+            long v;
+            if (raw != null && long.TryParse(raw, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out v)) return v;
+            return null;
+        }
+
+        /// <summary>The boolean value of a top-level key, or null.</summary>
+        public static bool? GetBool(string json, string key)
+        {
+            string raw = GetRaw(json, key);
+            if (raw == "true") return true;
+            if (raw == "false") return false;
+            return null;
+        }
+
+        /// <summary>The raw JSON text of a top-level key's value, or null when absent.</summary>
+        public static string GetRaw(string json, string key)
+        {
+            if (json == null) return null;
+            int i = 0;
+            SkipWs(json, ref i);
+            if (i >= json.Length || json[i] != '{') return null;
+            i++;
+            while (true)
+            {
+                SkipWs(json, ref i);
+                if (i >= json.Length || json[i] == '}') return null;
+                if (json[i] == ',') { i++; continue; }
+                string k = ReadString(json, ref i);
+                SkipWs(json, ref i);
+                if (i >= json.Length || json[i] != ':') return null;
+                i++;
+                SkipWs(json, ref i);
+                int start = i;
+                SkipValue(json, ref i);
+                if (k == key) return json.Substring(start, i - start);
+            }
+        }
+
+        /// <summary>The raw JSON texts of the elements of a JSON array.</summary>
+        public static List<string> GetArrayItems(string json)
+        {
+            var items = new List<string>();
+            if (json == null) return items;
+            int i = 0;
+            SkipWs(json, ref i);
+            if (i >= json.Length || json[i] != '[') return items;
+            i++;
+            while (true)
+            {
+                SkipWs(json, ref i);
+                if (i >= json.Length || json[i] == ']') return items;
+                if (json[i] == ',') { i++; continue; }
+                int start = i;
+                SkipValue(json, ref i);
+                items.Add(json.Substring(start, i - start));
+            }
+        }
+
+        private static void SkipWs(string s, ref int i)
+        {
+            while (i < s.Length && char.IsWhiteSpace(s[i])) i++;
+        }
+
+        private static void SkipValue(string s, ref int i)
+        {
+            if (i >= s.Length) return;
+            char c = s[i];
+            if (c == '"') { ReadString(s, ref i); return; }
+            if (c == '{' || c == '[')
+            {
+                int depth = 0;
+                while (i < s.Length)
+                {
+                    char d = s[i];
+                    if (d == '"') { ReadString(s, ref i); continue; }
+                    if (d == '{' || d == '[') depth++;
+                    else if (d == '}' || d == ']') { depth--; if (depth == 0) { i++; return; } }
+                    i++;
+                }
+                return;
+            }
+            while (i < s.Length && s[i] != ',' && s[i] != '}' && s[i] != ']' && !char.IsWhiteSpace(s[i])) i++;
+        }
+
+        private static string ReadString(string s, ref int i)
+        {
+            if (i >= s.Length || s[i] != '"') throw new FormatException("JSON string expected at " + i);
+            i++;
+            var sb = new StringBuilder();
+            while (i < s.Length)
+            {
+                char c = s[i++];
+                if (c == '"') return sb.ToString();
+                if (c != '\\') { sb.Append(c); continue; }
+                char e = s[i++];
+                switch (e)
+                {
+                    case 'n': sb.Append('\n'); break;
+                    case 'r': sb.Append('\r'); break;
+                    case 't': sb.Append('\t'); break;
+                    case 'b': sb.Append('\b'); break;
+                    case 'f': sb.Append('\f'); break;
+                    case 'u':
+                        sb.Append((char)int.Parse(s.Substring(i, 4), NumberStyles.HexNumber, CultureInfo.InvariantCulture));
+                        i += 4;
+                        break;
+                    default: sb.Append(e); break;
+                }
+            }
+            throw new FormatException("unterminated JSON string");
+        }
+    }
+
+    /// <summary>A managed string as a NUL-terminated UTF-8 buffer in unmanaged memory, for one call.</summary>
+    internal struct Utf8Arg : IDisposable
+    {
+        public readonly IntPtr Ptr;
+
+        public Utf8Arg(string s)
+        {
+            Ptr = Utf8.ToNative(s);
+        }
+
+        public void Dispose()
+        {
+            if (Ptr != IntPtr.Zero) Marshal.FreeHGlobal(Ptr);
+        }
+    }
+
+    internal static class Utf8
+    {
+        // Strict: a lone surrogate is an error here rather than a '?' sent to the server.
+        private static readonly UTF8Encoding Strict = new UTF8Encoding(false, true);
+
+        /// <summary>AllocHGlobal'd NUL-terminated UTF-8 copy of s (IntPtr.Zero for null); free with FreeHGlobal.</summary>
+        public static IntPtr ToNative(string s)
+        {
+            if (s == null) return IntPtr.Zero;
+            if (s.IndexOf('\0') >= 0) throw new ArgumentException("the string contains a NUL character");
+            byte[] bytes = Strict.GetBytes(s);
+            IntPtr p = Marshal.AllocHGlobal(bytes.Length + 1);
+            Marshal.Copy(bytes, 0, p, bytes.Length);
+            Marshal.WriteByte(p, bytes.Length, 0);
+            return p;
+        }
+
+        /// <summary>Decodes a NUL-terminated UTF-8 string (null for IntPtr.Zero). Does not free it.</summary>
+        public static string FromNative(IntPtr p)
+        {
+            if (p == IntPtr.Zero) return null;
+            int n = 0;
+            while (Marshal.ReadByte(p, n) != 0) n++;
+            if (n == 0) return "";
+            var bytes = new byte[n];
+            Marshal.Copy(p, bytes, 0, n);
+            return Encoding.UTF8.GetString(bytes);
+        }
+    }
+
+    /// <summary>The C API, 1:1 with include/oauthmail.h (same names, exact types, Cdecl).</summary>
+    internal static class Native
+    {
+        private const string Lib = "oauthmail"; // oauthmail.dll on Windows, liboauthmail.so on Linux
+
+        // typedef void (*om_token_cb)(void *user_data, const char *tokens_json);
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate void om_token_cb(IntPtr user_data, IntPtr tokens_json);
+
+        // typedef void (*om_free_cb)(void *user_data);
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate void om_free_cb(IntPtr user_data);
+
+        // typedef int32_t (*om_message_cb)(void *user_data, const struct om_message *message,
+        //                                  const uint8_t *data, size_t len);
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate int om_message_cb(IntPtr user_data, IntPtr message, IntPtr data, UIntPtr len);
+
+        // typedef void (*om_log_cb)(void *user_data, int32_t level, const char *message);
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate void om_log_cb(IntPtr user_data, int level, IntPtr message);
+
+        // struct om_message: field order and types as in the header; natural alignment (4 bytes
+        // of padding before `size`): 56 bytes on 64-bit, 48 on 32-bit Windows.
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct om_message
+        {
+            public uint uid;            // uint32_t
+            public uint uidvalidity;    // uint32_t
+            public uint resync;         // uint32_t
+            public ulong size;          // uint64_t
+            public long internal_date;  // int64_t
+            public IntPtr folder;       // const char *
+            public IntPtr flags;        // const char *
+            public IntPtr uidl;         // const char *
+        }
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_account_new(IntPtr config_json, out AccountHandle out_account);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_account_free(IntPtr account);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_account_config_json(AccountHandle account, out IntPtr out_json);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_account_check(AccountHandle account, out IntPtr out_json);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_account_cancel(AccountHandle account);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_account_set_token_callback(AccountHandle account, om_token_cb callback,
+                                                                 IntPtr user_data, om_free_cb free_user_data);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_authorize_start(AccountHandle account, IntPtr options_json, out IntPtr out_json);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_authorize_wait(AccountHandle account, uint timeout_ms);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_authorize_complete(AccountHandle account, IntPtr redirect_url, uint timeout_ms);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_authorize_cancel(AccountHandle account);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_device_start(AccountHandle account, uint timeout_ms, out IntPtr out_json);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_fetch(AccountHandle account, IntPtr options_json, om_message_cb callback,
+                                            IntPtr user_data, out IntPtr out_summary_json);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_folders_list(AccountHandle account, uint timeout_ms, out IntPtr out_json);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_sync_state_export(AccountHandle account, out IntPtr out_json);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_sync_state_import(AccountHandle account, IntPtr state_json);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_fetch_to_directory(AccountHandle account, IntPtr options_json, IntPtr directory,
+                                                         out IntPtr out_summary_json);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_servers_check(AccountHandle account, uint timeout_ms, out IntPtr out_json);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern IntPtr om_last_error_message();
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern IntPtr om_last_error_detail();
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern IntPtr om_last_error_hint();
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_last_error_status();
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_init();
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_shutdown();
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern IntPtr om_version();
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern uint om_version_number();
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern void om_string_free(IntPtr s);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_log_set_callback(om_log_cb callback, int max_level, IntPtr user_data);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_log_write(int level, IntPtr message);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_send(AccountHandle account, IntPtr message_json, IntPtr options_json,
+                                           out IntPtr out_result_json);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_send_raw(AccountHandle account, byte[] data, UIntPtr len, IntPtr options_json,
+                                               out IntPtr out_result_json);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_send_batch(AccountHandle account, IntPtr messages_json, IntPtr options_json,
+                                                 out IntPtr out_results_json);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern IntPtr om_status_name(int status);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern IntPtr om_status_description(int status);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_get_access_token(AccountHandle account, uint timeout_ms, out IntPtr out_token,
+                                                       out long out_expires_at);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_tokens_export(AccountHandle account, out IntPtr out_json);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_tokens_import(AccountHandle account, IntPtr tokens_json);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_tokens_revoke(AccountHandle account, uint timeout_ms);
+    }
+}

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The .NET binding's test: installs Mono if missing, builds the library, compiles
+# bindings/dotnet/OAuthMail.cs + DemoTest.cs with mcs, starts the local sandbox (the test
+# OAuth2 server, a private Dovecot, the SMTP sink) like scripts/demo.sh, seeds mail, runs the
+# program with mono, and confirms the sends by counting the sink's files.
+# Run as root on Debian 12: bash bindings/dotnet/run_test.sh   (exit code 0 = passed)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+start=$(date +%s)
+here=bindings/dotnet
+work=target/dotnet-test
+seeded=3
+
+# --- Mono: the compiler and the minimal runtime set the program needs -------------------------
+# mono-runtime (the VM), libmono-corlib4.5-cil (mscorlib), libmono-system4.0-cil (System.dll:
+# Regex), libmono-system-core4.0-cil (System.Core.dll: Linq), mono-mcs (the C# compiler).
+mono_pkgs=(mono-mcs mono-runtime libmono-corlib4.5-cil libmono-system4.0-cil libmono-system-core4.0-cil)
+missing=()
+for p in "${mono_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "run_test: Mono is missing (${missing[*]}): run as root, or apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "== installing Mono: apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # another apt (a concurrent install) may hold the dpkg lock: wait for it rather than fail
+  apt-get -o DPkg::Lock::Timeout=600 update -qq || { echo "run_test: apt-get update failed" >&2; exit 1; }
+  for p in "${missing[@]}"; do
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "$p" >/dev/null \
+      || { echo "run_test: could not install the Debian package $p (needed for Mono)" >&2; exit 1; }
+  done
+fi
+command -v mcs >/dev/null || { echo "run_test: mcs not found after installing mono-mcs" >&2; exit 1; }
+command -v mono >/dev/null || { echo "run_test: mono not found after installing mono-runtime" >&2; exit 1; }
+echo "== Mono $(mono --version | head -1 | sed 's/Mono JIT compiler version //')"
+
+# --- the rest of the sandbox's needs (node, Dovecot, npm packages), as the demo does -----------
+bash scripts/install-deps.sh
+
+echo "== building the library"
+cargo build --quiet
+lib_dir=$PWD/target/debug
+[ -e "$lib_dir/liboauthmail.so" ] || { echo "run_test: $lib_dir/liboauthmail.so not built" >&2; exit 1; }
+
+rm -rf "$work" && mkdir -p "$work"
+
+echo "== compiling OAuthMail.cs + DemoTest.cs with mcs"
+mcs -target:exe -langversion:7 -warnaserror+ -r:System.dll -r:System.Core.dll \
+    -out:"$work/DemoTest.exe" "$here/OAuthMail.cs" "$here/DemoTest.cs"
+# Mono maps DllImport("oauthmail") to liboauthmail.so by itself (lib prefix, .so suffix) through
+# LD_LIBRARY_PATH; the dllmap pins it to the library just built, whatever else is on the path.
+cat > "$work/DemoTest.exe.config" <<XML
+<configuration>
+  <dllmap dll="oauthmail" target="$lib_dir/liboauthmail.so" os="linux"/>
+</configuration>
+XML
+
+# The om_message layout as the C compiler sees it, for the program to compare with its struct.
+cat > "$work/layout.c" <<'C'
+#include <stdio.h>
+#include <stddef.h>
+#include "oauthmail.h"
+int main(void) {
+    printf("sizeof=%zu uid=%zu uidvalidity=%zu resync=%zu size=%zu internal_date=%zu folder=%zu flags=%zu uidl=%zu\n",
+           sizeof(om_message), offsetof(om_message, uid), offsetof(om_message, uidvalidity),
+           offsetof(om_message, resync), offsetof(om_message, size), offsetof(om_message, internal_date),
+           offsetof(om_message, folder), offsetof(om_message, flags), offsetof(om_message, uidl));
+    return 0;
+}
+C
+gcc -std=c11 -Wall -Wextra -Werror -I include "$work/layout.c" -o "$work/layout"
+OM_TEST_C_LAYOUT=$("$work/layout")
+
+# --- the sandbox ------------------------------------------------------------------------------
+source scripts/sandbox-env.sh "$work"
+echo "== sandbox OAuth2 server at $SANDBOX_ISSUER"
+bash tests/sandbox/mail/start.sh "$work/mail" "$work/oauth.json" "$work/pki" > "$work/mail.json"
+trap 'bash tests/sandbox/mail/stop.sh "$work/mail" >/dev/null 2>&1 || true; kill $SANDBOX_PID 2>/dev/null || true' EXIT
+mj() { node -p "require('./$work/mail.json').$1"; }
+OM_TEST_IMAPS_PORT=$(mj imaps_port)
+OM_TEST_SUBMISSION_PORT=$(mj submission_port)
+OM_TEST_SINK_DIR=$(mj sink_dir)
+maildir_root=$(mj maildir_root)
+echo "== mail sandbox: IMAPS $OM_TEST_IMAPS_PORT, submission (STARTTLS) $OM_TEST_SUBMISSION_PORT"
+python3 tests/sandbox/mail/seed.py "$maildir_root" alice@example.test "$seeded" --seed 7 >/dev/null
+echo "== seeded $seeded messages for alice@example.test"
+sink_before=$(find "$OM_TEST_SINK_DIR" -name '*.eml' | wc -l)
+
+export OM_TEST_IMAPS_PORT OM_TEST_SUBMISSION_PORT OM_TEST_SINK_DIR OM_TEST_C_LAYOUT
+export OM_TEST_SEEDED=$seeded OM_TEST_WORKDIR=$PWD/$work
+export OM_TEST_BROWSER_JS=$PWD/tests/sandbox/browser.mjs
+export LD_LIBRARY_PATH=$lib_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+
+echo "== running DemoTest.exe with mono"
+t0=$(date +%s)
+set +e
+timeout 300 mono --debug "$work/DemoTest.exe" 2>&1 | tee "$work/output.txt"
+rc=${PIPESTATUS[0]}
+set -e
+echo "== mono exited with $rc after $(( $(date +%s) - t0 ))s"
+
+sink_after=$(find "$OM_TEST_SINK_DIR" -name '*.eml' | wc -l)
+sent=$(( sink_after - sink_before ))
+if [ "$sent" -ne 4 ]; then
+  echo "run_test: the SMTP sink received $sent message(s), expected 4 (Send, SendRaw, SendBatch of 2)" >&2
+  rc=1
+else
+  echo "== the SMTP sink received the 4 messages sent (Send, SendRaw, SendBatch of 2)"
+fi
+tail -1 "$work/output.txt" | grep -Eq '^[0-9]+ passed, 0 failed$' || rc=1
+echo "== $( [ "$rc" -eq 0 ] && echo PASSED || echo FAILED ) in $(( $(date +%s) - start ))s"
+exit "$rc"

@@ -1,0 +1,334 @@
+#!/usr/bin/env bash
+# examples-c/omcli_test.sh — tests omcli against the real local sandbox: the OAuth2 server
+# (oidc-provider, scripts/sandbox-env.sh), the private Dovecot with its SMTP sink
+# (tests/sandbox/mail) and the scripted browser (tests/sandbox/browser.mjs).
+#
+#   bash examples-c/omcli_test.sh          (or: make -C examples-c test)
+#
+# Prints "ok - ..." / "not ok - ..." lines and one final "N passed, M failed" line; exits 1 when
+# a check failed, 3 when the environment is missing something. Needs root (Dovecot), node,
+# python3, gcc, valgrind, cargo. KEEP_WORK=1 leaves target/omcli-test in place.
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+started=$(date +%s)
+
+for tool in cargo gcc make node python3 valgrind dovecot; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "omcli_test.sh: $tool is required" >&2; exit 3; }
+done
+[ -d tests/sandbox/node_modules/oidc-provider ] ||
+  { echo "omcli_test.sh: run 'npm ci --prefix tests/sandbox' first" >&2; exit 3; }
+
+work=$repo/target/omcli-test
+if [ -s "$work/mail/mail.json" ]; then bash tests/sandbox/mail/stop.sh "$work/mail" >/dev/null 2>&1 || true; fi
+rm -rf "$work"
+mkdir -p "$work/out"
+
+echo "== cargo build"
+cargo build --quiet || { echo "omcli_test.sh: cargo build failed" >&2; exit 3; }
+echo "== make -C examples-c"
+make -s -C examples-c LIBDIR="$repo/target/debug" || { echo "omcli_test.sh: make failed" >&2; exit 3; }
+omcli=$repo/examples-c/omcli
+
+echo "== sandbox: OAuth2 server"
+source scripts/sandbox-env.sh "$work"
+cleanup() {
+  bash tests/sandbox/mail/stop.sh "$work/mail" >/dev/null 2>&1 || true
+  kill "$SANDBOX_PID" 2>/dev/null || true
+  [ -n "${bg_pid:-}" ] && kill "$bg_pid" 2>/dev/null
+  [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$work/eml" "$work/mail/mail"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+echo "== sandbox: Dovecot + SMTP sink"
+bash tests/sandbox/mail/start.sh "$work/mail" "$work/oauth.json" "$work/pki" >"$work/mail.json" ||
+  { echo "omcli_test.sh: the mail sandbox did not start" >&2; exit 3; }
+mj() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$work/mail.json" "$1"; }
+imaps_port=$(mj imaps_port)
+submission_port=$(mj submission_port)
+sink_dir=$(mj sink_dir)
+maildir_root=$(mj maildir_root)
+
+# The account, as an admin would type it (JSON strings escaped by python).
+write_account() { # write_account FILE CLIENT_SECRET [EXTRA_JSON_MEMBERS]
+  python3 - "$1" "$2" "${3:-}" <<PY
+import json, sys
+path, secret, extra = sys.argv[1], sys.argv[2], sys.argv[3]
+acc = {
+  "provider": "custom",
+  "client_id": "confidential-app",
+  "client_secret": secret,
+  "client_auth": "request_body",
+  "authorize_url": "$SANDBOX_AUTHORIZE_URL",
+  "token_url": "$SANDBOX_TOKEN_URL",
+  "device_authorization_url": "$SANDBOX_DEVICE_URL",
+  "revocation_url": "$SANDBOX_REVOCATION_URL",
+  "scopes": "openid offline_access email mail",
+  "redirect_uri": "http://127.0.0.1/",
+  "email": "alice@example.test",
+  "incoming": {"protocol": "imap", "host": "127.0.0.1", "port": $imaps_port, "security": "tls"},
+  "outgoing": {"host": "127.0.0.1", "port": $submission_port, "security": "starttls"},
+  "ca_certs_file": "$SANDBOX_CA_FILE",
+  "browser_command": ["node", "$repo/tests/sandbox/browser.mjs", "--ca", "$SANDBOX_CA_FILE"],
+  "language": "en",
+}
+if extra:
+  acc.update(json.loads(extra))
+json.dump(acc, open(path, "w"), indent=2)
+PY
+}
+account=$work/account.json
+tokens=$work/account.tokens.json
+state=$work/account.state.json
+write_account "$account" confidential-secret
+
+passed=0
+failed=0
+ok() { echo "ok - $1"; passed=$((passed + 1)); }
+not_ok() {
+  echo "not ok - $1"
+  failed=$((failed + 1))
+  [ -n "${2:-}" ] && [ -f "$2.out" ] && sed 's/^/#   out: /' "$2.out" | tail -25
+  [ -n "${2:-}" ] && [ -f "$2.err" ] && sed 's/^/#   err: /' "$2.err" | tail -25
+  return 0
+}
+# run NAME CMD... : runs omcli-ish command, output in $work/out/NAME.{out,err}, status in $rc
+rc=0
+run() {
+  local name=$1; shift
+  "$@" >"$work/out/$name.out" 2>"$work/out/$name.err" </dev/null
+  rc=$?
+}
+o() { echo "$work/out/$1"; }
+# expect NAME DESCRIPTION RC [GREP-PATTERN-IN-OUT+ERR]...
+expect() {
+  local name=$1 desc=$2 want=$3; shift 3
+  if [ "$rc" != "$want" ]; then not_ok "$desc (exit $rc, expected $want)" "$(o "$name")"; return; fi
+  local pat
+  for pat in "$@"; do
+    if ! cat "$(o "$name").out" "$(o "$name").err" | grep -qE -- "$pat"; then
+      not_ok "$desc (no /$pat/ in the output)" "$(o "$name")"; return
+    fi
+  done
+  ok "$desc"
+}
+sink_count() { find "$sink_dir" -name '*.json' 2>/dev/null | wc -l; }
+tok() { python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]) or '')" "$tokens" "$1"; }
+
+echo "== tests"
+# ---------------------------------------------------------------- usage errors: exit 2
+run usage_none "$omcli";                               expect usage_none "no arguments: usage, exit 2" 2 "usage: omcli"
+run usage_cmd "$omcli" frobnicate "$account";          expect usage_cmd "unknown command: exit 2" 2 "unknown command 'frobnicate'"
+run usage_cfg "$omcli" fetch;                          expect usage_cfg "missing CONFIG.json: exit 2" 2 "needs a CONFIG.json"
+run usage_opt "$omcli" fetch "$account" --colour;      expect usage_opt "unknown option: exit 2" 2 "unknown option --colour"
+run usage_max "$omcli" fetch "$account" --max lots;    expect usage_max "--max not a number: exit 2" 2 "positive number"
+run usage_send "$omcli" send "$account" --subject x;   expect usage_send "send without --to: exit 2" 2 "--to"
+run usage_val "$omcli" send "$account" --to;           expect usage_val "option without its value: exit 2" 2 "--to needs a value"
+run usage_misplaced "$omcli" token "$account" --dir /tmp; expect usage_misplaced "option of another command: exit 2" 2 "belong to 'fetch'"
+run help "$omcli" --help;                              expect help "--help: exit 0" 0 "authorize CONFIG.json"
+
+# ---------------------------------------------------------------- configuration errors: exit 1
+write_account "$work/badkey.json" confidential-secret '{"colour": "blue"}'
+run badkey "$omcli" check "$work/badkey.json"
+expect badkey "bad config key: exit 1, names the key" 1 "^error: .*colour" "OM_STATUS_INVALID_CONFIG"
+run nofile "$omcli" token "$work/missing.json";        expect nofile "unreadable config: exit 1" 1 "cannot read .*missing.json"
+printf '{"provider": "custom",' >"$work/truncated.json"
+run truncated "$omcli" token "$work/truncated.json";   expect truncated "malformed JSON config: exit 1" 1 "^error: " "INVALID_CONFIG"
+
+# ---------------------------------------------------------------- before authorization
+run token_noauth "$omcli" token "$account"
+expect token_noauth "token before authorize: exit 1, error + hint" 1 "OM_STATUS_AUTHORIZATION_REQUIRED" "^hint: .*authorize"
+run check_noauth "$omcli" check "$account"
+expect check_noauth "check before authorize: exit 1, says authorization is required" 1 "FAILED" "hint: .*authorize" "check FAILED"
+
+# ---------------------------------------------------------------- authorize (scripted browser)
+run authorize "$omcli" authorize "$account"
+expect authorize "authorize through the scripted browser: exit 0" 0 "^Authorization URL:" "https://127\.0\.0\.1:[0-9]+/auth\?" "Authorized"
+if [ -s "$tokens" ] && [ "$(stat -c %a "$tokens")" = 600 ] && [ -n "$(tok refresh_token)" ]; then
+  ok "tokens kept in CONFIG.tokens.json (mode 0600, with a refresh token)"
+else
+  not_ok "tokens kept in CONFIG.tokens.json (mode 0600, with a refresh token)"
+fi
+
+# ---------------------------------------------------------------- token: prefix only
+run token "$omcli" token "$account"
+access=$(tok access_token)
+refresh=$(tok refresh_token)
+expect token "token: exit 0, prefix, length and expiry" 0 "^access token: ${access:0:8}" "^length: ${#access}$" "^expires: 20[0-9]{2}-"
+if [ -n "$access" ] && ! grep -qF -- "$access" "$(o token).out" "$(o token).err"; then
+  ok "token: the full token is not printed"
+else
+  not_ok "token: the full token is not printed" "$(o token)"
+fi
+run token_show "$omcli" token "$account" --show
+expect token_show "token --show prints the whole token" 0 "^access token: $access$"
+run token_verbose "$omcli" --verbose token "$account"
+expect token_verbose "--verbose: the library's log on stderr" 0 "^\[(info|debug)\] "
+
+# ---------------------------------------------------------------- check
+run check "$omcli" check "$account"
+expect check "check: exit 0, both servers authenticated" 0 "incoming imap 127\.0\.0\.1:$imaps_port .*OK" \
+  "outgoing smtp 127\.0\.0\.1:$submission_port .*OK" "mechanisms: .*XOAUTH2" "greeting: .*Dovecot" "^check passed$"
+
+# wrong client secret: the admin's new secret was mistyped, the access token has expired
+write_account "$work/wrongsecret.json" not-the-secret
+python3 - "$tokens" "$work/wrongsecret.tokens.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1])); t["expires_at"] = 1; t["version"] += 1
+json.dump(t, open(sys.argv[2], "w"))
+PY
+run check_secret "$omcli" check "$work/wrongsecret.json"
+expect check_secret "check with a wrong client secret: exit 1, problem and hint" 1 "FAILED" \
+  "problem: .*invalid_client" "hint: .*client_secret" "^check FAILED$"
+run token_secret "$omcli" token "$work/wrongsecret.json"
+expect token_secret "token with a wrong client secret: error, status name and hint" 1 \
+  "^error: .*invalid_client.*\[OM_STATUS_PROVIDER_ERROR\]" "^hint: .*client_secret"
+
+# ---------------------------------------------------------------- folders
+run folders "$omcli" folders "$account"
+expect folders "folders lists INBOX, Sent, Drafts" 0 "^INBOX( |$)" "^Sent( |$)" "^Drafts( |$)"
+
+# ---------------------------------------------------------------- fetch
+python3 tests/sandbox/mail/seed.py "$maildir_root" alice@example.test 3 --seed 1 --subject-prefix Devis >/dev/null
+run fetch1 "$omcli" fetch "$account"
+expect fetch1 "fetch shows the 3 seeded messages" 0 "uid 1 .*— Devis 1$" "uid 2 .*— Devis 2$" "uid 3 .*— Devis 3$" "^INBOX: 3 new message"
+if [ -s "$state" ] && grep -q '"last_uid":3' "$state"; then ok "fetch state kept in CONFIG.state.json"
+else not_ok "fetch state kept in CONFIG.state.json"; fi
+run fetch2 "$omcli" fetch "$account"
+expect fetch2 "second fetch: nothing new" 0 "^INBOX: 0 new message" "^nothing new$"
+if grep -q "Devis" "$(o fetch2).out"; then not_ok "second fetch delivers no old message" "$(o fetch2)"; else ok "second fetch delivers no old message"; fi
+
+python3 tests/sandbox/mail/seed.py "$maildir_root" alice@example.test 250 --seed 2 --subject-prefix Bulk >/dev/null
+run fetch_max "$omcli" fetch "$account" --max 20
+expect fetch_max "fetch --max 20: 20 delivered, the rest remaining" 0 "^INBOX: 20 new message.*230 remaining"
+run fetch_bulk "$omcli" fetch "$account"
+expect fetch_bulk "fetch of 230 messages: a progress line every 100, final summary" 0 \
+  "^\.\.\. 100 messages" "^\.\.\. 200 messages" "^INBOX: 230 new message.*0 remaining"
+run fetch_quiet "$omcli" --quiet fetch "$account"
+expect fetch_quiet "fetch --quiet: only the summary" 0 "^INBOX: 0 new message"
+
+mkdir -p "$work/eml"
+run fetch_dir "$omcli" fetch "$account" --all --dir "$work/eml"
+n_eml=$(find "$work/eml" -name '*.eml' | wc -l)
+expect fetch_dir "fetch --all --dir writes .eml files" 0 "^wrote INBOX_[0-9]+_[0-9]+\.eml" "^INBOX: 253 new message"
+if [ "$n_eml" = 253 ] && grep -l "Subject: Devis 1" "$work/eml"/*.eml >/dev/null 2>&1; then ok "the directory holds the 253 messages ($n_eml .eml files)"
+else not_ok "the directory holds the 253 messages ($n_eml .eml files)"; fi
+run fetch_baddir "$omcli" fetch "$account" --dir "$work/no-such-dir"
+expect fetch_baddir "fetch --dir into a missing directory: exit 1, names the directory" 1 "^error: .*no-such-dir.*OM_STATUS_IO_ERROR"
+run fetch_badfolder "$omcli" fetch "$account" --folder "No such folder"
+expect fetch_badfolder "fetch of an unknown folder: exit 1, names the folder" 1 "^error: fetch: .*No such folder.*OM_STATUS_INVALID_ARGUMENT"
+
+# ---------------------------------------------------------------- send
+printf '%%PDF-1.4\n%% devis 42\n' >"$work/devis.pdf"
+before=$(sink_count)
+run send "$omcli" send "$account" --to 'Client "Dupont" <client@example.test>' --subject 'Devis "n°42" \ test' \
+  --text $'Bonjour,\nci-joint le devis.\n' --attach "$work/devis.pdf"
+expect send "send with an attachment: exit 0" 0 "^sent <" "250"
+after=$(sink_count)
+last_eml=$(ls -t "$sink_dir"/*.eml 2>/dev/null | head -1)
+if [ "$after" = $((before + 1)) ] && grep -q 'filename="devis.pdf"' "$last_eml" && grep -q '^To: .*client@example.test' "$last_eml"; then
+  ok "the message reached the SMTP sink, with its attachment"
+else
+  not_ok "the message reached the SMTP sink, with its attachment ($before -> $after)"
+fi
+printf 'From: alice@example.test\nTo: bob@example.test\nSubject: raw test\n\nhello\n' >"$work/raw.eml"
+run send_raw "$omcli" send "$account" --raw "$work/raw.eml"
+expect send_raw "send --raw: exit 0" 0 "^sent" "to: +bob@example.test"
+run send_raw_to "$omcli" send "$account" --raw "$work/raw.eml" --to carol@example.test
+expect send_raw_to "send --raw --to: envelope recipient from the option" 0 "to: +carol@example.test"
+last_json=$(ls -t "$sink_dir"/*.json | head -1)
+if [ "$(sink_count)" = $((before + 3)) ] && grep -q '"mail_from": "alice@example.test", "rcpt_to": \["carol@example.test"\]' "$last_json"; then
+  ok "raw messages reached the sink (envelope alice -> carol)"
+else
+  not_ok "raw messages reached the sink (envelope alice -> carol): $(cat "$last_json")"
+fi
+run send_reject "$omcli" send "$account" --to reject@example.test --subject refused
+expect send_reject "send to a refused recipient: exit 1, server reply shown" 1 "^error: send: .*550" "OM_STATUS_PROTOCOL_ERROR"
+run send_noattach "$omcli" send "$account" --to client@example.test --subject x --attach "$work/none.pdf"
+expect send_noattach "send with a missing attachment: exit 1, readable" 1 "^error: send: .*" "OM_STATUS_INVALID_ARGUMENT"
+
+# ---------------------------------------------------------------- other authorizations
+# --device: the scripted browser enters the user code
+rm -f "$work/device.out"
+"$omcli" authorize "$account" --device >"$work/out/device.out" 2>"$work/out/device.err" </dev/null &
+bg_pid=$!
+code=""
+for _ in $(seq 1 100); do
+  code=$(sed -n 's/^and enter the code: //p' "$work/out/device.out")
+  [ -n "$code" ] && break
+  sleep 0.1
+done
+uri=$(sed -n 's/^On any device, open //p' "$work/out/device.out")
+if [ -n "$code" ]; then
+  node tests/sandbox/browser.mjs --device "$code" --ca "$SANDBOX_CA_FILE" "$uri" >"$work/out/device-browser.out" 2>&1
+fi
+wait "$bg_pid"; rc=$?; bg_pid=
+expect device "authorize --device: user code shown, authorized" 0 "^and enter the code: [A-Z]{4}-[A-Z]{4}$" "Authorized"
+
+# --paste --no-browser: the user copies the final URL from the address bar
+rm -f "$work/paste.fifo"; mkfifo "$work/paste.fifo"
+"$omcli" authorize "$account" --paste --no-browser <"$work/paste.fifo" >"$work/out/paste.out" 2>"$work/out/paste.err" &
+bg_pid=$!
+exec 7>"$work/paste.fifo"
+url=""
+for _ in $(seq 1 100); do
+  url=$(grep -m1 -E '^  https://' "$work/out/paste.out" | sed 's/^  //')
+  [ -n "$url" ] && break
+  sleep 0.1
+done
+redirect=$(node tests/sandbox/browser.mjs --stop-at-redirect --ca "$SANDBOX_CA_FILE" "$url" 2>/dev/null |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["redirect_url"])' 2>/dev/null)
+echo "$redirect" >&7
+exec 7>&-
+wait "$bg_pid"; rc=$?; bg_pid=
+expect paste "authorize --paste --no-browser: URL shown, pasted redirect completes" 0 "Open this URL" "Paste the URL" "Authorized"
+
+# Ctrl-C while waiting for the browser: cancelled through om_authorize_cancel
+"$omcli" authorize "$account" --no-browser >"$work/out/sigint.out" 2>"$work/out/sigint.err" </dev/null &
+bg_pid=$!
+for _ in $(seq 1 100); do grep -q "Waiting for the redirect" "$work/out/sigint.out" && break; sleep 0.1; done
+sleep 0.3
+kill -INT "$bg_pid"
+wait "$bg_pid"; rc=$?; bg_pid=
+expect sigint "Ctrl-C during authorize: cancelled, exit 1" 1 "interrupted" "OM_STATUS_CANCELLED"
+
+# after all the authorizations, the token still works and was never printed whole
+run token_after "$omcli" token "$account"
+expect token_after "token after re-authorization: exit 0" 0 "^access token: "
+leaks=0
+for t in "$access" "$refresh" "$(tok access_token)" "$(tok refresh_token)"; do
+  [ -n "$t" ] || continue
+  for f in "$work"/out/*.out "$work"/out/*.err; do
+    case $f in */token_show.out) continue ;; esac
+    if grep -qF -- "$t" "$f"; then leaks=$((leaks + 1)); echo "# token found in $f"; fi
+  done
+done
+if [ "$leaks" = 0 ]; then ok "no output (not even --verbose) contains a whole access or refresh token"
+else not_ok "no output contains a whole access or refresh token ($leaks found)"; fi
+
+# ---------------------------------------------------------------- valgrind
+vg() { # vg NAME OMCLI-ARGS...
+  local name=$1; shift
+  valgrind --error-exitcode=99 --leak-check=full \
+    --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
+    --track-origins=yes --num-callers=40 --suppressions="$repo/tests/c/valgrind.supp" \
+    --log-file="$work/out/$name.valgrind" "$omcli" "$@" >"$work/out/$name.out" 2>"$work/out/$name.err" </dev/null
+  rc=$?
+}
+vg vg_token token "$account"
+if [ "$rc" = 0 ] && grep -q "ERROR SUMMARY: 0 errors" "$work/out/vg_token.valgrind"; then
+  ok "valgrind: omcli token is clean (no errors, no definite/indirect leaks)"
+else
+  not_ok "valgrind: omcli token is clean (exit $rc)"; grep -E "ERROR SUMMARY|lost" "$work/out/vg_token.valgrind" | sed 's/^/#   /'
+fi
+vg vg_folders folders "$account"
+if [ "$rc" = 0 ] && grep -q "ERROR SUMMARY: 0 errors" "$work/out/vg_folders.valgrind"; then
+  ok "valgrind: omcli folders (TLS + IMAP + JSON parsing) is clean"
+else
+  not_ok "valgrind: omcli folders is clean (exit $rc)"; grep -E "ERROR SUMMARY|lost" "$work/out/vg_folders.valgrind" | sed 's/^/#   /'
+fi
+
+echo "# $(($(date +%s) - started)) s; outputs in $work/out"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
