@@ -88,7 +88,9 @@ typedef void (*om_token_cb)(void *user_data, const char *tokens_json);
 typedef void (*om_free_cb)(void *user_data);
 
 /**
- * One message handed to the fetch callback; valid only during the callback.
+ * One message handed to the fetch callback; valid only during the callback. Natural C layout:
+ * on every platform there are 4 bytes of padding after `resync` (declare the record with normal
+ * alignment, not packed).
  */
 typedef struct om_message {
   /**
@@ -518,8 +520,11 @@ om_status om_fetch_to_directory(struct om_account *account,
 om_status om_servers_check(struct om_account *account, uint32_t timeout_ms, char **out_json);
 
 /**
- * The last error of this thread: what happened and what to do, with the provider's or server's
- * own text and the hint; "" after a successful call.
+ * The last error of this thread, whole: what happened, the provider's or server's own text in
+ * brackets, then " — " and the hint; "" after a successful call. om_last_error_detail and
+ * om_last_error_hint give those two parts alone, for hosts that show them in separate fields.
+ * Read the error before making another oauthmail call on this thread (om_string_free
+ * included): every call clears it.
  *
  * Borrowed: valid until the next oauthmail call on the same thread; do not free. Never NULL.
  * Tokens and secrets never appear in it.

@@ -190,6 +190,20 @@ fn non_ascii_folder_is_listed_and_fetched_then_moved() {
         .map(|f| f["name"].as_str().unwrap())
         .collect();
     assert!(names.contains(&"Clients/Société"), "{names:?}");
+    let sent = folders
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "Sent")
+        .unwrap();
+    assert!(
+        sent["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "\\Sent"),
+        "IMAP text: {sent}"
+    );
     let (summary, got) = acc.fetch(r#"{"folder": "Clients/Société", "after_delivery": "move", "move_to": "Archivé", "mark_seen": true}"#);
     assert_eq!(got.len(), 3, "{summary}");
     assert!(got.iter().all(|g| g.folder == "Clients/Société"));
@@ -205,6 +219,10 @@ fn non_ascii_folder_is_listed_and_fetched_then_moved() {
     let (status, msg) = r.unwrap_err();
     assert_eq!(status, OM_STATUS_INVALID_ARGUMENT, "{msg}");
     assert!(msg.contains("Nulle part"), "{msg}");
+    assert!(
+        !msg.contains("Outcome"),
+        "the server's words, not Rust debug output: {msg}"
+    );
 }
 
 #[test]

@@ -124,6 +124,13 @@ fn om_send_raw_takes_the_envelope_from_headers_or_options() {
     assert_eq!(st, 0, "{}", last_error());
     let sunk = sunk_with_id("<raw-capi-2@example.test>", 1);
     assert_eq!(rcpt_to(&sunk[0]), vec!["other@example.test"]);
+    // recipients alone: the sender still comes from the From header
+    let raw3 = b"From: Raw Sender <send-raw@example.test>\r\nTo: a@example.test\r\nSubject: raw3\r\nMessage-ID: <raw-capi-3@example.test>\r\n\r\nbody\r\n";
+    let o = CString::new(r#"{"recipients": ["third@example.test"]}"#).unwrap();
+    let st = unsafe { om_send_raw(acc.h, raw3.as_ptr(), raw3.len(), o.as_ptr(), null_mut()) };
+    assert_eq!(st, 0, "{}", last_error());
+    let sunk = sunk_with_id("<raw-capi-3@example.test>", 1);
+    assert_eq!(common::sink::mail_from(&sunk[0]), "send-raw@example.test");
 }
 
 #[test]

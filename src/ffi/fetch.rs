@@ -18,7 +18,9 @@ pub const OM_FETCH_STOP: i32 = 1;
 /// is not accepted.
 pub const OM_FETCH_ERROR: i32 = 2;
 
-/// One message handed to the fetch callback; valid only during the callback.
+/// One message handed to the fetch callback; valid only during the callback. Natural C layout:
+/// on every platform there are 4 bytes of padding after `resync` (declare the record with normal
+/// alignment, not packed).
 #[repr(C)]
 pub struct om_message {
     /// IMAP: the UID. POP3: the message number in this session.

@@ -56,8 +56,11 @@ fn pointer(pick: impl Fn(&LastError) -> *const c_char) -> *const c_char {
     })
 }
 
-/// The last error of this thread: what happened and what to do, with the provider's or server's
-/// own text and the hint; "" after a successful call.
+/// The last error of this thread, whole: what happened, the provider's or server's own text in
+/// brackets, then " — " and the hint; "" after a successful call. om_last_error_detail and
+/// om_last_error_hint give those two parts alone, for hosts that show them in separate fields.
+/// Read the error before making another oauthmail call on this thread (om_string_free
+/// included): every call clears it.
 ///
 /// Borrowed: valid until the next oauthmail call on the same thread; do not free. Never NULL.
 /// Tokens and secrets never appear in it.

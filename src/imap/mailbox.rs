@@ -27,10 +27,30 @@ pub async fn list(session: &mut ImapSession, host: &str) -> Result<Vec<Folder>> 
         out.push(Folder {
             name: utf7::decode(n.name()),
             delimiter: n.delimiter().map(str::to_string),
-            attributes: n.attributes().iter().map(|a| format!("{a:?}")).collect(),
+            attributes: n.attributes().iter().map(attribute_text).collect(),
         });
     }
     Ok(out)
+}
+
+/// A LIST attribute as IMAP writes it: `\\Noselect`, `\\Sent` (RFC 6154), …
+fn attribute_text(a: &async_imap::types::NameAttribute<'_>) -> String {
+    use async_imap::types::NameAttribute as A;
+    match a {
+        A::NoInferiors => "\\Noinferiors".into(),
+        A::NoSelect => "\\Noselect".into(),
+        A::Marked => "\\Marked".into(),
+        A::Unmarked => "\\Unmarked".into(),
+        A::All => "\\All".into(),
+        A::Archive => "\\Archive".into(),
+        A::Drafts => "\\Drafts".into(),
+        A::Flagged => "\\Flagged".into(),
+        A::Junk => "\\Junk".into(),
+        A::Sent => "\\Sent".into(),
+        A::Trash => "\\Trash".into(),
+        A::Extension(e) => e.to_string(),
+        other => format!("{other:?}"),
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -59,7 +79,7 @@ pub async fn select(
             Status::InvalidArgument,
             format!("the folder `{folder}` does not exist on {host} (or cannot be opened)"),
         )
-        .with_detail(t),
+        .with_detail(super::session::server_text(&t)),
         other => map_err(host)(other),
     })?;
     let uid_validity = mb.uid_validity.ok_or_else(|| {

@@ -26,6 +26,18 @@ fn proto(host: &str, e: impl std::fmt::Display) -> Error {
     )
 }
 
+/// The server's own words from async-imap's NO/BAD text, which is Rust debug output such as
+/// `outcome: Outcome { code: None, information: Some("Mailbox doesn't exist: X") }`.
+pub(crate) fn server_text(t: &str) -> String {
+    if let Some(pos) = t.find("information: Some(\"") {
+        let rest = &t[pos + "information: Some(\"".len()..];
+        if let Some(end) = rest.rfind("\")") {
+            return short(&rest[..end].replace("\\\"", "\""));
+        }
+    }
+    short(t)
+}
+
 fn short(text: &str) -> String {
     let t: String = text.chars().take(300).collect();
     if t.len() < text.len() {
@@ -56,7 +68,7 @@ fn imap_err(host: &str, e: async_imap::error::Error) -> Error {
         ),
         async_imap::error::Error::No(t) | async_imap::error::Error::Bad(t) => {
             Error::new(Status::ProtocolError, format!("{host} refused the command"))
-                .with_detail(short(&t))
+                .with_detail(server_text(&t))
         }
         other => proto(host, short(&other.to_string())),
     }
@@ -327,7 +339,7 @@ pub async fn login(
                 | Err((async_imap::error::Error::Bad(text), _)) => {
                     let ch = challenge.lock().unwrap_or_else(|e| e.into_inner()).take();
                     Err(LoginError::Refused(Refused {
-                        server_text: text,
+                        server_text: server_text(&text),
                         challenge: ch.map(|c| sasl::describe_challenge(&c)),
                     }))
                 }
@@ -337,7 +349,7 @@ pub async fn login(
         Login::Password { user, password } => match client.login(&user, &password).await {
             Ok(session) => Ok(session),
             Err((async_imap::error::Error::No(text), _)) => Err(LoginError::Refused(Refused {
-                server_text: text,
+                server_text: server_text(&text),
                 challenge: None,
             })),
             Err((e, _)) => Err(LoginError::Failed(imap_err(host, e))),

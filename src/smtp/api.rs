@@ -91,11 +91,32 @@ pub async fn send_raw_bytes(account: &Account, raw: &[u8], opts: &SendOptions) -
             if to.is_empty() {
                 return Err(Error::invalid_argument("send options key `recipients`: give at least one recipient with `envelope_from`"));
             }
+            // recipients alone: the sender still comes from the Sender/From header, else the account
+            let from = match from {
+                Some(f) => Some(f.clone()),
+                None => header_sender(raw)?.or_else(|| account.config.email.clone()),
+            };
             Some(envelope(from.as_deref(), &to)?)
         }
     };
     let sent = send_raw(account, raw, env, opts.copy_to_self.unwrap_or(false)).await?;
     Ok(finish(account, opts, sent, raw).await)
+}
+
+/// The envelope sender a raw message names: its Sender header, else its first From address.
+fn header_sender(raw: &[u8]) -> Result<Option<String>> {
+    let fields = super::envelope::header_fields(raw);
+    for name in ["Sender", "From"] {
+        if let Some((_, v)) = fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            if let Some(first) = super::envelope::parse_address_list(name, v)?
+                .into_iter()
+                .next()
+            {
+                return Ok(Some(first));
+            }
+        }
+    }
+    Ok(None)
 }
 
 fn failure(e: &Error) -> Value {
