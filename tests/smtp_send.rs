@@ -405,6 +405,14 @@ fn injection_and_missing_recipients_are_invalid_arguments() {
 /// A TCP proxy in front of `target` that cuts its first connection after `cut_after` bytes
 /// from the client; later connections pass through. Returns its port and a connection count.
 fn cutting_proxy(target: u16, cut_after: usize) -> (u16, Arc<AtomicUsize>) {
+    cutting_proxy_with_hook(target, cut_after, None)
+}
+
+fn cutting_proxy_with_hook(
+    target: u16,
+    cut_after: usize,
+    on_cut: Option<Hook>,
+) -> (u16, Arc<AtomicUsize>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let count = Arc::new(AtomicUsize::new(0));
@@ -415,13 +423,30 @@ fn cutting_proxy(target: u16, cut_after: usize) -> (u16, Arc<AtomicUsize>) {
             let n = c2.fetch_add(1, Ordering::SeqCst);
             let server = TcpStream::connect(("127.0.0.1", target)).unwrap();
             let limit = if n == 0 { Some(cut_after) } else { None };
-            pipe(client, server, limit);
+            pipe_with_hook(
+                client,
+                server,
+                limit,
+                if n == 0 { on_cut.clone() } else { None },
+            );
         }
     });
     (port, count)
 }
 
+type Hook = Arc<dyn Fn() + Send + Sync>;
+
 fn pipe(client: TcpStream, server: TcpStream, limit: Option<usize>) {
+    pipe_with_hook(client, server, limit, None)
+}
+
+/// As [`pipe`]; `on_cut` runs just before the connection is cut.
+fn pipe_with_hook(
+    client: TcpStream,
+    server: TcpStream,
+    limit: Option<usize>,
+    on_cut: Option<Hook>,
+) {
     let all = Arc::new(Mutex::new(vec![
         client.try_clone().unwrap(),
         server.try_clone().unwrap(),
@@ -446,6 +471,9 @@ fn pipe(client: TcpStream, server: TcpStream, limit: Option<usize>) {
                 Some(l) if sent + n >= l => {
                     let _ = s_w.write_all(&buf[..l - sent]);
                     std::thread::sleep(Duration::from_millis(100));
+                    if let Some(h) = &on_cut {
+                        h();
+                    }
                     cut(&a1);
                     return;
                 }
@@ -722,4 +750,66 @@ fn a_lost_data_reply_is_reported_unknown_and_never_resent() {
         let n = all.iter().filter(|d| d.contains(id.as_str())).count();
         assert_eq!(n, 1, "{id} reached the server exactly once");
     }
+}
+
+/// The access token expires while a batch is being sent: the connection that carries the batch
+/// stays authenticated, but when it drops the reconnection must log in with a fresh token.
+/// Emulated by cutting the first connection and, at that moment, replacing the cached token by
+/// one the server no longer accepts (as an expired one).
+#[test]
+fn token_expiry_in_the_middle_of_a_batch_is_refreshed_on_reconnect() {
+    let _s = serial();
+    init();
+    let m = mail_sandbox();
+    let user = "smtp-expiry@example.test";
+    let slot: Arc<Mutex<Option<Arc<Acc>>>> = Arc::new(Mutex::new(None));
+    let s2 = slot.clone();
+    // when the first connection is cut, the cached token has "expired": the server refuses it
+    let hook: Hook = Arc::new(move || {
+        if let Some(acc) = s2.lock().unwrap().as_ref() {
+            let mut v = acc.export();
+            v["access_token"] = json!("expired-access-token-0000");
+            v["version"] = json!(v["version"].as_u64().unwrap() + 1);
+            acc.import(&v).unwrap();
+        }
+    });
+    let (port, connections) = cutting_proxy_with_hook(m.port("submissions_port"), 6000, Some(hook));
+    let acc = Arc::new(authorized_as(
+        "confidential-app",
+        user,
+        json!({"email": user, "outgoing": outgoing(port, "tls", json!({}))}),
+    ));
+    *slot.lock().unwrap() = Some(acc.clone());
+    let a = core(&acc);
+    let body = "0123456789 abcdefghijklmnopqrstuvwxyz\r\n".repeat(12);
+    let ids: Vec<String> = (0..12).map(|_| unique("expiry")).collect();
+    let msgs: Vec<(Vec<u8>, Option<smtp::Envelope>)> = ids
+        .iter()
+        .map(|id| (message(user, "bob@example.test", id, "", &body), None))
+        .collect();
+    let before = sandbox().token_requests("refresh_token");
+    let rs = block(smtp::send_batch(&a, msgs));
+    assert!(
+        connections.load(Ordering::SeqCst) >= 2,
+        "the batch was cut and reconnected"
+    );
+    assert_eq!(
+        sandbox().token_requests("refresh_token"),
+        before + 1,
+        "one refresh on reconnect"
+    );
+    let mut unknown = 0;
+    for (id, r) in ids.iter().zip(&rs) {
+        let copies = sunk_with_id(id, 1).len();
+        match r {
+            Ok(_) => assert_eq!(copies, 1, "{id} sent once"),
+            Err(e) => {
+                assert!(smtp::is_delivery_unknown(e), "{id}: {e}");
+                assert!(copies <= 1);
+                unknown += 1;
+            }
+        }
+    }
+    assert!(unknown <= 1, "{rs:?}");
+    *slot.lock().unwrap() = None;
 }
