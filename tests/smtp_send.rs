@@ -436,11 +436,8 @@ fn cutting_proxy_with_hook(
 
 type Hook = Arc<dyn Fn() + Send + Sync>;
 
-fn pipe(client: TcpStream, server: TcpStream, limit: Option<usize>) {
-    pipe_with_hook(client, server, limit, None)
-}
-
-/// As [`pipe`]; `on_cut` runs just before the connection is cut.
+/// Relays both ways; after `limit` client bytes the connection is cut, `on_cut` running just
+/// before.
 fn pipe_with_hook(
     client: TcpStream,
     server: TcpStream,
