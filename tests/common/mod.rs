@@ -81,8 +81,8 @@ fn start_sandbox() -> Sandbox {
         let _ = tx.send(line);
     });
     let line = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the sandbox OAuth2 server did not start within 60 s");
+        .recv_timeout(Duration::from_secs(180))
+        .expect("the sandbox OAuth2 server did not start within 180 s (machine overloaded?)");
     let info: Value = serde_json::from_str(line.trim())
         .unwrap_or_else(|e| panic!("sandbox server printed {line:?}: {e}"));
     Sandbox {
