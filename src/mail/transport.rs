@@ -117,9 +117,29 @@ fn timed_out() -> io::Error {
 }
 
 /// Polls the deadline; `true` when it has passed.
-fn expired(deadline: &mut Option<Pin<Box<Sleep>>>, idle: Duration, cx: &mut Context<'_>) -> bool {
-    let d = deadline.get_or_insert_with(|| Box::pin(sleep(idle)));
-    d.as_mut().poll(cx).is_ready()
+/// The outcome of an inner poll under an idle deadline: progress resets the deadline; no
+/// progress past it is a `TimedOut` error.
+fn bounded<T>(
+    polled: Poll<io::Result<T>>,
+    deadline: &mut Option<Pin<Box<Sleep>>>,
+    idle: Duration,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<T>> {
+    match polled {
+        Poll::Ready(r) => {
+            *deadline = None;
+            Poll::Ready(r)
+        }
+        Poll::Pending => {
+            let d = deadline.get_or_insert_with(|| Box::pin(sleep(idle)));
+            if d.as_mut().poll(cx).is_ready() {
+                *deadline = None;
+                Poll::Ready(Err(timed_out()))
+            } else {
+                Poll::Pending
+            }
+        }
+    }
 }
 
 use std::future::Future;
@@ -132,21 +152,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Timed<S> {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Ready(r) => {
-                this.bytes_read += (buf.filled().len() - before) as u64;
-                this.read_deadline = None;
-                Poll::Ready(r)
-            }
-            Poll::Pending => {
-                if expired(&mut this.read_deadline, this.idle, cx) {
-                    this.read_deadline = None;
-                    Poll::Ready(Err(timed_out()))
-                } else {
-                    Poll::Pending
-                }
-            }
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if polled.is_ready() {
+            this.bytes_read += (buf.filled().len() - before) as u64;
         }
+        bounded(polled, &mut this.read_deadline, this.idle, cx)
     }
 }
 
@@ -157,48 +167,18 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Timed<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write(cx, buf) {
-            Poll::Ready(r) => {
-                this.write_deadline = None;
-                Poll::Ready(r)
-            }
-            Poll::Pending => {
-                if expired(&mut this.write_deadline, this.idle, cx) {
-                    this.write_deadline = None;
-                    Poll::Ready(Err(timed_out()))
-                } else {
-                    Poll::Pending
-                }
-            }
-        }
+        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
+        bounded(polled, &mut this.write_deadline, this.idle, cx)
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_flush(cx) {
-            Poll::Ready(r) => {
-                this.write_deadline = None;
-                Poll::Ready(r)
-            }
-            Poll::Pending if expired(&mut this.write_deadline, this.idle, cx) => {
-                this.write_deadline = None;
-                Poll::Ready(Err(timed_out()))
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        let polled = Pin::new(&mut this.inner).poll_flush(cx);
+        bounded(polled, &mut this.write_deadline, this.idle, cx)
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_shutdown(cx) {
-            Poll::Ready(r) => {
-                this.write_deadline = None;
-                Poll::Ready(r)
-            }
-            Poll::Pending if expired(&mut this.write_deadline, this.idle, cx) => {
-                this.write_deadline = None;
-                Poll::Ready(Err(timed_out()))
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        let polled = Pin::new(&mut this.inner).poll_shutdown(cx);
+        bounded(polled, &mut this.write_deadline, this.idle, cx)
     }
 }
 
