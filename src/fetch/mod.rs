@@ -66,7 +66,7 @@ pub struct Summary {
     pub reconnects: u32,
 }
 
-pub(crate) const MAX_RECONNECTS: u32 = 3;
+const MAX_RECONNECTS: u32 = 3;
 const DEFAULT_BATCH: usize = 50;
 
 /// Messages accepted in a session that failed before they were marked, moved or deleted.
@@ -87,7 +87,7 @@ impl Carry {
 }
 
 /// Errors after which a new session may succeed (the server cut us, a read timed out).
-pub(crate) fn retryable(e: &Error) -> bool {
+fn retryable(e: &Error) -> bool {
     matches!(e.status, Status::NetworkError | Status::Timeout)
 }
 
@@ -140,25 +140,39 @@ pub async fn fetch(
             &mut carry,
         )
         .await;
-        match outcome {
-            Ok(()) => {
-                account.persist_sync_state()?;
-                return Ok(summary);
-            }
-            Err(e) if retryable(&e) && attempt < MAX_RECONNECTS => {
-                attempt += 1;
-                summary.reconnects += 1;
-                om_log!(
-                    Level::Warn,
-                    "account {}: {}; reconnecting ({attempt}/{MAX_RECONNECTS})",
-                    account.id,
-                    e
-                );
-            }
-            Err(e) => {
-                let _ = account.persist_sync_state();
-                return Err(e);
-            }
+        if settle(account, outcome, &mut attempt, &mut summary)? {
+            return Ok(summary);
+        }
+    }
+}
+
+/// After a session: `Ok(true)` when the fetch is done (state flushed), `Ok(false)` to reconnect
+/// (a retryable failure, within [`MAX_RECONNECTS`]), else the error (state flushed too).
+pub(crate) fn settle(
+    account: &Account,
+    outcome: Result<()>,
+    attempt: &mut u32,
+    summary: &mut Summary,
+) -> Result<bool> {
+    match outcome {
+        Ok(()) => {
+            account.persist_sync_state()?;
+            Ok(true)
+        }
+        Err(e) if retryable(&e) && *attempt < MAX_RECONNECTS => {
+            *attempt += 1;
+            summary.reconnects += 1;
+            om_log!(
+                Level::Warn,
+                "account {}: {}; reconnecting ({attempt}/{MAX_RECONNECTS})",
+                account.id,
+                e
+            );
+            Ok(false)
+        }
+        Err(e) => {
+            let _ = account.persist_sync_state();
+            Err(e)
         }
     }
 }

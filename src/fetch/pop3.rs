@@ -3,11 +3,9 @@
 //! when the host accepts it; DELE after delivery when asked (committed at QUIT).
 
 use super::options::{AfterDelivery, FetchOptions};
-use super::{connect, retryable, state, Control, MessageMeta, Summary, MAX_RECONNECTS};
+use super::{connect, state, Control, MessageMeta, Summary};
 use crate::account::Account;
 use crate::error::{Error, Result, Status};
-use crate::log::Level;
-use crate::om_log;
 use std::collections::HashSet;
 
 /// Largest message accepted over POP3 (RETR has no partial fetch).
@@ -45,25 +43,9 @@ pub async fn fetch(
     };
     let mut attempt = 0;
     loop {
-        match session(account, opts, &key, only_new, deliver, &mut summary).await {
-            Ok(()) => {
-                account.persist_sync_state()?;
-                return Ok(summary);
-            }
-            Err(e) if retryable(&e) && attempt < MAX_RECONNECTS => {
-                attempt += 1;
-                summary.reconnects += 1;
-                om_log!(
-                    Level::Warn,
-                    "account {}: {}; reconnecting ({attempt}/{MAX_RECONNECTS})",
-                    account.id,
-                    e
-                );
-            }
-            Err(e) => {
-                let _ = account.persist_sync_state();
-                return Err(e);
-            }
+        let outcome = session(account, opts, &key, only_new, deliver, &mut summary).await;
+        if super::settle(account, outcome, &mut attempt, &mut summary)? {
+            return Ok(summary);
         }
     }
 }
