@@ -87,33 +87,9 @@ struct PreAuth<'h> {
     tags: u32,
 }
 
-const MAX_LINE: usize = 16 * 1024;
-
 impl PreAuth<'_> {
     async fn read_line(&mut self) -> Result<String> {
-        use tokio::io::AsyncReadExt;
-        loop {
-            if let Some(pos) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                let line: Vec<u8> = self.buf.drain(..pos + 2).collect();
-                return Ok(String::from_utf8_lossy(&line[..pos]).into_owned());
-            }
-            if self.buf.len() > MAX_LINE {
-                return Err(proto(self.host, "a line longer than 16 KiB before login"));
-            }
-            let mut chunk = [0u8; 4096];
-            let n = self
-                .stream
-                .read(&mut chunk)
-                .await
-                .map_err(|e| io_error(self.host, &e))?;
-            if n == 0 {
-                return Err(Error::new(
-                    Status::NetworkError,
-                    format!("{} closed the connection", self.host),
-                ));
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
+        transport::read_pre_line(&mut self.stream, &mut self.buf, self.host, "before login").await
     }
 
     /// Sends `command`; returns the untagged lines and the tagged status line.

@@ -262,3 +262,46 @@ pub fn io_error(host: &str, e: &io::Error) -> Error {
         format!("connection to {host} failed: {e}"),
     )
 }
+
+/// Longest line accepted before TLS or login.
+pub const MAX_PRE_LINE: usize = 16 * 1024;
+
+/// Reads one line (LF-terminated, CR stripped) of the exchange done by hand before TLS or
+/// login, bounded to [`MAX_PRE_LINE`]; bytes after it stay in `buf`. `phase` names the moment
+/// in errors ("before login", "before TLS").
+pub async fn read_pre_line(
+    stream: &mut Timed<Stream>,
+    buf: &mut Vec<u8>,
+    host: &str,
+    phase: &str,
+) -> Result<String> {
+    use tokio::io::AsyncReadExt;
+    loop {
+        if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..pos + 1).collect();
+            let l = line[..pos].strip_suffix(b"\r").unwrap_or(&line[..pos]);
+            return Ok(String::from_utf8_lossy(l).into_owned());
+        }
+        if buf.len() > MAX_PRE_LINE {
+            return Err(Error::new(
+                Status::ProtocolError,
+                format!(
+                    "{host}: a line longer than {} KiB {phase}",
+                    MAX_PRE_LINE >> 10
+                ),
+            ));
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream
+            .read(&mut chunk)
+            .await
+            .map_err(|e| io_error(host, &e))?;
+        if n == 0 {
+            return Err(Error::new(
+                Status::NetworkError,
+                format!("{host} closed the connection"),
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}

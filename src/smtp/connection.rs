@@ -29,12 +29,11 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 pub use crate::mail::login::ServerInfo;
 
 /// Longest line accepted before lettre takes over.
-const MAX_LINE: usize = 16 * 1024;
 /// Most lines in one reply before lettre takes over.
 const MAX_REPLY_LINES: usize = 200;
 /// Most bytes recorded while lettre connects (greeting + EHLO reply).
@@ -268,32 +267,13 @@ struct PreTls<'h> {
 
 impl PreTls<'_> {
     async fn read_line(&mut self) -> Result<String> {
-        loop {
-            if let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..pos + 1).collect();
-                let mut l = &line[..pos];
-                if l.last() == Some(&b'\r') {
-                    l = &l[..l.len() - 1];
-                }
-                return Ok(String::from_utf8_lossy(l).into_owned());
-            }
-            if self.buf.len() > MAX_LINE {
-                return Err(proto(self.host, "a line longer than 16 KiB before TLS"));
-            }
-            let mut chunk = [0u8; 4096];
-            let n = self
-                .stream
-                .read(&mut chunk)
-                .await
-                .map_err(|e| io_error(self.host, &e))?;
-            if n == 0 {
-                return Err(Error::new(
-                    Status::NetworkError,
-                    format!("{} closed the connection", self.host),
-                ));
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
+        crate::mail::transport::read_pre_line(
+            &mut self.stream,
+            &mut self.buf,
+            self.host,
+            "before TLS",
+        )
+        .await
     }
 
     async fn read_reply(&mut self) -> Result<Reply> {
