@@ -50,6 +50,72 @@ fn main() {
         std::fs::create_dir_all(crate_dir.join("include")).unwrap();
         std::fs::copy(&out, crate_dir.join("include/oauthmail.h")).unwrap();
     }
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("windows") {
+        windows_version_resource(&crate_dir);
+    }
+}
+
+/// Windows targets only: fills in windows/oauthmail.rc.in (the DLL's VERSIONINFO: product,
+/// file version, an empty CompanyName for the integrator), compiles it with the target's windres
+/// (mingw-w64; `OM_WINDRES` overrides the program) and links it into the cdylib.
+fn windows_version_resource(crate_dir: &std::path::Path) {
+    println!("cargo:rerun-if-changed=windows/oauthmail.rc.in");
+    println!("cargo:rerun-if-env-changed=OM_WINDRES");
+    let env = |k: &str| std::env::var(k).unwrap_or_default();
+    let arch = env("CARGO_CFG_TARGET_ARCH");
+    if env("CARGO_CFG_TARGET_ENV") != "gnu" {
+        println!(
+            "cargo:warning=oauthmail: no VERSIONINFO resource for the {} target (only the \
+             mingw-w64 windres of *-pc-windows-gnu is wired up)",
+            env("TARGET")
+        );
+        return;
+    }
+    let (prefix, bfd) = match arch.as_str() {
+        "x86_64" => ("x86_64-w64-mingw32", "pe-x86-64"),
+        "x86" => ("i686-w64-mingw32", "pe-i386"),
+        other => panic!("oauthmail: no windres known for Windows arch {other}; set OM_WINDRES"),
+    };
+    let windres = std::env::var("OM_WINDRES").unwrap_or_else(|_| format!("{prefix}-windres"));
+    let out_dir = PathBuf::from(env("OUT_DIR"));
+    let template = std::fs::read_to_string(crate_dir.join("windows/oauthmail.rc.in"))
+        .expect("oauthmail: cannot read windows/oauthmail.rc.in");
+    let pre = !env("CARGO_PKG_VERSION_PRE").is_empty();
+    let rc = template
+        .replace("@VERSION@", &env("CARGO_PKG_VERSION"))
+        .replace("@VERSION_MAJOR@", &env("CARGO_PKG_VERSION_MAJOR"))
+        .replace("@VERSION_MINOR@", &env("CARGO_PKG_VERSION_MINOR"))
+        .replace("@VERSION_PATCH@", &env("CARGO_PKG_VERSION_PATCH"))
+        .replace("@FILEFLAGS@", if pre { "VS_FF_PRERELEASE" } else { "0" })
+        .replace("@ARCH@", if arch == "x86" { "32-bit" } else { "64-bit" });
+    let rc_path = out_dir.join("oauthmail.rc");
+    std::fs::write(&rc_path, rc).unwrap();
+    let obj = out_dir.join("oauthmail-version.o");
+    let status = std::process::Command::new(&windres)
+        .args([
+            "--target",
+            bfd,
+            "--input-format=rc",
+            "--output-format=coff",
+            "-i",
+        ])
+        .arg(&rc_path)
+        .arg("-o")
+        .arg(&obj)
+        .status()
+        .unwrap_or_else(|e| {
+            panic!(
+                "oauthmail: cannot run {windres} for the DLL's version resource ({e}); install \
+                 mingw-w64 (Debian: binutils-mingw-w64) or set OM_WINDRES"
+            )
+        });
+    assert!(
+        status.success(),
+        "oauthmail: {windres} failed on {}",
+        rc_path.display()
+    );
+    // Only the cdylib (oauthmail.dll) gets it; the object's .rsrc section becomes the DLL's.
+    println!("cargo:rustc-cdylib-link-arg={}", obj.display());
 }
 
 const HEADER: &str = r#"

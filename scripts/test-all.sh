@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, lints, the Rust tests (unit, C ABI, flows against the real
 # oidc-provider on loopback, fetching and sending against a private Dovecot), the header check,
-# the C test program under valgrind, omcli, and the Delphi and .NET bindings.
+# the C test program under valgrind, omcli, the Delphi and .NET bindings, and the Windows DLLs
+# under Wine.
 # Installs what it needs first (scripts/install-deps.sh). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,9 @@ bash bindings/delphi/run_test.sh
 
 step ".NET binding (Mono)"
 bash bindings/dotnet/run_test.sh
+
+step "Windows DLLs (x86_64 and i686, cross-built) and the 64-bit harness and omcli under Wine"
+bash scripts/test-windows.sh
 
 step "done"
 echo "all tests passed in $(( $(date +%s) - start ))s"

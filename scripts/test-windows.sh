@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# scripts/test-windows.sh -- builds oauthmail.dll for 64-bit and 32-bit Windows
+# (scripts/build-windows.sh) and runs Windows test programs against them under Wine, against the
+# local sandbox (OAuth2 server, Dovecot + SMTP sink, scripted browser):
+#
+#   - tests/windows/harness.c, 64-bit and 32-bit (when wine32 can be installed): ShellExecuteW
+#     system browser, browser_command (CreateProcessW), loopback listener on 127.0.0.1 and ::1,
+#     DPAPI token file at a non-ASCII path, access token, IMAPS fetch, send, bad input;
+#   - examples-c/omcli.c built with mingw (64-bit): authorize, check, fetch --dir.
+#
+# Prints "ok - ..." / "not ok - ..." lines and one final "N passed, M failed" line. Exit status
+# 0 when nothing failed, 1 when a check failed, 3 when the environment is missing something.
+# Root (apt-get, Dovecot). Wine needs no display: ShellExecuteW goes to Wine's winebrowser,
+# which starts the program named in the prefix's registry (tests/windows/wine-browser.sh).
+#
+# Env: OMW_SKIP_BUILD=1 uses the DLLs already in target/windows (no cargo);
+#      OMW_REQUIRE_32=1 counts a 32-bit run that cannot happen as a failure (default: skipped,
+#      with the reason); KEEP_WORK=1 keeps target/windows/test.
+set -uo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+started=$(date +%s)
+
+# --- Debian packages (idempotent, non-interactive) -----------------------------------------------
+export DEBIAN_FRONTEND=noninteractive
+installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
+apt_updated=0
+apt_update() { [ $apt_updated = 1 ] || { apt-get update -qq >/dev/null 2>&1 || true; apt_updated=1; }; }
+for p in wine64 gcc-mingw-w64-x86-64 gcc-mingw-w64-i686; do
+  installed "$p" && continue
+  [ "$(id -u)" = 0 ] || { echo "test-windows: missing $p (run as root)" >&2; exit 3; }
+  apt_update
+  apt-get install -y -qq --no-install-recommends "$p" >/dev/null || { echo "test-windows: cannot install $p" >&2; exit 3; }
+done
+# 32-bit: Wine's 32-bit loader comes from wine32:i386 (Debian i386 multiarch).
+why32=""
+if ! installed wine32:i386; then
+  if [ "$(id -u)" != 0 ]; then
+    why32="wine32:i386 is not installed (needs root)"
+  else
+    dpkg --print-foreign-architectures | grep -qx i386 || { dpkg --add-architecture i386; apt_updated=0; }
+    apt_update
+    if ! out=$(apt-get install -y -qq --no-install-recommends wine32:i386 2>&1); then
+      why32="apt-get install wine32:i386 failed: $(printf '%s\n' "$out" | grep -E '^E:|Depends' | head -4 | tr '\n' ' ')"
+    fi
+  fi
+fi
+for tool in node python3 openssl; do
+  command -v "$tool" >/dev/null || { echo "test-windows: $tool is required" >&2; exit 3; }
+done
+[ -d tests/sandbox/node_modules/oidc-provider ] ||
+  { echo "test-windows: run 'npm ci --prefix tests/sandbox' first" >&2; exit 3; }
+bash tests/sandbox/mail/install.sh >/dev/null || { echo "test-windows: mail sandbox install failed" >&2; exit 3; }
+WINE64=/usr/lib/wine/wine64
+WINE32=/usr/lib/wine/wine
+[ -x "$WINE32" ] || why32=${why32:-"no 32-bit Wine loader at $WINE32"}
+
+# --- DLLs ----------------------------------------------------------------------------------------
+if [ "${OMW_SKIP_BUILD:-0}" != 1 ]; then
+  echo "== scripts/build-windows.sh (both DLLs)"
+  bash scripts/build-windows.sh >target/windows-build.log 2>&1 ||
+    { tail -40 target/windows-build.log; echo "test-windows: build-windows.sh failed (log: target/windows-build.log)" >&2; exit 3; }
+  grep -E '^=== |^size:|^built:|^export check' target/windows-build.log
+fi
+
+# --- test programs -------------------------------------------------------------------------------
+work=$repo/target/windows/test
+if [ -s "$work/mail/mail.json" ]; then bash tests/sandbox/mail/stop.sh "$work/mail" >/dev/null 2>&1 || true; fi
+rm -rf "$work"
+mkdir -p "$work/out"
+declare -A TRIPLE=([x86_64]=x86_64-pc-windows-gnu [i686]=i686-pc-windows-gnu)
+for a in x86_64 i686; do
+  m=$a-w64-mingw32 bin=$work/$a dll=target/windows/${TRIPLE[$a]}/release/oauthmail.dll
+  mkdir -p "$bin"
+  [ -f "$dll" ] || { echo "test-windows: $dll missing" >&2; exit 3; }
+  cp "$dll" "$bin/"
+  # the ProcessPrng shim: Wine 8 has no bcryptprimitives.dll (tests only, never shipped)
+  $m-gcc -O2 -shared -Wl,--enable-stdcall-fixup -o "$bin/bcryptprimitives.dll" \
+    tests/windows/bcryptprimitives_shim.c tests/windows/bcryptprimitives_shim.def -lbcrypt ||
+    { echo "test-windows: shim build failed ($a)" >&2; exit 3; }
+  # crypt32 size fix for Wine 8, linked into every test program (tests/windows/wine_crypt32_fix.c)
+  $m-gcc -O1 -Wall -Wextra -Werror -c tests/windows/wine_crypt32_fix.c -o "$bin/wine_crypt32_fix.o" ||
+    { echo "test-windows: wine_crypt32_fix build failed ($a)" >&2; exit 3; }
+  $m-gcc -std=c11 -Wall -Wextra -Werror -O1 -Iinclude tests/windows/harness.c "$bin/wine_crypt32_fix.o" -o "$bin/harness.exe" \
+    -L"$bin" -l:oauthmail.dll -lws2_32 -lcrypt32 || { echo "test-windows: harness build failed ($a)" >&2; exit 3; }
+done
+x86_64-w64-mingw32-gcc -std=c11 -Wall -Wextra -Werror -O1 -Iinclude examples-c/omcli.c "$work/x86_64/wine_crypt32_fix.o" \
+  -o "$work/x86_64/omcli.exe" -L"$work/x86_64" -l:oauthmail.dll -lws2_32 -lcrypt32 ||
+  { echo "test-windows: omcli build failed" >&2; exit 3; }
+
+# --- Wine prefix ---------------------------------------------------------------------------------
+export WINEPREFIX=$repo/target/windows/wineprefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+unset DISPLAY WAYLAND_DISPLAY
+if [ ! -f "$WINEPREFIX/system.reg" ]; then
+  echo "== wineboot (new prefix $WINEPREFIX)"
+  "$WINE64" wineboot -i >/dev/null 2>&1
+fi
+winpath() { local p=${1//\//\\}; printf 'Z:%s' "$p"; }
+# ShellExecuteW(https URL) -> winebrowser -> the first program of this list
+"$WINE64" reg add 'HKCU\Software\Wine\WineBrowser' /v Browsers /t REG_SZ \
+  /d "$repo/tests/windows/wine-browser.sh" /f >/dev/null 2>&1
+
+# --- sandbox -------------------------------------------------------------------------------------
+echo "== sandbox: OAuth2 server, Dovecot + SMTP sink"
+source scripts/sandbox-env.sh "$work"
+cleanup() {
+  bash tests/sandbox/mail/stop.sh "$work/mail" >/dev/null 2>&1 || true
+  kill "$SANDBOX_PID" 2>/dev/null || true
+  /usr/lib/wine/wineserver -k 2>/dev/null || true   # this prefix's wineserver only
+  [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$work/mail/mail"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+bash tests/sandbox/mail/start.sh "$work/mail" "$work/oauth.json" "$work/pki" >"$work/mail.json" ||
+  { echo "test-windows: the mail sandbox did not start" >&2; exit 3; }
+mj() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$work/mail.json" "$1"; }
+imaps_port=$(mj imaps_port) submission_port=$(mj submission_port) sink_dir=$(mj sink_dir)
+seeded=5
+python3 tests/sandbox/mail/seed.py "$(mj maildir_root)" alice@example.test $seeded >/dev/null
+
+cat >"$work/browser.env" <<EOF
+OMW_NODE='$(command -v node)'
+OMW_CA_UNIX='$SANDBOX_CA_FILE'
+OMW_BROWSER_LOG='$work/browser.log'
+EOF
+
+passed=0 failed=0 skipped=0
+ok() { echo "ok - $1"; passed=$((passed + 1)); }
+not_ok() { echo "not ok - $1"; failed=$((failed + 1)); }
+sink_count() { find "$sink_dir" -name '*.json' 2>/dev/null | wc -l; }
+
+# --- the harness, 64-bit and 32-bit --------------------------------------------------------------
+run_harness() { # run_harness ARCH WINE
+  local a=$1 wine=$2 log=$work/out/harness-$a.log t0 rc
+  mkdir -p "$work/w-$a"
+  t0=$(date +%s)
+  echo "== harness $a under Wine"
+  OMW_AUTHORIZE_URL=$SANDBOX_AUTHORIZE_URL OMW_TOKEN_URL=$SANDBOX_TOKEN_URL \
+  OMW_REVOCATION_URL=$SANDBOX_REVOCATION_URL OMW_CA_FILE=$(winpath "$SANDBOX_CA_FILE") \
+  OMW_IMAPS_PORT=$imaps_port OMW_SUBMISSION_PORT=$submission_port \
+  OMW_WORKDIR=$(winpath "$work/w-$a") OMW_SEEDED=$seeded \
+  OMW_BROWSER_JSON="[\"$(winpath "$repo/tests/windows/wine-browser.sh" | sed 's/\\/\\\\/g')\"]" \
+    timeout 300 "$wine" "$work/$a/harness.exe" >"$log" 2>"$work/out/harness-$a.err" </dev/null
+  rc=$?
+  tr -d '\r' <"$log" | grep -vE '^[0-9]+ passed, [0-9]+ failed$' | sed "s/^\(not ok\|ok\) - /\1 - [$a] /"
+  local summary p f
+  summary=$(tr -d '\r' <"$log" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
+  if [ -z "$summary" ]; then
+    not_ok "[$a] harness ran to the end (exit $rc; stderr: $(head -c 400 "$work/out/harness-$a.err" | tr '\n' ' '))"
+    return
+  fi
+  p=${summary%% passed*} f=${summary#*passed, } f=${f%% failed*}
+  passed=$((passed + p)) failed=$((failed + f))
+  [ "$rc" = 0 ] || [ "$f" != 0 ] || not_ok "[$a] harness exit status $rc"
+  # the token file under the non-ASCII directory, seen from Linux: DPAPI magic, no JSON in clear
+  local tf
+  tf=$(find "$work/w-$a" -name 'jet*.json' | head -1)
+  if [ -n "$tf" ] && head -c 9 "$tf" | grep -q '^OMDPAPI1' && ! grep -q 'refresh_token' "$tf"; then
+    ok "[$a] token file at $(basename "$(dirname "$tf")")/$(basename "$tf"): DPAPI-sealed (seen from Linux)"
+  else
+    not_ok "[$a] token file with a non-ASCII name, DPAPI-sealed, seen from Linux (${tf:-not found})"
+  fi
+  echo "# harness $a: $(($(date +%s) - t0)) s"
+}
+
+sent_before=$(sink_count)
+run_harness x86_64 "$WINE64"
+[ "$(sink_count)" -gt "$sent_before" ] && ok "[x86_64] the sink received the message sent from Wine" ||
+  not_ok "[x86_64] the sink received the message sent from Wine"
+if [ -z "$why32" ]; then
+  sent_before=$(sink_count)
+  run_harness i686 "$WINE32"
+  [ "$(sink_count)" -gt "$sent_before" ] && ok "[i686] the sink received the message sent from Wine" ||
+    not_ok "[i686] the sink received the message sent from Wine"
+else
+  echo "# SKIP [i686] harness under Wine: $why32"
+  echo "#      (the i686 DLL was still built and its exports checked by build-windows.sh)"
+  if [ "${OMW_REQUIRE_32:-0}" = 1 ]; then not_ok "[i686] harness under Wine: $why32"; else skipped=$((skipped + 1)); fi
+fi
+
+# --- omcli (64-bit) ------------------------------------------------------------------------------
+echo "== omcli.exe (x86_64) under Wine"
+omcfg=$work/omcli/account.json
+mkdir -p "$work/omcli/eml"
+python3 - "$omcfg" <<PY
+import json, sys
+json.dump({
+  "provider": "custom", "client_id": "confidential-app", "client_secret": "confidential-secret",
+  "client_auth": "request_body",
+  "authorize_url": "$SANDBOX_AUTHORIZE_URL", "token_url": "$SANDBOX_TOKEN_URL",
+  "revocation_url": "$SANDBOX_REVOCATION_URL",
+  "scopes": "openid offline_access email mail", "redirect_uri": "http://127.0.0.1/",
+  "email": "alice@example.test",
+  "incoming": {"protocol": "imap", "host": "127.0.0.1", "port": $imaps_port, "security": "tls"},
+  "outgoing": {"host": "127.0.0.1", "port": $submission_port, "security": "starttls"},
+  "ca_certs_file": r"$(winpath "$SANDBOX_CA_FILE")",
+  "browser_command": [r"$(winpath "$repo/tests/windows/wine-browser.sh")"],
+  "language": "en",
+}, open(sys.argv[1], "w"), indent=2)
+PY
+omcli() { # omcli NAME ARGS... ; output in $work/out/omcli-NAME.{out,err}, status in $rc
+  local name=$1; shift
+  timeout 180 "$WINE64" "$work/x86_64/omcli.exe" "$@" >"$work/out/omcli-$name.out" 2>"$work/out/omcli-$name.err" </dev/null
+  rc=$?
+  tr -d '\r' <"$work/out/omcli-$name.out" >"$work/out/omcli-$name.txt"
+  tr -d '\r' <"$work/out/omcli-$name.err" >>"$work/out/omcli-$name.txt"
+}
+expect_omcli() { # expect_omcli NAME DESCRIPTION RC PATTERN...
+  local name=$1 desc=$2 want=$3 pat; shift 3
+  if [ "$rc" != "$want" ]; then
+    not_ok "omcli $desc (exit $rc, expected $want)"; sed 's/^/#   /' "$work/out/omcli-$name.txt" | tail -15; return
+  fi
+  for pat in "$@"; do
+    grep -qE -- "$pat" "$work/out/omcli-$name.txt" ||
+      { not_ok "omcli $desc (no /$pat/)"; sed 's/^/#   /' "$work/out/omcli-$name.txt" | tail -15; return; }
+  done
+  ok "omcli $desc"
+}
+wcfg=$(winpath "$omcfg")
+omcli authorize authorize "$wcfg"
+expect_omcli authorize "authorize (browser_command -> scripted browser)" 0 "Authorized"
+omcli check check "$wcfg"
+expect_omcli check "check: both servers authenticated" 0 "incoming imap 127\.0\.0\.1:$imaps_port .*OK"
+omcli fetch fetch "$wcfg" --all --dir "$(winpath "$work/omcli/eml")"
+n_eml=$(find "$work/omcli/eml" -type f | wc -l)
+expect_omcli fetch "fetch --all --dir: $seeded messages written" 0 "^INBOX: $seeded "
+[ "$n_eml" = "$seeded" ] && ok "omcli fetch: $n_eml .eml files in the directory" ||
+  not_ok "omcli fetch: $n_eml files in the directory, expected $seeded"
+
+echo "# browser log: $work/browser.log; outputs: $work/out"
+echo "# total $(($(date +%s) - started)) s"
+[ "$skipped" = 0 ] || echo "# $skipped skipped (see SKIP above)"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
