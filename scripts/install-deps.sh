@@ -24,7 +24,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
   echo "install-deps: apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
+  apt-get update -qq || echo "install-deps: apt-get update reported errors (continuing)" >&2
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
