@@ -49,8 +49,7 @@ pub unsafe extern "C" fn om_send(
         if !out_result_json.is_null() {
             *out_result_json = std::ptr::null_mut();
         }
-        let message = str_arg(message_json, "message_json")?.to_string();
-        crate::smtp::compose::parse(&message)?; // malformed JSON before anything else
+        let message = crate::smtp::compose::parse(str_arg(message_json, "message_json")?)?;
         let opts = SendOptions::parse(opt_str_arg(options_json, "options_json")?)?;
         let result = with_account(account, |a| {
             check_outgoing(a)?;
@@ -132,14 +131,18 @@ pub unsafe extern "C" fn om_send_batch(
 ) -> om_status {
     guard(|| {
         out_string_init(out_results_json, "out_results_json")?;
-        let messages = str_arg(messages_json, "messages_json")?.to_string();
+        let messages: Vec<serde_json::Value> = crate::json::parse(
+            str_arg(messages_json, "messages_json")?,
+            "messages",
+            crate::Status::InvalidArgument,
+        )?;
         let opts = SendOptions::parse(opt_str_arg(options_json, "options_json")?)?;
-        let count = messages.matches("\"to\"").count().max(1);
+        let count = messages.len();
         let result = with_account(account, |a| {
             check_outgoing(a)?;
             let a2 = a.clone();
             a.run_blocking(limit(&opts, a.config.timeout, count), async move {
-                api::send_json_batch(&a2, &messages, &opts).await
+                api::send_json_batch(&a2, messages, &opts).await
             })
         })?;
         out_string_set(out_results_json, result.to_string());

@@ -62,11 +62,14 @@ async fn finish(account: &Account, opts: &SendOptions, sent: SendResult, bytes: 
     v
 }
 
-/// Composes a JSON message (see `compose::MessageJson`) and sends it.
-pub async fn send_json(account: &Account, message_json: &str, opts: &SendOptions) -> Result<Value> {
-    let msg = compose::parse(message_json)?;
+/// Composes a parsed JSON message (see `compose::MessageJson`) and sends it.
+pub async fn send_json(
+    account: &Account,
+    msg: &compose::MessageJson,
+    opts: &SendOptions,
+) -> Result<Value> {
     let composed = compose::compose(
-        &msg,
+        msg,
         account.config.email.as_deref(),
         account.config.language,
     )?;
@@ -131,13 +134,13 @@ fn failure(e: &Error) -> Value {
 
 /// Sends a JSON array of messages over one connection; one result per message, in order:
 /// `{"ok": true, ...}` or `{"ok": false, "status", "code", "error", "delivery_unknown"}`.
+/// `items` is the host's JSON array, each element parsed as a message on its own so that one
+/// malformed message fails alone.
 pub async fn send_json_batch(
     account: &Account,
-    messages_json: &str,
+    items: Vec<Value>,
     opts: &SendOptions,
 ) -> Result<Value> {
-    let items: Vec<Value> =
-        crate::json::parse(messages_json, "messages", crate::Status::InvalidArgument)?;
     // compose everything first; a message that cannot be composed fails alone
     let slots: Vec<Result<(compose::Composed, super::Envelope)>> = items
         .iter()
