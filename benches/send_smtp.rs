@@ -78,7 +78,7 @@ fn message(i: usize) -> Vec<u8> {
         let w = WORDS[(x % WORDS.len() as u64) as usize];
         if line.len() + 1 + w.len() > 76 {
             lines += 1;
-            if lines % 40 == 0 {
+            if lines.is_multiple_of(40) {
                 line.insert(0, '.');
             }
             m.push_str(&line);

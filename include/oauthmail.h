@@ -65,6 +65,21 @@
 #define OM_LOG_DEBUG 3
 
 /**
+ * Token store callbacks: the lock was taken (lock) or the set saved (unlock).
+ */
+#define OM_TOKEN_STORE_OK 0
+
+/**
+ * Token store lock callback: another process held the lock for the whole `timeout_ms`.
+ */
+#define OM_TOKEN_STORE_BUSY 1
+
+/**
+ * Token store callbacks: the storage failed (database unreachable, write refused…).
+ */
+#define OM_TOKEN_STORE_FAILED 2
+
+/**
  * An account: its configuration, tokens and operations. Opaque; created by `om_account_new`,
  * released by `om_account_free`.
  */
@@ -145,6 +160,27 @@ typedef int32_t (*om_message_cb)(void *user_data,
  * call blocking oauthmail functions.
  */
 typedef void (*om_log_cb)(void *user_data, int32_t level, const char *message);
+
+/**
+ * Takes the host's lock on this mailbox's stored tokens, waiting at most `timeout_ms` (e.g.
+ * `SELECT … FOR UPDATE` in a transaction, or a named mutex), and reads them: set
+ * `*out_tokens_json` to the stored token set JSON (as om_tokens_export gave it), or leave it
+ * NULL when nothing is stored yet. The string stays the host's and must remain valid until the
+ * unlock callback is called. Returns OM_TOKEN_STORE_OK (the lock is held), OM_TOKEN_STORE_BUSY
+ * (not taken in time) or OM_TOKEN_STORE_FAILED; on anything but OK the unlock callback is not
+ * called.
+ */
+typedef int32_t (*om_tokens_lock_cb)(void *user_data,
+                                     uint32_t timeout_ms,
+                                     const char **out_tokens_json);
+
+/**
+ * Saves `tokens_json` when it is not NULL (replace the stored set: it is newer), then releases
+ * the lock taken by the lock callback. `tokens_json` is valid during the call. Returns
+ * OM_TOKEN_STORE_OK, or OM_TOKEN_STORE_FAILED when the set could not be saved (the lock must
+ * be released anyway).
+ */
+typedef int32_t (*om_tokens_unlock_cb)(void *user_data, const char *tokens_json);
 
 /**
  * Success.
@@ -260,6 +296,20 @@ typedef void (*om_log_cb)(void *user_data, int32_t level, const char *message);
 #define OM_STATUS_LOGIN_REJECTED 21
 
 /**
+ * The tokens are shared (token_file, or a token store set with om_account_set_token_store)
+ * and another process or account handle held their lock longer than the account's timeout
+ * while refreshing them: nothing was changed; try again later.
+ */
+#define OM_STATUS_TOKENS_LOCKED 22
+
+/**
+ * The connection died after a message was completely sent, before the server confirmed it: it
+ * may or may not have been delivered, and it was NOT sent again. Do not resend it
+ * automatically (that could deliver it twice): check the recipient or the Sent folder first.
+ */
+#define OM_STATUS_DELIVERY_UNKNOWN 23
+
+/**
  * Internal error (a bug in oauthmail, caught before it could crash the host).
  */
 #define OM_STATUS_PANIC 99
@@ -272,7 +322,9 @@ extern "C" {
  * Creates an account from its configuration JSON (keys: provider, client_id, client_secret,
  * tenant or authorize_url/token_url, scopes, redirect_uri, email, incoming, outgoing,
  * timeout_secs, … — see the README). The preset of `provider` fills what it fixes; explicit
- * keys win. If `token_file` is set and exists, its tokens are loaded.
+ * keys win. If `token_file` is set and exists, its tokens are loaded; the file may be shared
+ * by several processes and account handles (also on a network share): refreshes happen under
+ * its lock (`<token_file>.lock`, released by the system if its holder dies).
  *
  * `config_json`: UTF-8, borrowed for the call. `*out_account` receives the handle (NULL on
  * failure); free it with om_account_free. Any thread; no om_init() needed.
@@ -287,7 +339,8 @@ om_status om_account_new(const char *config_json, struct om_account **out_accoun
 
 /**
  * Frees an account: cancels what it is doing (an authorization in progress ends with
- * OM_STATUS_CANCELLED), forgets its in-memory tokens (the token file stays). NULL is ignored.
+ * OM_STATUS_CANCELLED), forgets its in-memory tokens (the token file stays), releases the
+ * user data of its token callback and token store. NULL is ignored.
  *
  * Any thread; calls running on the account from other threads return soon after.
  * OM_STATUS_INVALID_HANDLE for a handle already freed or not from om_account_new;
@@ -697,6 +750,34 @@ const char *om_status_name(om_status status);
 const char *om_status_description(om_status status);
 
 /**
+ * Makes the host's own storage (e.g. a row of its database) the place where this mailbox's
+ * tokens are shared with other processes and workstations, so that a rotated refresh token is
+ * never used twice (providers then revoke the whole grant). Before every refresh or
+ * revocation the library calls `lock` (take your lock, give the stored set), uses a newer
+ * stored set instead of refreshing when another process already did, else refreshes, and
+ * calls `unlock` with the new set to save (NULL: nothing changed). Tokens an authorization
+ * obtains are saved the same way, on the next call made on the account (om_authorize_wait…).
+ * Pass NULL for both callbacks to remove the store. Not with `token_file`, which is shared
+ * and locked by the library itself (OM_STATUS_WRONG_STATE).
+ *
+ * The callbacks run on the host thread whose call needs them, inside that call; calling this
+ * account's functions from them returns OM_STATUS_REENTRANT_CALL. The token callback still
+ * reports every change; do not save from it when a token store is set (a save outside the lock
+ * could overwrite a newer set). `free_user_data` (may be NULL) is called with `user_data` once,
+ * when the store is replaced or removed or the account freed — possibly on the thread of a
+ * call still running on the account.
+ * Errors: OM_STATUS_INVALID_ARGUMENT (only one callback given), OM_STATUS_INVALID_HANDLE,
+ * OM_STATUS_REENTRANT_CALL, OM_STATUS_WRONG_STATE. Calls that refresh then also return
+ * OM_STATUS_TOKENS_LOCKED (`lock` answered BUSY) and OM_STATUS_IO_ERROR (`lock` or `unlock`
+ * failed, or the stored JSON is not a token set of this account).
+ */
+om_status om_account_set_token_store(struct om_account *account,
+                                     om_tokens_lock_cb lock,
+                                     om_tokens_unlock_cb unlock,
+                                     void *user_data,
+                                     om_free_cb free_user_data);
+
+/**
  * Returns an access token valid for at least the refresh margin (`refresh_margin_secs`, at most
  * half the token's lifetime), refreshing it first if needed — or, for `flow:
  * "client_credentials"`, requesting a new one. Concurrent callers on one account share one
@@ -706,8 +787,15 @@ const char *om_status_description(om_status status);
  * `timeout_ms`: bound on the refresh (0: the account's timeout_secs). A cached token returns at
  * once without om_init(); a refresh needs om_init(). `*out_token` (free with om_string_free)
  * gets the token; `out_expires_at` (may be NULL) its expiry in Unix seconds. Any thread.
+ * Shared tokens (a `token_file`, or a token store set with om_account_set_token_store): the
+ * refresh happens under their cross-process lock, after reading the latest stored set; when
+ * another process already refreshed, its tokens are used and no request is made, so a rotated
+ * refresh token is never sent twice. The wait for the lock is bounded by three quarters of
+ * timeout_secs.
  * Errors: OM_STATUS_AUTHORIZATION_REQUIRED (no tokens, or the provider refused the refresh token:
  * the last error has the provider's text and a hint saying who must do what),
+ * OM_STATUS_TOKENS_LOCKED (another process held the shared tokens' lock too long),
+ * OM_STATUS_IO_ERROR (the token file or the host's token store failed),
  * OM_STATUS_NETWORK_ERROR (after bounded retries with backoff), OM_STATUS_TLS_ERROR,
  * OM_STATUS_PROVIDER_ERROR, OM_STATUS_TIMEOUT, OM_STATUS_CANCELLED, OM_STATUS_NOT_INITIALIZED.
  *
@@ -738,9 +826,11 @@ om_status om_tokens_export(struct om_account *account, char **out_json);
  * OM_STATUS_STALE_TOKENS, changing nothing, when it is older (lower version) than the set
  * held — so a rotated refresh token is never replaced by an older one. Tokens of another
  * client or token endpoint are refused (OM_STATUS_INVALID_ARGUMENT). The token file, if any,
- * is rewritten. Any thread.
+ * is compared too (under its lock) and rewritten. With a token store, nothing is written to it
+ * (the tokens came from the host). Any thread.
  * Errors: OM_STATUS_INVALID_ARGUMENT (NULL, not UTF-8, malformed JSON: the message names the
- * key), OM_STATUS_STALE_TOKENS, OM_STATUS_INVALID_HANDLE, OM_STATUS_IO_ERROR.
+ * key), OM_STATUS_STALE_TOKENS, OM_STATUS_INVALID_HANDLE, OM_STATUS_IO_ERROR,
+ * OM_STATUS_TOKENS_LOCKED.
  *
  * # Safety
  * `tokens_json` is NULL or a NUL-terminated string.
@@ -749,13 +839,17 @@ om_status om_tokens_import(struct om_account *account, const char *tokens_json);
 
 /**
  * Revokes the account's tokens at the provider (where it has a revocation endpoint: Google;
- * Microsoft has none) and forgets them: memory and token file. The tokens are forgotten even
- * when the provider cannot be reached (the error then says so). The token callback receives the
- * empty set (its version still grows, so an old copy cannot be imported over it).
+ * Microsoft has none) and forgets them: in memory, and where they are shared (the token file
+ * or the token store), which then holds the empty set with a higher version — so every other
+ * process sharing them stops using them instead of writing them back. The tokens are
+ * forgotten even when the provider cannot be reached (the error then says so). The token
+ * callback receives the empty set (its version still grows, so an old copy cannot be imported
+ * over it).
  *
  * Blocks up to `timeout_ms` (0: timeout_secs). Needs om_init(). Any host thread.
  * Errors: OM_STATUS_NETWORK_ERROR / OM_STATUS_PROVIDER_ERROR (revocation failed, tokens
- * forgotten anyway), OM_STATUS_IO_ERROR (token file), OM_STATUS_INVALID_HANDLE, …
+ * forgotten anyway), OM_STATUS_IO_ERROR (token file or store), OM_STATUS_TOKENS_LOCKED
+ * (nothing done), OM_STATUS_INVALID_HANDLE, …
  */
 om_status om_tokens_revoke(struct om_account *account, uint32_t timeout_ms);
 

@@ -10,12 +10,12 @@ use crate::log::Level;
 use crate::oauth::flow::FlowHandle;
 use crate::oauth::{grants, http::TokenHttp};
 use crate::om_log;
-use crate::tokens::token_set::now_unix;
-use crate::tokens::{token_file, TokenSet};
+use crate::tokens::store::TokenStore;
+use crate::tokens::TokenSet;
 use std::cell::Cell;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -30,24 +30,15 @@ thread_local! {
     static IN_CALLBACK: Cell<u64> = const { Cell::new(0) };
 }
 
-struct TokenState {
-    set: TokenSet,
-    /// The refresh failure that applies to the refresh token held (no retry until it changes).
-    auth_failure: Option<(String, Error)>,
-    /// An access token a mail server refused: not served again, the next call refreshes.
-    rejected: Option<String>,
-}
-
 pub struct Account {
     pub id: u64,
     pub config: Config,
     pub(crate) http: TokenHttp,
-    tokens: Mutex<TokenState>,
-    refresh_lock: tokio::sync::Mutex<()>,
+    /// The tokens: what the transports depend on.
+    pub tokens: TokenStore,
     pub(crate) flow: Mutex<Option<FlowHandle>>,
     cancel: Mutex<CancellationToken>,
     listener: Mutex<Option<TokenListener>>,
-    notify_pending: AtomicBool,
     /// What was fetched already, per folder.
     sync: Mutex<SyncState>,
 }
@@ -65,21 +56,14 @@ impl Account {
     pub fn new(config: Config) -> Result<Arc<Account>> {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let http = TokenHttp::new(&config)?;
-        let mut set = TokenSet::empty(&config.client_id, config.token_url.as_str());
-        if let Some(path) = &config.token_file {
-            if let Some(stored) = token_file::read(&PathBuf::from(path))? {
-                set.check_import(&stored).map_err(|e| {
-                    Error::new(
-                        Status::IoError,
-                        format!(
-                            "the token file {path} does not belong to this account: {}",
-                            e.message
-                        ),
-                    )
-                })?;
-                set = stored;
-            }
-        }
+        let tokens = TokenStore::new(
+            id,
+            &config.client_id,
+            config.token_url.as_str(),
+            config.refresh_margin,
+            config.language,
+            config.token_file.as_ref().map(PathBuf::from),
+        )?;
         if let Some(secret) = &config.client_secret {
             crate::redact::register(id, "client_secret", secret);
         }
@@ -91,7 +75,6 @@ impl Account {
                 crate::redact::register(id, slot, p);
             }
         }
-        register_token_secrets(id, &set);
         let sync = match &config.state_file {
             Some(path) => match std::fs::read_to_string(path) {
                 Ok(text) => SyncState::from_json(&text).map_err(|e| {
@@ -109,16 +92,10 @@ impl Account {
             id,
             config,
             http,
-            tokens: Mutex::new(TokenState {
-                set,
-                auth_failure: None,
-                rejected: None,
-            }),
-            refresh_lock: tokio::sync::Mutex::new(()),
+            tokens,
             flow: Mutex::new(None),
             cancel: Mutex::new(CancellationToken::new()),
             listener: Mutex::new(None),
-            notify_pending: AtomicBool::new(false),
             sync: Mutex::new(sync),
         });
         om_log!(
@@ -176,174 +153,87 @@ impl Account {
 
     // ----- tokens ---------------------------------------------------------------------------
 
+    /// How long to wait for the lock of shared tokens: three quarters of `timeout_secs`, so that
+    /// a call bounded by that timeout ends with `TokensLocked` (saying why) rather than a bare
+    /// `Timeout`.
+    fn lock_wait(&self) -> Duration {
+        self.config.timeout * 3 / 4
+    }
+
     /// The access token and its expiry if it stays valid for at least the refresh margin.
     pub fn cached_token(&self) -> Option<(String, i64)> {
-        let st = lock(&self.tokens);
-        let set = &st.set;
-        let token = set.access_token.as_ref()?;
-        if st.rejected.as_ref() == Some(token) {
-            return None;
-        }
-        let now = now_unix();
-        let expires = set.expires_at.unwrap_or(i64::MAX / 2);
-        if expires - now > self.margin_secs(set) {
-            Some((token.clone(), expires))
-        } else {
-            None
-        }
+        self.tokens.cached()
     }
 
-    /// The refresh margin, at most half the token's lifetime (a 10-minute token with a 5-minute
-    /// margin would otherwise be refreshed on every call).
-    fn margin_secs(&self, set: &TokenSet) -> i64 {
-        let margin = self.config.refresh_margin.as_secs() as i64;
-        match set.expires_at {
-            Some(e) if e > set.updated_at && set.updated_at > 0 => {
-                margin.min((e - set.updated_at) / 2)
-            }
-            _ => margin,
-        }
-    }
-
-    /// Marks `token` as refused by a mail server (revoked, or expired early): the next
-    /// [`Account::access_token`] refreshes instead of serving it again.
+    /// Marks `token` as refused by a mail server: the next [`Account::access_token`] refreshes.
     pub fn reject_access_token(&self, token: &str) {
-        let mut st = lock(&self.tokens);
-        if st.set.access_token.as_deref() == Some(token) {
-            st.rejected = Some(token.to_string());
-        }
+        self.tokens.reject(token)
     }
 
-    /// Fails without any network when no token can be had: no refresh token (user accounts), or
-    /// the held refresh token was already refused.
+    /// Fails without any network when no token can be had (see [`TokenStore::check_can_refresh`]).
     pub fn check_can_refresh(&self) -> Result<()> {
-        if self.config.is_app_only() {
-            return Ok(());
-        }
-        let st = lock(&self.tokens);
-        match (&st.auth_failure, &st.set.refresh_token) {
-            (Some((rt, err)), Some(cur)) if rt == cur => Err(err.clone()),
-            (_, Some(_)) => Ok(()),
-            (_, None) => Err(crate::oauth::hints::no_refresh_token(self.config.language)),
-        }
+        self.tokens.check_can_refresh(self.config.is_app_only())
     }
 
     /// Returns a token valid for at least the margin, refreshing (or, for app-only accounts,
-    /// requesting) a new one if needed. Concurrent callers share one refresh.
+    /// requesting) a new one if needed — once for all threads, and once for all processes when
+    /// the tokens are shared.
     pub async fn access_token(&self) -> Result<(String, i64)> {
-        if let Some(t) = self.cached_token() {
-            return Ok(t);
-        }
-        let _one_at_a_time = self.refresh_lock.lock().await;
-        if let Some(t) = self.cached_token() {
-            return Ok(t); // another caller refreshed while we waited
-        }
-        let current = {
-            let st = lock(&self.tokens);
-            if let (Some((rt, err)), Some(cur)) = (&st.auth_failure, &st.set.refresh_token) {
-                if rt == cur {
-                    return Err(err.clone());
+        let app_only = self.config.is_app_only();
+        self.tokens
+            .access_token(app_only, self.lock_wait(), |current| async move {
+                let r = if app_only {
+                    grants::client_credentials(&self.config, &self.http, &current).await
+                } else {
+                    om_log!(
+                        Level::Info,
+                        "account {}: refreshing the access token",
+                        self.id
+                    );
+                    grants::refresh(&self.config, &self.http, &current).await
+                };
+                if let Err(e) = &r {
+                    om_log!(
+                        Level::Warn,
+                        "account {}: token refresh failed: {}",
+                        self.id,
+                        e
+                    );
                 }
-            }
-            st.set.clone()
-        };
-        let result = if self.config.is_app_only() {
-            grants::client_credentials(&self.config, &self.http, &current).await
-        } else {
-            om_log!(
-                Level::Info,
-                "account {}: refreshing the access token",
-                self.id
-            );
-            grants::refresh(&self.config, &self.http, &current).await
-        };
-        match result {
-            Ok(new_set) => {
-                self.store(new_set, "refreshed")?;
-                self.cached_token().ok_or_else(|| {
-                    Error::new(
-                        Status::ProviderError,
-                        "the provider returned an access token that is already expired",
-                    )
-                })
-            }
-            Err(e) => {
-                if e.status == Status::AuthorizationRequired {
-                    if let Some(rt) = &current.refresh_token {
-                        lock(&self.tokens).auth_failure = Some((rt.clone(), e.clone()));
-                    }
-                }
-                om_log!(
-                    Level::Warn,
-                    "account {}: token refresh failed: {}",
-                    self.id,
-                    e
-                );
-                Err(e)
-            }
-        }
+                r
+            })
+            .await
     }
 
-    /// Replaces the token set by a newer one from the provider: version grows, the token file
-    /// is rewritten, the host's listener is notified on its next call.
-    pub(crate) fn store(&self, mut new_set: TokenSet, why: &str) -> Result<()> {
-        register_token_secrets(self.id, &new_set);
-        let mut st = lock(&self.tokens);
-        new_set.version = new_set.version.max(st.set.version + 1);
-        new_set.updated_at = new_set.updated_at.max(now_unix());
-        if let Some(path) = &self.config.token_file {
-            token_file::write(&PathBuf::from(path), &new_set)?;
-        }
-        st.set = new_set;
-        st.auth_failure = None;
-        drop(st);
-        self.notify_pending.store(true, Ordering::SeqCst);
-        om_log!(Level::Info, "account {}: tokens {why}", self.id);
-        Ok(())
+    /// Installs the tokens of a completed authorization (saved where the tokens are shared).
+    pub(crate) async fn store(&self, new_set: TokenSet, why: &str) -> Result<()> {
+        self.tokens.install(new_set, self.lock_wait(), why).await
     }
 
     /// The token set as JSON (secrets included: for the host's own storage).
     pub fn export_tokens(&self) -> String {
-        lock(&self.tokens).set.to_json()
+        self.tokens.export_json()
     }
 
     pub fn token_set(&self) -> TokenSet {
-        lock(&self.tokens).set.clone()
+        self.tokens.snapshot()
     }
 
     /// Imports a token set exported earlier (possibly by another workstation). An older set
     /// than the one held is refused with `StaleTokens`.
     pub fn import_tokens(&self, json: &str) -> Result<()> {
-        let incoming = TokenSet::from_json(json)?;
-        register_token_secrets(self.id, &incoming);
-        let mut st = lock(&self.tokens);
-        st.set.check_import(&incoming)?;
-        if let Some(path) = &self.config.token_file {
-            token_file::write(&PathBuf::from(path), &incoming)?;
-        }
-        st.set = incoming;
-        st.auth_failure = None;
-        Ok(())
+        self.tokens.import_json(json, self.lock_wait())
     }
 
     /// Revokes the tokens at the provider (where it has a revocation endpoint) and forgets them
-    /// here: memory and token file. The tokens are forgotten even when revocation fails.
+    /// here and where they are shared. They are forgotten even when revocation fails.
     pub async fn revoke(&self) -> Result<bool> {
-        let _one_at_a_time = self.refresh_lock.lock().await;
-        let current = self.token_set();
-        let revoked = grants::revoke(&self.config, &self.http, &current).await;
-        let mut empty = TokenSet::empty(&self.config.client_id, self.config.token_url.as_str());
-        empty.version = current.version + 1;
-        empty.updated_at = now_unix().max(current.updated_at);
-        {
-            let mut st = lock(&self.tokens);
-            st.set = empty;
-            st.auth_failure = None;
-        }
-        if let Some(path) = &self.config.token_file {
-            token_file::delete(&PathBuf::from(path))?;
-        }
-        self.notify_pending.store(true, Ordering::SeqCst);
+        let revoked = self
+            .tokens
+            .revoke(self.lock_wait(), |current| async move {
+                grants::revoke(&self.config, &self.http, &current).await
+            })
+            .await?;
         om_log!(Level::Info, "account {}: tokens forgotten", self.id);
         revoked.map_err(|e| {
             let l = self.config.language;
@@ -433,28 +323,33 @@ impl Account {
         *lock(&self.listener) = listener;
     }
 
+    /// Saves to the host's token store what an authorization obtained on a library thread.
+    /// Called on the host's thread after each call (it runs the host's store callbacks).
+    pub fn save_pending_tokens(&self) -> Result<()> {
+        if !self.tokens.has_unsaved() {
+            return Ok(());
+        }
+        crate::runtime::block_on(self.tokens.flush_unsaved(self.lock_wait()))?
+    }
+
     /// Calls the token listener on this (the host's) thread if the tokens changed since the last
     /// delivery. Runs outside every lock; a call back into this account from the listener gets
     /// `ReentrantCall`.
     pub fn deliver_notifications(&self) {
-        // a plain load first: the hot path (nothing changed) writes no shared cache line
-        if !self.notify_pending.load(Ordering::Relaxed)
-            || !self.notify_pending.swap(false, Ordering::SeqCst)
-        {
+        if !self.tokens.take_changed() {
             return;
         }
         let json = self.export_tokens();
         let guard = lock(&self.listener);
         if let Some(l) = guard.as_ref() {
-            IN_CALLBACK.with(|c| c.set(self.id));
-            l(&json);
-            IN_CALLBACK.with(|c| c.set(0));
+            self.as_callback(|| l(&json));
         }
     }
 
-    /// True when the token listener has a change to hear about.
+    /// True when the token listener has a change to hear about, or a change waits to be saved
+    /// to the host's token store.
     pub fn has_pending_notification(&self) -> bool {
-        self.notify_pending.load(Ordering::Relaxed)
+        self.tokens.has_changed() || self.tokens.has_unsaved()
     }
 
     /// True when this thread is inside a callback of any account.
@@ -467,26 +362,27 @@ impl Account {
         IN_CALLBACK.with(|c| c.get()) == self.id
     }
 
-    /// Runs `f` marked as this account's callback (for callbacks other than the token listener).
+    /// Runs `f` (the host's code) marked as this account's callback.
     pub fn as_callback<T>(&self, f: impl FnOnce() -> T) -> T {
-        let prev = IN_CALLBACK.with(|c| c.replace(self.id));
-        let r = f();
-        IN_CALLBACK.with(|c| c.set(prev));
-        r
+        as_callback_of(self.id, f)
     }
+}
+
+/// Runs `f` (the host's code) marked as a callback of account `id`: calls back into that account
+/// are refused as re-entrant. The previous mark is restored afterwards, even on a panic.
+pub fn as_callback_of<T>(id: u64, f: impl FnOnce() -> T) -> T {
+    struct Restore(u64);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            IN_CALLBACK.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(IN_CALLBACK.with(|c| c.replace(id)));
+    f()
 }
 
 impl Drop for Account {
     fn drop(&mut self) {
         crate::redact::forget_owner(self.id);
-    }
-}
-
-fn register_token_secrets(owner: u64, set: &TokenSet) {
-    for (slot, s) in [
-        ("access_token", &set.access_token),
-        ("refresh_token", &set.refresh_token),
-    ] {
-        crate::redact::register(owner, slot, s.as_deref().unwrap_or(""));
     }
 }

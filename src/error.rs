@@ -7,131 +7,70 @@
 
 use std::fmt;
 
-/// Status codes. The numbers are part of the ABI: append new ones, never renumber.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(i32)]
-pub enum Status {
-    Ok = 0,
-    InvalidArgument = 1,
-    InvalidConfig = 2,
-    InvalidHandle = 3,
-    NotInitialized = 4,
-    Pending = 5,
-    Timeout = 6,
-    Cancelled = 7,
-    AuthorizationRequired = 8,
-    AccessDenied = 9,
-    ProviderError = 10,
-    NetworkError = 11,
-    TlsError = 12,
-    PortInUse = 13,
-    StateMismatch = 14,
-    WrongState = 15,
-    ReentrantCall = 16,
-    IoError = 17,
-    StaleTokens = 18,
-    Unsupported = 19,
-    ProtocolError = 20,
-    LoginRejected = 21,
-    Panic = 99,
+/// Declares [`Status`] from one table: variant, number, C constant name, description.
+macro_rules! statuses {
+    ($( $(#[$doc:meta])* $variant:ident = $code:literal, $name:literal, $desc:literal; )*) => {
+        /// Status codes. The numbers are part of the ABI: append new ones, never renumber.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(i32)]
+        pub enum Status {
+            $( $(#[$doc])* $variant = $code, )*
+        }
+
+        impl Status {
+            /// Every status, in numeric order.
+            pub const ALL: &'static [Status] = &[ $( Status::$variant, )* ];
+
+            /// The constant's name in the C header, e.g. `OM_STATUS_TIMEOUT`.
+            pub fn name(self) -> &'static str {
+                match self { $( Status::$variant => $name, )* }
+            }
+
+            /// A one-line English description of what the status means.
+            pub fn description(self) -> &'static str {
+                match self { $( Status::$variant => $desc, )* }
+            }
+        }
+    };
+}
+
+statuses! {
+    Ok = 0, "OM_STATUS_OK", "success";
+    InvalidArgument = 1, "OM_STATUS_INVALID_ARGUMENT", "an argument is NULL, not UTF-8 or out of range";
+    InvalidConfig = 2, "OM_STATUS_INVALID_CONFIG", "the configuration or options JSON is invalid";
+    InvalidHandle = 3, "OM_STATUS_INVALID_HANDLE", "the handle is unknown or was already freed";
+    NotInitialized = 4, "OM_STATUS_NOT_INITIALIZED", "om_init() was not called (or om_shutdown() ended the library)";
+    Pending = 5, "OM_STATUS_PENDING", "still in progress: call the wait function again";
+    Timeout = 6, "OM_STATUS_TIMEOUT", "the operation did not finish in time";
+    Cancelled = 7, "OM_STATUS_CANCELLED", "the operation was cancelled";
+    AuthorizationRequired = 8, "OM_STATUS_AUTHORIZATION_REQUIRED", "the user must authorize (again)";
+    AccessDenied = 9, "OM_STATUS_ACCESS_DENIED", "the user or the provider denied access";
+    ProviderError = 10, "OM_STATUS_PROVIDER_ERROR", "the OAuth2 provider refused the request";
+    NetworkError = 11, "OM_STATUS_NETWORK_ERROR", "a network error occurred";
+    TlsError = 12, "OM_STATUS_TLS_ERROR", "the TLS connection could not be verified";
+    PortInUse = 13, "OM_STATUS_PORT_IN_USE", "the redirect port is in use by another program";
+    StateMismatch = 14, "OM_STATUS_STATE_MISMATCH", "the redirect's state does not match this authorization";
+    WrongState = 15, "OM_STATUS_WRONG_STATE", "the call does not fit the current state (e.g. no authorization in progress)";
+    ReentrantCall = 16, "OM_STATUS_REENTRANT_CALL", "called from inside a callback of the same account";
+    IoError = 17, "OM_STATUS_IO_ERROR", "a file could not be read or written";
+    StaleTokens = 18, "OM_STATUS_STALE_TOKENS", "the imported tokens are older than the ones held";
+    Unsupported = 19, "OM_STATUS_UNSUPPORTED", "not supported by this provider or configuration";
+    ProtocolError = 20, "OM_STATUS_PROTOCOL_ERROR", "the server answered something unexpected";
+    LoginRejected = 21, "OM_STATUS_LOGIN_REJECTED", "the mail server refused the login";
+    /// Another process (or account handle) holds the token lock longer than the wait allowed.
+    TokensLocked = 22, "OM_STATUS_TOKENS_LOCKED", "another process is refreshing the shared tokens and holds their lock";
+    /// The connection died after a message was completely sent, before the server's reply.
+    DeliveryUnknown = 23, "OM_STATUS_DELIVERY_UNKNOWN", "the message may or may not have been delivered (connection lost before the reply); it was not sent again";
+    Panic = 99, "OM_STATUS_PANIC", "internal error (a bug in oauthmail): please report it";
 }
 
 impl Status {
-    /// Every status, in numeric order.
-    pub const ALL: [Status; 23] = [
-        Status::Ok,
-        Status::InvalidArgument,
-        Status::InvalidConfig,
-        Status::InvalidHandle,
-        Status::NotInitialized,
-        Status::Pending,
-        Status::Timeout,
-        Status::Cancelled,
-        Status::AuthorizationRequired,
-        Status::AccessDenied,
-        Status::ProviderError,
-        Status::NetworkError,
-        Status::TlsError,
-        Status::PortInUse,
-        Status::StateMismatch,
-        Status::WrongState,
-        Status::ReentrantCall,
-        Status::IoError,
-        Status::StaleTokens,
-        Status::Unsupported,
-        Status::ProtocolError,
-        Status::LoginRejected,
-        Status::Panic,
-    ];
-
     pub fn code(self) -> i32 {
         self as i32
     }
 
     pub fn from_code(code: i32) -> Option<Status> {
         Status::ALL.iter().copied().find(|s| s.code() == code)
-    }
-
-    /// The constant's name in the C header, e.g. `OM_STATUS_TIMEOUT`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Status::Ok => "OM_STATUS_OK",
-            Status::InvalidArgument => "OM_STATUS_INVALID_ARGUMENT",
-            Status::InvalidConfig => "OM_STATUS_INVALID_CONFIG",
-            Status::InvalidHandle => "OM_STATUS_INVALID_HANDLE",
-            Status::NotInitialized => "OM_STATUS_NOT_INITIALIZED",
-            Status::Pending => "OM_STATUS_PENDING",
-            Status::Timeout => "OM_STATUS_TIMEOUT",
-            Status::Cancelled => "OM_STATUS_CANCELLED",
-            Status::AuthorizationRequired => "OM_STATUS_AUTHORIZATION_REQUIRED",
-            Status::AccessDenied => "OM_STATUS_ACCESS_DENIED",
-            Status::ProviderError => "OM_STATUS_PROVIDER_ERROR",
-            Status::NetworkError => "OM_STATUS_NETWORK_ERROR",
-            Status::TlsError => "OM_STATUS_TLS_ERROR",
-            Status::PortInUse => "OM_STATUS_PORT_IN_USE",
-            Status::StateMismatch => "OM_STATUS_STATE_MISMATCH",
-            Status::WrongState => "OM_STATUS_WRONG_STATE",
-            Status::ReentrantCall => "OM_STATUS_REENTRANT_CALL",
-            Status::IoError => "OM_STATUS_IO_ERROR",
-            Status::StaleTokens => "OM_STATUS_STALE_TOKENS",
-            Status::Unsupported => "OM_STATUS_UNSUPPORTED",
-            Status::ProtocolError => "OM_STATUS_PROTOCOL_ERROR",
-            Status::LoginRejected => "OM_STATUS_LOGIN_REJECTED",
-            Status::Panic => "OM_STATUS_PANIC",
-        }
-    }
-
-    /// A one-line English description of what the status means.
-    pub fn description(self) -> &'static str {
-        match self {
-            Status::Ok => "success",
-            Status::InvalidArgument => "an argument is NULL, not UTF-8 or out of range",
-            Status::InvalidConfig => "the configuration or options JSON is invalid",
-            Status::InvalidHandle => "the handle is unknown or was already freed",
-            Status::NotInitialized => {
-                "om_init() was not called (or om_shutdown() ended the library)"
-            }
-            Status::Pending => "still in progress: call the wait function again",
-            Status::Timeout => "the operation did not finish in time",
-            Status::Cancelled => "the operation was cancelled",
-            Status::AuthorizationRequired => "the user must authorize (again)",
-            Status::AccessDenied => "the user or the provider denied access",
-            Status::ProviderError => "the OAuth2 provider refused the request",
-            Status::NetworkError => "a network error occurred",
-            Status::TlsError => "the TLS connection could not be verified",
-            Status::PortInUse => "the redirect port is in use by another program",
-            Status::StateMismatch => "the redirect's state does not match this authorization",
-            Status::WrongState => {
-                "the call does not fit the current state (e.g. no authorization in progress)"
-            }
-            Status::ReentrantCall => "called from inside a callback of the same account",
-            Status::IoError => "a file could not be read or written",
-            Status::StaleTokens => "the imported tokens are older than the ones held",
-            Status::Unsupported => "not supported by this provider or configuration",
-            Status::ProtocolError => "the server answered something unexpected",
-            Status::LoginRejected => "the mail server refused the login",
-            Status::Panic => "internal error (a bug in oauthmail): please report it",
-        }
     }
 }
 
@@ -215,7 +154,7 @@ mod tests {
 
     #[test]
     fn codes_are_unique_and_round_trip() {
-        for s in Status::ALL {
+        for &s in Status::ALL {
             assert_eq!(Status::from_code(s.code()), Some(s));
             assert!(s.name().starts_with("OM_STATUS_"));
         }

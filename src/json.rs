@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 /// `<what> JSON: <problem>` for a syntax error), so the host's admin knows what to fix.
 pub fn parse<T: DeserializeOwned>(json: &str, what: &str, status: Status) -> Result<T> {
     let de = &mut serde_json::Deserializer::from_str(json);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let syntax = inner.is_syntax() || inner.is_eof();
@@ -17,7 +17,15 @@ pub fn parse<T: DeserializeOwned>(json: &str, what: &str, status: Status) -> Res
         } else {
             Error::new(status, format!("{what} key `{path}`: {msg}"))
         }
-    })
+    })?;
+    // one JSON value and nothing after it (white space aside)
+    de.end().map_err(|e| {
+        Error::new(
+            status,
+            format!("{what} JSON: text after the end of the JSON value ({e})"),
+        )
+    })?;
+    Ok(value)
 }
 
 /// serde_json appends " at line L column C": keep it only for syntax errors, where it helps.
@@ -31,4 +39,22 @@ fn strip_position(msg: &str) -> String {
         }
     }
     msg.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn trailing_text_is_refused() {
+        let ok: BTreeMap<String, u32> =
+            parse(" {\"a\": 1} \n", "t", Status::InvalidConfig).unwrap();
+        assert_eq!(ok["a"], 1);
+        for bad in [r#"{"a": 1} x"#, r#"{"a": 1}{"a": 2}"#, r#"{"a": 1},"#] {
+            let e = parse::<BTreeMap<String, u32>>(bad, "t", Status::InvalidConfig).unwrap_err();
+            assert_eq!(e.status, Status::InvalidConfig);
+            assert!(e.message.contains("after the end"), "{bad}: {}", e.message);
+        }
+    }
 }

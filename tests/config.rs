@@ -147,6 +147,28 @@ fn unknown_keys_wrong_types_and_bad_values_name_the_key() {
 }
 
 #[test]
+fn trailing_text_and_control_characters_are_refused_naming_the_key() {
+    let good = r#"{"provider":"gmail","client_id":"c","email":"a@example.com"}"#;
+    cfg(good);
+    // a second object, or garbage, after the JSON: the admin's paste went wrong
+    assert!(err(&format!("{good} x")).contains("after the end"));
+    assert!(err(&format!("{good}{good}")).contains("after the end"));
+    // a NUL inside client_id would cut it short for every C consumer of the masked config
+    assert!(err(r#"{"provider":"gmail","client_id":"c\u0000x"}"#).contains("`client_id`"));
+    // CR/LF in a host or an address would inject protocol lines
+    let e = err(
+        r#"{"provider":"custom","client_id":"c","token_url":"https://idp/t","authorize_url":"https://idp/a","incoming":{"protocol":"imap","host":"mail.example.com\r\nA1 LOGOUT","port":993}}"#,
+    );
+    assert!(e.contains("`incoming.host`") && e.contains("U+000D"), "{e}");
+    let e = err(r#"{"provider":"gmail","client_id":"c","email":"a@example.com\n"}"#);
+    assert!(e.contains("`email`") && e.contains("U+000A"), "{e}");
+    let e = err(r#"{"provider":"gmail","client_id":"c","login_user":"x\ry"}"#);
+    assert!(e.contains("`login_user`"), "{e}");
+    let e = err(r#"{"provider":"gmail","client_id":"c","outgoing":{"username":"u\n"}}"#);
+    assert!(e.contains("`outgoing.username`"), "{e}");
+}
+
+#[test]
 fn masked_configuration_hides_secrets() {
     let c = cfg(
         r#"{"provider":"office365","client_id":"cid","client_secret":"very-secret-value",

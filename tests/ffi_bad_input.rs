@@ -8,6 +8,7 @@ use oauthmail::ffi::library::*;
 use oauthmail::ffi::log::*;
 use oauthmail::ffi::om_account;
 use oauthmail::ffi::status::*;
+use oauthmail::ffi::token_store::*;
 use oauthmail::ffi::tokens::*;
 use std::ffi::{c_char, CStr, CString};
 use std::ptr::{null, null_mut};
@@ -110,6 +111,11 @@ fn unknown_freed_and_null_handles_are_refused_everywhere() {
             expect(om_account_cancel(h), want, needle);
             expect(
                 om_account_set_token_callback(h, None, null_mut(), None),
+                want,
+                needle,
+            );
+            expect(
+                om_account_set_token_store(h, None, None, null_mut(), None),
                 want,
                 needle,
             );
@@ -476,4 +482,102 @@ fn directory_mode_and_servers_check_reject_bad_input() {
         assert!(out.is_null());
     }
     om_account_free(h);
+}
+
+unsafe extern "C" fn store_lock(
+    _ud: *mut std::ffi::c_void,
+    _ms: u32,
+    _out: *mut *const c_char,
+) -> i32 {
+    OM_TOKEN_STORE_FAILED
+}
+
+unsafe extern "C" fn store_unlock(_ud: *mut std::ffi::c_void, _json: *const c_char) -> i32 {
+    OM_TOKEN_STORE_OK
+}
+
+static FREED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+unsafe extern "C" fn store_free(_ud: *mut std::ffi::c_void) {
+    FREED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+#[test]
+fn token_store_needs_both_callbacks_and_no_token_file() {
+    use std::sync::atomic::Ordering;
+    let h = account();
+    let before = FREED.load(Ordering::SeqCst);
+    expect(
+        om_account_set_token_store(h, Some(store_lock), None, null_mut(), Some(store_free)),
+        OM_STATUS_INVALID_ARGUMENT,
+        "unlock",
+    );
+    expect(
+        om_account_set_token_store(h, None, Some(store_unlock), null_mut(), Some(store_free)),
+        OM_STATUS_INVALID_ARGUMENT,
+        "lock",
+    );
+    assert_eq!(
+        FREED.load(Ordering::SeqCst),
+        before,
+        "refused: user data not taken"
+    );
+    // a store that fails: the call that needs it says so (no network is tried)
+    assert_eq!(
+        om_account_set_token_store(
+            h,
+            Some(store_lock),
+            Some(store_unlock),
+            null_mut(),
+            Some(store_free)
+        ),
+        0
+    );
+    let mut out = null_mut();
+    expect(
+        unsafe { om_get_access_token(h, 1000, &mut out, null_mut()) },
+        OM_STATUS_NOT_INITIALIZED,
+        "om_init",
+    );
+    // replaced by nothing: its user data is released once
+    assert_eq!(
+        om_account_set_token_store(h, None, None, null_mut(), None),
+        0
+    );
+    assert_eq!(FREED.load(Ordering::SeqCst), before + 1);
+    assert_eq!(om_account_free(h), 0);
+    assert_eq!(FREED.load(Ordering::SeqCst), before + 1);
+
+    let dir = std::env::temp_dir().join(format!("om-store-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = format!(
+        r#"{{"provider":"gmail","client_id":"id","token_file":{}}}"#,
+        serde_json::to_string(&dir.join("t.json").to_string_lossy()).unwrap()
+    );
+    let c = CString::new(cfg).unwrap();
+    let mut h = null_mut();
+    assert_eq!(
+        unsafe { om_account_new(c.as_ptr(), &mut h) },
+        0,
+        "{}",
+        msg()
+    );
+    expect(
+        om_account_set_token_store(
+            h,
+            Some(store_lock),
+            Some(store_unlock),
+            null_mut(),
+            Some(store_free),
+        ),
+        OM_STATUS_WRONG_STATE,
+        "token_file",
+    );
+    assert_eq!(
+        FREED.load(Ordering::SeqCst),
+        before + 1,
+        "refused: user data not taken"
+    );
+    assert_eq!(om_account_free(h), 0);
+    let _ = std::fs::remove_dir_all(&dir);
 }

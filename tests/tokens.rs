@@ -199,8 +199,19 @@ fn token_file_is_private_atomic_and_reloaded() {
     let sb = sandbox();
     let again = Acc::new(&sb.config("confidential-app", json!({"token_file": file}))).unwrap();
     assert_eq!(again.token(0).unwrap().0, t);
+    let before = again.export()["version"].as_u64().unwrap();
     again.revoke().unwrap();
-    assert!(!path.exists(), "revocation deletes the token file");
+    // the file keeps an empty set with a higher version: every process sharing the file stops
+    // using the revoked tokens (a deleted file would let one of them write them back)
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(stored.get("refresh_token").is_none() && stored.get("access_token").is_none());
+    assert_eq!(stored["version"].as_u64().unwrap(), before + 1);
+    let later = Acc::new(&sb.config("confidential-app", json!({"token_file": file}))).unwrap();
+    assert_eq!(
+        later.token(0).unwrap_err().0,
+        OM_STATUS_AUTHORIZATION_REQUIRED
+    );
 }
 
 #[test]
@@ -286,4 +297,28 @@ fn device_flow_denied_by_the_user() {
     assert_eq!(out["denied"], true, "{out}");
     let (status, msg) = acc.wait_done(60).unwrap_err();
     assert_eq!(status, OM_STATUS_ACCESS_DENIED, "{msg}");
+}
+
+#[test]
+fn the_version_saturates_instead_of_wrapping() {
+    let _serial = common::serial();
+    init();
+    let sb = sandbox();
+    let acc = Acc::new(&sb.config("confidential-app", json!({"revocation_url": null}))).unwrap();
+    let mut top = acc.export();
+    top["version"] = json!(u64::MAX);
+    top["updated_at"] = json!(1_700_000_000);
+    top["refresh_token"] = json!("rt-at-the-top");
+    acc.import(&top).unwrap();
+    // a change at the top used to panic (debug) or wrap to 0 (release)
+    acc.revoke().unwrap();
+    let after = acc.export();
+    assert_eq!(after["version"].as_u64(), Some(u64::MAX), "{after}");
+    assert!(after["updated_at"].as_i64().unwrap() > 1_700_000_000);
+    assert!(after.get("refresh_token").is_none());
+    // and what came before stays older: never accepted over it
+    let mut older = top.clone();
+    older["version"] = json!(0);
+    assert_eq!(acc.import(&older).unwrap_err().0, OM_STATUS_STALE_TOKENS);
+    assert_eq!(acc.import(&top).unwrap_err().0, OM_STATUS_STALE_TOKENS);
 }

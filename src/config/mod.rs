@@ -104,7 +104,62 @@ impl Config {
         self.flow == Flow::ClientCredentials
     }
 
+    /// The single-line text values with the key that names each: none may hold a control
+    /// character (a NUL would cut the value short in C, CR/LF would inject protocol lines).
+    fn single_line_values(&self) -> Vec<(String, &str)> {
+        let mut v: Vec<(String, &str)> = vec![("client_id".into(), self.client_id.as_str())];
+        let opt = [
+            ("client_secret", &self.client_secret),
+            ("tenant", &self.tenant),
+            ("email", &self.email),
+            ("username", &self.username),
+            ("login_user", &self.login_user),
+            ("token_file", &self.token_file),
+            ("state_file", &self.state_file),
+        ];
+        v.extend(
+            opt.iter()
+                .filter_map(|(k, val)| val.as_deref().map(|s| (k.to_string(), s))),
+        );
+        v.extend(
+            self.scopes
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("scopes[{i}]"), s.as_str())),
+        );
+        for (k, val) in &self.extra_authorize_params {
+            v.push((format!("extra_authorize_params.{k}"), k.as_str()));
+            v.push((format!("extra_authorize_params.{k}"), val.as_str()));
+        }
+        for (key, server) in [("incoming", &self.incoming), ("outgoing", &self.outgoing)] {
+            if let Some(s) = server {
+                v.push((format!("{key}.host"), s.host.as_str()));
+                for (k, val) in [("username", &s.username), ("password", &s.password)] {
+                    if let Some(val) = val {
+                        v.push((format!("{key}.{k}"), val.as_str()));
+                    }
+                }
+            }
+        }
+        if let Some(cmd) = &self.browser_command {
+            v.extend(
+                cmd.iter()
+                    .enumerate()
+                    .map(|(i, s)| (format!("browser_command[{i}]"), s.as_str())),
+            );
+        }
+        v
+    }
+
     fn validate(&self) -> Result<()> {
+        for (key, value) in self.single_line_values() {
+            if let Some(c) = value.chars().find(|c| c.is_control()) {
+                return Err(Error::config(format!(
+                    "configuration key `{key}`: contains the control character U+{:04X} (a line break, tab or NUL pasted with the value?); remove it",
+                    c as u32
+                )));
+            }
+        }
         if self.client_id.trim().is_empty() {
             return Err(Error::config(
                 "configuration key `client_id`: must not be empty",

@@ -10,7 +10,9 @@ use std::ffi::{c_char, c_void, CString};
 /// Creates an account from its configuration JSON (keys: provider, client_id, client_secret,
 /// tenant or authorize_url/token_url, scopes, redirect_uri, email, incoming, outgoing,
 /// timeout_secs, … — see the README). The preset of `provider` fills what it fixes; explicit
-/// keys win. If `token_file` is set and exists, its tokens are loaded.
+/// keys win. If `token_file` is set and exists, its tokens are loaded; the file may be shared
+/// by several processes and account handles (also on a network share): refreshes happen under
+/// its lock (`<token_file>.lock`, released by the system if its holder dies).
 ///
 /// `config_json`: UTF-8, borrowed for the call. `*out_account` receives the handle (NULL on
 /// failure); free it with om_account_free. Any thread; no om_init() needed.
@@ -38,7 +40,8 @@ pub unsafe extern "C" fn om_account_new(
 }
 
 /// Frees an account: cancels what it is doing (an authorization in progress ends with
-/// OM_STATUS_CANCELLED), forgets its in-memory tokens (the token file stays). NULL is ignored.
+/// OM_STATUS_CANCELLED), forgets its in-memory tokens (the token file stays), releases the
+/// user data of its token callback and token store. NULL is ignored.
 ///
 /// Any thread; calls running on the account from other threads return soon after.
 /// OM_STATUS_INVALID_HANDLE for a handle already freed or not from om_account_new;
@@ -59,6 +62,7 @@ pub extern "C" fn om_account_free(account: *mut om_account) -> om_status {
         let acc = crate::registry::remove(account as usize)?;
         acc.cancel_all();
         acc.set_token_listener(None);
+        let _ = acc.tokens.set_host_store(None);
         Ok(())
     })
 }

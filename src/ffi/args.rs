@@ -56,7 +56,8 @@ pub unsafe fn out_string_set(out: *mut *mut c_char, s: String) {
 }
 
 /// The account behind a handle; refuses calls from inside the account's own callbacks.
-/// After `f`, token-change notifications are delivered on this (the caller's) thread.
+/// After `f`, on this (the caller's) thread: tokens an authorization obtained are saved to the
+/// host's token store, if it set one, and token-change notifications are delivered.
 pub fn with_account<T>(
     handle: *mut om_account,
     f: impl FnOnce(&Arc<Account>) -> Result<T>,
@@ -72,6 +73,9 @@ pub fn with_account<T>(
         ));
     }
     let r = f(&account);
+    let saved = account.save_pending_tokens();
     account.deliver_notifications();
-    r
+    let v = r?;
+    saved?;
+    Ok(v)
 }

@@ -21,6 +21,7 @@ pub mod library;
 pub mod log;
 pub mod send;
 pub mod status;
+pub mod token_store;
 pub mod tokens;
 
 /// An account: its configuration, tokens and operations. Opaque; created by `om_account_new`,

@@ -52,6 +52,14 @@ pub const OM_STATUS_PROTOCOL_ERROR: om_status = 20;
 /// The mail server refused the login (after one token refresh for OAuth2): the last error has
 /// the server's text and a hint (scopes, protocol disabled for the mailbox, login user).
 pub const OM_STATUS_LOGIN_REJECTED: om_status = 21;
+/// The tokens are shared (token_file, or a token store set with om_account_set_token_store)
+/// and another process or account handle held their lock longer than the account's timeout
+/// while refreshing them: nothing was changed; try again later.
+pub const OM_STATUS_TOKENS_LOCKED: om_status = 22;
+/// The connection died after a message was completely sent, before the server confirmed it: it
+/// may or may not have been delivered, and it was NOT sent again. Do not resend it
+/// automatically (that could deliver it twice): check the recipient or the Sent folder first.
+pub const OM_STATUS_DELIVERY_UNKNOWN: om_status = 23;
 /// Internal error (a bug in oauthmail, caught before it could crash the host).
 pub const OM_STATUS_PANIC: om_status = 99;
 
@@ -109,6 +117,8 @@ mod tests {
             (OM_STATUS_UNSUPPORTED, Status::Unsupported),
             (OM_STATUS_PROTOCOL_ERROR, Status::ProtocolError),
             (OM_STATUS_LOGIN_REJECTED, Status::LoginRejected),
+            (OM_STATUS_TOKENS_LOCKED, Status::TokensLocked),
+            (OM_STATUS_DELIVERY_UNKNOWN, Status::DeliveryUnknown),
             (OM_STATUS_PANIC, Status::Panic),
         ];
         assert_eq!(pairs.len(), Status::ALL.len());

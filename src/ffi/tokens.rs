@@ -14,8 +14,15 @@ use std::ffi::c_char;
 /// `timeout_ms`: bound on the refresh (0: the account's timeout_secs). A cached token returns at
 /// once without om_init(); a refresh needs om_init(). `*out_token` (free with om_string_free)
 /// gets the token; `out_expires_at` (may be NULL) its expiry in Unix seconds. Any thread.
+/// Shared tokens (a `token_file`, or a token store set with om_account_set_token_store): the
+/// refresh happens under their cross-process lock, after reading the latest stored set; when
+/// another process already refreshed, its tokens are used and no request is made, so a rotated
+/// refresh token is never sent twice. The wait for the lock is bounded by three quarters of
+/// timeout_secs.
 /// Errors: OM_STATUS_AUTHORIZATION_REQUIRED (no tokens, or the provider refused the refresh token:
 /// the last error has the provider's text and a hint saying who must do what),
+/// OM_STATUS_TOKENS_LOCKED (another process held the shared tokens' lock too long),
+/// OM_STATUS_IO_ERROR (the token file or the host's token store failed),
 /// OM_STATUS_NETWORK_ERROR (after bounded retries with backoff), OM_STATUS_TLS_ERROR,
 /// OM_STATUS_PROVIDER_ERROR, OM_STATUS_TIMEOUT, OM_STATUS_CANCELLED, OM_STATUS_NOT_INITIALIZED.
 ///
@@ -98,9 +105,11 @@ pub unsafe extern "C" fn om_tokens_export(
 /// OM_STATUS_STALE_TOKENS, changing nothing, when it is older (lower version) than the set
 /// held — so a rotated refresh token is never replaced by an older one. Tokens of another
 /// client or token endpoint are refused (OM_STATUS_INVALID_ARGUMENT). The token file, if any,
-/// is rewritten. Any thread.
+/// is compared too (under its lock) and rewritten. With a token store, nothing is written to it
+/// (the tokens came from the host). Any thread.
 /// Errors: OM_STATUS_INVALID_ARGUMENT (NULL, not UTF-8, malformed JSON: the message names the
-/// key), OM_STATUS_STALE_TOKENS, OM_STATUS_INVALID_HANDLE, OM_STATUS_IO_ERROR.
+/// key), OM_STATUS_STALE_TOKENS, OM_STATUS_INVALID_HANDLE, OM_STATUS_IO_ERROR,
+/// OM_STATUS_TOKENS_LOCKED.
 ///
 /// # Safety
 /// `tokens_json` is NULL or a NUL-terminated string.
@@ -116,13 +125,17 @@ pub unsafe extern "C" fn om_tokens_import(
 }
 
 /// Revokes the account's tokens at the provider (where it has a revocation endpoint: Google;
-/// Microsoft has none) and forgets them: memory and token file. The tokens are forgotten even
-/// when the provider cannot be reached (the error then says so). The token callback receives the
-/// empty set (its version still grows, so an old copy cannot be imported over it).
+/// Microsoft has none) and forgets them: in memory, and where they are shared (the token file
+/// or the token store), which then holds the empty set with a higher version — so every other
+/// process sharing them stops using them instead of writing them back. The tokens are
+/// forgotten even when the provider cannot be reached (the error then says so). The token
+/// callback receives the empty set (its version still grows, so an old copy cannot be imported
+/// over it).
 ///
 /// Blocks up to `timeout_ms` (0: timeout_secs). Needs om_init(). Any host thread.
 /// Errors: OM_STATUS_NETWORK_ERROR / OM_STATUS_PROVIDER_ERROR (revocation failed, tokens
-/// forgotten anyway), OM_STATUS_IO_ERROR (token file), OM_STATUS_INVALID_HANDLE, …
+/// forgotten anyway), OM_STATUS_IO_ERROR (token file or store), OM_STATUS_TOKENS_LOCKED
+/// (nothing done), OM_STATUS_INVALID_HANDLE, …
 #[no_mangle]
 pub extern "C" fn om_tokens_revoke(account: *mut om_account, timeout_ms: u32) -> om_status {
     guard(|| {

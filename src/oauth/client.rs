@@ -90,7 +90,7 @@ pub fn token_set_from(config: &Config, resp: &BasicTokenResponse, previous: &Tok
         .unwrap_or(DEFAULT_LIFETIME_SECS);
     TokenSet {
         format: crate::tokens::token_set::FORMAT,
-        version: previous.version + 1,
+        version: previous.version.saturating_add(1),
         updated_at: now.max(previous.updated_at),
         client_id: config.client_id.clone(),
         token_url: config.token_url.to_string(),

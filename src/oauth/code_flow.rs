@@ -343,7 +343,7 @@ async fn exchange(account: &Account, pending: &PendingCode, code: String) -> Res
             account.id
         );
     }
-    account.store(set, "obtained by authorization")
+    account.store(set, "obtained by authorization").await
 }
 
 fn resp_refresh_missing(resp: &oauth2::basic::BasicTokenResponse) -> bool {

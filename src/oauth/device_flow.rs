@@ -101,5 +101,5 @@ async fn poll(account: &Account, details: &StandardDeviceAuthorizationResponse) 
         .await
         .map_err(|e| map_request_error(config, Grant::DeviceCode, e, standard_to_provider))?;
     let set = token_set_from(config, &resp, &account.token_set());
-    account.store(set, "obtained by device authorization")
+    account.store(set, "obtained by device authorization").await
 }

@@ -4,10 +4,12 @@
 use super::client::{build, map_request_error, token_set_from};
 use super::hints::Grant;
 use super::http::TokenHttp;
+use super::provider_error::ProviderError;
+use crate::config::ClientAuth;
 use crate::config::{Config, Provider};
 use crate::error::{Error, Result};
 use crate::tokens::TokenSet;
-use oauth2::{RefreshToken, Scope, StandardRevocableToken};
+use oauth2::{RefreshToken, Scope};
 
 fn scopes(config: &Config) -> Vec<Scope> {
     config.scopes.iter().cloned().map(Scope::new).collect()
@@ -54,34 +56,73 @@ pub async fn client_credentials(
     Ok(set)
 }
 
-/// Revokes the refresh token (else the access token) at the provider's revocation endpoint.
-/// `Ok(false)` when the provider has none (Microsoft).
+/// Revokes the refresh token (else the access token) at the provider's revocation endpoint
+/// (RFC 7009). `Ok(false)` when the provider has none (Microsoft) or there is nothing to revoke.
+///
+/// The request is built here rather than by the `oauth2` crate, which refuses a plain-HTTP
+/// endpoint even where the configuration allows one (`allow_insecure_transport`, checked by
+/// [`Config`] validation).
 pub async fn revoke(config: &Config, http: &TokenHttp, current: &TokenSet) -> Result<bool> {
-    if config.revocation_url.is_none() {
+    use oauth2::AsyncHttpClient;
+    let Some(url) = &config.revocation_url else {
         return Ok(false);
-    }
-    let token = match (&current.refresh_token, &current.access_token) {
-        (Some(rt), _) => StandardRevocableToken::RefreshToken(RefreshToken::new(rt.clone())),
-        (None, Some(at)) => {
-            StandardRevocableToken::AccessToken(oauth2::AccessToken::new(at.clone()))
-        }
+    };
+    let (token, hint) = match (&current.refresh_token, &current.access_token) {
+        (Some(rt), _) => (rt.as_str(), "refresh_token"),
+        (None, Some(at)) => (at.as_str(), "access_token"),
         (None, None) => return Ok(false),
     };
-    let client = build(config, None)?;
-    client
-        .revoke_token(token)
-        .map_err(|e| Error::config(e.to_string()))?
-        .request_async(http)
-        .await
-        .map_err(|e| {
-            map_request_error(config, Grant::Revoke, e, |e| {
-                super::provider_error::ProviderError {
-                    error: e.error().to_string(),
-                    error_description: e.error_description().cloned(),
-                    error_uri: e.error_uri().cloned(),
-                    ..Default::default()
-                }
-            })
-        })?;
-    Ok(true)
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.append_pair("token", token)
+        .append_pair("token_type_hint", hint);
+    let mut request = oauth2::http::Request::builder()
+        .method(oauth2::http::Method::POST)
+        .uri(url.as_str())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "application/json");
+    match config.client_auth {
+        ClientAuth::Basic => {
+            // RFC 6749 §2.3.1: both parts form-encoded, then base64
+            let enc =
+                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let pair = format!(
+                "{}:{}",
+                enc(&config.client_id),
+                enc(config.client_secret.as_deref().unwrap_or(""))
+            );
+            use base64::Engine;
+            request = request.header(
+                "authorization",
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                ),
+            );
+        }
+        ClientAuth::RequestBody => {
+            form.append_pair("client_id", &config.client_id);
+            if let Some(secret) = &config.client_secret {
+                form.append_pair("client_secret", secret);
+            }
+        }
+    }
+    let request = request
+        .body(form.finish().into_bytes())
+        .map_err(|e| Error::config(format!("configuration key `revocation_url`: {e}")))?;
+    let resp = http.call(request).await.map_err(|e| e.0)?;
+    if resp.status().is_success() {
+        return Ok(true);
+    }
+    let pe =
+        serde_json::from_slice::<ProviderError>(resp.body()).unwrap_or_else(|_| ProviderError {
+            error: format!("HTTP {}", resp.status().as_u16()),
+            error_description: Some(
+                String::from_utf8_lossy(resp.body())
+                    .chars()
+                    .take(200)
+                    .collect(),
+            ),
+            ..Default::default()
+        });
+    Err(super::hints::classify(config, Grant::Revoke, &pe))
 }

@@ -148,6 +148,8 @@ impl Sandbox {
             "basic-app" => Some("basic-secret"),
             "short-app" => Some("short-secret"),
             "cc-app" => Some("cc-secret"),
+            "tiny-app" => Some("tiny-secret"),
+            "tiny-db-app" => Some("tiny-db-secret"),
             _ => None,
         };
         let mut c = json!({

@@ -99,6 +99,21 @@ const clients = [
     grant_types: [...USER_GRANTS, 'client_credentials'],
   },
   {
+    // 3-second access tokens: many processes sharing one grant refresh every 2 s or so
+    ...native,
+    client_id: 'tiny-app',
+    client_secret: 'tiny-secret',
+    token_endpoint_auth_method: 'client_secret_post',
+    grant_types: USER_GRANTS,
+  },
+  {
+    ...native,
+    client_id: 'tiny-db-app',
+    client_secret: 'tiny-db-secret',
+    token_endpoint_auth_method: 'client_secret_post',
+    grant_types: USER_GRANTS,
+  },
+  {
     client_id: 'cc-app',
     client_secret: 'cc-secret',
     token_endpoint_auth_method: 'client_secret_post',
@@ -116,7 +131,7 @@ const clients = [
     redirect_uris: [],
   },
 ];
-const SHORT_TTL_CLIENTS = new Set(['short-app']);
+const SHORT_TTL = { 'short-app': 5, 'tiny-app': 3, 'tiny-db-app': 3 };
 const INTROSPECTORS = new Set(['mail-introspector']);
 
 // ---------------------------------------------------------------- stats / fault injection
@@ -137,12 +152,20 @@ function resetStats() {
     strict_auth_rejections: 0,
     grant_success: {},
     grant_errors: {},
+    // per client id: { token_requests: {grant: n}, grant_errors: {error: n} }
+    by_client: {},
     last_token_request: null,
   };
   failToken = { remaining: 0, status: 500 };
   slowToken = { remaining: 0, ms: 0 };
 }
 resetStats();
+
+function clientStats(id) {
+  const k = String(id || '(unknown)');
+  if (!stats.by_client[k]) stats.by_client[k] = { token_requests: {}, grant_errors: {} };
+  return stats.by_client[k];
+}
 
 // ---------------------------------------------------------------- provider
 function emailFor(id) {
@@ -166,7 +189,7 @@ async function findAccount(ctx, id) {
 
 function accessTokenTTL(ctx, token, client) {
   const id = client?.clientId ?? token?.clientId;
-  return SHORT_TTL_CLIENTS.has(id) ? 5 : 3600;
+  return SHORT_TTL[id] ?? 3600;
 }
 
 const { privateKey: sigKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -371,6 +394,8 @@ async function frontHandler(req, res, providerCallback) {
     const gt = params.get('grant_type') || '(none)';
     const short = gt === DEVICE ? 'device_code' : gt;
     stats.token_requests[short] = (stats.token_requests[short] || 0) + 1;
+    const cs = clientStats(clientIdOf(req, params).client_id);
+    cs.token_requests[short] = (cs.token_requests[short] || 0) + 1;
     stats.token_requests_total += 1;
     if (short === 'device_code') stats.device_polls += 1;
     stats.last_token_request = { grant_type: short, ...clientIdOf(req, params), params: [...new Set(params.keys())].sort() };
@@ -479,6 +504,8 @@ server.listen(opts.port, '127.0.0.1', async () => {
   provider.on('grant.error', (ctx, err) => {
     const k = err?.error || 'server_error';
     stats.grant_errors[k] = (stats.grant_errors[k] || 0) + 1;
+    const cs = clientStats(ctx.oidc?.client?.clientId || ctx.oidc?.params?.client_id);
+    cs.grant_errors[k] = (cs.grant_errors[k] || 0) + 1;
   });
   provider.on('server_error', (ctx, err) => log('server_error:', err?.stack || err));
   providerCallback = provider.callback();
