@@ -1110,7 +1110,7 @@ int main(int argc, char **argv) {
     }
 
     if (g_verbose) {
-        om_status st = om_log_set_callback(on_log, OM_LOG_DEBUG, NULL);
+        om_status st = om_log_set_callback(on_log, OM_LOG_DEBUG, NULL, NULL);
         if (st != OM_STATUS_OK) report_error("om_log_set_callback", st);
     }
     om_status st = om_init();
@@ -1129,7 +1129,7 @@ int main(int argc, char **argv) {
     }
     close_session(&s);
     om_shutdown();
-    if (g_verbose) om_log_set_callback(NULL, OM_LOG_ERROR, NULL);
+    if (g_verbose) om_log_set_callback(NULL, OM_LOG_ERROR, NULL, NULL);
 
 done:
     free(o.to);

@@ -157,7 +157,8 @@ typedef int32_t (*om_message_cb)(void *user_data,
 /**
  * Receives a log message: `level` is an OM_LOG_* value, `message` UTF-8, valid during the call.
  * May be called from any thread, library threads included; must return quickly and must not
- * call blocking oauthmail functions.
+ * call blocking oauthmail functions (nor om_log_set_callback). Calls from several threads may
+ * overlap.
  */
 typedef void (*om_log_cb)(void *user_data, int32_t level, const char *message);
 
@@ -653,10 +654,19 @@ void om_string_free(char *s);
  * Installs the log callback (NULL removes it) receiving messages up to `max_level`
  * (OM_LOG_ERROR … OM_LOG_DEBUG). Tokens, secrets and passwords are replaced by "[redacted]".
  *
- * `user_data` is passed back untouched and must stay valid until the callback is replaced or
- * removed. Any thread. OM_STATUS_INVALID_ARGUMENT for a level out of range.
+ * When this returns, no thread is running the previous callback and none will start it again:
+ * its user data may be released at once (the free function given with it, if any, has been
+ * called, on this thread). `free_user_data` (may be NULL; ignored when `callback` is NULL) is
+ * called with `user_data` when this callback is replaced or removed. Messages the callback
+ * itself causes (calling om_log_write) are dropped.
+ * Any thread, but not from inside the log callback (OM_STATUS_REENTRANT_CALL: it would wait
+ * for itself). OM_STATUS_INVALID_ARGUMENT for a level out of range (nothing changed, and
+ * `free_user_data` is not called).
  */
-om_status om_log_set_callback(om_log_cb callback, int32_t max_level, void *user_data);
+om_status om_log_set_callback(om_log_cb callback,
+                              int32_t max_level,
+                              void *user_data,
+                              om_free_cb free_user_data);
 
 /**
  * Sends a message through the library's log (for hosts that want one log): level OM_LOG_*.

@@ -221,7 +221,7 @@ fn null_out_pointers_and_bad_strings_on_a_valid_account() {
             "device",
         );
         expect(
-            om_log_set_callback(None, 9, null_mut()),
+            om_log_set_callback(None, 9, null_mut(), None),
             OM_STATUS_INVALID_ARGUMENT,
             "max_level",
         );

@@ -1,5 +1,6 @@
 //! The log callback sees the main steps of a real authorization and refresh, and never a
-//! token, secret or authorization code. Own test binary: the log sink is process-wide.
+//! token, secret or authorization code; once the setter returns, the old callback is never
+//! called again and its user data was freed. Own test binary: the log sink is process-wide.
 
 mod common;
 
@@ -22,7 +23,7 @@ fn logs_show_the_steps_and_no_secret() {
     let _serial = common::serial();
     init();
     assert_eq!(
-        om_log_set_callback(Some(collect), OM_LOG_DEBUG, std::ptr::null_mut()),
+        om_log_set_callback(Some(collect), OM_LOG_DEBUG, std::ptr::null_mut(), None),
         0
     );
     let sb = sandbox();
@@ -52,7 +53,7 @@ fn logs_show_the_steps_and_no_secret() {
     ))
     .unwrap();
     assert!(bad.token(0).is_err());
-    assert_eq!(om_log_set_callback(None, 0, std::ptr::null_mut()), 0);
+    assert_eq!(om_log_set_callback(None, 0, std::ptr::null_mut(), None), 0);
 
     let lines = LINES.lock().unwrap().clone();
     let all: String = lines.iter().map(|(_, m)| format!("{m}\n")).collect();
@@ -78,4 +79,88 @@ fn logs_show_the_steps_and_no_secret() {
             "secret {s:?} leaked into the log:\n{all}"
         );
     }
+}
+
+/// What a slow log callback shares with the test.
+struct Slow {
+    running: std::sync::atomic::AtomicI32,
+    started_after_removal: std::sync::atomic::AtomicI32,
+    removed: std::sync::atomic::AtomicBool,
+    calls: std::sync::atomic::AtomicI32,
+}
+
+static SLOW: Slow = Slow {
+    running: std::sync::atomic::AtomicI32::new(0),
+    started_after_removal: std::sync::atomic::AtomicI32::new(0),
+    removed: std::sync::atomic::AtomicBool::new(false),
+    calls: std::sync::atomic::AtomicI32::new(0),
+};
+static FREED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+unsafe extern "C" fn slow(ud: *mut c_void, _level: i32, _message: *const c_char) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let s = &*(ud as *const Slow);
+    if s.removed.load(SeqCst) {
+        s.started_after_removal.fetch_add(1, SeqCst);
+    }
+    s.calls.fetch_add(1, SeqCst);
+    s.running.fetch_add(1, SeqCst);
+    // the callback re-enters the log: dropped, not a deadlock
+    let m = std::ffi::CString::new("from inside the callback").unwrap();
+    oauthmail::ffi::log::om_log_write(2, m.as_ptr());
+    // ... and may not replace itself
+    assert_eq!(
+        om_log_set_callback(None, 0, std::ptr::null_mut(), None),
+        oauthmail::ffi::status::OM_STATUS_REENTRANT_CALL
+    );
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    s.running.fetch_sub(1, SeqCst);
+}
+
+unsafe extern "C" fn free_slow(ud: *mut c_void) {
+    use std::sync::atomic::Ordering::SeqCst;
+    assert_eq!(
+        (*(ud as *const Slow)).running.load(SeqCst),
+        0,
+        "freed while running"
+    );
+    FREED.fetch_add(1, SeqCst);
+}
+
+#[test]
+fn no_call_of_a_removed_callback_starts_after_removal_and_its_data_is_freed() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let _serial = common::serial();
+    let ud = &SLOW as *const Slow as *mut c_void;
+    assert_eq!(
+        om_log_set_callback(Some(slow), OM_LOG_DEBUG, ud, Some(free_slow)),
+        0
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..8)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let m = std::ffi::CString::new("busy").unwrap();
+                while !stop.load(SeqCst) {
+                    unsafe { oauthmail::ffi::log::om_log_write(2, m.as_ptr()) };
+                }
+            })
+        })
+        .collect();
+    while SLOW.calls.load(SeqCst) < 40 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(om_log_set_callback(None, 0, std::ptr::null_mut(), None), 0);
+    // returned: nothing runs the old callback, and it was released on this thread
+    assert_eq!(SLOW.running.load(SeqCst), 0);
+    assert_eq!(FREED.load(SeqCst), 1);
+    SLOW.removed.store(true, SeqCst);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    stop.store(true, SeqCst);
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert_eq!(SLOW.started_after_removal.load(SeqCst), 0);
+    assert_eq!(FREED.load(SeqCst), 1);
 }

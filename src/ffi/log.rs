@@ -1,12 +1,12 @@
 //! The log callback.
 
+use super::account::om_free_cb;
 use super::args::str_arg;
 use super::boundary::guard;
 use super::om_status;
 use crate::error::Error;
 use crate::log::{set_sink, Level};
 use std::ffi::{c_char, c_void, CString};
-use std::sync::Arc;
 
 /// Errors only.
 pub const OM_LOG_ERROR: i32 = 0;
@@ -19,25 +19,45 @@ pub const OM_LOG_DEBUG: i32 = 3;
 
 /// Receives a log message: `level` is an OM_LOG_* value, `message` UTF-8, valid during the call.
 /// May be called from any thread, library threads included; must return quickly and must not
-/// call blocking oauthmail functions.
+/// call blocking oauthmail functions (nor om_log_set_callback). Calls from several threads may
+/// overlap.
 pub type om_log_cb =
     Option<unsafe extern "C" fn(user_data: *mut c_void, level: i32, message: *const c_char)>;
 
-struct UserData(*mut c_void);
+struct UserData {
+    ptr: *mut c_void,
+    free: om_free_cb,
+}
 // SAFETY: the host promises (header documentation) that user_data may be used from any thread.
 unsafe impl Send for UserData {}
 unsafe impl Sync for UserData {}
 
+impl Drop for UserData {
+    fn drop(&mut self) {
+        if let Some(f) = self.free {
+            // SAFETY: the host's free function for its own pointer.
+            unsafe { f(self.ptr) }
+        }
+    }
+}
+
 /// Installs the log callback (NULL removes it) receiving messages up to `max_level`
 /// (OM_LOG_ERROR … OM_LOG_DEBUG). Tokens, secrets and passwords are replaced by "[redacted]".
 ///
-/// `user_data` is passed back untouched and must stay valid until the callback is replaced or
-/// removed. Any thread. OM_STATUS_INVALID_ARGUMENT for a level out of range.
+/// When this returns, no thread is running the previous callback and none will start it again:
+/// its user data may be released at once (the free function given with it, if any, has been
+/// called, on this thread). `free_user_data` (may be NULL; ignored when `callback` is NULL) is
+/// called with `user_data` when this callback is replaced or removed. Messages the callback
+/// itself causes (calling om_log_write) are dropped.
+/// Any thread, but not from inside the log callback (OM_STATUS_REENTRANT_CALL: it would wait
+/// for itself). OM_STATUS_INVALID_ARGUMENT for a level out of range (nothing changed, and
+/// `free_user_data` is not called).
 #[no_mangle]
 pub extern "C" fn om_log_set_callback(
     callback: om_log_cb,
     max_level: i32,
     user_data: *mut c_void,
+    free_user_data: om_free_cb,
 ) -> om_status {
     guard(|| {
         let level = Level::from_code(max_level).ok_or_else(|| {
@@ -45,22 +65,31 @@ pub extern "C" fn om_log_set_callback(
                 "`max_level` {max_level} is not an OM_LOG_* value (0..3)"
             ))
         })?;
+        if crate::log::in_sink() {
+            // before taking `user_data`: refused, it stays the host's
+            return Err(Error::new(
+                crate::Status::ReentrantCall,
+                "the log callback cannot be replaced from inside itself",
+            ));
+        }
         match callback {
             None => set_sink(None, level),
             Some(cb) => {
-                let ud = UserData(user_data);
+                let ud = UserData {
+                    ptr: user_data,
+                    free: free_user_data,
+                };
                 set_sink(
-                    Some(Arc::new(move |lvl: Level, msg: &str| {
+                    Some(Box::new(move |lvl: Level, msg: &str| {
                         let c = CString::new(msg.replace('\0', " ")).unwrap_or_default();
                         let ud = &ud;
                         // SAFETY: the host's callback, called as documented.
-                        unsafe { cb(ud.0, lvl as i32, c.as_ptr()) };
+                        unsafe { cb(ud.ptr, lvl as i32, c.as_ptr()) };
                     })),
                     level,
-                );
+                )
             }
         }
-        Ok(())
     })
 }
 

@@ -659,11 +659,11 @@ static void test_static_functions(void)
           "om_last_error_* never NULL and empty before any failing call",
           "status %d message '%s'", e.status, e.message);
 
-    expect(om_log_set_callback(on_log, 4, &g_log), OM_STATUS_INVALID_ARGUMENT, 1, "max_level",
+    expect(om_log_set_callback(on_log, 4, &g_log, NULL), OM_STATUS_INVALID_ARGUMENT, 1, "max_level",
            "om_log_set_callback(level 4) -> INVALID_ARGUMENT naming max_level");
-    expect(om_log_set_callback(on_log, -1, &g_log), OM_STATUS_INVALID_ARGUMENT, 1, "max_level",
+    expect(om_log_set_callback(on_log, -1, &g_log, NULL), OM_STATUS_INVALID_ARGUMENT, 1, "max_level",
            "om_log_set_callback(level -1) -> INVALID_ARGUMENT");
-    expect(om_log_set_callback(NULL, INT32_MAX, NULL), OM_STATUS_INVALID_ARGUMENT, 1, NULL,
+    expect(om_log_set_callback(NULL, INT32_MAX, NULL, NULL), OM_STATUS_INVALID_ARGUMENT, 1, NULL,
            "om_log_set_callback(NULL, INT32_MAX) -> INVALID_ARGUMENT");
     expect(om_log_write(OM_LOG_INFO, NULL), OM_STATUS_INVALID_ARGUMENT, 1, "message",
            "om_log_write(NULL message) -> INVALID_ARGUMENT naming message");
@@ -1759,7 +1759,7 @@ static void test_shutdown(void)
     om_account *a = NULL;
     expect(om_account_new(g_cfg_quiet, &a), OM_STATUS_OK, a != NULL, NULL,
            "an account that outlives om_shutdown()");
-    expect(om_log_set_callback(NULL, OM_LOG_DEBUG, NULL), OM_STATUS_OK, 1, NULL,
+    expect(om_log_set_callback(NULL, OM_LOG_DEBUG, NULL, NULL), OM_STATUS_OK, 1, NULL,
            "om_log_set_callback(NULL) removes the log callback");
     long n = atomic_load(&g_log.count);
     expect(om_log_write(OM_LOG_ERROR, "nobody listens"), OM_STATUS_OK, 1, NULL,
@@ -1811,7 +1811,7 @@ int main(void)
 
     section("init and log callback");
     expect(om_init(), OM_STATUS_OK, 1, NULL, "om_init()");
-    expect(om_log_set_callback(on_log, OM_LOG_DEBUG, &g_log), OM_STATUS_OK, 1, NULL,
+    expect(om_log_set_callback(on_log, OM_LOG_DEBUG, &g_log, NULL), OM_STATUS_OK, 1, NULL,
            "om_log_set_callback(counting callback, DEBUG)");
 
     test_lifecycle();
