@@ -339,9 +339,30 @@ fn a_rejected_recipient_fails_only_its_message_in_a_batch() {
         e.full_text()
     );
     assert!(rs[2].is_ok(), "{:?}", rs[2]);
+    assert!(e.hint.is_some(), "a hint says who fixes what: {e}");
     assert_eq!(sunk_with_id(&ids[0], 1).len(), 1);
     assert_eq!(sunk_with_id(&ids[1], 0).len(), 0);
     assert_eq!(sunk_with_id(&ids[2], 1).len(), 1);
+    // the same refusal for a French-speaking account
+    let acc = smtp_account(
+        user,
+        "submission_port",
+        "starttls",
+        json!({}),
+        json!({"language": "fr"}),
+    );
+    let id = unique("batch-fr");
+    let raw = message(user, "reject@example.test", &id, "", "quatre\r\n");
+    let e = block(smtp::send_raw(&core(&acc), &raw, None, false)).unwrap_err();
+    assert!(e.message.contains("a refusé 1 destinataire"), "{e}");
+    assert!(
+        e.hint
+            .as_deref()
+            .unwrap_or("")
+            .contains("Vérifiez ces adresses"),
+        "{e}"
+    );
+    assert!(e.detail.as_deref().unwrap_or("").contains("550"), "{e}");
 }
 
 #[test]
@@ -403,7 +424,7 @@ fn injection_and_missing_recipients_are_invalid_arguments() {
 }
 
 /// A TCP proxy in front of `target` that cuts its first connection after `cut_after` bytes
-/// from the client; later connections pass through. Returns its port and a connection count.
+/// from the client (0: at once, before the greeting); later connections pass through. Returns its port and a connection count.
 fn cutting_proxy(target: u16, cut_after: usize) -> (u16, Arc<AtomicUsize>) {
     cutting_proxy_with_hook(target, cut_after, None)
 }
@@ -421,6 +442,11 @@ fn cutting_proxy_with_hook(
         for _ in 0..20 {
             let Ok((client, _)) = l.accept() else { return };
             let n = c2.fetch_add(1, Ordering::SeqCst);
+            if n == 0 && cut_after == 0 {
+                // cut before the server's greeting reaches the client
+                let _ = client.shutdown(Shutdown::Both);
+                continue;
+            }
             let server = TcpStream::connect(("127.0.0.1", target)).unwrap();
             let limit = if n == 0 { Some(cut_after) } else { None };
             pipe_with_hook(
@@ -546,6 +572,98 @@ fn a_connection_cut_mid_batch_sends_each_message_at_most_once() {
     assert!(unknown <= 1, "{rs:?}");
 }
 
+/// A cut while the session opens — before or during the greeting, during EHLO, during the TLS
+/// handshake — is a network error like any other cut: the batch opens a new session and sends
+/// everything once. (The proxy is hand-written: Dovecot cannot be told to drop a connection at
+/// a given moment.)
+#[test]
+fn a_cut_while_the_session_opens_reconnects() {
+    let _s = serial();
+    init();
+    let m = mail_sandbox();
+    let user = "smtp-open-cut@example.test";
+    // (listener, security, client bytes before the cut, phase)
+    let cases = [
+        ("submission_port", "starttls", 0, "greeting"),
+        ("submission_port", "starttls", 1, "EHLO"),
+        ("submissions_port", "tls", 1, "TLS handshake"),
+        ("submissions_port", "tls", 0, "before the TLS handshake"),
+    ];
+    for (listener, security, cut_after, phase) in cases {
+        let (port, connections) = cutting_proxy(m.port(listener), cut_after);
+        let acc = authorized_as(
+            "confidential-app",
+            user,
+            json!({"email": user, "outgoing": outgoing(port, security, json!({}))}),
+        );
+        let a = core(&acc);
+        let ids: Vec<String> = (0..3).map(|_| unique("open-cut")).collect();
+        let msgs = ids
+            .iter()
+            .map(|id| (message(user, "bob@example.test", id, "", "x\r\n"), None))
+            .collect();
+        let rs = block(smtp::send_batch(&a, msgs));
+        for (id, r) in ids.iter().zip(&rs) {
+            assert!(r.is_ok(), "cut at {phase}: {id}: {r:?}");
+            assert_eq!(
+                sunk_with_id(id, 1).len(),
+                1,
+                "cut at {phase}: {id} sent once"
+            );
+        }
+        assert_eq!(
+            connections.load(Ordering::SeqCst),
+            2,
+            "cut at {phase}: one reconnection"
+        );
+    }
+}
+
+/// A server that always hangs up at once: a network error (not a protocol error) for every
+/// message, after a few bounded attempts.
+#[test]
+fn a_server_that_always_hangs_up_is_a_network_error() {
+    let _s = serial();
+    init();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let a2 = accepted.clone();
+    std::thread::spawn(move || {
+        for _ in 0..20 {
+            let Ok((s, _)) = l.accept() else { return };
+            a2.fetch_add(1, Ordering::SeqCst);
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    });
+    for security in ["starttls", "tls"] {
+        let before = accepted.load(Ordering::SeqCst);
+        let acc = fake_account_with(port, security);
+        let a = core(&acc);
+        let msgs = (0..2)
+            .map(|_| {
+                (
+                    message(
+                        "smtp-fake@example.test",
+                        "bob@example.test",
+                        &unique("hup"),
+                        "",
+                        "x\r\n",
+                    ),
+                    None,
+                )
+            })
+            .collect();
+        let rs = block(smtp::send_batch(&a, msgs));
+        for r in &rs {
+            let e = r.as_ref().unwrap_err();
+            assert_eq!(e.status, Status::NetworkError, "{security}: {e}");
+        }
+        let tries = accepted.load(Ordering::SeqCst) - before;
+        assert!((2..=5).contains(&tries), "{security}: {tries} connections");
+    }
+}
+
 /// A fake SMTP server on 127.0.0.1 that plays `script` (reply to send after each line read)
 /// and records what it received.
 fn fake_server(greeting: &'static str, replies: Vec<&'static str>) -> (u16, Arc<Mutex<Vec<u8>>>) {
@@ -579,11 +697,15 @@ fn fake_server(greeting: &'static str, replies: Vec<&'static str>) -> (u16, Arc<
 }
 
 fn fake_account(port: u16) -> Acc {
+    fake_account_with(port, "starttls")
+}
+
+fn fake_account_with(port: u16, security: &str) -> Acc {
     authorized_as(
         "confidential-app",
         "smtp-fake@example.test",
         json!({"email": "smtp-fake@example.test", "timeout_secs": 5,
-               "outgoing": outgoing(port, "starttls", json!({}))}),
+               "outgoing": outgoing(port, security, json!({}))}),
     )
 }
 
@@ -736,7 +858,8 @@ fn a_lost_data_reply_is_reported_unknown_and_never_resent() {
         if i == 2 {
             let e = r.as_ref().unwrap_err();
             assert!(smtp::is_delivery_unknown(e), "{e}");
-            assert_eq!(e.status, Status::NetworkError);
+            // its own status: a host retrying network errors must not send it again
+            assert_eq!(e.status, Status::DeliveryUnknown);
             assert!(e.message.contains(&ids[2]), "{}", e.message);
         } else {
             assert!(r.is_ok(), "message {i}: {r:?}");
@@ -747,6 +870,67 @@ fn a_lost_data_reply_is_reported_unknown_and_never_resent() {
         let n = all.iter().filter(|d| d.contains(id.as_str())).count();
         assert_eq!(n, 1, "{id} reached the server exactly once");
     }
+}
+
+/// Through the C ABI: om_send_raw whose reply is lost returns OM_STATUS_DELIVERY_UNKNOWN (its
+/// own status, so a host that retries network errors does not send it twice), and
+/// om_send_batch reports it per message.
+#[test]
+fn delivery_unknown_is_its_own_status_in_the_c_abi() {
+    use oauthmail::ffi::send::{om_send_batch, om_send_raw};
+    use oauthmail::ffi::status::OM_STATUS_DELIVERY_UNKNOWN;
+    use std::ffi::CString;
+    let _s = serial();
+    init();
+    let (port, got) = dropping_server(1);
+    let acc = Acc::new(&sandbox().config(
+        "confidential-app",
+        json!({"email": "smtp-drop@example.test", "allow_insecure_transport": true, "timeout_secs": 5,
+               "outgoing": outgoing(port, "none", json!({"auth": "none"}))}),
+    ))
+    .unwrap();
+    let id = unique("unknown");
+    let raw = message(
+        "smtp-drop@example.test",
+        "bob@example.test",
+        &id,
+        "",
+        "x\r\n",
+    );
+    let mut out = std::ptr::null_mut();
+    let st = unsafe { om_send_raw(acc.h, raw.as_ptr(), raw.len(), std::ptr::null(), &mut out) };
+    assert_eq!(
+        st,
+        OM_STATUS_DELIVERY_UNKNOWN,
+        "{}",
+        common::capi::last_error()
+    );
+    assert!(out.is_null());
+    assert_eq!(got.lock().unwrap().len(), 1, "sent once, not again");
+    // in a batch: the per-message result names the status
+    let (port, _) = dropping_server(1);
+    let acc = Acc::new(&sandbox().config(
+        "confidential-app",
+        json!({"email": "smtp-drop@example.test", "allow_insecure_transport": true, "timeout_secs": 5,
+               "outgoing": outgoing(port, "none", json!({"auth": "none"}))}),
+    ))
+    .unwrap();
+    let batch = CString::new(
+        json!([{"to": "bob@example.test", "subject": "a", "text": "x"},
+               {"to": "bob@example.test", "subject": "b", "text": "y"}])
+        .to_string(),
+    )
+    .unwrap();
+    let st = unsafe { om_send_batch(acc.h, batch.as_ptr(), std::ptr::null(), &mut out) };
+    assert_eq!(st, 0, "{}", common::capi::last_error());
+    let v: Value =
+        serde_json::from_str(&unsafe { std::ffi::CStr::from_ptr(out) }.to_string_lossy()).unwrap();
+    unsafe { oauthmail::ffi::library::om_string_free(out) };
+    assert_eq!(v[0]["ok"], false, "{v}");
+    assert_eq!(v[0]["status"], "OM_STATUS_DELIVERY_UNKNOWN", "{v}");
+    assert_eq!(v[0]["code"], 23, "{v}");
+    assert_eq!(v[0]["delivery_unknown"], true, "{v}");
+    assert_eq!(v[1]["ok"], true, "{v}");
 }
 
 /// The access token expires while a batch is being sent: the connection that carries the batch

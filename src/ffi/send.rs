@@ -33,7 +33,10 @@ fn limit(opts: &SendOptions, timeout: Duration, messages: usize) -> Duration {
 /// no outgoing server), OM_STATUS_LOGIN_REJECTED (the server's 535 reply and a hint, e.g.
 /// SMTP AUTH disabled for the tenant), OM_STATUS_PROTOCOL_ERROR (sender or recipient refused:
 /// the server's reply), OM_STATUS_AUTHORIZATION_REQUIRED, OM_STATUS_TLS_ERROR,
-/// OM_STATUS_NETWORK_ERROR, OM_STATUS_TIMEOUT, OM_STATUS_CANCELLED.
+/// OM_STATUS_NETWORK_ERROR (not sent: safe to retry), OM_STATUS_DELIVERY_UNKNOWN (the
+/// connection died after the whole message was sent, before the server's reply: it may have
+/// been delivered and was not sent again — do not retry it automatically),
+/// OM_STATUS_TIMEOUT, OM_STATUS_CANCELLED, OM_STATUS_TOKENS_LOCKED.
 ///
 /// # Safety
 /// `message_json` is NULL or a NUL-terminated string; `options_json` too; `out_result_json`
@@ -114,7 +117,8 @@ pub unsafe extern "C" fn om_send_raw(
 /// per message, in order: om_send's result plus `"ok": true`, or `{"ok": false, "status",
 /// "code", "error", "delivery_unknown"}` (a message refused for one recipient fails alone). A
 /// dropped connection is re-opened with a fresh token; a message whose DATA the server may have
-/// accepted is never sent twice (`"delivery_unknown": true`). The call returns OM_STATUS_OK when
+/// accepted is never sent twice (`"status": "OM_STATUS_DELIVERY_UNKNOWN"`, `"code": 23`,
+/// `"delivery_unknown": true`: do not resend it automatically). The call returns OM_STATUS_OK when
 /// the batch ran, whatever the per-message results.
 /// Errors: OM_STATUS_INVALID_ARGUMENT (not a JSON array), OM_STATUS_INVALID_CONFIG, and the
 /// statuses of om_send for failures before any message.

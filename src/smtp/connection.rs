@@ -322,6 +322,14 @@ pub(crate) fn smtp_err(host: &str, what: &str, e: &lettre::transport::smtp::Erro
     if let Some(io) = find_io(e) {
         return io_error(host, io);
     }
+    // lettre's only word for "the server closed the connection before the reply ended" (its
+    // error kinds are not public): a network failure, retried like any other cut
+    if e.is_response() && e.to_string().contains("incomplete response") {
+        return Error::new(
+            Status::NetworkError,
+            format!("{host} closed the connection during {what}"),
+        );
+    }
     if e.is_response() {
         return proto(host, short(&e.to_string()));
     }

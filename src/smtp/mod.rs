@@ -18,8 +18,6 @@ pub mod send;
 pub use connection::SmtpConnection;
 pub use envelope::Prepared;
 pub use lettre::address::{Address, Envelope};
-pub use send::{
-    connect, is_delivery_unknown, send_batch, send_raw, server_info, SendResult, DELIVERY_UNKNOWN,
-};
+pub use send::{connect, is_delivery_unknown, send_batch, send_raw, server_info, SendResult};
 
 pub mod compose;

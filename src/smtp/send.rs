@@ -14,6 +14,7 @@ use super::{auth, hints};
 use crate::account::Account;
 use crate::config::{Server, ServerAuth};
 use crate::error::{Error, Result, Status};
+use crate::lang::Lang;
 use crate::log::Level;
 use crate::mail::login::{Login, LoginError, ServerInfo};
 use crate::om_log;
@@ -36,19 +37,24 @@ pub struct SendResult {
     pub reply_text: String,
 }
 
-/// The start of `Error::detail` for a message whose DATA was complete but whose reply was
-/// lost with the connection: it may or may not have been delivered and was not sent again.
-pub const DELIVERY_UNKNOWN: &str = "delivery unknown";
-
-/// True for the "delivery unknown, not resent" failure of a batch.
+/// True for the "delivery unknown, not resent" failure: the message's DATA was complete but the
+/// reply was lost with the connection (`Status::DeliveryUnknown`).
 pub fn is_delivery_unknown(e: &Error) -> bool {
-    e.detail
-        .as_deref()
-        .is_some_and(|d| d.starts_with(DELIVERY_UNKNOWN))
+    e.status == Status::DeliveryUnknown
 }
 
 /// Most times one message is tried when the connection drops before its DATA ends.
 const MAX_TRIES_PER_MESSAGE: u32 = 2;
+
+/// Most times in a row opening a session may fail with a network error before the messages
+/// left are given up.
+const MAX_OPEN_RETRIES: u32 = 3;
+const OPEN_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// A failure to open a session after which another attempt may succeed.
+fn retryable_open(e: &Error) -> bool {
+    matches!(e.status, Status::NetworkError | Status::Timeout)
+}
 
 /// Most connections one call opens (the first plus reconnections after drops), plus one per
 /// 50 messages of the batch.
@@ -209,6 +215,7 @@ async fn run(account: &Account, prepared: Vec<Result<Prepared>>) -> Vec<Result<S
     let mut connections = 0u32;
     let mut i = 0;
     let mut lost_here = 0u32;
+    let mut open_failures = 0u32;
     let max_connections = MAX_CONNECTIONS + (n / 50) as u32;
     // each turn either settles message i or opens a connection (at most MAX_CONNECTIONS)
     while i < n {
@@ -233,7 +240,26 @@ async fn run(account: &Account, prepared: Vec<Result<Prepared>>) -> Vec<Result<S
                     connect(account).await
                 };
                 match opened {
-                    Ok(c) => conn.insert(c),
+                    Ok(c) => {
+                        open_failures = 0;
+                        conn.insert(c)
+                    }
+                    Err(e)
+                        if retryable_open(&e)
+                            && open_failures < MAX_OPEN_RETRIES
+                            && connections < max_connections =>
+                    {
+                        // cut during the greeting, EHLO or the TLS handshake: nothing was sent
+                        open_failures += 1;
+                        om_log!(
+                            Level::Warn,
+                            "account {}: opening the SMTP session failed ({}); trying again ({open_failures}/{MAX_OPEN_RETRIES})",
+                            account.id,
+                            e.full_text()
+                        );
+                        tokio::time::sleep(OPEN_RETRY_PAUSE * open_failures).await;
+                        continue;
+                    }
                     Err(e) => {
                         // nothing more can be sent: every message left gets this error
                         for (j, r) in results.iter_mut().enumerate().skip(i) {
@@ -249,7 +275,7 @@ async fn run(account: &Account, prepared: Vec<Result<Prepared>>) -> Vec<Result<S
                 }
             }
         };
-        match transmit(c, p).await {
+        match transmit(c, p, account.config.language).await {
             Outcome::Sent(r) => {
                 om_log!(
                     Level::Info,
@@ -331,13 +357,13 @@ fn unknown(account: &Account, p: &Prepared, cause: &Error) -> Error {
     let l = account.config.language;
     let id = p.message_id.as_deref().unwrap_or("(no Message-ID)");
     Error::new(
-        Status::NetworkError,
+        Status::DeliveryUnknown,
         l.pick_string(
             format!("the connection dropped after message {id} was completely sent, before the server confirmed it: it may or may not have been delivered; it was NOT sent again, to avoid a duplicate"),
             format!("la connexion a été coupée après l'envoi complet du message {id}, avant la confirmation du serveur : il a peut-être été remis ou non ; il n'a PAS été renvoyé, pour éviter un doublon"),
         ),
     )
-    .with_detail(format!("{DELIVERY_UNKNOWN}: {}", cause.full_text()))
+    .with_detail(cause.full_text())
     .with_hint(l.pick(
         "Check the recipient's or the Sent folder before sending it again.",
         "Vérifiez chez le destinataire ou dans les éléments envoyés avant de le renvoyer.",
@@ -352,13 +378,56 @@ async fn rset(c: &mut SmtpConnection) -> bool {
     }
 }
 
-fn refused(c: &SmtpConnection, what: String, e: &lettre::transport::smtp::Error) -> Error {
+/// What the server refused, in both languages.
+enum Refusal<'a> {
+    Sender(&'a str),
+    Data,
+    Message,
+}
+
+fn refused(
+    c: &SmtpConnection,
+    what: Refusal<'_>,
+    e: &lettre::transport::smtp::Error,
+    l: Lang,
+) -> Error {
     let (_, text) = reply_of(e).unwrap_or((0, e.to_string()));
-    Error::new(
-        Status::ProtocolError,
-        format!("{} refused {what}: {text}", c.host),
-    )
-    .with_detail(text)
+    let host = &c.host;
+    let (message, hint) = match what {
+        Refusal::Sender(from) => (
+            l.pick_string(
+                format!("{host} refused the sender <{from}>: {text}"),
+                format!("{host} a refusé l'expéditeur <{from}> : {text}"),
+            ),
+            l.pick(
+                "The account may not send as this address: use the mailbox's own address, or ask the mail admin for \"Send As\" rights on it.",
+                "Le compte n'a pas le droit d'envoyer avec cette adresse : utilisez l'adresse de la boîte, ou demandez à l'administrateur de la messagerie le droit « Envoyer en tant que ».",
+            ),
+        ),
+        Refusal::Data => (
+            l.pick_string(
+                format!("{host} refused DATA: {text}"),
+                format!("{host} a refusé DATA : {text}"),
+            ),
+            l.pick(
+                "The server's reply says why; nothing was delivered.",
+                "La réponse du serveur en donne la raison ; rien n'a été remis.",
+            ),
+        ),
+        Refusal::Message => (
+            l.pick_string(
+                format!("{host} refused the message: {text}"),
+                format!("{host} a refusé le message : {text}"),
+            ),
+            l.pick(
+                "The server's reply says why (size, content, policy); nothing was delivered.",
+                "La réponse du serveur en donne la raison (taille, contenu, règle) ; rien n'a été remis.",
+            ),
+        ),
+    };
+    Error::new(Status::ProtocolError, message)
+        .with_detail(text)
+        .with_hint(hint)
 }
 
 fn lost(c: &SmtpConnection, what: &str, e: &lettre::transport::smtp::Error) -> Outcome {
@@ -368,7 +437,7 @@ fn lost(c: &SmtpConnection, what: &str, e: &lettre::transport::smtp::Error) -> O
     }
 }
 
-async fn transmit(c: &mut SmtpConnection, p: &Prepared) -> Outcome {
+async fn transmit(c: &mut SmtpConnection, p: &Prepared, l: Lang) -> Outcome {
     let data = envelope::to_crlf(&p.data);
     if let Some(limit) = c.size_limit() {
         if data.len() as u64 > limit {
@@ -430,8 +499,9 @@ async fn transmit(c: &mut SmtpConnection, p: &Prepared) -> Outcome {
         }
         let error = refused(
             c,
-            format!("the sender <{}>", from_text.as_deref().unwrap_or("")),
+            Refusal::Sender(from_text.as_deref().unwrap_or("")),
             &e,
+            l,
         );
         let conn_ok = rset(c).await;
         return Outcome::Refused { error, conn_ok };
@@ -453,16 +523,19 @@ async fn transmit(c: &mut SmtpConnection, p: &Prepared) -> Outcome {
             .iter()
             .map(|(a, t)| format!("<{a}>: {t}"))
             .collect();
+        let (host, n, listed) = (&c.host, rejected.len(), list.join("; "));
         let error = Error::new(
             Status::ProtocolError,
-            format!(
-                "{} refused {} recipient(s), so the message was not sent: {}",
-                c.host,
-                rejected.len(),
-                list.join("; ")
+            l.pick_string(
+                format!("{host} refused {n} recipient(s), so the message was not sent: {listed}"),
+                format!("{host} a refusé {n} destinataire(s), le message n'a donc pas été envoyé : {listed}"),
             ),
         )
-        .with_detail(list.join("; "));
+        .with_detail(listed.clone())
+        .with_hint(l.pick(
+            "Check these addresses (a typing error, a mailbox that no longer exists, or a domain that refuses mail from outside); the other recipients got nothing either.",
+            "Vérifiez ces adresses (faute de frappe, boîte qui n'existe plus, ou domaine qui refuse le courrier extérieur) ; les autres destinataires n'ont rien reçu non plus.",
+        ));
         let conn_ok = rset(c).await;
         return Outcome::Refused { error, conn_ok };
     }
@@ -470,7 +543,7 @@ async fn transmit(c: &mut SmtpConnection, p: &Prepared) -> Outcome {
         if is_connection_lost(&e) {
             return lost(c, "DATA", &e);
         }
-        let error = refused(c, "DATA".to_string(), &e);
+        let error = refused(c, Refusal::Data, &e, l);
         let conn_ok = rset(c).await;
         return Outcome::Refused { error, conn_ok };
     }
@@ -493,7 +566,7 @@ async fn transmit(c: &mut SmtpConnection, p: &Prepared) -> Outcome {
             })
         }
         Err(e) if !is_connection_lost(&e) => Outcome::Refused {
-            error: refused(c, "the message".to_string(), &e),
+            error: refused(c, Refusal::Message, &e, l),
             conn_ok: true,
         },
         Err(e) => {
