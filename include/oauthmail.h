@@ -117,8 +117,9 @@ typedef struct om_message {
    */
   uint32_t uidvalidity;
   /**
-   * 1 when the message is delivered again because the folder's UIDVALIDITY changed: the host
-   * may already have it (compare Message-IDs); else 0.
+   * 1 when the message may be delivered again because the fetch state did not match the
+   * mailbox (the folder's UIDVALIDITY changed; POP3: none of the UIDLs fetched before is on
+   * the server): the host may already have it (compare Message-IDs); else 0.
    */
   uint32_t resync;
   /**
@@ -481,7 +482,11 @@ om_status om_device_start(struct om_account *account, uint32_t timeout_ms, char 
  * `options.skip_fetched`) only mail not accepted before is delivered; the state advances only
  * past messages the callback accepted, so a crash or a cut connection never loses one and at
  * most the one not yet accepted comes again. The server session is re-opened (fresh token) if
- * the server cuts it, and the fetch resumes.
+ * the server cuts it, and the fetch resumes. What was fetched is kept per mailbox (login user
+ * and folder with its UIDVALIDITY; POP3: user and UIDLs), not per server address: changing the
+ * port, the security or the host name's spelling redelivers nothing. Marking, moving or
+ * deleting accepted messages that the session could not finish (the connection lost for good)
+ * stays in the fetch state and is done first by the next fetch of that folder.
  *
  * `options_json` (may be NULL): `{"folder": "INBOX", "only_new": bool, "max_messages": N,
  * "since": "2026-02-01", "mark_seen": bool, "after_delivery": "keep"|"delete"|"move",
@@ -489,7 +494,9 @@ om_status om_device_start(struct om_account *account, uint32_t timeout_ms, char 
  * BODY.PEEK (not marked read unless `mark_seen`).
  * `*out_summary_json` (may be NULL; free with om_string_free): `{"folder", "delivered",
  * "remaining", "stopped_by_callback", "uidvalidity", "last_uid", "uidvalidity_changed",
- * "reconnects"}`. Needs om_init(). Cancel from another thread with om_account_cancel.
+ * "reconnects"}` — `uidvalidity_changed`: the state did not match the mailbox any more (IMAP
+ * UIDVALIDITY changed; POP3: none of the UIDLs fetched before is on the server), so the
+ * messages delivered carry `resync = 1`. Needs om_init(). Cancel from another thread with om_account_cancel.
  * Errors: OM_STATUS_INVALID_CONFIG (options: the message names the key), OM_STATUS_INVALID_ARGUMENT
  * (unknown folder, NULL callback), OM_STATUS_LOGIN_REJECTED, OM_STATUS_AUTHORIZATION_REQUIRED,
  * OM_STATUS_TLS_ERROR, OM_STATUS_NETWORK_ERROR, OM_STATUS_TIMEOUT, OM_STATUS_CANCELLED (also
@@ -517,16 +524,19 @@ om_status om_fetch(struct om_account *account,
 om_status om_folders_list(struct om_account *account, uint32_t timeout_ms, char **out_json);
 
 /**
- * The fetch state (per folder: UIDVALIDITY and the highest accepted UID) as JSON, for the host
- * to keep with the account. `*out_json`: free with om_string_free. Any thread.
+ * The fetch state as JSON, for the host to keep with the account: `{"format": 2, "imap":
+ * {"user/folder": {"uidvalidity", "last_uid"}}, "pop3": {"user": [UIDLs]}, "imap_pending"?,
+ * "pop3_pending_delete"?}` (the last two: after-delivery steps still to do). `*out_json`: free with om_string_free. Any thread.
  *
  * # Safety
  * `out_json` is NULL or writable.
  */
-om_status om_sync_state_export(struct om_account *account, char **out_json);
+om_status om_sync_state_export(struct om_account *account,
+                               char **out_json);
 
 /**
- * Replaces the fetch state by one exported earlier (om_sync_state_export). Any thread.
+ * Replaces the fetch state by one exported earlier (om_sync_state_export; format 1 of earlier
+ * versions, keyed by server address, is converted). Any thread.
  * Errors: OM_STATUS_INVALID_ARGUMENT (NULL, not UTF-8, malformed JSON: the message names the
  * key), OM_STATUS_INVALID_HANDLE.
  *

@@ -5,7 +5,7 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result, Status};
-use crate::fetch::state::{FolderState, SyncState};
+use crate::fetch::state::StateStore;
 use crate::log::Level;
 use crate::oauth::flow::FlowHandle;
 use crate::oauth::{grants, http::TokenHttp};
@@ -39,8 +39,8 @@ pub struct Account {
     pub(crate) flow: Mutex<Option<FlowHandle>>,
     cancel: Mutex<CancellationToken>,
     listener: Mutex<Option<TokenListener>>,
-    /// What was fetched already, per folder.
-    sync: Mutex<SyncState>,
+    /// What was fetched already, and what is left to do on the server.
+    pub sync: StateStore,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -75,19 +75,7 @@ impl Account {
                 crate::redact::register(id, slot, p);
             }
         }
-        let sync = match &config.state_file {
-            Some(path) => match std::fs::read_to_string(path) {
-                Ok(text) => SyncState::from_json(&text).map_err(|e| {
-                    Error::new(
-                        Status::IoError,
-                        format!("the fetch state file {path} is damaged ({}): delete it (mail already fetched may then come again)", e.message),
-                    )
-                })?,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => SyncState::new(),
-                Err(e) => return Err(Error::io(format!("cannot read the fetch state file {path}"), &e)),
-            },
-            None => SyncState::new(),
-        };
+        let sync = StateStore::open(config.state_file.as_deref())?;
         let account = Arc::new(Account {
             id,
             config,
@@ -96,7 +84,7 @@ impl Account {
             flow: Mutex::new(None),
             cancel: Mutex::new(CancellationToken::new()),
             listener: Mutex::new(None),
-            sync: Mutex::new(sync),
+            sync,
         });
         om_log!(
             Level::Info,
@@ -245,76 +233,6 @@ impl Account {
                 ..e
             }
         })
-    }
-
-    // ----- fetch state -----------------------------------------------------------------------
-
-    pub fn folder_state(&self, key: &str) -> Option<FolderState> {
-        lock(&self.sync).imap.get(key).copied()
-    }
-
-    /// Records what was fetched; with a `state_file`, writes it at once (atomically), so a
-    /// crash of the host re-delivers at most the message not yet accepted.
-    pub fn set_folder_state(&self, key: &str, state: FolderState) -> Result<()> {
-        let mut sync = lock(&self.sync);
-        if sync.imap.get(key) == Some(&state) {
-            return Ok(());
-        }
-        sync.imap.insert(key.to_string(), state);
-        self.write_state_file(&sync, false)
-    }
-
-    /// The POP3 UIDLs accepted before, for the mailbox `key`.
-    pub fn pop3_seen(&self, key: &str) -> Vec<String> {
-        lock(&self.sync).pop3.get(key).cloned().unwrap_or_default()
-    }
-
-    pub fn set_pop3_seen(&self, key: &str, seen: Vec<String>) -> Result<()> {
-        let mut sync = lock(&self.sync);
-        sync.pop3.insert(key.to_string(), seen);
-        self.write_state_file(&sync, false)
-    }
-
-    /// Adds one accepted UIDL (and rewrites the state file, if any).
-    pub fn add_pop3_seen(&self, key: &str, uidl: &str) -> Result<()> {
-        let mut sync = lock(&self.sync);
-        sync.pop3
-            .entry(key.to_string())
-            .or_default()
-            .push(uidl.to_string());
-        self.write_state_file(&sync, false)
-    }
-
-    /// Flushes the state file to disk (end of a fetch).
-    pub fn persist_sync_state(&self) -> Result<()> {
-        let sync = lock(&self.sync);
-        self.write_state_file(&sync, true)
-    }
-
-    fn write_state_file(&self, sync: &SyncState, durable: bool) -> Result<()> {
-        match &self.config.state_file {
-            Some(path) => crate::atomic_file::write(
-                std::path::Path::new(path),
-                sync.to_json().as_bytes(),
-                durable,
-                true,
-            )
-            .map_err(|e| Error::io(format!("cannot write the fetch state file {path}"), &e)),
-            None => Ok(()),
-        }
-    }
-
-    /// What was fetched already, as JSON for the host to keep.
-    pub fn export_sync_state(&self) -> String {
-        lock(&self.sync).to_json()
-    }
-
-    /// Replaces the fetch state by one the host kept.
-    pub fn import_sync_state(&self, json: &str) -> Result<()> {
-        let s = SyncState::from_json(json)?;
-        let mut sync = lock(&self.sync);
-        *sync = s;
-        self.write_state_file(&sync, true)
     }
 
     // ----- the host's token listener ----------------------------------------------------------

@@ -10,6 +10,10 @@
 //! 3. Hostile servers: garbage greeting, truncated literal, absurd literal sizes, silence,
 //!    endless junk — bounded time, no partial message, bounded memory.
 //! 4. STARTTLS configured but not offered.
+//! 5. The connection lost, for good, just before the after-delivery step (IMAP STORE / MOVE,
+//!    POP3 QUIT), found by the command text on Dovecot's plain-text listeners (loopback
+//!    connections there count as secured, so the tokens are accepted without TLS): the next
+//!    fetch does what was left.
 //!
 //! 2–4 use a hand-written plain-text IMAP server: no real server available here can send
 //! Exchange's BYE, a truncated or absurd literal, endless junk, or a capability list without
@@ -104,6 +108,10 @@ enum Cut {
     First(u64),
     /// Every connection, after this many bytes from the server.
     Every(u64),
+    /// Plain-text connections only: the first connection is cut when the client sends a chunk
+    /// containing this text (not forwarded: the server never gets it); every later
+    /// connection is closed at once.
+    OnClientThenRefuse(&'static str),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -163,10 +171,21 @@ fn proxy(upstream: u16, cut: Cut) -> Proxy {
         while !stop2.load(Ordering::Relaxed) && Instant::now() < end && n < 50 {
             match l.accept() {
                 Ok((c, _)) => {
-                    let limit = match cut {
-                        Cut::Never => None,
-                        Cut::First(b) => (n == 0).then_some(b),
-                        Cut::Every(b) => Some(b),
+                    let (limit, pattern) = match cut {
+                        Cut::Never => (None, None),
+                        Cut::First(b) => ((n == 0).then_some(b), None),
+                        Cut::Every(b) => (Some(b), None),
+                        Cut::OnClientThenRefuse(_) if n > 0 => {
+                            let _ = c.shutdown(Shutdown::Both);
+                            logs2.lock().unwrap().push(ConnLog {
+                                cut: true,
+                                done: true,
+                                ..ConnLog::default()
+                            });
+                            n += 1;
+                            continue;
+                        }
+                        Cut::OnClientThenRefuse(p) => (None, Some(p)),
                     };
                     let idx = {
                         let mut g = logs2.lock().unwrap();
@@ -175,7 +194,7 @@ fn proxy(upstream: u16, cut: Cut) -> Proxy {
                     };
                     let lg = logs2.clone();
                     conns.push(std::thread::spawn(move || {
-                        pump(c, upstream, limit, idx, lg)
+                        pump(c, upstream, limit, pattern, idx, lg)
                     }));
                     n += 1;
                 }
@@ -198,6 +217,7 @@ fn pump(
     client: TcpStream,
     upstream: u16,
     limit: Option<u64>,
+    pattern: Option<&'static str>,
     idx: usize,
     logs: Arc<Mutex<Vec<ConnLog>>>,
 ) {
@@ -225,6 +245,14 @@ fn pump(
                 logs.lock().unwrap()[idx]
                     .s2c_at_c2s
                     .push(s2c.load(Ordering::SeqCst));
+                if let Some(p) = pattern {
+                    if buf[..n].windows(p.len()).any(|w| w == p.as_bytes()) {
+                        logs.lock().unwrap()[idx].cut = true;
+                        let _ = from.shutdown(Shutdown::Both);
+                        let _ = to.shutdown(Shutdown::Both);
+                        return;
+                    }
+                }
                 if to.write_all(&buf[..n]).is_err() {
                     break;
                 }
@@ -1459,4 +1487,132 @@ fn a_blocked_fetch_is_cancelled_from_another_thread() {
         started.elapsed()
     );
     assert!(got.is_empty());
+}
+
+// ------------------------------------------------------------------------------------------
+// 5. after-delivery steps lost with the connection
+
+/// An account on Dovecot's plain-text listener `direct` (through `port`, a proxy).
+fn plain_account(tokens: &Acc, user: &str, protocol: &str, port: u16) -> Acc {
+    let acc = Acc::new(&sandbox().config(
+        "confidential-app",
+        json!({"email": user, "timeout_secs": 10, "allow_insecure_transport": true,
+               "incoming": {"protocol": protocol, "host": "127.0.0.1", "port": port, "security": "none"}}),
+    ))
+    .unwrap();
+    acc.import(&tokens.export()).unwrap();
+    acc
+}
+
+fn flags_of(tokens: &Acc, user: &str) -> Vec<String> {
+    let acc = imaps_account(tokens, user, mail_sandbox().port("imaps_port"), 20);
+    let (_, got) = acc.fetch(r#"{"only_new": false}"#);
+    got.iter().map(|g| g.flags.clone()).collect()
+}
+
+#[test]
+fn imap_after_delivery_lost_with_the_connection_is_done_by_the_next_fetch() {
+    let _s = serial();
+    init();
+    let m = mail_sandbox();
+    let cases = [
+        ("delete", r#"{"after_delivery": "delete"}"#, "STORE"),
+        (
+            "move",
+            r#"{"after_delivery": "move", "move_to": "Traités"}"#,
+            "MOVE",
+        ),
+        ("seen", r#"{"mark_seen": true}"#, "STORE"),
+    ];
+    for (i, (what, opts, pattern)) in cases.into_iter().enumerate() {
+        let user = format!("faults-pending-{what}@example.test");
+        m.seed(&user, 8, "INBOX", &["--seed", &(60 + i).to_string()]);
+        let tokens = authorized_as(
+            "confidential-app",
+            &user,
+            json!({"email": user, "incoming": {"protocol": "imap", "host": "127.0.0.1", "port": m.port("imaps_port"), "security": "tls"}}),
+        );
+        let p = proxy(
+            m.info["direct_ports"]["imap"].as_u64().unwrap() as u16,
+            Cut::OnClientThenRefuse(pattern),
+        );
+        let acc = plain_account(&tokens, &user, "imap", p.port);
+        let mut accepted = Vec::new();
+        let (r, _) = acc.fetch_with(opts, &mut |g| {
+            accepted.push(mid(g));
+            0
+        });
+        assert_eq!(
+            r.as_ref().err().map(|e| e.0),
+            Some(OM_STATUS_NETWORK_ERROR),
+            "{what}: {r:?} {:?}",
+            p.logs()
+        );
+        assert_eq!(accepted.len(), 8, "{what}: all accepted before the cut");
+        assert_eq!(
+            m.count(&user, "INBOX"),
+            8,
+            "{what}: nothing done on the server yet"
+        );
+        // the state says what is left to do; the next fetch (another port, TLS) does it first
+        let state = export_state(&acc);
+        assert!(state.contains("imap_pending"), "{what}: {state}");
+        let direct = imaps_account(&tokens, &user, m.port("imaps_port"), 20);
+        import_state(&direct, &state);
+        let (summary, got) = direct.fetch(opts);
+        assert!(got.is_empty(), "{what}: nothing delivered again: {summary}");
+        assert!(!export_state(&direct).contains("imap_pending"), "{what}");
+        match what {
+            "delete" => assert_eq!(m.count(&user, "INBOX"), 0, "deleted"),
+            "move" => {
+                assert_eq!(m.count(&user, "INBOX"), 0, "moved out");
+                assert_eq!(m.count(&user, "Traités"), 8, "moved in");
+            }
+            _ => {
+                let flags = flags_of(&tokens, &user);
+                assert_eq!(flags.len(), 8);
+                assert!(flags.iter().all(|f| f.contains("\\Seen")), "{flags:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn pop3_deletions_lost_before_quit_are_done_by_the_next_fetch() {
+    let _s = serial();
+    init();
+    let m = mail_sandbox();
+    let user = "faults-pop-quit@example.test";
+    m.seed(user, 24, "INBOX", &["--seed", "70"]);
+    let tokens = authorized_as(
+        "confidential-app",
+        user,
+        json!({"email": user, "incoming": {"protocol": "imap", "host": "127.0.0.1", "port": m.port("imaps_port"), "security": "tls"}}),
+    );
+    let p = proxy(
+        m.info["direct_ports"]["pop3"].as_u64().unwrap() as u16,
+        Cut::OnClientThenRefuse("QUIT"),
+    );
+    let acc = plain_account(&tokens, user, "pop3", p.port);
+    let mut accepted = Vec::new();
+    let (r, _) = acc.fetch_with(r#"{"after_delivery": "delete"}"#, &mut |g| {
+        accepted.push(mid(g));
+        0
+    });
+    let e = r.unwrap_err();
+    assert_eq!(e.0, OM_STATUS_NETWORK_ERROR, "{e:?}");
+    assert_eq!(accepted.len(), 24);
+    // the server never got QUIT: it rolled the deletions back
+    assert_eq!(m.count(user, "INBOX"), 24);
+    let direct = Acc::new(&sandbox().config(
+        "confidential-app",
+        json!({"email": user, "incoming": {"protocol": "pop3", "host": "localhost", "port": m.port("pop3s_port"), "security": "tls"}}),
+    ))
+    .unwrap();
+    direct.import(&tokens.export()).unwrap();
+    import_state(&direct, &export_state(&acc));
+    let (summary, got) = direct.fetch(r#"{"after_delivery": "delete"}"#);
+    assert!(got.is_empty(), "nothing delivered again: {summary}");
+    assert_eq!(m.count(user, "INBOX"), 0, "the deletions were done");
+    assert!(!export_state(&direct).contains("pending"));
 }

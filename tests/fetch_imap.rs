@@ -589,3 +589,59 @@ fn save_to_sent_appends_to_the_special_use_folder() {
         1
     );
 }
+
+/// "Only new mail" is kept per mailbox (user, folder, UIDVALIDITY), not per way of reaching it:
+/// 993/TLS to 143/STARTTLS, `127.0.0.1` to `LOCALHOST`, the user's address in capitals in the
+/// state's eyes — nothing already fetched comes again.
+#[test]
+fn only_new_survives_a_change_of_port_security_and_host_spelling() {
+    let _s = serial();
+    init();
+    let m = mail_sandbox();
+    let user = "fetch-settings@example.test";
+    m.seed(user, 3, "INBOX", &["--seed", "21"]);
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("state-settings-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let state_file = dir.join("état.json").to_string_lossy().into_owned();
+    let first = authorized_as(
+        "confidential-app",
+        user,
+        json!({"email": user, "state_file": state_file,
+               "incoming": incoming("imaps_port", "tls", json!({}))}),
+    );
+    let (_, got) = first.fetch("{}");
+    assert_eq!(got.len(), 3);
+    let tokens = first.export();
+    drop(first);
+    for (host, port_key, security) in [
+        ("LOCALHOST", "imap_port", "starttls"),
+        ("localhost", "imaps_port", "tls"),
+    ] {
+        let acc = Acc::new(&sandbox().config(
+            "confidential-app",
+            json!({"email": user, "state_file": state_file, "incoming":
+                   {"protocol": "imap", "host": host, "port": m.port(port_key), "security": security}}),
+        ))
+        .unwrap();
+        acc.import(&tokens).unwrap();
+        let (summary, got) = acc.fetch("{}");
+        assert!(
+            got.is_empty(),
+            "{host}:{port_key}: redelivered {}: {summary}",
+            got.len()
+        );
+        assert_eq!(summary["uidvalidity_changed"], false);
+    }
+    m.seed(user, 1, "INBOX", &["--seed", "22"]);
+    let acc = Acc::new(&sandbox().config(
+        "confidential-app",
+        json!({"email": user.to_uppercase(), "login_user": user, "state_file": state_file,
+               "incoming": incoming("imap_port", "starttls", json!({}))}),
+    ))
+    .unwrap();
+    acc.import(&tokens).unwrap();
+    let (_, got) = acc.fetch("{}");
+    assert_eq!(got.len(), 1, "only the new one");
+    assert!(!got[0].resync);
+}

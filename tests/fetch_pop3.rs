@@ -156,3 +156,64 @@ fn pop3_directory_mode_and_check() {
         "{r}"
     );
 }
+
+/// POP3's "only new mail" is kept per user and UIDL, not per server address: 995/TLS to
+/// 110/STLS and `127.0.0.1` to `LOCALHOST` redeliver nothing; a state none of whose UIDLs is on
+/// the server any more says so (`resync`) instead of pretending all is new.
+#[test]
+fn pop3_only_new_survives_a_settings_change_and_a_lost_state_is_flagged() {
+    let _s = serial();
+    init();
+    let m = mail_sandbox();
+    let user = "pop-settings@example.test";
+    m.seed(user, 3, "INBOX", &["--seed", "31"]);
+    let first = pop_account(user, "pop3s_port", "tls", "xoauth2");
+    assert_eq!(first.fetch("{}").1.len(), 3);
+    let state = export_state(&first);
+    let moved = Acc::new(&common::sandbox().config(
+        "confidential-app",
+        json!({"email": user, "incoming": {"protocol": "pop3", "host": "LOCALHOST", "port": m.port("pop3_port"), "security": "starttls"}}),
+    ))
+    .unwrap();
+    moved.import(&first.export()).unwrap();
+    import_state(&moved, &state);
+    let (summary, got) = moved.fetch("{}");
+    assert!(
+        got.is_empty(),
+        "redelivered after a settings change: {summary}"
+    );
+    // the server's UIDLs changed (here: the host restores a state of UIDLs it no longer has)
+    let mut v: Value = serde_json::from_str(&state).unwrap();
+    for (_, seen) in v["pop3"].as_object_mut().unwrap() {
+        *seen = json!(["gone-1", "gone-2"]);
+    }
+    import_state(&moved, &v.to_string());
+    let (summary, got) = moved.fetch("{}");
+    assert_eq!(got.len(), 3);
+    assert!(
+        got.iter().all(|g| g.resync),
+        "flagged: the host may have them already"
+    );
+    assert_eq!(summary["uidvalidity_changed"], true, "{summary}");
+}
+
+fn export_state(acc: &Acc) -> String {
+    let mut out = std::ptr::null_mut();
+    assert_eq!(
+        unsafe { oauthmail::ffi::fetch::om_sync_state_export(acc.h, &mut out) },
+        0
+    );
+    let s = unsafe { std::ffi::CStr::from_ptr(out) }
+        .to_string_lossy()
+        .into_owned();
+    unsafe { oauthmail::ffi::library::om_string_free(out) };
+    s
+}
+
+fn import_state(acc: &Acc, state: &str) {
+    let c = std::ffi::CString::new(state).unwrap();
+    assert_eq!(
+        unsafe { oauthmail::ffi::fetch::om_sync_state_import(acc.h, c.as_ptr()) },
+        0
+    );
+}

@@ -2,8 +2,10 @@
 //! the state advancing only past messages the host accepted — so a crash, a cut connection or
 //! an expired token never loses a message, and at most the one not yet accepted comes again.
 //!
-//! IMAP for now ([`crate::imap`]); the session is re-opened (with a fresh token) when the
-//! server cuts it, and the fetch resumes where it stopped.
+//! IMAP ([`crate::imap`]) and POP3 ([`pop3`]); the session is re-opened (with a fresh token)
+//! when the server cuts it, and the fetch resumes where it stopped. What the host accepted is
+//! marked, moved or deleted as asked; when that cannot be done before the session or the call
+//! ends, it stays in the fetch state ([`state`]) and is done first by the next fetch.
 
 pub mod check;
 pub mod connect;
@@ -19,7 +21,6 @@ use crate::imap::mailbox::{self, Message};
 use crate::imap::ImapSession;
 use crate::log::Level;
 use crate::om_log;
-use futures_util::StreamExt;
 use options::{AfterDelivery, FetchOptions};
 use serde::Serialize;
 use state::FolderState;
@@ -69,23 +70,6 @@ pub struct Summary {
 const MAX_RECONNECTS: u32 = 3;
 const DEFAULT_BATCH: usize = 50;
 
-/// Messages accepted in a session that failed before they were marked, moved or deleted.
-#[derive(Default)]
-struct Carry {
-    uidvalidity: u32,
-    uids: Vec<u32>,
-}
-
-impl Carry {
-    fn note(&mut self, uidvalidity: u32, uids: &[u32]) {
-        if self.uidvalidity != uidvalidity {
-            self.uids.clear();
-            self.uidvalidity = uidvalidity;
-        }
-        self.uids.extend_from_slice(uids);
-    }
-}
-
 /// Errors after which a new session may succeed (the server cut us, a read timed out).
 fn retryable(e: &Error) -> bool {
     matches!(e.status, Status::NetworkError | Status::Timeout)
@@ -116,34 +100,50 @@ pub async fn fetch(
     }
     let folder = opts.folder().to_string();
     let user = connect::login_user(account, &server)?;
-    let key = state::imap_key(&user, &server.host, server.port, &folder);
+    let key = state::imap_key(&user, &folder);
     let only_new = opts.only_new.unwrap_or(account.config.options.skip_fetched);
     let since = opts.since.as_deref().map(options::imap_date).transpose()?;
     let batch = opts.batch_size.map(|b| b as usize).unwrap_or(DEFAULT_BATCH);
+    let action = state::Action::of(opts);
     let mut summary = Summary {
         folder: folder.clone(),
         ..Default::default()
     };
     let mut attempt = 0;
-    let mut carry = Carry::default();
     loop {
         let outcome = fetch_session(
             account,
-            opts,
-            &folder,
-            &key,
-            only_new,
-            since.as_deref(),
-            batch,
+            &Job {
+                folder: &folder,
+                key: &key,
+                only_new,
+                since: since.as_deref(),
+                batch,
+                max_messages: opts.max_messages,
+                action: action.as_ref(),
+            },
             deliver,
             &mut summary,
-            &mut carry,
         )
         .await;
         if settle(account, outcome, &mut attempt, &mut summary)? {
             return Ok(summary);
         }
     }
+}
+
+/// What one IMAP fetch call asks for.
+struct Job<'a> {
+    folder: &'a str,
+    /// The folder's state key.
+    key: &'a str,
+    only_new: bool,
+    /// An IMAP SEARCH date.
+    since: Option<&'a str>,
+    batch: usize,
+    max_messages: Option<u32>,
+    /// What to do with accepted messages on the server.
+    action: Option<&'a state::Action>,
 }
 
 /// After a session: `Ok(true)` when the fetch is done (state flushed), `Ok(false)` to reconnect
@@ -156,7 +156,7 @@ pub(crate) fn settle(
 ) -> Result<bool> {
     match outcome {
         Ok(()) => {
-            account.persist_sync_state()?;
+            account.sync.persist()?;
             Ok(true)
         }
         Err(e) if retryable(&e) && *attempt < MAX_RECONNECTS => {
@@ -171,25 +171,19 @@ pub(crate) fn settle(
             Ok(false)
         }
         Err(e) => {
-            let _ = account.persist_sync_state();
+            let _ = account.sync.persist();
             Err(e)
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn fetch_session(
     account: &Account,
-    opts: &FetchOptions,
-    folder: &str,
-    key: &str,
-    only_new: bool,
-    since: Option<&str>,
-    batch: usize,
+    job: &Job<'_>,
     deliver: &mut dyn FnMut(&MessageMeta<'_>, &[u8]) -> Control,
     summary: &mut Summary,
-    carry: &mut Carry,
 ) -> Result<()> {
+    let (key, folder, only_new) = (job.key, job.folder, job.only_new);
     let (mut session, _) = connect::imap(account).await?;
     let host = account
         .config
@@ -197,9 +191,11 @@ async fn fetch_session(
         .as_ref()
         .map(|s| s.host.clone())
         .unwrap_or_default();
-    let read_only = opts.after_delivery == AfterDelivery::Keep && !opts.mark_seen;
+    // actions left by an earlier session or call (it ended before they were done)
+    let pending = account.sync.read(|s| s.imap_pending.get(key).cloned());
+    let read_only = job.action.is_none() && pending.is_none();
     let sel = mailbox::select(&mut session, &host, folder, read_only).await?;
-    let previous = account.folder_state(key);
+    let previous = account.sync.read(|s| s.imap.get(key).copied());
     let mut resync = false;
     let mut last = match previous {
         Some(p) if only_new && p.uidvalidity == sel.uid_validity => p.last_uid,
@@ -218,23 +214,38 @@ async fn fetch_session(
         _ => 0,
     };
     summary.uidvalidity = sel.uid_validity;
-    if only_new {
-        account.set_folder_state(
-            key,
-            FolderState {
-                uidvalidity: sel.uid_validity,
-                last_uid: last,
-            },
-        )?;
-    }
+    let here = FolderState {
+        uidvalidity: sel.uid_validity,
+        last_uid: last,
+    };
+    account.sync.update(|s| {
+        let mut changed = false;
+        if only_new && s.imap.get(key) != Some(&here) {
+            s.imap.insert(key.to_string(), here);
+            changed = true;
+        }
+        if s.imap_pending
+            .get(key)
+            .is_some_and(|p| p.uidvalidity != sel.uid_validity)
+        {
+            // the folder was rebuilt: those UIDs name other messages now
+            s.imap_pending.remove(key);
+            changed = true;
+        }
+        changed
+    })?;
+    let pending: Vec<state::PendingAction> = pending
+        .filter(|p| p.uidvalidity == sel.uid_validity)
+        .map(|p| p.actions)
+        .unwrap_or_default();
     // nothing new: no search at all
     let nothing_new = sel.exists == 0 || sel.uid_next.is_some_and(|n| n <= last.saturating_add(1));
-    let mut uids = if nothing_new && since.is_none() {
+    let mut uids = if nothing_new && job.since.is_none() {
         Vec::new()
     } else {
-        mailbox::uids_after(&mut session, &host, last, since).await?
+        mailbox::uids_after(&mut session, &host, last, job.since).await?
     };
-    let limit = opts
+    let limit = job
         .max_messages
         .map(|m| m.saturating_sub(summary.delivered) as usize);
     if let Some(l) = limit {
@@ -244,9 +255,7 @@ async fn fetch_session(
         }
     }
     // the capabilities matter only for deleting or moving: no extra round trip otherwise
-    let (uidplus, can_move) = if (opts.after_delivery != AfterDelivery::Keep || opts.mark_seen)
-        && (!uids.is_empty() || !carry.uids.is_empty())
-    {
+    let (uidplus, can_move) = if (job.action.is_some() && !uids.is_empty()) || !pending.is_empty() {
         let caps = session
             .capabilities()
             .await
@@ -255,14 +264,19 @@ async fn fetch_session(
     } else {
         (false, false)
     };
-    // messages accepted in a session that failed before their after-delivery step
-    if !carry.uids.is_empty() {
-        if carry.uidvalidity == sel.uid_validity {
-            after_delivery(&mut session, &host, opts, &carry.uids, uidplus, can_move).await?;
-        }
-        carry.uids.clear();
+    for p in &pending {
+        om_log!(
+            Level::Info,
+            "account {}: finishing what an earlier fetch left undone on {} message(s) of `{folder}`",
+            account.id,
+            p.uids.len()
+        );
+        after_delivery(&mut session, &host, &p.action, &p.uids, uidplus, can_move).await?;
+        account
+            .sync
+            .update(|s| s.remove_pending(key, &p.action, &p.uids))?;
     }
-    for chunk in uids.chunks(batch) {
+    for chunk in uids.chunks(job.batch) {
         let mut stop: Option<(u32, Control)> = None;
         let accepted = mailbox::fetch(&mut session, &host, chunk, true, |m: Message<'_>| {
             let meta = MessageMeta {
@@ -277,15 +291,22 @@ async fn fetch_session(
             };
             match deliver(&meta, m.body) {
                 Control::Continue => {
-                    if only_new {
-                        account.set_folder_state(
-                            key,
-                            FolderState {
-                                uidvalidity: sel.uid_validity,
-                                last_uid: m.uid,
-                            },
-                        )?;
-                    }
+                    // one write: past this message, and what is left to do with it
+                    account.sync.update(|s| {
+                        if only_new {
+                            s.imap.insert(
+                                key.to_string(),
+                                FolderState {
+                                    uidvalidity: sel.uid_validity,
+                                    last_uid: m.uid,
+                                },
+                            );
+                        }
+                        if let Some(a) = job.action {
+                            s.add_pending(key, sel.uid_validity, a, m.uid);
+                        }
+                        only_new || job.action.is_some()
+                    })?;
                     Ok(true)
                 }
                 other => {
@@ -301,16 +322,13 @@ async fn fetch_session(
         }
         summary.delivered += accepted.len() as u32;
         summary.last_uid = last;
-        if let Err(e) = outcome {
-            // accepted before the failure: their after-delivery step is done by the next session
-            carry.note(sel.uid_validity, &accepted);
-            return Err(e);
-        }
-        if let Err(e) =
-            after_delivery(&mut session, &host, opts, &accepted, uidplus, can_move).await
-        {
-            carry.note(sel.uid_validity, &accepted);
-            return Err(e);
+        // accepted before a failure: their action stays pending for the next session or call
+        outcome?;
+        if let Some(a) = job.action {
+            after_delivery(&mut session, &host, a, &accepted, uidplus, can_move).await?;
+            account
+                .sync
+                .update(|s| s.remove_pending(key, a, &accepted))?;
         }
         match stop {
             None => {}
@@ -342,7 +360,7 @@ async fn fetch_session(
 async fn after_delivery(
     session: &mut ImapSession,
     host: &str,
-    opts: &FetchOptions,
+    action: &state::Action,
     uids: &[u32],
     uidplus: bool,
     can_move: bool,
@@ -351,50 +369,49 @@ async fn after_delivery(
         return Ok(());
     }
     let set = mailbox::uid_set(uids);
-    let err = crate::imap::session::map_err(host);
-    if opts.mark_seen {
-        drain(
-            session
-                .uid_store(&set, "+FLAGS.SILENT (\\Seen)")
-                .await
-                .map_err(&err)?,
+    // each command must end with its tagged OK: a connection lost before it is an error (the
+    // streaming forms of async-imap end quietly then, which would pass a lost STORE as done)
+    if action.mark_seen {
+        checked(
+            session,
+            host,
+            &format!("UID STORE {set} +FLAGS.SILENT (\\Seen)"),
         )
         .await?;
     }
-    match opts.after_delivery {
+    match action.after {
         AfterDelivery::Keep => {}
         AfterDelivery::Move if can_move => {
-            let dest = crate::imap::utf7::encode(opts.move_to.as_deref().unwrap_or(""));
+            let dest = crate::imap::utf7::encode(action.move_to.as_deref().unwrap_or(""));
             copy_or_move(session, host, &set, &dest, true).await?;
         }
         AfterDelivery::Move | AfterDelivery::Delete => {
-            if opts.after_delivery == AfterDelivery::Move {
-                let dest = crate::imap::utf7::encode(opts.move_to.as_deref().unwrap_or(""));
+            if action.after == AfterDelivery::Move {
+                let dest = crate::imap::utf7::encode(action.move_to.as_deref().unwrap_or(""));
                 copy_or_move(session, host, &set, &dest, false).await?;
             }
-            drain(
-                session
-                    .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
-                    .await
-                    .map_err(&err)?,
+            checked(
+                session,
+                host,
+                &format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)"),
             )
             .await?;
             if uidplus {
-                let s = session.uid_expunge(&set).await.map_err(&err)?;
-                futures_util::pin_mut!(s);
-                while let Some(r) = s.next().await {
-                    r.map_err(&err)?;
-                }
+                checked(session, host, &format!("UID EXPUNGE {set}")).await?;
             } else {
-                let s = session.expunge().await.map_err(&err)?;
-                futures_util::pin_mut!(s);
-                while let Some(r) = s.next().await {
-                    r.map_err(&err)?;
-                }
+                checked(session, host, "EXPUNGE").await?;
             }
         }
     }
     Ok(())
+}
+
+/// Runs `command`, which must end with its tagged OK: a connection lost before it is an error.
+async fn checked(session: &mut ImapSession, host: &str, command: &str) -> Result<()> {
+    session
+        .run_command_and_check_ok(command)
+        .await
+        .map_err(crate::imap::session::map_err(host))
 }
 
 /// UID MOVE (or COPY) to `dest` (wire name), creating it when the server says TRYCREATE.
@@ -420,22 +437,6 @@ async fn copy_or_move(
             }
             Err(e) => return Err(err(e)),
         }
-    }
-    Ok(())
-}
-
-async fn drain<S, T>(s: S) -> Result<()>
-where
-    S: futures_util::Stream<Item = async_imap::error::Result<T>>,
-{
-    futures_util::pin_mut!(s);
-    while let Some(r) = s.next().await {
-        r.map_err(|e| {
-            Error::new(
-                Status::ProtocolError,
-                format!("server refused a flag change: {e}"),
-            )
-        })?;
     }
     Ok(())
 }

@@ -35,7 +35,7 @@ pub async fn fetch(
         ));
     }
     let user = connect::login_user(account, &server)?;
-    let key = state::pop3_key(&user, &server.host, server.port);
+    let key = state::pop3_key(&user);
     let only_new = opts.only_new.unwrap_or(account.config.options.skip_fetched);
     let mut summary = Summary {
         folder: "INBOX".into(),
@@ -61,19 +61,58 @@ async fn session(
     let (mut s, _) = connect::pop3(account).await?;
     let listing = s.uidl_all().await?;
     let on_server: HashSet<&str> = listing.iter().map(|(_, u)| u.as_str()).collect();
+    let (seen_before, pending_before) = account.sync.read(|st| {
+        (
+            st.pop3.get(key).cloned().unwrap_or_default(),
+            st.pop3_pending_delete.get(key).cloned().unwrap_or_default(),
+        )
+    });
     // forget UIDLs no longer on the server: the state stays as small as the mailbox
-    let seen: Vec<String> = account
-        .pop3_seen(key)
-        .into_iter()
+    let seen: Vec<String> = seen_before
+        .iter()
         .filter(|u| on_server.contains(u.as_str()))
+        .cloned()
         .collect();
+    let pending: Vec<String> = pending_before
+        .iter()
+        .filter(|u| on_server.contains(u.as_str()))
+        .cloned()
+        .collect();
+    // none of the messages accepted before is there, but mail is: the server renumbered its
+    // UIDLs (a migration) or the mailbox was emptied elsewhere — say so rather than pretend
+    // all of it is new
+    let resync = only_new && !seen_before.is_empty() && seen.is_empty() && !listing.is_empty();
+    if resync {
+        summary.uidvalidity_changed = true;
+    }
     let seen_set: HashSet<String> = seen.iter().cloned().collect();
-    if only_new {
-        account.set_pop3_seen(key, seen)?;
+    let pending_set: HashSet<String> = pending.iter().cloned().collect();
+    account.sync.update(|st| {
+        let mut changed = false;
+        if only_new && seen != seen_before {
+            st.pop3.insert(key.to_string(), seen.clone());
+            changed = true;
+        }
+        if pending != pending_before {
+            if pending.is_empty() {
+                st.pop3_pending_delete.remove(key);
+            } else {
+                st.pop3_pending_delete
+                    .insert(key.to_string(), pending.clone());
+            }
+            changed = true;
+        }
+        changed
+    })?;
+    // deletions an earlier session accepted but could not commit (no QUIT): done first
+    let mut deleted = 0;
+    for (msgno, _) in listing.iter().filter(|(_, u)| pending_set.contains(u)) {
+        s.dele(*msgno).await?;
+        deleted += 1;
     }
     let mut todo: Vec<&(u32, String)> = listing
         .iter()
-        .filter(|(_, u)| !only_new || !seen_set.contains(u))
+        .filter(|(_, u)| !pending_set.contains(u) && (!only_new || !seen_set.contains(u)))
         .collect();
     if let Some(max) = opts.max_messages {
         let left = max.saturating_sub(summary.delivered) as usize;
@@ -87,7 +126,7 @@ async fn session(
     } else {
         s.list_all().await?.into_iter().collect()
     };
-    let mut deleted = 0;
+    let delete = opts.after_delivery == AfterDelivery::Delete;
     for (i, (msgno, uidl)) in todo.iter().enumerate() {
         let data = s.retr(*msgno, MAX_MESSAGE).await?;
         let meta = MessageMeta {
@@ -98,15 +137,28 @@ async fn session(
             internal_date: 0,
             flags: &[],
             size: sizes.get(msgno).copied().unwrap_or(data.len() as u64),
-            resync: false,
+            resync,
         };
         match deliver(&meta, &data) {
             Control::Continue => {
                 summary.delivered += 1;
-                if only_new {
-                    account.add_pop3_seen(key, uidl)?;
-                }
-                if opts.after_delivery == AfterDelivery::Delete {
+                // one write: accepted, and (with delete) to be deleted until QUIT commits it
+                account.sync.update(|st| {
+                    if only_new {
+                        st.pop3
+                            .entry(key.to_string())
+                            .or_default()
+                            .push(uidl.clone());
+                    }
+                    if delete {
+                        st.pop3_pending_delete
+                            .entry(key.to_string())
+                            .or_default()
+                            .push(uidl.clone());
+                    }
+                    only_new || delete
+                })?;
+                if delete {
                     s.dele(*msgno).await?;
                     deleted += 1;
                 }
@@ -118,7 +170,7 @@ async fn session(
             }
             Control::Fail(e) => {
                 // QUIT commits the deletions of the messages already accepted
-                let _ = s.quit().await;
+                let _ = quit(account, key, s, deleted).await;
                 return Err(Error {
                     message: format!(
                         "{} (POP3 message {uidl}; the messages before it were accepted)",
@@ -129,15 +181,30 @@ async fn session(
             }
         }
     }
+    quit(account, key, s, deleted).await
+}
+
+/// QUIT, which commits the deletions; once confirmed, nothing is left pending.
+async fn quit(
+    account: &Account,
+    key: &str,
+    s: crate::pop3::Pop3Session,
+    deleted: u32,
+) -> Result<()> {
     s.quit().await.map_err(|e| {
         if deleted > 0 {
             Error::new(
                 Status::NetworkError,
-                format!("the server did not confirm QUIT, so the {deleted} deletion(s) may not be done: {}", e.message),
+                format!("the server did not confirm QUIT, so the {deleted} deletion(s) may not be done yet (they will be done by the next fetch): {}", e.message),
             )
         } else {
             e
         }
     })?;
+    if deleted > 0 {
+        account
+            .sync
+            .update(|st| st.pop3_pending_delete.remove(key).is_some())?;
+    }
     Ok(())
 }

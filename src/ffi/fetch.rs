@@ -27,8 +27,9 @@ pub struct om_message {
     pub uid: u32,
     /// The folder's UIDVALIDITY: (uidvalidity, uid) identifies the message for good.
     pub uidvalidity: u32,
-    /// 1 when the message is delivered again because the folder's UIDVALIDITY changed: the host
-    /// may already have it (compare Message-IDs); else 0.
+    /// 1 when the message may be delivered again because the fetch state did not match the
+    /// mailbox (the folder's UIDVALIDITY changed; POP3: none of the UIDLs fetched before is on
+    /// the server): the host may already have it (compare Message-IDs); else 0.
     pub resync: u32,
     /// Size in bytes as the server reports it (RFC822.SIZE).
     pub size: u64,
@@ -60,7 +61,11 @@ pub type om_message_cb = Option<
 /// `options.skip_fetched`) only mail not accepted before is delivered; the state advances only
 /// past messages the callback accepted, so a crash or a cut connection never loses one and at
 /// most the one not yet accepted comes again. The server session is re-opened (fresh token) if
-/// the server cuts it, and the fetch resumes.
+/// the server cuts it, and the fetch resumes. What was fetched is kept per mailbox (login user
+/// and folder with its UIDVALIDITY; POP3: user and UIDLs), not per server address: changing the
+/// port, the security or the host name's spelling redelivers nothing. Marking, moving or
+/// deleting accepted messages that the session could not finish (the connection lost for good)
+/// stays in the fetch state and is done first by the next fetch of that folder.
 ///
 /// `options_json` (may be NULL): `{"folder": "INBOX", "only_new": bool, "max_messages": N,
 /// "since": "2026-02-01", "mark_seen": bool, "after_delivery": "keep"|"delete"|"move",
@@ -68,7 +73,9 @@ pub type om_message_cb = Option<
 /// BODY.PEEK (not marked read unless `mark_seen`).
 /// `*out_summary_json` (may be NULL; free with om_string_free): `{"folder", "delivered",
 /// "remaining", "stopped_by_callback", "uidvalidity", "last_uid", "uidvalidity_changed",
-/// "reconnects"}`. Needs om_init(). Cancel from another thread with om_account_cancel.
+/// "reconnects"}` — `uidvalidity_changed`: the state did not match the mailbox any more (IMAP
+/// UIDVALIDITY changed; POP3: none of the UIDLs fetched before is on the server), so the
+/// messages delivered carry `resync = 1`. Needs om_init(). Cancel from another thread with om_account_cancel.
 /// Errors: OM_STATUS_INVALID_CONFIG (options: the message names the key), OM_STATUS_INVALID_ARGUMENT
 /// (unknown folder, NULL callback), OM_STATUS_LOGIN_REJECTED, OM_STATUS_AUTHORIZATION_REQUIRED,
 /// OM_STATUS_TLS_ERROR, OM_STATUS_NETWORK_ERROR, OM_STATUS_TIMEOUT, OM_STATUS_CANCELLED (also
@@ -181,8 +188,9 @@ pub unsafe extern "C" fn om_folders_list(
     })
 }
 
-/// The fetch state (per folder: UIDVALIDITY and the highest accepted UID) as JSON, for the host
-/// to keep with the account. `*out_json`: free with om_string_free. Any thread.
+/// The fetch state as JSON, for the host to keep with the account: `{"format": 2, "imap":
+/// {"user/folder": {"uidvalidity", "last_uid"}}, "pop3": {"user": [UIDLs]}, "imap_pending"?,
+/// "pop3_pending_delete"?}` (the last two: after-delivery steps still to do). `*out_json`: free with om_string_free. Any thread.
 ///
 /// # Safety
 /// `out_json` is NULL or writable.
@@ -193,13 +201,14 @@ pub unsafe extern "C" fn om_sync_state_export(
 ) -> om_status {
     guard(|| {
         out_string_init(out_json, "out_json")?;
-        let json = with_account(account, |a| Ok(a.export_sync_state()))?;
+        let json = with_account(account, |a| Ok(a.sync.export_json()))?;
         out_string_set(out_json, json);
         Ok(())
     })
 }
 
-/// Replaces the fetch state by one exported earlier (om_sync_state_export). Any thread.
+/// Replaces the fetch state by one exported earlier (om_sync_state_export; format 1 of earlier
+/// versions, keyed by server address, is converted). Any thread.
 /// Errors: OM_STATUS_INVALID_ARGUMENT (NULL, not UTF-8, malformed JSON: the message names the
 /// key), OM_STATUS_INVALID_HANDLE.
 ///
@@ -212,7 +221,7 @@ pub unsafe extern "C" fn om_sync_state_import(
 ) -> om_status {
     guard(|| {
         let json = str_arg(state_json, "state_json")?;
-        with_account(account, |a| a.import_sync_state(json))
+        with_account(account, |a| a.sync.import_json(json))
     })
 }
 
