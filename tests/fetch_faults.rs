@@ -1616,3 +1616,141 @@ fn pop3_deletions_lost_before_quit_are_done_by_the_next_fetch() {
     assert_eq!(m.count(user, "INBOX"), 0, "the deletions were done");
     assert!(!export_state(&direct).contains("pending"));
 }
+
+// ------------------------------------------------------------------------------------------
+// 6. memory and time bounds for any reply (hand-written server: see the module comment)
+
+/// A literal one byte short of 100 MiB (then more data that cannot be IMAP): the reply costs
+/// about the message's size, not a multiple of it (async-imap formatted the whole reply into its
+/// parse error: ~13 times its size), and the error stays short.
+#[test]
+fn hostile_literal_one_byte_short_costs_about_its_size() {
+    let _s = serial();
+    init();
+    const SIZE: usize = 100 << 20;
+    let (r, got, took, conns, mem) = hostile(Arc::new(|c: &mut Conn| {
+        imap_loop(c, CAPS, 3, &mut |c, tag, _uids| {
+            let head = format!("* 1 FETCH (UID 1 RFC822.SIZE {SIZE} BODY[] {{{SIZE}}}\r\n");
+            if !c.send(head.as_bytes()) {
+                return false;
+            }
+            // binary content (invalid UTF-8 once escaped grows most), one byte short
+            let chunk: Vec<u8> = (0..=255u8).cycle().take(1 << 20).collect();
+            for i in 0..100 {
+                let part = if i == 99 {
+                    &chunk[..chunk.len() - 1]
+                } else {
+                    &chunk[..]
+                };
+                if !c.send(part) {
+                    return false;
+                }
+            }
+            let _ = c.send(format!(")\r\n{tag} OK done\r\n").as_bytes());
+            c.hold(20);
+            false
+        });
+    }));
+    let (before, peak, _) = mem;
+    let grew = peak.saturating_sub(before) * 1024;
+    eprintln!(
+        "a 100 MiB literal one byte short: {r:?}, {conns} connection(s), {took:?}, grew {} MiB",
+        grew >> 20
+    );
+    assert!(got.is_empty(), "nothing partial delivered");
+    let e = r.unwrap_err();
+    assert!(NET_OR_TIMEOUT_OR_PROTO.contains(&e.0), "{e:?}");
+    assert!(e.1.len() < 4096, "short error: {} bytes", e.1.len());
+    assert!(
+        grew < (SIZE as u64) * 5 / 2,
+        "memory grew by {} MiB for a {} MiB reply",
+        grew >> 20,
+        SIZE >> 20
+    );
+}
+
+/// A message above the account's `max_message_mb` is refused before it is read (and the error
+/// says what to change); what came before it was delivered.
+#[test]
+fn a_message_over_max_message_mb_is_refused_before_it_is_read() {
+    let _s = serial();
+    init();
+    let f = fake(Arc::new(|c: &mut Conn| {
+        imap_loop(c, CAPS, 2, &mut |c, tag, uids| {
+            let mut out = Vec::new();
+            for &u in uids {
+                if u == 1 {
+                    out.extend(fetch_item(1, &message(1)));
+                } else {
+                    out.extend(
+                        format!("* {u} FETCH (UID {u} RFC822.SIZE 3145728 BODY[] {{3145728}}\r\n")
+                            .as_bytes(),
+                    );
+                    out.extend(vec![b'x'; 3 << 20]);
+                    out.extend(b")\r\n");
+                }
+            }
+            out.extend(format!("{tag} OK done\r\n").as_bytes());
+            c.send(&out)
+        });
+    }));
+    let acc = fake_account(f.port, "none", 5);
+    assert_eq!(
+        acc.config_json()["max_message_mb"],
+        192,
+        "the 64-bit default"
+    );
+    let small = Acc::new(
+        &json!({
+            "provider": "custom", "client_id": FAKE_CLIENT, "authorize_url": "https://127.0.0.1:9/authorize",
+            "token_url": FAKE_TOKEN_URL, "email": "alice@example.test", "open_browser": false,
+            "timeout_secs": 5, "allow_insecure_transport": true, "max_message_mb": 2,
+            "incoming": {"protocol": "imap", "host": "127.0.0.1", "port": f.port, "security": "none"},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    small.import(&acc.export()).unwrap();
+    let (r, got) = small.fetch_with(r#"{"batch_size": 10}"#, &mut |_| 0);
+    let e = r.unwrap_err();
+    assert_eq!(e.0, OM_STATUS_UNSUPPORTED, "{e:?}");
+    assert!(
+        e.1.contains("max_message_mb") && e.1.contains("UID 2"),
+        "{}",
+        e.1
+    );
+    assert_eq!(got.len(), 1, "the message before it was delivered");
+}
+
+/// A server that answers FETCH with untagged lines forever: the account's timeout_secs (2 s
+/// here) bounds it, with no per-call timeout_ms, and the session is not retried.
+#[test]
+fn untagged_lines_forever_are_bounded_by_timeout_secs() {
+    let _s = serial();
+    init();
+    let (r, got, took, conns, _) = hostile_with(
+        Arc::new(|c: &mut Conn| {
+            imap_loop(c, CAPS, 3, &mut |c, _tag, _uids| {
+                let end = Instant::now() + Duration::from_secs(30);
+                while Instant::now() < end && !c.stop.load(Ordering::Relaxed) {
+                    if !c.send(b"* OK [ALERT] still working on it\r\n") {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                false
+            });
+        }),
+        r#"{"batch_size": 10}"#,
+    );
+    eprintln!("untagged lines forever: {r:?} after {took:?}, {conns} connection(s)");
+    assert!(got.is_empty());
+    let e = r.unwrap_err();
+    assert_eq!(e.0, OM_STATUS_PROTOCOL_ERROR, "{e:?}");
+    assert!(e.1.contains("without answering"), "{}", e.1);
+    assert!(
+        took < Duration::from_secs(10),
+        "bounded by timeout_secs: {took:?}"
+    );
+    assert_eq!(conns, 1, "a babbling server is not retried");
+}

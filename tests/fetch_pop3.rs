@@ -217,3 +217,27 @@ fn import_state(acc: &Acc, state: &str) {
         0
     );
 }
+
+/// A message above `max_message_mb` is refused before RETR (its LIST size says so), naming the
+/// setting; the messages before it are delivered.
+#[test]
+fn pop3_message_over_max_message_mb_is_refused_before_retr() {
+    let _s = serial();
+    init();
+    let m = mail_sandbox();
+    let user = "pop-big@example.test";
+    m.seed(user, 1, "INBOX", &["--seed", "41"]);
+    m.seed(user, 1, "INBOX", &["--seed", "42", "--size-kb", "1500"]);
+    let acc = authorized_as(
+        "confidential-app",
+        user,
+        json!({"email": user, "max_message_mb": 1,
+               "incoming": {"protocol": "pop3", "host": "127.0.0.1", "port": m.port("pop3s_port"), "security": "tls"}}),
+    );
+    let (r, got) = acc.fetch_with("{}", &mut |_| OM_FETCH_CONTINUE);
+    let (st, msg) = r.unwrap_err();
+    assert_eq!(st, OM_STATUS_UNSUPPORTED, "{msg}");
+    assert!(msg.contains("max_message_mb"), "{msg}");
+    assert_eq!(got.len(), 1);
+    assert_eq!(m.count(user, "INBOX"), 2, "nothing lost");
+}

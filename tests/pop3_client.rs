@@ -98,7 +98,7 @@ fn pop3s_xoauth2_uidl_retr_stat() {
         assert_ne!(uidl[0].1, uidl[1].1);
         let list = s.list_all().await.unwrap();
         assert_eq!(list.iter().map(|l| l.1).sum::<u64>(), size);
-        let msg = s.retr(1, 1 << 20).await.unwrap();
+        let msg = s.retr(1, 1 << 20, None).await.unwrap();
         let text = String::from_utf8_lossy(&msg);
         assert!(
             text.contains("Message-ID: <seed-p1-0@example.test>"),
@@ -112,7 +112,7 @@ fn pop3s_xoauth2_uidl_retr_stat() {
         assert!(msg.ends_with(b"\r\n") && !msg.ends_with(b"\r\n.\r\n"));
         assert!(!msg.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'));
         // a limit below the message's size is refused, not grown past
-        let e = s.retr(2, 100).await.unwrap_err();
+        let e = s.retr(2, 100, None).await.unwrap_err();
         assert_eq!(e.status, Status::ProtocolError, "{e}");
     });
 }
@@ -145,7 +145,7 @@ fn stls_oauthbearer() {
             Err(_) => panic!("login refused"),
         };
         assert_eq!(s.stat().await.unwrap().0, 2);
-        let msg = s.retr(2, 1 << 20).await.unwrap();
+        let msg = s.retr(2, 1 << 20, None).await.unwrap();
         assert!(String::from_utf8_lossy(&msg).contains("<seed-p2-1@example.test>"));
         s.quit().await.unwrap();
     });
@@ -267,7 +267,7 @@ fn dele_and_quit_remove_the_message() {
             after.iter().map(|u| u.1.clone()).collect::<Vec<_>>(),
             before[1..].iter().map(|u| u.1.clone()).collect::<Vec<_>>()
         );
-        let msg = s.retr(1, 1 << 20).await.unwrap();
+        let msg = s.retr(1, 1 << 20, None).await.unwrap();
         assert!(String::from_utf8_lossy(&msg).contains("<seed-p3-1@example.test>"));
         s.quit().await.unwrap();
     });

@@ -152,6 +152,7 @@ pub struct ConfigInput {
     pub state_file: Option<String>,
     pub allow_insecure_transport: Option<bool>,
     pub token_retries: Option<u32>,
+    pub max_message_mb: Option<u32>,
     pub options: Option<AccountOptions>,
 }
 

@@ -74,6 +74,8 @@ pub struct Config {
     pub state_file: Option<String>,
     pub allow_insecure_transport: bool,
     pub token_retries: u32,
+    /// Largest message fetched, in MiB (`max_message_mb`): the memory one message may take.
+    pub max_message_mb: u32,
     pub options: AccountOptions,
 }
 
@@ -97,6 +99,11 @@ impl Config {
             .as_deref()
             .or(self.username.as_deref())
             .or(self.email.as_deref())
+    }
+
+    /// The largest message fetched, in bytes.
+    pub fn max_message_bytes(&self) -> u64 {
+        u64::from(self.max_message_mb) << 20
     }
 
     /// True when tokens come from the client-credentials grant (no user, no refresh token).
@@ -192,6 +199,12 @@ impl Config {
             return Err(Error::config(
                 "configuration key `timeout_secs`: must be at least 1",
             ));
+        }
+        if !(1..=preset::MAX_MESSAGE_MB_CEILING).contains(&self.max_message_mb) {
+            return Err(Error::config(format!(
+                "configuration key `max_message_mb`: between 1 and {} (MiB)",
+                preset::MAX_MESSAGE_MB_CEILING
+            )));
         }
         if self.authorize_timeout.is_zero() {
             return Err(Error::config(

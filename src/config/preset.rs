@@ -25,6 +25,18 @@ pub const DEFAULT_TIMEOUT_SECS: u32 = 60;
 pub const DEFAULT_AUTHORIZE_TIMEOUT_SECS: u32 = 300;
 pub const DEFAULT_REFRESH_MARGIN_SECS: u32 = 300;
 pub const DEFAULT_TOKEN_RETRIES: u32 = 2;
+/// Largest message fetched by default, in MiB: above Exchange Online's 150 MB with encoding in
+/// a 64-bit process; in a 32-bit one (2 GB of address space, shared with the host) a size that
+/// a fragmented heap can still give in one piece.
+#[cfg(target_pointer_width = "64")]
+pub const DEFAULT_MAX_MESSAGE_MB: u32 = 192;
+#[cfg(not(target_pointer_width = "64"))]
+pub const DEFAULT_MAX_MESSAGE_MB: u32 = 64;
+/// The most `max_message_mb` may be set to.
+#[cfg(target_pointer_width = "64")]
+pub const MAX_MESSAGE_MB_CEILING: u32 = 1024;
+#[cfg(not(target_pointer_width = "64"))]
+pub const MAX_MESSAGE_MB_CEILING: u32 = 256;
 
 /// Microsoft v2 endpoint for `tenant` (`authorize`, `token` or `devicecode`).
 pub fn microsoft_url(tenant: &str, endpoint: &str) -> String {
@@ -214,6 +226,7 @@ pub fn apply(input: ConfigInput) -> Result<Config> {
         state_file: input.state_file.filter(|s| !s.is_empty()),
         allow_insecure_transport: input.allow_insecure_transport.unwrap_or(false),
         token_retries: input.token_retries.unwrap_or(DEFAULT_TOKEN_RETRIES).min(10),
+        max_message_mb: input.max_message_mb.unwrap_or(DEFAULT_MAX_MESSAGE_MB),
         options: input.options.unwrap_or(super::AccountOptions {
             copy_to_self: false,
             skip_fetched: true,

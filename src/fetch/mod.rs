@@ -278,43 +278,51 @@ async fn fetch_session(
     }
     for chunk in uids.chunks(job.batch) {
         let mut stop: Option<(u32, Control)> = None;
-        let accepted = mailbox::fetch(&mut session, &host, chunk, true, |m: Message<'_>| {
-            let meta = MessageMeta {
-                uid: m.uid,
-                uidl: None,
-                uidvalidity: sel.uid_validity,
-                folder,
-                internal_date: m.internal_date.unwrap_or(0),
-                flags: &m.flags,
-                size: u64::from(m.size),
-                resync,
-            };
-            match deliver(&meta, m.body) {
-                Control::Continue => {
-                    // one write: past this message, and what is left to do with it
-                    account.sync.update(|s| {
-                        if only_new {
-                            s.imap.insert(
-                                key.to_string(),
-                                FolderState {
-                                    uidvalidity: sel.uid_validity,
-                                    last_uid: m.uid,
-                                },
-                            );
-                        }
-                        if let Some(a) = job.action {
-                            s.add_pending(key, sel.uid_validity, a, m.uid);
-                        }
-                        only_new || job.action.is_some()
-                    })?;
-                    Ok(true)
+        let max_message = account.config.max_message_bytes();
+        let accepted = mailbox::fetch(
+            &mut session,
+            &host,
+            chunk,
+            true,
+            max_message,
+            |m: Message<'_>| {
+                let meta = MessageMeta {
+                    uid: m.uid,
+                    uidl: None,
+                    uidvalidity: sel.uid_validity,
+                    folder,
+                    internal_date: m.internal_date.unwrap_or(0),
+                    flags: &m.flags,
+                    size: u64::from(m.size),
+                    resync,
+                };
+                match deliver(&meta, m.body) {
+                    Control::Continue => {
+                        // one write: past this message, and what is left to do with it
+                        account.sync.update(|s| {
+                            if only_new {
+                                s.imap.insert(
+                                    key.to_string(),
+                                    FolderState {
+                                        uidvalidity: sel.uid_validity,
+                                        last_uid: m.uid,
+                                    },
+                                );
+                            }
+                            if let Some(a) = job.action {
+                                s.add_pending(key, sel.uid_validity, a, m.uid);
+                            }
+                            only_new || job.action.is_some()
+                        })?;
+                        Ok(true)
+                    }
+                    other => {
+                        stop = Some((m.uid, other));
+                        Ok(false)
+                    }
                 }
-                other => {
-                    stop = Some((m.uid, other));
-                    Ok(false)
-                }
-            }
-        })
+            },
+        )
         .await;
         let (accepted, outcome) = accepted;
         if let Some(&u) = accepted.last() {

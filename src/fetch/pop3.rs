@@ -8,9 +8,6 @@ use crate::account::Account;
 use crate::error::{Error, Result, Status};
 use std::collections::HashSet;
 
-/// Largest message accepted over POP3 (RETR has no partial fetch).
-const MAX_MESSAGE: usize = 256 * 1024 * 1024;
-
 pub async fn fetch(
     account: &Account,
     opts: &FetchOptions,
@@ -128,7 +125,13 @@ async fn session(
     };
     let delete = opts.after_delivery == AfterDelivery::Delete;
     for (i, (msgno, uidl)) in todo.iter().enumerate() {
-        let data = s.retr(*msgno, MAX_MESSAGE).await?;
+        let data = s
+            .retr(
+                *msgno,
+                account.config.max_message_bytes() as usize,
+                sizes.get(msgno).copied(),
+            )
+            .await?;
         let meta = MessageMeta {
             uid: *msgno,
             uidl: Some(uidl),

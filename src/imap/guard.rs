@@ -1,20 +1,33 @@
-//! Bounds on what an IMAP server may send after login, enforced below async-imap: a literal
-//! larger than [`MAX_LITERAL`] (async-imap would allocate it up front) or a line longer than
-//! [`MAX_LINE`] outside literals (async-imap re-parses its whole buffer on every read) ends the
-//! session with a protocol error instead of exhausting memory or CPU.
+//! Bounds on what an IMAP server may send after login, enforced below async-imap:
+//! - a literal larger than the current limit: [`MAX_COMMAND_LITERAL`] for the commands
+//!   async-imap reads (it keeps a whole reply in memory and, when the reply turns out malformed,
+//!   formats all of it into its error), lifted only while `fetch_reader` reads a UID FETCH
+//!   itself, one message at a time, within the account's message size limit;
+//! - a line longer than [`MAX_LINE`] outside literals (async-imap re-parses its whole buffer on
+//!   every read);
+//! - a server that keeps talking without progress: no command sent and no literal byte received
+//!   for the account's timeout while lines keep coming (untagged junk) ends the session too —
+//!   the idle timeout below only catches silence.
+//!
+//! Each ends the session with a protocol error instead of exhausting memory, CPU or time.
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Largest literal (message) accepted: above Exchange Online's 150 MB limit with encoding.
-pub const MAX_LITERAL: u64 = 192 << 20;
+/// Largest literal in the replies async-imap reads (folder names, search results: small).
+pub const MAX_COMMAND_LITERAL: u64 = 1 << 20;
 /// Longest line outside literals.
 pub const MAX_LINE: usize = 1 << 20;
 
 pub struct Guard<S> {
     inner: S,
+    /// Largest literal accepted now.
+    max_literal: u64,
+    /// How long the server may talk without progress.
+    progress_limit: std::time::Duration,
+    last_progress: std::time::Instant,
     /// Bytes of literal data still to come.
     literal_left: u64,
     line_len: usize,
@@ -23,9 +36,14 @@ pub struct Guard<S> {
 }
 
 impl<S> Guard<S> {
-    pub fn new(inner: S) -> Guard<S> {
+    /// A guard allowing `progress_limit` between two signs of progress (a command sent, a
+    /// literal byte received).
+    pub fn new(inner: S, progress_limit: std::time::Duration) -> Guard<S> {
         Guard {
             inner,
+            max_literal: MAX_COMMAND_LITERAL,
+            progress_limit,
+            last_progress: std::time::Instant::now(),
             literal_left: 0,
             line_len: 0,
             tail: Vec::with_capacity(32),
@@ -36,6 +54,15 @@ impl<S> Guard<S> {
         &self.inner
     }
 
+    /// Sets the largest literal accepted from now on.
+    pub fn set_max_literal(&mut self, bytes: u64) {
+        self.max_literal = bytes;
+    }
+
+    fn progress(&mut self) {
+        self.last_progress = std::time::Instant::now();
+    }
+
     /// Checks newly read bytes.
     fn scan(&mut self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
@@ -43,12 +70,13 @@ impl<S> Guard<S> {
                 let n = (self.literal_left.min(data.len() as u64)) as usize;
                 self.literal_left -= n as u64;
                 data = &data[n..];
+                self.progress();
                 continue;
             }
             let b = data[0];
             data = &data[1..];
             if b == b'\n' {
-                self.literal_left = literal_size(&self.tail)?;
+                self.literal_left = literal_size(&self.tail, self.max_literal)?;
                 self.line_len = 0;
                 self.tail.clear();
                 continue;
@@ -60,17 +88,31 @@ impl<S> Guard<S> {
                     format!("the server sent a line longer than {} KiB", MAX_LINE >> 10),
                 ));
             }
+            if b == b'0' && self.tail.last() == Some(&b'{') {
+                // a leading zero of a literal's size: `{000…0500000000}` is `{500000000}`,
+                // however many zeros push the `{` out of the tail (fuzz_regressions.rs)
+                continue;
+            }
             if self.tail.len() == 32 {
                 self.tail.remove(0);
             }
             self.tail.push(b);
         }
+        if self.last_progress.elapsed() > self.progress_limit {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the server kept sending for {} s without answering the command",
+                    self.progress_limit.as_secs()
+                ),
+            ));
+        }
         Ok(())
     }
 }
 
-/// The N of a line ending in `{N}` or `{N+}` (before the CR), else 0.
-fn literal_size(tail: &[u8]) -> io::Result<u64> {
+/// The N of a line ending in `{N}` or `{N+}` (before the CR), else 0; above `max`, an error.
+fn literal_size(tail: &[u8], max: u64) -> io::Result<u64> {
     let t = tail.strip_suffix(b"\r").unwrap_or(tail);
     let Some(t) = t.strip_suffix(b"}") else {
         return Ok(0);
@@ -87,8 +129,8 @@ fn literal_size(tail: &[u8]) -> io::Result<u64> {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!(
-                "the server announced a literal larger than {} MiB",
-                MAX_LITERAL >> 20
+                "the server announced a literal larger than {} KiB",
+                max >> 10
             ),
         )
     };
@@ -96,7 +138,7 @@ fn literal_size(tail: &[u8]) -> io::Result<u64> {
         .ok()
         .and_then(|s| s.parse().ok())
         .ok_or_else(too_big)?;
-    if n > MAX_LITERAL {
+    if n > max {
         return Err(too_big());
     }
     Ok(n)
@@ -119,7 +161,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guard<S> {
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 let new = buf.filled()[before..].to_vec();
-                Poll::Ready(this.scan(&new))
+                let r = this.scan(&new);
+                if r.is_err() {
+                    // a failed read reads nothing (tokio's AsyncReadExt asserts it)
+                    buf.set_filled(before);
+                }
+                Poll::Ready(r)
             }
             other => other,
         }
@@ -132,7 +179,14 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guard<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &r {
+            if *n > 0 {
+                this.progress(); // a command: the server's reply is progress again
+            }
+        }
+        r
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_flush(cx)
@@ -148,25 +202,48 @@ mod tests {
 
     #[test]
     fn literals_are_skipped_and_bounded() {
-        let mut g = Guard::new(());
+        let long = std::time::Duration::from_secs(60);
+        let mut g = Guard::new((), long);
         g.scan(b"* 1 FETCH (BODY[] {5}\r\nab\ncd)\r\n").unwrap();
         assert_eq!(g.literal_left, 0);
         assert_eq!(g.line_len, 0);
-        let e = Guard::new(())
+        let e = Guard::new((), long)
             .scan(b"* 1 FETCH (BODY[] {999999999999}\r\n")
             .unwrap_err();
         assert!(e.to_string().contains("literal"));
-        let e = Guard::new(())
+        // a command's reply: small literals only; a FETCH read by hand: the message limit
+        let mut g = Guard::new((), long);
+        assert!(g.scan(b"* LIST () \"/\" {2000000}\r\n").is_err());
+        g.set_max_literal(192 << 20);
+        g.scan(b"* 1 FETCH (BODY[] {2000000}\r\n").unwrap();
+        let e = Guard::new((), long)
             .scan(b"* 1 FETCH (BODY[] {500000000}\r\n")
             .unwrap_err();
-        assert!(e.to_string().contains("MiB"));
+        assert!(e.to_string().contains("KiB"));
         let junk = vec![b'x'; MAX_LINE + 1];
-        assert!(Guard::new(()).scan(&junk).is_err());
+        assert!(Guard::new((), long).scan(&junk).is_err());
         // split across reads
-        let mut g = Guard::new(());
+        let mut g = Guard::new((), long);
         g.scan(b"* 2 FETCH (BODY[] {1").unwrap();
         g.scan(b"0}\r").unwrap();
         g.scan(b"\n0123456789)\r\n").unwrap();
         assert_eq!((g.literal_left, g.line_len), (0, 0));
+    }
+
+    #[test]
+    fn talking_without_progress_is_bounded() {
+        let mut g = Guard::new((), std::time::Duration::from_millis(50));
+        g.scan(b"* OK still here\r\n").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(80));
+        let e = g.scan(b"* OK still here\r\n").unwrap_err();
+        assert!(e.to_string().contains("without answering"), "{e}");
+        // literal bytes are progress
+        let mut g = Guard::new((), std::time::Duration::from_millis(50));
+        g.set_max_literal(1 << 20);
+        g.scan(b"* 1 FETCH (BODY[] {100}\r\n").unwrap();
+        for _ in 0..4 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            g.scan(&[b'x'; 20]).unwrap();
+        }
     }
 }

@@ -4,7 +4,6 @@
 use super::session::{map_err, ImapSession};
 use super::utf7;
 use crate::error::{Error, Result, Status};
-use async_imap::types::Flag;
 use futures_util::StreamExt;
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -146,23 +145,11 @@ pub struct Message<'a> {
     pub body: &'a [u8],
 }
 
-fn flag_text(f: Flag<'_>) -> String {
-    match f {
-        Flag::Seen => "\\Seen".into(),
-        Flag::Answered => "\\Answered".into(),
-        Flag::Flagged => "\\Flagged".into(),
-        Flag::Deleted => "\\Deleted".into(),
-        Flag::Draft => "\\Draft".into(),
-        Flag::Recent => "\\Recent".into(),
-        Flag::MayCreate => "\\*".into(),
-        Flag::Custom(c) => c.to_string(),
-    }
-}
-
-/// Fetches `uids` (ascending) in one UID FETCH and hands each message to `each`, in UID order,
-/// until it returns `Ok(false)` (stop) or an error. The rest of the server's reply is read and
-/// dropped so the session stays usable. Returns the UIDs accepted — also when the session failed
-/// part-way, so the caller can account for them — and the outcome.
+/// Fetches `uids` (ascending) in one UID FETCH and hands each message to `each`, in the
+/// server's order, until it returns `Ok(false)` (stop) or an error. The rest of the server's
+/// reply is read and dropped so the session stays usable. Returns the UIDs accepted — also
+/// when the session failed part-way, so the caller can account for them — and the outcome.
+/// Messages larger than `max_message` bytes are refused before they are read.
 ///
 /// A reply that ends without some requested messages is checked with NOOP: a dead session (the
 /// server sent BYE, e.g. Exchange's `AccessTokenExpired`, or closed) is a network error to
@@ -172,62 +159,43 @@ pub async fn fetch<F>(
     host: &str,
     uids: &[u32],
     peek: bool,
+    max_message: u64,
     mut each: F,
 ) -> (Vec<u32>, Result<()>)
 where
     F: FnMut(Message<'_>) -> Result<bool>,
 {
-    let item = if peek { "BODY.PEEK[]" } else { "BODY[]" };
-    let query = format!("(UID FLAGS INTERNALDATE RFC822.SIZE {item})");
-    let mut accepted = Vec::new();
-    let mut stream = match session.uid_fetch(uid_set(uids), &query).await {
-        Ok(s) => s,
-        Err(e) => return (accepted, Err(map_err(host)(e))),
-    };
     let wanted: std::collections::HashSet<u32> = uids.iter().copied().collect();
-    let mut received = 0usize;
-    let mut outcome: Result<()> = Ok(());
     let mut stopped = false;
-    while let Some(item) = stream.next().await {
-        let f = match item {
-            Ok(f) => f,
-            Err(e) => {
-                outcome = Err(map_err(host)(e));
-                break;
-            }
-        };
-        if stopped || outcome.is_err() {
-            continue; // drain
+    let mut guarded = |m: Message<'_>| {
+        if !wanted.contains(&m.uid) {
+            return Ok(true); // not asked for: not the host's business (and not "accepted")
         }
-        let (Some(uid), Some(body)) = (f.uid, f.body()) else {
-            continue; // an unsolicited FETCH (flag change): not ours
-        };
-        if !wanted.contains(&uid) {
-            continue;
+        let r = each(m);
+        if matches!(r, Ok(false)) {
+            stopped = true;
         }
-        received += 1;
-        let msg = Message {
-            uid,
-            flags: f.flags().map(flag_text).collect(),
-            internal_date: f.internal_date().map(|d| d.timestamp()),
-            size: f.size.unwrap_or(body.len() as u32),
-            body,
-        };
-        match each(msg) {
-            Ok(true) => accepted.push(uid),
-            Ok(false) => stopped = true,
-            Err(e) => outcome = Err(e),
-        }
-    }
-    drop(stream);
-    if outcome.is_ok() && !stopped && received < wanted.len() {
+        r
+    };
+    let (mut accepted, received, outcome) = super::fetch_reader::uid_fetch(
+        session,
+        host,
+        &uid_set(uids),
+        peek,
+        max_message,
+        &mut guarded,
+    )
+    .await;
+    accepted.retain(|u| wanted.contains(u));
+    let missing = wanted.iter().any(|u| !received.contains(u));
+    if outcome.is_ok() && !stopped && missing {
         if let Err(e) = session.noop().await {
             let mut err = map_err(host)(e);
             if err.status == Status::ProtocolError {
                 err.status = Status::NetworkError;
             }
             err.message = format!("{} (the reply to FETCH ended early)", err.message);
-            outcome = Err(err);
+            return (accepted, Err(err));
         }
     }
     (accepted, outcome)

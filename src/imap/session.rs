@@ -230,7 +230,7 @@ pub async fn open(
         .map(|c| c[5..].to_string())
         .collect();
     Ok((
-        Client::new(Guard::new(pre.stream)),
+        Client::new(Guard::new(pre.stream, timeout)),
         ServerInfo {
             greeting: greeting_text,
             capabilities: caps,

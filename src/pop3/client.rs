@@ -437,13 +437,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
     /// RETR: the message's bytes (dot-unstuffed, CR LF line ends, without the final `.`).
     /// A message larger than `max_bytes` is a ProtocolError, and the session is then unusable
     /// (the rest of the message is not read).
-    pub async fn retr(&mut self, msgno: u32, max_bytes: usize) -> Result<Vec<u8>> {
+    pub async fn retr(
+        &mut self,
+        msgno: u32,
+        max_bytes: usize,
+        size: Option<u64>,
+    ) -> Result<Vec<u8>> {
         check_msgno(msgno)?;
+        if let Some(n) = size.filter(|n| *n > max_bytes as u64) {
+            return Err(Error::new(
+                Status::Unsupported,
+                format!(
+                    "{}: message {msgno} is {} MiB, more than this account accepts (max_message_mb {}): it was not fetched",
+                    self.conn.host,
+                    n >> 20,
+                    max_bytes >> 20
+                ),
+            )
+            .with_hint("Raise max_message_mb in the account's settings (the process must have that much memory to spare), or remove the message from the mailbox."));
+        }
         self.conn
             .command(&format!("RETR {msgno}"), &format!("RETR {msgno}"))
             .await?;
+        // the listed size counts CRLF line ends, as the bytes handed over do; a little room
+        // for a server that rounds
+        let expected = size.map_or(0, |n| n as usize + 1024);
         self.conn
-            .multiline(max_bytes, &format!("message {msgno}"))
+            .multiline_sized(max_bytes, &format!("message {msgno}"), expected)
             .await
     }
 
@@ -654,10 +674,10 @@ mod tests {
                 vec![(1, "aaa".to_string()), (2, "bbb".to_string())]
             );
             assert_eq!(s.list_all().await.unwrap(), vec![(1, 10), (2, 20)]);
-            assert_eq!(s.retr(2, 1000).await.unwrap(), b"A: b\r\n\r\n.x\r\n");
+            assert_eq!(s.retr(2, 1000, None).await.unwrap(), b"A: b\r\n\r\n.x\r\n");
             s.dele(2).await.unwrap();
             assert_eq!(s.dele(0).await.unwrap_err().status, Status::InvalidArgument);
-            let e = s.retr(1, 15).await.unwrap_err();
+            let e = s.retr(1, 15, None).await.unwrap_err();
             assert_eq!(e.status, Status::ProtocolError);
             // unusable afterwards: nothing more is sent
             assert_eq!(s.noop().await.unwrap_err().status, Status::ProtocolError);

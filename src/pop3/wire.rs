@@ -195,7 +195,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// ending with CR LF, the final `.` line removed. More than `limit` bytes is an error
     /// (and leaves the connection broken).
     pub async fn multiline(&mut self, limit: usize, what: &str) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
+        self.multiline_sized(limit, what, 0).await
+    }
+
+    /// As [`Conn::multiline`], the result allocated once for `expected` bytes (the size the
+    /// server announced, which it may not keep to): an honest server's message costs its own
+    /// size in memory, not the doubling of a growing buffer.
+    pub async fn multiline_sized(
+        &mut self,
+        limit: usize,
+        what: &str,
+        expected: usize,
+    ) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(expected.min(limit));
         loop {
             let line = self.read_line().await?;
             if line == b"." {
