@@ -96,6 +96,34 @@ fn wrong_state_is_rejected_and_the_flow_goes_on_unrelated_requests_ignored() {
     assert!(acc.token(0).is_ok());
 }
 
+/// Browsers open speculative connections and leave them idle: the listener reads connections
+/// concurrently, so idle ones do not delay the real redirect (each used to cost 10 s).
+#[test]
+fn idle_connections_do_not_delay_the_redirect() {
+    let _serial = common::serial();
+    init();
+    let sb = sandbox();
+    let acc = Acc::new(&sb.config("confidential-app", json!({}))).unwrap();
+    let started = acc.start(r#"{"open_browser": false}"#).unwrap();
+    let url = started["authorization_url"].as_str().unwrap();
+    let out = sb.browse(&["--stop-at-redirect", url]);
+    let redirect = out["redirect_url"].as_str().unwrap().to_string();
+    let port = url::Url::parse(&redirect).unwrap().port().unwrap();
+    let idle: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    let t = std::time::Instant::now();
+    let (status, body) = http_get(&redirect);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "the redirect waited {:?} behind idle connections",
+        t.elapsed()
+    );
+    acc.wait(5000).unwrap();
+    drop(idle);
+}
+
 #[test]
 fn user_denial_gives_access_denied_with_the_provider_text_in_french() {
     let _serial = common::serial();

@@ -102,8 +102,8 @@ impl HostStore {
                 return Err(Error::new(
                     Status::TokensLocked,
                     lang.pick_string(
-                        format!("Another program held the lock of the shared tokens for more than {} s (the token store's lock callback answered BUSY): the tokens were not refreshed here", wait.as_secs()),
-                        format!("Un autre programme a gardé le verrou des jetons partagés plus de {} s (le rappel de verrouillage du stockage a répondu BUSY) : les jetons n'ont pas été actualisés ici", wait.as_secs()),
+                        format!("Another program held the lock of the shared tokens for more than {:.1} s (the token store's lock callback answered BUSY): the tokens were not refreshed here", wait.as_secs_f32()),
+                        format!("Un autre programme a gardé le verrou des jetons partagés plus de {:.1} s (le rappel de verrouillage du stockage a répondu BUSY) : les jetons n'ont pas été actualisés ici", wait.as_secs_f32()),
                     ),
                 ))
             }

@@ -185,7 +185,7 @@ fn timed_out(account: &Account, limit: Duration, mismatches: u32) -> Error {
 /// Serves the listener until the flow finishes, times out or is cancelled.
 async fn serve(
     account: Arc<Account>,
-    listener: Listener,
+    mut listener: Listener,
     pending: Arc<PendingCode>,
     shared: Arc<FlowShared>,
     limit: Duration,

@@ -8,15 +8,19 @@ use crate::error::{Error, Result, Status};
 use crate::lang::Lang;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
 const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections read at once; more wait in the system's backlog.
+const MAX_CONNECTIONS: usize = 32;
 
 pub struct Listener {
     sockets: Vec<TcpListener>,
     pub port: u16,
+    /// Connections whose request head is being read (aborted when the listener is dropped).
+    reading: tokio::task::JoinSet<Option<Request>>,
 }
 
 /// One HTTP request received on the listener.
@@ -51,7 +55,11 @@ pub fn bind(redirect: &RedirectUri, lang: Lang) -> Result<Listener> {
     for s in std_sockets {
         sockets.push(TcpListener::from_std(s).map_err(|e| Error::io("listener", &e))?);
     }
-    Ok(Listener { sockets, port })
+    Ok(Listener {
+        sockets,
+        port,
+        reading: tokio::task::JoinSet::new(),
+    })
 }
 
 fn bind_sockets(redirect: &RedirectUri, lang: Lang) -> Result<(Vec<std::net::TcpListener>, u16)> {
@@ -118,40 +126,61 @@ pub fn probe_port(redirect: &RedirectUri) -> Option<String> {
 }
 
 impl Listener {
-    /// Accepts the next connection on any socket and reads its request head.
-    /// Connections that send nothing useful are answered 400 and skipped.
-    pub async fn next_request(&self) -> std::io::Result<Request> {
+    /// The next request whose head was read, from any connection: connections are read
+    /// concurrently (at most [`MAX_CONNECTIONS`] at once), so idle ones — browsers open
+    /// speculative connections — never delay the real redirect. Connections that send nothing
+    /// useful within [`REQUEST_READ_TIMEOUT`] are answered 400 and dropped.
+    pub async fn next_request(&mut self) -> std::io::Result<Request> {
+        let Listener {
+            sockets, reading, ..
+        } = self;
         loop {
-            let (mut stream, _) = self.accept().await?;
-            match tokio::time::timeout(REQUEST_READ_TIMEOUT, read_head(&mut stream)).await {
-                Ok(Ok(Some((method, target)))) => {
-                    return Ok(Request {
-                        stream,
-                        method,
-                        target,
-                    })
+            tokio::select! {
+                accepted = accept_any(sockets), if reading.len() < MAX_CONNECTIONS => {
+                    let (stream, _) = accepted?;
+                    reading.spawn(read_request(stream));
                 }
-                _ => {
-                    let _ = respond(&mut stream, 400, "text/plain", "bad request").await;
+                Some(done) = reading.join_next(), if !reading.is_empty() => {
+                    if let Ok(Some(request)) = done {
+                        return Ok(request);
+                    }
                 }
             }
         }
     }
+}
 
-    async fn accept(&self) -> std::io::Result<(TcpStream, SocketAddr)> {
-        match self.sockets.as_slice() {
-            [a] => a.accept().await,
-            [a, b, ..] => tokio::select! {
-                r = a.accept() => r,
-                r = b.accept() => r,
-            },
-            [] => std::future::pending().await,
+async fn accept_any(sockets: &[TcpListener]) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match sockets {
+        [a] => a.accept().await,
+        [a, b, ..] => tokio::select! {
+            r = a.accept() => r,
+            r = b.accept() => r,
+        },
+        [] => std::future::pending().await,
+    }
+}
+
+/// Reads one connection's request head, bounded in size and time.
+async fn read_request(mut stream: TcpStream) -> Option<Request> {
+    match tokio::time::timeout(REQUEST_READ_TIMEOUT, read_head(&mut stream)).await {
+        Ok(Ok(Some((method, target)))) => Some(Request {
+            stream,
+            method,
+            target,
+        }),
+        _ => {
+            let _ = respond(&mut stream, 400, "text/plain", "bad request").await;
+            None
         }
     }
 }
 
 /// Reads `METHOD TARGET HTTP/1.x` and the headers (ignored), bounded in size.
-async fn read_head(stream: &mut TcpStream) -> std::io::Result<Option<(String, String)>> {
+/// (`pub` and generic for the fuzz target `listener_head`.)
+pub async fn read_head<S: AsyncRead + Unpin>(
+    stream: &mut S,
+) -> std::io::Result<Option<(String, String)>> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {

@@ -73,8 +73,8 @@ fn busy(path: &Path, waited: Duration, lang: Lang) -> Error {
     Error::new(
         Status::TokensLocked,
         lang.pick_string(
-            format!("Another program (or another account handle) has been refreshing this mailbox's tokens for {secs:.0} s and still holds {}: the tokens were not refreshed here", path.display()),
-            format!("Un autre programme (ou un autre compte ouvert) actualise les jetons de cette boîte depuis {secs:.0} s et détient toujours {} : les jetons n'ont pas été actualisés ici", path.display()),
+            format!("Another program (or another account handle) has been refreshing this mailbox's tokens for {secs:.1} s and still holds {}: the tokens were not refreshed here", path.display()),
+            format!("Un autre programme (ou un autre compte ouvert) actualise les jetons de cette boîte depuis {secs:.1} s et détient toujours {} : les jetons n'ont pas été actualisés ici", path.display()),
         ),
     )
     .with_hint(lang.pick(
