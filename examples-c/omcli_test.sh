@@ -37,6 +37,7 @@ cleanup() {
   bash tests/sandbox/mail/stop.sh "$work/mail" >/dev/null 2>&1 || true
   kill "$SANDBOX_PID" 2>/dev/null || true
   [ -n "${bg_pid:-}" ] && kill "$bg_pid" 2>/dev/null
+  [ -n "${holder_pid:-}" ] && kill "$holder_pid" 2>/dev/null
   [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$work/eml" "$work/mail/mail"
 }
 trap cleanup EXIT
@@ -107,7 +108,9 @@ expect() {
   if [ "$rc" != "$want" ]; then not_ok "$desc (exit $rc, expected $want)" "$(o "$name")"; return; fi
   local pat
   for pat in "$@"; do
-    if ! cat "$(o "$name").out" "$(o "$name").err" | grep -qE -- "$pat"; then
+    # (grep reads the files itself: `cat … | grep -q` under pipefail fails at random when grep
+    # exits at the first match and cat dies of SIGPIPE)
+    if ! grep -qE -- "$pat" "$(o "$name").out" "$(o "$name").err"; then
       not_ok "$desc (no /$pat/ in the output)" "$(o "$name")"; return
     fi
   done
@@ -327,6 +330,92 @@ if [ "$rc" = 0 ] && grep -q "ERROR SUMMARY: 0 errors" "$work/out/vg_folders.valg
   ok "valgrind: omcli folders (TLS + IMAP + JSON parsing) is clean"
 else
   not_ok "valgrind: omcli folders is clean (exit $rc)"; grep -E "ERROR SUMMARY|lost" "$work/out/vg_folders.valgrind" | sed 's/^/#   /'
+fi
+
+# ---------------------------------------------------------------- shared_tokens: the host's token store
+# A JSON file as the host's "database" and a flock()ed lock file as its row lock
+# (om_account_set_token_store). Its own grant (authorized by shared_tokens itself), so that its
+# refreshes rotate none of the refresh tokens used above.
+st=$repo/examples-c/shared_tokens
+db=$work/crm-db.tokens.json
+db_get() { python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]) or '')" "$db" "$1" 2>/dev/null; }
+refreshes() { # refresh_token requests received by the sandbox's OAuth2 server (GET /_test/stats)
+  python3 - "$SANDBOX_ISSUER" "$SANDBOX_CA_FILE" <<'PY'
+import json, ssl, sys, urllib.request
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+with urllib.request.urlopen(sys.argv[1] + "/_test/stats", context=ctx, timeout=10) as r:
+    print(json.load(r)["token_requests"]["refresh_token"])
+PY
+}
+expire_db() { # what tests/common/capi.rs expire_access_token does, to the stored set
+  python3 - "$db" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1])); t["expires_at"] = 1; t["version"] += 1
+json.dump(t, open(sys.argv[1], "w"))
+PY
+}
+rm -f "$db" "$db.lock"
+run st_auth "$st" "$account" "$db"
+expect st_auth "shared_tokens with an empty database: authorizes, the store saves the tokens" 0 \
+  "^authorized; the tokens are saved" "^access token: " "^stored version: [0-9]+$"
+if [ -n "$(db_get refresh_token)" ] && [ -n "$(db_get access_token)" ]; then ok "the database file holds the new token set"
+else not_ok "the database file holds the new token set" "$(o st_auth)"; fi
+
+expire_db
+v_before=$(db_get version)
+r_before=$(refreshes)
+run st_refresh "$st" "$account" "$db"
+v_after=$(db_get version)
+r_after=$(refreshes)
+expect st_refresh "shared_tokens with an expired access token: exit 0, refreshed under the lock" 0 \
+  "^store: 1 lock\(s\), 1 save\(s\): new tokens saved" "^stored version: $v_after$"
+if [ -n "$v_after" ] && [ "$v_after" -gt "$v_before" ] && [ "$(db_get expires_at)" -gt "$(date +%s)" ]; then
+  ok "the database holds a newer version after the forced refresh ($v_before -> $v_after)"
+else
+  not_ok "the database holds a newer version after the forced refresh ($v_before -> $v_after)" "$(o st_refresh)"
+fi
+if [ "$r_after" = $((r_before + 1)) ]; then ok "one refresh at the OAuth2 server"
+else not_ok "one refresh at the OAuth2 server ($r_before -> $r_after)"; fi
+
+run st_fresh "$st" "$account" "$db"
+expect st_fresh "another process: the stored token is fresh, no refresh" 0 \
+  "^store: 1 lock\(s\), 0 save\(s\): no refresh needed" "^stored version: $v_after$"
+if [ "$(refreshes)" = "$r_after" ] && [ "$(db_get version)" = "$v_after" ]; then ok "no further refresh request, the database unchanged"
+else not_ok "no further refresh request, the database unchanged"; fi
+
+# another process holds the row lock longer than the account waits (3/4 of timeout_secs = 1.5 s)
+write_account "$work/short.json" confidential-secret '{"timeout_secs": 2}'
+expire_db
+rm -f "$work/out/holder.out"
+python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "a"); fcntl.flock(f, fcntl.LOCK_EX); print("locked", flush=True); time.sleep(30)' \
+  "$db.lock" >"$work/out/holder.out" 2>&1 &
+holder_pid=$!
+for _ in $(seq 1 100); do grep -q locked "$work/out/holder.out" && break; sleep 0.1; done
+run st_busy "$st" "$work/short.json" "$db"
+kill "$holder_pid" 2>/dev/null; wait "$holder_pid" 2>/dev/null; holder_pid=
+expect st_busy "the lock held by another process: exit 1, OM_STATUS_TOKENS_LOCKED" 1 "OM_STATUS_TOKENS_LOCKED"
+run st_unlocked "$st" "$work/short.json" "$db"
+expect st_unlocked "once the lock is free: refreshed" 0 "^store: 1 lock\(s\), 1 save\(s\)"
+
+leaks=0
+for t in "$(db_get access_token)" "$(db_get refresh_token)"; do
+  [ -n "$t" ] || continue
+  for f in "$work"/out/st_*.out "$work"/out/st_*.err; do
+    if grep -qF -- "$t" "$f"; then leaks=$((leaks + 1)); echo "# token found in $f"; fi
+  done
+done
+if [ "$leaks" = 0 ]; then ok "shared_tokens prints no whole token"; else not_ok "shared_tokens prints no whole token ($leaks found)"; fi
+
+valgrind --error-exitcode=99 --leak-check=full \
+  --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
+  --track-origins=yes --num-callers=40 --suppressions="$repo/tests/c/valgrind.supp" \
+  --log-file="$work/out/vg_st.valgrind" "$st" "$account" "$db" >"$work/out/vg_st.out" 2>"$work/out/vg_st.err" </dev/null
+rc=$?
+if [ "$rc" = 0 ] && grep -q "ERROR SUMMARY: 0 errors" "$work/out/vg_st.valgrind"; then
+  ok "valgrind: shared_tokens (lock, read, unlock callbacks) is clean"
+else
+  not_ok "valgrind: shared_tokens is clean (exit $rc)"; grep -E "ERROR SUMMARY|lost" "$work/out/vg_st.valgrind" | sed 's/^/#   /'
 fi
 
 echo "# $(($(date +%s) - started)) s; outputs in $work/out"

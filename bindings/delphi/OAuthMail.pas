@@ -4,7 +4,8 @@
   1. The C API, one declaration per exported function, cdecl, with the exact C types
      (om_* names kept so that the header's documentation applies word for word).
   2. An idiomatic layer: TOAuthMail (library init, versions, log), TOAuthMailAccount (an
-     account object; every call raises EOAuthMail on failure), UTF-8 <-> string conversion,
+     account object; every call raises EOAuthMail on failure), IOAuthMailTokenStore (the
+     host's database as the shared home of a mailbox's tokens), UTF-8 <-> string conversion,
      every library-owned string freed with om_string_free in a finally block.
 
   Compiles with Delphi 2009+ (Windows 32/64-bit: oauthmail.dll) and Free Pascal 3.2+ in
@@ -52,6 +53,11 @@ const
   OM_LOG_INFO = 2;
   OM_LOG_DEBUG = 3;
 
+  { om_tokens_lock_cb / om_tokens_unlock_cb return values }
+  OM_TOKEN_STORE_OK = 0;      // the lock was taken (lock) or the set saved (unlock)
+  OM_TOKEN_STORE_BUSY = 1;    // lock: another process held the lock for the whole timeout_ms
+  OM_TOKEN_STORE_FAILED = 2;  // the storage failed (database unreachable, write refused...)
+
   { om_status values }
   OM_STATUS_OK = 0;
   OM_STATUS_INVALID_ARGUMENT = 1;
@@ -75,6 +81,12 @@ const
   OM_STATUS_UNSUPPORTED = 19;
   OM_STATUS_PROTOCOL_ERROR = 20;
   OM_STATUS_LOGIN_REJECTED = 21;
+  { the tokens are shared (token_file, or a token store) and another process held their lock
+    too long while refreshing them: nothing was changed; try again later }
+  OM_STATUS_TOKENS_LOCKED = 22;
+  { the connection died after a message was completely sent, before the server confirmed it:
+    it may have been delivered and was NOT sent again; do not resend it automatically }
+  OM_STATUS_DELIVERY_UNKNOWN = 23;
   OM_STATUS_PANIC = 99;
 
 type
@@ -113,6 +125,9 @@ type
   om_message_cb = function(user_data: Pointer; msg: Pom_message; data: PByte;
     len: NativeUInt): Int32; cdecl;
   om_log_cb = procedure(user_data: Pointer; level: Int32; msg: PUTF8Char); cdecl;
+  om_tokens_lock_cb = function(user_data: Pointer; timeout_ms: UInt32;
+    out_tokens_json: PPUTF8Char): Int32; cdecl;
+  om_tokens_unlock_cb = function(user_data: Pointer; tokens_json: PUTF8Char): Int32; cdecl;
 
 { ---- layer 1: the C API ---- }
 
@@ -147,7 +162,8 @@ function om_shutdown: om_status; cdecl; external OAuthMailLib;
 function om_version: PUTF8Char; cdecl; external OAuthMailLib;
 function om_version_number: UInt32; cdecl; external OAuthMailLib;
 procedure om_string_free(s: PUTF8Char); cdecl; external OAuthMailLib;
-function om_log_set_callback(callback: om_log_cb; max_level: Int32; user_data: Pointer): om_status; cdecl; external OAuthMailLib;
+function om_log_set_callback(callback: om_log_cb; max_level: Int32; user_data: Pointer;
+  free_user_data: om_free_cb): om_status; cdecl; external OAuthMailLib;
 function om_log_write(level: Int32; msg: PUTF8Char): om_status; cdecl; external OAuthMailLib;
 function om_send(account: Pom_account; message_json: PUTF8Char; options_json: PUTF8Char;
   out_result_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
@@ -157,6 +173,8 @@ function om_send_batch(account: Pom_account; messages_json: PUTF8Char; options_j
   out_results_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
 function om_status_name(status: om_status): PUTF8Char; cdecl; external OAuthMailLib;
 function om_status_description(status: om_status): PUTF8Char; cdecl; external OAuthMailLib;
+function om_account_set_token_store(account: Pom_account; lock: om_tokens_lock_cb;
+  unlock: om_tokens_unlock_cb; user_data: Pointer; free_user_data: om_free_cb): om_status; cdecl; external OAuthMailLib;
 function om_get_access_token(account: Pom_account; timeout_ms: UInt32; out_token: PPUTF8Char;
   out_expires_at: PInt64): om_status; cdecl; external OAuthMailLib;
 function om_tokens_export(account: Pom_account; out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
@@ -166,23 +184,31 @@ function om_tokens_revoke(account: Pom_account; timeout_ms: UInt32): om_status; 
 { ---- layer 2: the Pascal API ---- }
 
 type
-  { Raised by every failing call of the Pascal layer. Message = om_last_error_message (or the
-    status description when the library gave none). }
+  { Raised by every failing call of the Pascal layer. Message = om_last_error_message, whole:
+    what happened, the provider's or server's text in brackets, then ' — ' and the hint (or
+    the status description when the library gave none). Show it as it is: Hint and Detail are
+    those parts alone, for a dialog with separate fields — do not append them to Message. }
   EOAuthMail = class(Exception)
   private
     FStatus: Integer;
     FHint: string;
     FDetail: string;
     FText: string;
+    FCall: string;
     procedure SetText(const AText: string);
   public
     constructor CreateStatus(AStatus: Integer; const AMessage, AHint, ADetail: string);
-    { Reads om_last_error_* of this thread: call right after the failing om_* call. }
-    class function FromLastError(AStatus: Integer; const Context: string = ''): EOAuthMail;
+    { Reads om_last_error_* of this thread: call right after the failing om_* call. CallName
+      (the om_* function, for logs) goes to Call, never into the message shown to users. }
+    class function FromLastError(AStatus: Integer; const CallName: string = ''): EOAuthMail;
     function StatusName: string;
+    { Status = OM_STATUS_DELIVERY_UNKNOWN: the message may have been delivered and was not sent
+      again; do not resend it automatically. }
+    function DeliveryUnknown: Boolean;
     property Status: Integer read FStatus;   // OM_STATUS_*
     property Hint: string read FHint;        // who must do what ('' if none)
     property Detail: string read FDetail;    // the provider's / server's own text ('' if none)
+    property Call: string read FCall;        // the om_* function that failed (for logs; '' if unknown)
     { The message as a (Unicode) string. Same as Message in Delphi; in Free Pascal 3.2
       Exception.Message is an AnsiString, so it holds the UTF-8 bytes (code page CP_UTF8)
       and Text is the lossless copy, whatever DefaultSystemCodePage (ASCII under LANG=C). }
@@ -219,6 +245,25 @@ type
     and never call blocking oauthmail functions from it. Exceptions are swallowed. }
   TOAuthMailLogProc = procedure(Level: Integer; const Msg: string);
 
+  { The host's own storage of a mailbox's tokens — typically one row of its database — shared
+    by every process and workstation using the mailbox: TOAuthMailAccount.SetTokenStore.
+    Before every refresh (and revocation) the library calls TryLock, then Unlock once done,
+    both on the thread of the account call that needs them, inside it. Do not call the account
+    from them (EOAuthMail OM_STATUS_REENTRANT_CALL). }
+  IOAuthMailTokenStore = interface
+    ['{6E0C2C51-1F8B-4F3A-9C2E-3B7D5A4E9F10}']
+    { Take the lock on the stored tokens, waiting at most TimeoutMs (e.g. StartTransaction +
+      SELECT ... FOR UPDATE with that lock timeout, or a named mutex), and read them:
+      StoredTokensJson = the stored token set JSON (as ExportTokens gave it), '' when nothing is
+      stored yet. Return False when the lock was not taken in time (the account call raises
+      EOAuthMail with OM_STATUS_TOKENS_LOCKED). Raise when the storage fails (the call raises
+      EOAuthMail with OM_STATUS_IO_ERROR, your message appended). Unlock follows only True. }
+    function TryLock(TimeoutMs: Cardinal; out StoredTokensJson: string): Boolean;
+    { Save NewTokensJson when it is not '' (it replaces the stored set: it is newer), then
+      release the lock (Commit). Release it even when the save fails, then raise. }
+    procedure Unlock(const NewTokensJson: string);
+  end;
+
   TOAuthMail = class
   public
     class procedure Init;     // om_init (reference-counted); raises on failure
@@ -227,8 +272,11 @@ type
     class function VersionNumber: Cardinal;
     class function StatusName(Status: Integer): string;
     class function StatusDescription(Status: Integer): string;
-    { nil removes the log callback. }
+    { nil removes the log callback. When this returns, the previous Proc is not running on any
+      thread and will not be called again. }
     class procedure SetLogProc(Proc: TOAuthMailLogProc; MaxLevel: Integer = OM_LOG_INFO);
+    { Log sinks the library holds (0 or 1; each is released by the library's free function). }
+    class function LogSinksAlive: Integer;
     class procedure LogWrite(Level: Integer; const Msg: string);
   end;
 
@@ -250,8 +298,12 @@ type
     function ServersCheck(TimeoutMs: Cardinal = 0): string; // JSON array, one report per server
 
     { Starts the browser authorization and returns the authorization URL (show it when the
-      browser did not open). InfoJson: the whole om_authorize_start result. }
-    function Authorize(OpenBrowser: Boolean = True): string; overload;
+      browser did not open). InfoJson: the whole om_authorize_start result. Without
+      OpenBrowser the account's configuration decides (open_browser, true by default: an admin
+      may have set it to false); with it, this call overrides the configuration. }
+    function Authorize: string; overload;
+    function Authorize(out InfoJson: string): string; overload;
+    function Authorize(OpenBrowser: Boolean): string; overload;
     function Authorize(OpenBrowser: Boolean; out InfoJson: string): string; overload;
     function AuthorizeWithOptions(const OptionsJson: string): string; // returns the result JSON
     { OM_STATUS_OK or OM_STATUS_PENDING (call again); any other outcome raises EOAuthMail. }
@@ -267,6 +319,12 @@ type
       (OM_STATUS_STALE_TOKENS); other failures raise. }
     function ImportTokens(const TokensJson: string): Boolean;
     procedure RevokeTokens(TimeoutMs: Cardinal = 0);
+    { Makes Store (your database) the place where this mailbox's tokens are shared with other
+      processes and workstations (om_account_set_token_store); nil removes it. Do not also save
+      tokens from OnTokensChanged then: a save outside the lock could overwrite a newer set.
+      The account keeps a reference to Store until it is replaced or removed, or the account
+      freed. Not with token_file (EOAuthMail OM_STATUS_WRONG_STATE). }
+    procedure SetTokenStore(const Store: IOAuthMailTokenStore);
 
     { Returns the summary JSON. OptionsJson '' = defaults. OnMessage may be nil (accept all). }
     function Fetch(const OptionsJson: string; OnMessage: TOAuthMailMessageEvent): string;
@@ -424,7 +482,7 @@ begin
   FDetail := ADetail;
 end;
 
-class function EOAuthMail.FromLastError(AStatus: Integer; const Context: string): EOAuthMail;
+class function EOAuthMail.FromLastError(AStatus: Integer; const CallName: string): EOAuthMail;
 var
   Msg: string;
 begin
@@ -434,9 +492,8 @@ begin
     OMFromUtf8(om_last_error_detail));
   if Msg = '' then
     Msg := OMFromUtf8(om_status_description(AStatus));
-  if Context <> '' then
-    Msg := Context + ': ' + Msg;
-  Result.SetText(Msg);
+  Result.SetText(Msg); // the user's text: no C function name in it (see Call)
+  Result.FCall := CallName;
 end;
 
 function EOAuthMail.StatusName: string;
@@ -444,21 +501,39 @@ begin
   Result := OMFromUtf8(om_status_name(FStatus));
 end;
 
+function EOAuthMail.DeliveryUnknown: Boolean;
+begin
+  Result := FStatus = OM_STATUS_DELIVERY_UNKNOWN;
+end;
+
 { ---- TOAuthMail ---- }
 
+type
+  { The log callback's user data: the host's procedure, on the heap, released by the library
+    (LogFree) once no thread can run it any more. }
+  PLogSink = ^TLogSink;
+  TLogSink = record
+    Proc: TOAuthMailLogProc;
+  end;
+
 var
-  GLogProc: TOAuthMailLogProc = nil;
+  GLogSinks: Integer = 0; // alive: handed to the library and not released yet
 
 procedure LogTrampoline(user_data: Pointer; level: Int32; msg: PUTF8Char); cdecl;
-var
-  P: TOAuthMailLogProc;
 begin
-  P := GLogProc;
-  if not Assigned(P) then Exit;
   try
-    P(level, OMFromUtf8(msg));
+    PLogSink(user_data)^.Proc(level, OMFromUtf8(msg));
   except
     // never let an exception unwind into the library
+  end;
+end;
+
+procedure LogFree(user_data: Pointer); cdecl;
+begin
+  try
+    Dispose(PLogSink(user_data));
+    InterlockedDecrement(GLogSinks);
+  except
   end;
 end;
 
@@ -501,18 +576,34 @@ end;
 class procedure TOAuthMail.SetLogProc(Proc: TOAuthMailLogProc; MaxLevel: Integer);
 var
   St: om_status;
+  Sink: PLogSink;
+  E: EOAuthMail;
 begin
-  if Assigned(Proc) then
+  if not Assigned(Proc) then
   begin
-    GLogProc := Proc;
-    St := om_log_set_callback(LogTrampoline, MaxLevel, nil);
-  end
-  else
-  begin
-    St := om_log_set_callback(nil, MaxLevel, nil);
-    GLogProc := nil;
+    // the library calls LogFree for the previous sink before returning
+    St := om_log_set_callback(nil, MaxLevel, nil, nil);
+    if St <> OM_STATUS_OK then raise EOAuthMail.FromLastError(St, 'om_log_set_callback');
+    Exit;
   end;
-  if St <> OM_STATUS_OK then raise EOAuthMail.FromLastError(St, 'om_log_set_callback');
+  New(Sink);
+  Sink^.Proc := Proc;
+  InterlockedIncrement(GLogSinks);
+  St := om_log_set_callback(LogTrampoline, MaxLevel, Sink, LogFree);
+  if St <> OM_STATUS_OK then
+  begin
+    // refused (level out of range, called from the log callback): the library did not take
+    // the sink and will not free it
+    E := EOAuthMail.FromLastError(St, 'om_log_set_callback');
+    Dispose(Sink);
+    InterlockedDecrement(GLogSinks);
+    raise E;
+  end;
+end;
+
+class function TOAuthMail.LogSinksAlive: Integer;
+begin
+  Result := GLogSinks;
 end;
 
 class procedure TOAuthMail.LogWrite(Level: Integer; const Msg: string);
@@ -532,6 +623,9 @@ threadvar
     callback. Per thread: the callback runs inside the call, on the calling thread, and an
     account may be used from several threads at once. }
   GDeferred: TObject;
+  { An exception raised by a token store (TryLock / Unlock) during the account call on this
+    thread: its message is added to the EOAuthMail that call raises. }
+  GStoreFailure: TObject;
 
 procedure TokenTrampoline(user_data: Pointer; tokens_json: PUTF8Char); cdecl;
 var
@@ -595,6 +689,96 @@ begin
   end;
 end;
 
+{ ---- token store ---- }
+
+type
+  { The token store callbacks' user data: the host's store (a counted reference, released by
+    the library through StoreFree when the store is replaced or removed or the account freed)
+    and the stored set handed to the library, kept alive from TryLock until Unlock. The
+    library takes the store's lock for one refresh at a time per account. }
+  PStoreBridge = ^TStoreBridge;
+  TStoreBridge = record
+    Store: IOAuthMailTokenStore;
+    Held: UTF8String;
+  end;
+
+procedure KeepStoreFailure;
+begin
+  if GStoreFailure = nil then
+    GStoreFailure := TObject(AcquireExceptionObject);
+end;
+
+function StoreLockTrampoline(user_data: Pointer; timeout_ms: UInt32;
+  out_tokens_json: PPUTF8Char): Int32; cdecl;
+var
+  B: PStoreBridge;
+  Stored: string;
+begin
+  B := PStoreBridge(user_data);
+  try
+    out_tokens_json^ := nil;
+    Stored := '';
+    if not B^.Store.TryLock(timeout_ms, Stored) then
+    begin
+      Result := OM_TOKEN_STORE_BUSY;
+      Exit;
+    end;
+    try
+      B^.Held := OMToUtf8(Stored);
+    except
+      // the lock is held, but after FAILED the library does not call Unlock: release it here
+      try
+        B^.Store.Unlock('');
+      except
+      end;
+      raise;
+    end;
+    if Length(B^.Held) > 0 then
+      out_tokens_json^ := PUTF8Char(B^.Held); // valid until StoreUnlockTrampoline
+    Result := OM_TOKEN_STORE_OK;
+  except
+    // never let an exception unwind into the library: the call fails with OM_STATUS_IO_ERROR
+    KeepStoreFailure;
+    Result := OM_TOKEN_STORE_FAILED;
+  end;
+end;
+
+function StoreUnlockTrampoline(user_data: Pointer; tokens_json: PUTF8Char): Int32; cdecl;
+var
+  B: PStoreBridge;
+begin
+  B := PStoreBridge(user_data);
+  try
+    try
+      B^.Store.Unlock(OMFromUtf8(tokens_json)); // '' for NULL: nothing to save
+    finally
+      B^.Held := ''; // the library no longer reads the stored set
+    end;
+    Result := OM_TOKEN_STORE_OK;
+  except
+    KeepStoreFailure;
+    Result := OM_TOKEN_STORE_FAILED;
+  end;
+end;
+
+procedure StoreFree(user_data: Pointer); cdecl;
+begin
+  try
+    Dispose(PStoreBridge(user_data)); // releases the reference to the host's store
+  except
+  end;
+end;
+
+function StoreFailureText(E: TObject): string;
+begin
+  if E is EOAuthMail then
+    Result := EOAuthMail(E).Text
+  else if E is Exception then
+    Result := string(Exception(E).Message)
+  else
+    Result := string(E.ClassName);
+end;
+
 constructor TOAuthMailAccount.Create(const ConfigJson: string);
 var
   U: UTF8String;
@@ -606,7 +790,7 @@ begin
   H := nil;
   St := om_account_new(PUTF8Char(U), @H);
   if St <> OM_STATUS_OK then
-    raise EOAuthMail.FromLastError(St); // Destroy runs with FHandle = nil
+    raise EOAuthMail.FromLastError(St, 'om_account_new'); // Destroy runs with FHandle = nil
   FHandle := H;
 end;
 
@@ -614,7 +798,8 @@ destructor TOAuthMailAccount.Destroy;
 begin
   if FHandle <> nil then
   begin
-    // also drops the token callback (no free callback: Self outlives the handle)
+    // also drops the token callback (no free callback: Self outlives the handle) and the
+    // token store (StoreFree releases the reference to it)
     om_account_free(FHandle);
     FHandle := nil;
   end;
@@ -625,6 +810,7 @@ class procedure TOAuthMailAccount.RaiseDeferred;
 var
   E: TObject;
 begin
+  FreeAndNil(GStoreFailure); // only reported with the failure it caused
   E := GDeferred;
   if E <> nil then
   begin
@@ -634,11 +820,23 @@ begin
 end;
 
 procedure TOAuthMailAccount.Check0(Status: om_status; const Context: string);
+var
+  E: EOAuthMail;
+  StoreErr: TObject;
 begin
   if Status <> OM_STATUS_OK then
   begin
+    E := EOAuthMail.FromLastError(Status, Context); // first: reads the last error
     FreeAndNil(GDeferred); // the library's error wins
-    raise EOAuthMail.FromLastError(Status, Context);
+    StoreErr := GStoreFailure;
+    GStoreFailure := nil;
+    if StoreErr <> nil then
+    begin
+      // the host's own words (e.g. "database unreachable") after the library's
+      E.SetText(E.Text + ' (' + StoreFailureText(StoreErr) + ')');
+      StoreErr.Free;
+    end;
+    raise E;
   end;
   RaiseDeferred;
 end;
@@ -717,13 +915,26 @@ begin
   Result := Authorize(OpenBrowser, Info);
 end;
 
+function TOAuthMailAccount.Authorize(out InfoJson: string): string;
+begin
+  InfoJson := AuthorizeWithOptions(''); // no options: the configuration's open_browser applies
+  Result := OMJsonGetString(InfoJson, 'authorization_url');
+end;
+
+function TOAuthMailAccount.Authorize: string;
+var
+  Info: string;
+begin
+  Result := Authorize(Info);
+end;
+
 function TOAuthMailAccount.WaitAuthorization(TimeoutMs: Cardinal): Integer;
 begin
   Result := om_authorize_wait(FHandle, TimeoutMs);
   if (Result = OM_STATUS_OK) or (Result = OM_STATUS_PENDING) then
     RaiseDeferred
   else
-    Check0(Result, 'authorization');
+    Check0(Result, 'om_authorize_wait');
 end;
 
 procedure TOAuthMailAccount.CompleteAuthorization(const RedirectUrl: string; TimeoutMs: Cardinal);
@@ -789,6 +1000,30 @@ begin
   Check0(om_tokens_revoke(FHandle, TimeoutMs), 'om_tokens_revoke');
 end;
 
+procedure TOAuthMailAccount.SetTokenStore(const Store: IOAuthMailTokenStore);
+var
+  B: PStoreBridge;
+  St: om_status;
+  E: EOAuthMail;
+begin
+  if Store = nil then
+  begin
+    Check0(om_account_set_token_store(FHandle, nil, nil, nil, nil), 'om_account_set_token_store');
+    Exit;
+  end;
+  New(B);
+  B^.Store := Store;
+  St := om_account_set_token_store(FHandle, StoreLockTrampoline, StoreUnlockTrampoline, B, StoreFree);
+  if St <> OM_STATUS_OK then
+  begin
+    // refused: the library did not take B and will not free it
+    E := EOAuthMail.FromLastError(St, 'om_account_set_token_store');
+    Dispose(B);
+    raise E;
+  end;
+  RaiseDeferred;
+end;
+
 function TOAuthMailAccount.Fetch(const OptionsJson: string; OnMessage: TOAuthMailMessageEvent): string;
 var
   U: UTF8String;
@@ -806,6 +1041,8 @@ begin
   St := om_fetch(FHandle, OptPtr(U), MessageTrampoline, @Ctx, @P);
   if Ctx.Failure <> nil then
   begin
+    FreeAndNil(GStoreFailure);
+    FreeAndNil(GDeferred);
     om_string_free(P);
     E := Ctx.Failure;
     raise E; // the handler's own exception, not the OM_STATUS_CANCELLED it caused

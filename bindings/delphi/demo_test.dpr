@@ -4,7 +4,8 @@
   Environment (set by run_test.sh): SANDBOX_AUTHORIZE_URL, SANDBOX_TOKEN_URL,
   SANDBOX_REVOCATION_URL, SANDBOX_CA_FILE, OM_BROWSER_SCRIPT, OM_IMAPS_PORT,
   OM_SUBMISSION_PORT, OM_SEEDED (messages seeded in alice's INBOX), OM_WORKDIR,
-  OM_C_LAYOUT (sizeof/offsets of om_message from a C compiler).
+  OM_C_LAYOUT (sizeof/offsets of om_message from a C compiler), OM_STATS_SCRIPT (a node
+  script printing the OAuth2 server's count of token requests of a grant type).
   Prints "ok - ..." / "not ok - ..." and one final line "N passed, M failed". }
 program demo_test;
 
@@ -18,10 +19,31 @@ program demo_test;
 uses
   {$IFDEF UNIX}cthreads, cwstring,{$ENDIF} // threads + UnicodeString <-> console (FPC on Unix)
   SysUtils, Classes, SyncObjs, DateUtils,
+  {$IFDEF FPC}process,{$ENDIF} // RunCommand (the sandbox's counters)
   OAuthMail;
 
 type
   EDemoHandler = class(Exception);
+  EDbFailure = class(Exception);
+
+  { The host's "database" of this test: the token set in a JSON file, and a lock file opened
+    exclusively (fmShareExclusive: flock on Unix, a share mode on Windows, both across
+    processes) standing for the row lock (SELECT ... FOR UPDATE) another process waits for. }
+  TDbTokenStore = class(TInterfacedObject, IOAuthMailTokenStore)
+  private
+    FPath: string;
+    FRowLock: THandle;
+  public
+    Locks, Unlocks, Busy, Saves: Integer;
+    LastUnlock: string;  // what Unlock got last ('' = nothing to save)
+    FailWith: string;    // TryLock raises EDbFailure with this text when set
+    constructor Create(const Path: string);
+    destructor Destroy; override;
+    { What another process does: take the row lock; THandle(-1) when it is held. }
+    function Hold: THandle;
+    function TryLock(TimeoutMs: Cardinal; out StoredTokensJson: string): Boolean;
+    procedure Unlock(const NewTokensJson: string);
+  end;
 
   TDemo = class
   public
@@ -54,6 +76,7 @@ type
 var
   D: TDemo;
   LogCount: Integer = 0;
+  LiveStores: Integer = 0;
 
 procedure TDemo.Ok(Cond: Boolean; const What, Why: string);
 begin
@@ -239,6 +262,270 @@ begin
     ' "language": ' + OMJsonString(Lang) + '}';
 end;
 
+{ ---- the token store scenario ---- }
+
+function ReadText(const Path: string): string;
+var
+  F: TFileStream;
+  U: UTF8String;
+begin
+  F := TFileStream.Create(Path, fmOpenRead or fmShareDenyNone);
+  try
+    SetLength(U, F.Size);
+    if F.Size > 0 then F.ReadBuffer(U[1], F.Size);
+  finally
+    F.Free;
+  end;
+  Result := OMFromUtf8(PUTF8Char(U));
+end;
+
+procedure WriteText(const Path, Text: string);
+var
+  F: TFileStream;
+  U: UTF8String;
+begin
+  U := OMToUtf8(Text);
+  F := TFileStream.Create(Path, fmCreate);
+  try
+    if Length(U) > 0 then F.WriteBuffer(U[1], Length(U));
+  finally
+    F.Free;
+  end;
+end;
+
+constructor TDbTokenStore.Create(const Path: string);
+begin
+  inherited Create;
+  FPath := Path;
+  FRowLock := THandle(-1);
+  InterlockedIncrement(LiveStores);
+end;
+
+destructor TDbTokenStore.Destroy;
+begin
+  InterlockedDecrement(LiveStores);
+  inherited Destroy;
+end;
+
+function TDbTokenStore.Hold: THandle;
+begin
+  if not FileExists(FPath + '.lock') then FileClose(FileCreate(FPath + '.lock'));
+  Result := FileOpen(FPath + '.lock', fmOpenReadWrite or fmShareExclusive);
+end;
+
+function TDbTokenStore.TryLock(TimeoutMs: Cardinal; out StoredTokensJson: string): Boolean;
+var
+  Start: TDateTime;
+begin
+  StoredTokensJson := '';
+  if FailWith <> '' then raise EDbFailure.Create(FailWith);
+  Start := Now;
+  FRowLock := Hold;
+  while FRowLock = THandle(-1) do
+  begin
+    if MilliSecondsBetween(Now, Start) >= TimeoutMs then
+    begin
+      Inc(Busy);
+      Exit(False);
+    end;
+    Sleep(20);
+    FRowLock := Hold;
+  end;
+  Inc(Locks);
+  if FileExists(FPath) then StoredTokensJson := ReadText(FPath);
+  Result := True;
+end;
+
+procedure TDbTokenStore.Unlock(const NewTokensJson: string);
+begin
+  try
+    Inc(Unlocks);
+    LastUnlock := NewTokensJson;
+    if NewTokensJson <> '' then
+    begin
+      Inc(Saves);
+      WriteText(FPath, NewTokensJson); // "UPDATE ...; COMMIT"
+    end;
+  finally
+    FileClose(FRowLock); // released even when the save failed
+    FRowLock := THandle(-1);
+  end;
+end;
+
+{ The OAuth2 server's count of token requests of a grant type (GET /_test/stats). }
+function TokenRequests(const Grant: string): Int64;
+{$IFDEF FPC}
+var
+  O: AnsiString;
+begin
+  O := '';
+  if not RunCommand('node', [AnsiString(Env('OM_STATS_SCRIPT')), AnsiString(Grant)], O) then
+    raise Exception.Create('node ' + Env('OM_STATS_SCRIPT') + ' failed: ' + string(O));
+  Result := StrToInt64(Trim(string(O)));
+end;
+{$ELSE}
+begin
+  raise Exception.Create('TokenRequests: the sandbox test runs with Free Pascal only');
+end;
+{$ENDIF}
+
+{ The integer value of "Key" in a compact JSON object (-1 when absent). }
+function JsonInt(const Json, Key: string): Int64;
+var
+  I, J: Integer;
+begin
+  Result := -1;
+  I := Pos('"' + Key + '":', Json);
+  if I = 0 then Exit;
+  I := I + Length(Key) + 3;
+  J := I;
+  while (J <= Length(Json)) and CharInSet(Json[J], ['0'..'9']) do Inc(J);
+  Result := StrToInt64Def(Copy(Json, I, J - I), -1);
+end;
+
+{ A token set as the host keeps it, its access token expired and its version raised (as
+  tests/common/capi.rs expire_access_token does): the next call must refresh. }
+function Expired(const Json: string): string;
+begin
+  Result := TweakInt(TweakInt(Json, 'version', 1), 'expires_at', 0, 1);
+end;
+
+procedure AuthorizeFresh(Acc: TOAuthMailAccount);
+var
+  St, Loops: Integer;
+begin
+  Acc.Authorize(True);
+  Loops := 0;
+  repeat
+    St := Acc.WaitAuthorization(250);
+    Inc(Loops);
+  until (St <> OM_STATUS_PENDING) or (Loops > 240);
+  D.Ok(St = OM_STATUS_OK, 'a grant of its own for the token store scenario', TOAuthMail.StatusName(St));
+end;
+
+{ Two accounts (two workstations) sharing one grant through the host's "database". }
+procedure TokenStoreScenario;
+var
+  Src, Ws1, Ws2, Ws3: TOAuthMailAccount;
+  Db1, Db2, Db3, Db4: TDbTokenStore;
+  Store1, Store2, Store3, Store4: IOAuthMailTokenStore;
+  DbPath, Stored, Token1, Token2, InDb: string;
+  StoredVersion, R0, R1, R2, ExpiresAt: Int64;
+  H: THandle;
+  Raised: Boolean;
+begin
+  DbPath := IncludeTrailingPathDelimiter(Env('OM_WORKDIR')) + 'crm-database-tokens.json';
+  Src := TOAuthMailAccount.Create(AccountJson);
+  try
+    AuthorizeFresh(Src); // its refreshes below rotate no one else's refresh token
+    Stored := Expired(Src.ExportTokens);
+  finally
+    Src.Free;
+  end;
+  WriteText(DbPath, Stored); // what the host's database holds: an expired access token
+  StoredVersion := JsonInt(Stored, 'version');
+
+  Db1 := TDbTokenStore.Create(DbPath);
+  Store1 := Db1; // the interface reference keeps Db1 alive
+  Db2 := TDbTokenStore.Create(DbPath);
+  Store2 := Db2;
+  Ws1 := nil;
+  Ws2 := nil;
+  try
+    Ws1 := TOAuthMailAccount.Create(AccountJson);
+    Ws1.SetTokenStore(Store1);
+    Ws1.ImportTokens(Stored); // as a host does at start
+    D.Ok(Db1.Locks = 0, 'ImportTokens with a token store does not lock it');
+
+    R0 := TokenRequests('refresh_token');
+    Token1 := Ws1.AccessToken(ExpiresAt);
+    R1 := TokenRequests('refresh_token');
+    D.Ok((Token1 <> '') and (ExpiresAt > DateTimeToUnix(Now, False) + 60),
+      'an expired access token is refreshed through the store');
+    D.Ok((Db1.Locks = 1) and (Db1.Unlocks = 1), 'TryLock ran once, then Unlock',
+      Format('%d locks, %d unlocks', [Db1.Locks, Db1.Unlocks]));
+    D.Ok((Db1.Saves = 1) and (JsonInt(Db1.LastUnlock, 'version') > StoredVersion) and
+      Contains(Db1.LastUnlock, '"refresh_token"'),
+      Format('Unlock got the new token set, its version above the stored one (%d -> %d)',
+        [StoredVersion, JsonInt(Db1.LastUnlock, 'version')]));
+    InDb := ReadText(DbPath);
+    D.Ok((InDb = Db1.LastUnlock) and (OMJsonGetString(InDb, 'access_token') = Token1),
+      'the "database" now holds the new set');
+    D.Ok(R1 = R0 + 1, 'one refresh at the OAuth2 server', Format('%d refresh requests', [R1 - R0]));
+
+    { another workstation: no tokens imported, the same database }
+    Ws2 := TOAuthMailAccount.Create(AccountJson);
+    Ws2.SetTokenStore(Store2);
+    Token2 := Ws2.AccessToken;
+    R2 := TokenRequests('refresh_token');
+    D.Ok(Token2 = Token1, 'the second account gets the stored, fresh token');
+    D.Ok(R2 = R1, 'without another refresh at the OAuth2 server', Format('%d more refresh requests', [R2 - R1]));
+    D.Ok((Db2.Locks = 1) and (Db2.Unlocks = 1) and (Db2.Saves = 0) and (Db2.LastUnlock = ''),
+      'its store was locked once and unlocked with nothing to save',
+      Format('%d locks, %d unlocks, %d saves', [Db2.Locks, Db2.Unlocks, Db2.Saves]));
+    D.Ok(ReadText(DbPath) = InDb, 'the database is unchanged');
+  finally
+    Ws2.Free;
+    Ws1.Free;
+  end;
+  D.Ok((Db1.RefCount = 1) and (Db2.RefCount = 1),
+    'freeing the accounts released their stores (the library called the free function)',
+    Format('RefCount %d, %d', [Db1.RefCount, Db2.RefCount]));
+  Store1 := nil; // destroys Db1
+  Store2 := nil;
+
+  { another process holds the row lock longer than the account waits (3/4 of timeout_secs) }
+  Db3 := TDbTokenStore.Create(DbPath);
+  Store3 := Db3;
+  Db4 := TDbTokenStore.Create(DbPath);
+  Db4.FailWith := 'the CRM''s database does not answer';
+  Store4 := Db4;
+  Ws3 := TOAuthMailAccount.Create(AccountJson(' "timeout_secs": 2,'));
+  try
+    Ws3.SetTokenStore(Store3);
+    H := Db3.Hold;
+    Raised := False;
+    try
+      try
+        Ws3.AccessToken;
+      except
+        on E: EOAuthMail do
+          Raised := (E.Status = OM_STATUS_TOKENS_LOCKED) and (Db3.Busy = 1) and (Db3.Unlocks = 0);
+      end;
+    finally
+      FileClose(H);
+    end;
+    D.Ok(Raised, 'lock not taken in time (TryLock False): EOAuthMail OM_STATUS_TOKENS_LOCKED, no Unlock');
+    D.Ok(Ws3.AccessToken = Token1, 'once the lock is free, the same account gets the stored token');
+
+    { the database is unreachable: TryLock raises }
+    Ws3.SetTokenStore(Store4);
+    D.Ok(Db3.RefCount = 1, 'SetTokenStore of another store released the previous one');
+    Ws3.ImportTokens(Expired(Ws3.ExportTokens));
+    R0 := TokenRequests('refresh_token');
+    Raised := False;
+    try
+      Ws3.AccessToken;
+    except
+      on E: EOAuthMail do
+      begin
+        Raised := True;
+        D.Ok((E.Status = OM_STATUS_IO_ERROR) and Contains(E.Text, 'does not answer'),
+          'TryLock raises: EOAuthMail OM_STATUS_IO_ERROR with the host''s message', StatusOf(E));
+      end;
+    end;
+    D.Ok(Raised, 'a failing store raises EOAuthMail');
+    D.Ok(TokenRequests('refresh_token') = R0, 'no refresh without the store''s lock');
+    Ws3.SetTokenStore(nil);
+    D.Ok(Db4.RefCount = 1, 'SetTokenStore(nil) released the store');
+  finally
+    Ws3.Free;
+  end;
+  Store3 := nil;
+  Store4 := nil;
+  D.Ok(LiveStores = 0, Format('every store destroyed (%d alive)', [LiveStores]));
+end;
+
 function LayoutString: string;
 var
   M: Tom_message;
@@ -293,7 +580,11 @@ begin
       D.Ok(TOAuthMail.StatusName(OM_STATUS_TIMEOUT) = 'OM_STATUS_TIMEOUT', 'om_status_name');
       D.Ok(TOAuthMail.StatusName(OM_STATUS_LOGIN_REJECTED) = 'OM_STATUS_LOGIN_REJECTED',
         'status constants line up with the library');
+      D.Ok((TOAuthMail.StatusName(OM_STATUS_TOKENS_LOCKED) = 'OM_STATUS_TOKENS_LOCKED') and
+        (TOAuthMail.StatusName(OM_STATUS_DELIVERY_UNKNOWN) = 'OM_STATUS_DELIVERY_UNKNOWN'),
+        'OM_STATUS_TOKENS_LOCKED = 22 and OM_STATUS_DELIVERY_UNKNOWN = 23 line up with the library');
       TOAuthMail.SetLogProc(OnLog, OM_LOG_INFO);
+      D.Ok(TOAuthMail.LogSinksAlive = 1, 'SetLogProc: one log sink held by the library');
 
       { an invalid configuration raises EOAuthMail(INVALID_CONFIG) naming the key }
       Raised := False;
@@ -334,9 +625,24 @@ begin
         Acc.AccessToken;
       except
         on E: EOAuthMail do
+        begin
           Raised := E.Status = OM_STATUS_AUTHORIZATION_REQUIRED;
+          D.Ok((E.Hint <> '') and (CountOf(E.Text, E.Hint) = 1),
+            'the message holds the hint once (not repeated)', E.Text);
+          D.Ok((Copy(E.Text, 1, 3) <> 'om_') and not Contains(E.Text, 'om_get_access_token') and
+            (E.Call = 'om_get_access_token'),
+            'no C function name in the message (E.Call has it for logs)', E.Text);
+        end;
       end;
       D.Ok(Raised, 'AccessToken before authorization raises AUTHORIZATION_REQUIRED');
+
+      { the admin's "open_browser": false is kept by Authorize without an explicit choice }
+      Acc2 := TOAuthMailAccount.Create(AccountJson(' "open_browser": false,'));
+      Url := Acc2.Authorize(Info);
+      D.Ok(Contains(Compact(Info), '"browser_opened":false') and (Url <> ''),
+        'Authorize does not override the configuration''s open_browser: false', Info);
+      Acc2.CancelAuthorization;
+      FreeAndNil(Acc2);
 
       { browser authorization (the scripted browser plays the user) }
       Url := Acc.Authorize(True, Info);
@@ -506,10 +812,28 @@ begin
       Acc.Cancel;
       D.Ok(Acc.AccessToken <> '', 'Cancel affects only operations in progress');
 
+      { several workstations on one mailbox: the host's token store }
+      TokenStoreScenario;
+
       Acc.OnTokensChanged := nil;
       TOAuthMail.LogWrite(OM_LOG_ERROR, 'log from Pascal: '#$00E9't'#$00E9);
       D.Ok(LogCount > 0, Format('log callback called %d times', [LogCount]));
+      TOAuthMail.SetLogProc(OnLog, OM_LOG_INFO); // replaced: the previous sink is released
+      D.Ok(TOAuthMail.LogSinksAlive = 1, 'replacing the log proc released the previous sink',
+        IntToStr(TOAuthMail.LogSinksAlive));
       TOAuthMail.SetLogProc(nil);
+      D.Ok(TOAuthMail.LogSinksAlive = 0, 'SetLogProc(nil): the library called the free function before returning',
+        IntToStr(TOAuthMail.LogSinksAlive));
+      I := LogCount;
+      TOAuthMail.LogWrite(OM_LOG_ERROR, 'after removal');
+      D.Ok(LogCount = I, 'a removed log proc is not called any more');
+      Raised := False;
+      try
+        TOAuthMail.SetLogProc(OnLog, 7);
+      except
+        on E: EOAuthMail do Raised := E.Status = OM_STATUS_INVALID_ARGUMENT;
+      end;
+      D.Ok(Raised and (TOAuthMail.LogSinksAlive = 0), 'a refused level raises INVALID_ARGUMENT, nothing held');
 
       TOAuthMail.Shutdown;
       Raised := False;

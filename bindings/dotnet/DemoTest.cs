@@ -5,13 +5,19 @@
 // and name the key, a handler exception surfaces after Fetch without losing the message,
 // cancellation from another thread, SafeHandle disposal, the om_message layout).
 //
+// Also: a token store (the host's "database": a JSON file and a lock file) shared by two accounts,
+// the refreshes counted at the OAuth2 server, the log handler's release, the admin's
+// open_browser kept, error texts without repetition.
+//
 // Environment (set by run_test.sh): SANDBOX_AUTHORIZE_URL, SANDBOX_TOKEN_URL,
 // SANDBOX_REVOCATION_URL, SANDBOX_CA_FILE, OM_TEST_BROWSER_JS, OM_TEST_IMAPS_PORT,
-// OM_TEST_SUBMISSION_PORT, OM_TEST_SINK_DIR, OM_TEST_SEEDED, OM_TEST_WORKDIR, OM_TEST_C_LAYOUT.
+// OM_TEST_SUBMISSION_PORT, OM_TEST_SINK_DIR, OM_TEST_SEEDED, OM_TEST_WORKDIR, OM_TEST_C_LAYOUT,
+// OM_TEST_STATS_JS (prints the sandbox's count of token requests of a grant type).
 // Prints "ok - …" / "not ok - …" and one final "N passed, M failed"; exit code 1 on failure.
 
 using System;
 using System.Collections.Generic;
+using System.Diagnostics;
 using System.Globalization;
 using System.IO;
 using System.Linq;
@@ -55,7 +61,8 @@ internal static class DemoTest
 
     private static string Q(string s) { return OAuthMailJson.Quote(s); }
 
-    private static string AccountJson()
+    // extra: more JSON members, e.g. "\"open_browser\": false,"
+    private static string AccountJson(string extra = "")
     {
         return "{"
             + "\"provider\": \"custom\","
@@ -72,6 +79,7 @@ internal static class DemoTest
             + "\"outgoing\": {\"host\": \"127.0.0.1\", \"port\": " + Env("OM_TEST_SUBMISSION_PORT") + ", \"security\": \"starttls\"},"
             + "\"ca_certs_file\": " + Q(Env("SANDBOX_CA_FILE")) + ","
             + "\"browser_command\": [\"node\", " + Q(Env("OM_TEST_BROWSER_JS")) + ", \"--ca\", " + Q(Env("SANDBOX_CA_FILE")) + "],"
+            + extra
             + "\"language\": \"en\""
             + "}";
     }
@@ -119,6 +127,109 @@ internal static class DemoTest
         });
     }
 
+    // Token requests of a grant type the sandbox's OAuth2 server received (GET /_test/stats).
+    private static long TokenRequests(string grant)
+    {
+        var psi = new ProcessStartInfo("node", "\"" + Env("OM_TEST_STATS_JS") + "\" " + grant)
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using (var p = Process.Start(psi))
+        {
+            string output = p.StandardOutput.ReadToEnd();
+            string error = p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            if (p.ExitCode != 0) throw new InvalidOperationException("the sandbox's /_test/stats: " + error);
+            return long.Parse(output.Trim(), CultureInfo.InvariantCulture);
+        }
+    }
+
+    private static int Occurrences(string text, string part)
+    {
+        if (string.IsNullOrEmpty(part)) return 0;
+        int n = 0, i = 0;
+        while ((i = text.IndexOf(part, i, StringComparison.Ordinal)) >= 0) { n++; i += part.Length; }
+        return n;
+    }
+
+    private static long Version(string tokensJson)
+    {
+        return OAuthMailJson.GetInt64(tokensJson, "version") ?? -1;
+    }
+
+    // A token set as the host would keep it, its access token expired and its version raised
+    // (as tests/common/capi.rs expire_access_token does): the next call must refresh.
+    private static string Expired(string tokensJson)
+    {
+        long v = Version(tokensJson);
+        string t = Regex.Replace(tokensJson, "\"expires_at\"\\s*:\\s*\\d+", "\"expires_at\":1");
+        return Regex.Replace(t, "\"version\"\\s*:\\s*" + v, "\"version\":" + (v + 1));
+    }
+
+    /// <summary>
+    /// The host's "database" of this test: the token set in a JSON file, and a lock file opened
+    /// with FileShare.None standing for the row lock (SELECT … FOR UPDATE) that another
+    /// process would wait for. (On Windows the share mode excludes other processes too; on
+    /// Mono/Linux only this process — a real host uses its database's lock.)
+    /// </summary>
+    private sealed class FileTokenStore : ITokenStore
+    {
+        private readonly string _path;
+        private FileStream _rowLock;
+        public int Locks, Unlocks, Busy;
+        public readonly List<string> Saved = new List<string>(); // what Unlock got (null: nothing)
+        public Exception FailWith;                              // thrown by TryLock when set
+
+        public FileTokenStore(string path) { _path = path; }
+
+        public string LockPath { get { return _path + ".lock"; } }
+
+        // What another process does: take the row lock (held until the stream is disposed).
+        public FileStream Hold()
+        {
+            return new FileStream(LockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+
+        public bool TryLock(TimeSpan timeout, out string storedTokensJson)
+        {
+            storedTokensJson = null;
+            // Collect inside the native call: the Cdecl thunks must survive it.
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            if (FailWith != null) throw FailWith;
+            var deadline = DateTime.UtcNow + timeout;
+            while (true)
+            {
+                try { _rowLock = Hold(); break; }
+                catch (IOException)
+                {
+                    if (DateTime.UtcNow >= deadline) { Busy++; return false; }
+                    Thread.Sleep(20);
+                }
+            }
+            Locks++;
+            storedTokensJson = File.Exists(_path) ? File.ReadAllText(_path) : null;
+            return true;
+        }
+
+        public void Unlock(string newTokensJsonOrNull)
+        {
+            try
+            {
+                Unlocks++;
+                Saved.Add(newTokensJsonOrNull);
+                if (newTokensJsonOrNull != null) File.WriteAllText(_path, newTokensJsonOrNull); // "UPDATE … ; COMMIT"
+            }
+            finally
+            {
+                _rowLock.Dispose(); // the lock is released even when the save failed
+                _rowLock = null;
+            }
+        }
+    }
+
     private static string[] SinkMessages(string sinkDir)
     {
         // .json is written after its .eml: a message is complete once its .json exists.
@@ -147,6 +258,95 @@ internal static class DemoTest
         return s_failed == 0 ? 0 : 1;
     }
 
+    // Two accounts (two workstations) sharing one grant through the host's "database".
+    private static void TokenStoreScenario(string workDir)
+    {
+        // A grant of its own, so that the refreshes below rotate no one else's refresh token.
+        string granted;
+        using (var src = new OAuthMailAccount(AccountJson()))
+        {
+            src.StartAuthorization(true);
+            int st = OAuthMailStatus.Pending;
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (st == OAuthMailStatus.Pending && DateTime.UtcNow < deadline) st = src.WaitAuthorization(250);
+            Ok(st == OAuthMailStatus.Ok, "a grant for the token store scenario");
+            granted = src.ExportTokens();
+        }
+
+        string db = Path.Combine(workDir, "crm-database-tokens.json");
+        string stored = Expired(granted);
+        File.WriteAllText(db, stored); // what the host's database holds: an expired access token
+        long storedVersion = Version(stored);
+
+        var store1 = new FileTokenStore(db);
+        using (var ws1 = new OAuthMailAccount(AccountJson()))
+        {
+            ws1.SetTokenStore(store1);
+            ws1.ImportTokens(stored); // as a host does at start
+            Ok(store1.Locks == 0, "ImportTokens with a token store does not lock it");
+
+            long refreshBefore = TokenRequests("refresh_token");
+            long expiresAt;
+            string token1 = ws1.GetAccessToken(0, out expiresAt);
+            long refreshAfter = TokenRequests("refresh_token");
+            long now = (long)(DateTime.UtcNow - new DateTime(1970, 1, 1, 0, 0, 0, DateTimeKind.Utc)).TotalSeconds;
+            Ok(!string.IsNullOrEmpty(token1) && expiresAt > now + 60, "an expired access token is refreshed through the store");
+            Ok(store1.Locks == 1 && store1.Unlocks == 1, "TryLock ran once, then Unlock",
+               store1.Locks + " locks, " + store1.Unlocks + " unlocks");
+            string saved = store1.Saved.Count == 1 ? store1.Saved[0] : null;
+            Ok(saved != null && Version(saved) > storedVersion && saved.Contains("\"refresh_token\""),
+               "Unlock got the new token set, its version above the stored one (" + storedVersion + " -> " + (saved == null ? -1 : Version(saved)) + ")");
+            string inDb = File.ReadAllText(db);
+            Ok(saved != null && inDb == saved && OAuthMailJson.GetString(inDb, "access_token") == token1,
+               "the \"database\" now holds the new set");
+            Ok(refreshAfter == refreshBefore + 1, "one refresh at the OAuth2 server",
+               (refreshAfter - refreshBefore) + " refresh requests");
+
+            // Another workstation: no tokens imported, the same database.
+            var store2 = new FileTokenStore(db);
+            using (var ws2 = new OAuthMailAccount(AccountJson()))
+            {
+                ws2.SetTokenStore(store2);
+                string token2 = ws2.GetAccessToken();
+                long refreshAfter2 = TokenRequests("refresh_token");
+                Ok(token2 == token1, "the second account gets the stored, fresh token");
+                Ok(refreshAfter2 == refreshAfter, "without another refresh at the OAuth2 server",
+                   (refreshAfter2 - refreshAfter) + " more refresh requests");
+                Ok(store2.Locks == 1 && store2.Unlocks == 1 && store2.Saved.Count == 1 && store2.Saved[0] == null,
+                   "its store was locked once and unlocked with nothing to save",
+                   store2.Locks + " locks, saved " + string.Join(",", store2.Saved.Select(x => x == null ? "null" : "set")));
+                Ok(File.ReadAllText(db) == inDb, "the database is unchanged");
+            }
+
+            // Another process holds the row lock longer than this account waits (3/4 of timeout_secs).
+            var store3 = new FileTokenStore(db);
+            using (var ws3 = new OAuthMailAccount(AccountJson("\"timeout_secs\": 2,")))
+            {
+                ws3.SetTokenStore(store3);
+                OAuthMailException locked;
+                using (store3.Hold())
+                    locked = Catch<OAuthMailException>(() => ws3.GetAccessToken());
+                Ok(locked != null && locked.Status == OAuthMailStatus.TokensLocked && store3.Busy == 1 && store3.Unlocks == 0,
+                   "lock not taken in time (TryLock false): OAuthMailException TokensLocked, Unlock not called",
+                   locked == null ? "no exception" : locked.ToString());
+                Ok(ws3.GetAccessToken() == token1, "once the lock is free, the same account gets the stored token");
+
+                // The database is unreachable: TryLock throws.
+                var store4 = new FileTokenStore(db) { FailWith = new TimeoutException("the CRM's database does not answer") };
+                ws3.SetTokenStore(store4);
+                ws3.ImportTokens(Expired(ws3.ExportTokens()));
+                var failed = Catch<OAuthMailException>(() => ws3.GetAccessToken());
+                Ok(failed != null && failed.Status == OAuthMailStatus.IoError && failed.InnerException is TimeoutException,
+                   "TryLock throws: OAuthMailException IoError, the host's exception as InnerException",
+                   failed == null ? "no exception" : failed.ToString());
+                Ok(TokenRequests("refresh_token") == refreshAfter, "no refresh without the store's lock");
+                ws3.SetTokenStore(null);
+            }
+        }
+        Ok(TokenStoreBridge.LiveCount == 0, "every store released by the library (free function) once the accounts are disposed",
+           TokenStoreBridge.LiveCount + " alive");
+    }
+
     private static void Run()
     {
         int seeded = int.Parse(Env("OM_TEST_SEEDED"), CultureInfo.InvariantCulture);
@@ -163,6 +363,12 @@ internal static class DemoTest
                && OAuthMailLibrary.StatusName(OAuthMailStatus.LoginRejected) == "OM_STATUS_LOGIN_REJECTED"
                && OAuthMailLibrary.StatusName(12345) == "OM_STATUS_UNKNOWN",
                "status names (borrowed static strings)");
+            Ok(OAuthMailLibrary.StatusName(OAuthMailStatus.TokensLocked) == "OM_STATUS_TOKENS_LOCKED"
+               && OAuthMailLibrary.StatusName(OAuthMailStatus.DeliveryUnknown) == "OM_STATUS_DELIVERY_UNKNOWN",
+               "OAuthMailStatus.TokensLocked = 22 and DeliveryUnknown = 23 line up with the library");
+            var du = new OAuthMailException(OAuthMailStatus.DeliveryUnknown, null, null, null, null);
+            Ok(du.DeliveryUnknown && du.StatusName == "OM_STATUS_DELIVERY_UNKNOWN" && du.Message.Length > 0,
+               "OAuthMailException.DeliveryUnknown for status 23", du.ToString());
         });
 
         Step("om_message layout", () =>
@@ -192,6 +398,7 @@ internal static class DemoTest
                 if (!seen) Thread.Sleep(20);
             }
             Ok(seen, "the log handler receives a UTF-8 message (Cdecl delegate kept alive)");
+            Ok(OAuthMailLibrary.LogHandlersAlive == 1, "one log handler held by the library", OAuthMailLibrary.LogHandlersAlive.ToString());
         });
 
         // --- errors -------------------------------------------------------------------------
@@ -225,6 +432,35 @@ internal static class DemoTest
             Ok(cfg.Contains("********") && !cfg.Contains("confidential-secret"), "GetConfigJson masks the secret");
             string findings = account.Check();
             Ok(findings.TrimStart().StartsWith("[", StringComparison.Ordinal), "Check() returns a JSON array", findings);
+        });
+
+        Step("error text", () =>
+        {
+            var ex = Catch<OAuthMailException>(() => account.GetAccessToken());
+            Ok(ex != null && ex.Status == OAuthMailStatus.AuthorizationRequired && ex.Hint.Length > 0,
+               "before authorization: AuthorizationRequired with a hint", ex == null ? "no exception" : ex.ToString());
+            if (ex != null && ex.Hint.Length > 0)
+            {
+                Ok(Occurrences(ex.Message, ex.Hint) == 1, "the hint appears once in Message", ex.Message);
+                Ok(Occurrences(ex.ToString(), ex.Hint) == 1 && ex.ToString().StartsWith("OM_STATUS_AUTHORIZATION_REQUIRED: ", StringComparison.Ordinal),
+                   "ToString() = StatusName: Message, the hint not appended again", ex.ToString());
+            }
+        });
+
+        Step("the admin's open_browser: false is kept", () =>
+        {
+            using (var quiet = new OAuthMailAccount(AccountJson("\"open_browser\": false,")))
+            {
+                string url = quiet.StartAuthorization();
+                Ok(url != null && url.StartsWith(Env("SANDBOX_AUTHORIZE_URL"), StringComparison.Ordinal),
+                   "StartAuthorization() returns the URL", url);
+                // The scripted browser, if it had been started, would complete within this wait.
+                int status = quiet.WaitAuthorization(3000);
+                Ok(status == OAuthMailStatus.Pending,
+                   "StartAuthorization() does not override open_browser: false (no browser, still pending after 3 s)",
+                   OAuthMailLibrary.StatusName(status));
+                quiet.CancelAuthorization();
+            }
         });
 
         Step("servers check before authorization", () =>
@@ -407,6 +643,9 @@ internal static class DemoTest
             Ok(files.Length == sinkBefore + 4, "the sink holds the 4 messages sent", files.Length.ToString());
         });
 
+        // --- several processes on one mailbox: the host's token store -----------------------------
+        Step("token store", () => TokenStoreScenario(workDir));
+
         // --- cancellation, disposal -------------------------------------------------------------
         Step("cancel from another thread", () =>
         {
@@ -460,7 +699,28 @@ internal static class DemoTest
                AccountHandle.LiveCount + " alive");
         });
 
-        OAuthMailLibrary.SetLogHandler(null, OAuthMailLogLevel.Error);
+        Step("log handler replaced and removed", () =>
+        {
+            var logA = new List<string>();
+            var logB = new List<string>();
+            OAuthMailLibrary.SetLogHandler((l, m) => { lock (logA) logA.Add(m); }, OAuthMailLogLevel.Info);
+            OAuthMailLibrary.SetLogHandler((l, m) => { lock (logB) logB.Add(m); }, OAuthMailLogLevel.Info);
+            OAuthMailLibrary.WriteLog(OAuthMailLogLevel.Error, "to the second handler");
+            Ok(OAuthMailLibrary.LogHandlersAlive == 1, "replacing the handler releases the previous one (its free function ran)",
+               OAuthMailLibrary.LogHandlersAlive.ToString());
+            OAuthMailLibrary.SetLogHandler(null, OAuthMailLogLevel.Error);
+            Ok(OAuthMailLibrary.LogHandlersAlive == 0, "SetLogHandler(null): the library released the handler before returning",
+               OAuthMailLibrary.LogHandlersAlive.ToString());
+            OAuthMailLibrary.WriteLog(OAuthMailLogLevel.Error, "after removal");
+            lock (logA) lock (logB)
+                Ok(!logA.Contains("to the second handler") && logB.Contains("to the second handler") && !logB.Contains("after removal"),
+                   "a replaced or removed handler is not called any more",
+                   string.Join(", ", logA) + " / " + string.Join(", ", logB));
+            var bad = Catch<OAuthMailException>(() => OAuthMailLibrary.SetLogHandler((l, m) => { }, 7));
+            Ok(bad != null && bad.Status == OAuthMailStatus.InvalidArgument && OAuthMailLibrary.LogHandlersAlive == 0,
+               "a refused level: InvalidArgument, nothing held", bad == null ? "no exception" : bad.ToString());
+        });
+
         OAuthMailLibrary.Shutdown();
         var shut = Catch<OAuthMailException>(() => OAuthMailLibrary.Shutdown());
         Ok(shut != null && shut.Status == OAuthMailStatus.NotInitialized, "Shutdown more often than Init: OM_STATUS_NOT_INITIALIZED");

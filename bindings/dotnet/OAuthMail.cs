@@ -53,6 +53,17 @@ namespace OAuthMail
         public const int Unsupported = 19;
         public const int ProtocolError = 20;
         public const int LoginRejected = 21;
+        /// <summary>
+        /// The tokens are shared (token_file, or a token store: <see cref="OAuthMailAccount.SetTokenStore"/>)
+        /// and another process held their lock too long while refreshing them: nothing was changed, try again later.
+        /// </summary>
+        public const int TokensLocked = 22;
+        /// <summary>
+        /// The connection died after a message was completely sent, before the server confirmed it:
+        /// it may have been delivered, and it was NOT sent again. Do not resend it automatically
+        /// (it could arrive twice): let the user check the Sent folder or ask the recipient.
+        /// </summary>
+        public const int DeliveryUnknown = 23;
         public const int Panic = 99;
     }
 
@@ -103,12 +114,20 @@ namespace OAuthMail
         /// <summary>The provider's or server's own error text ("" when none).</summary>
         public string Detail { get { return _detail; } }
 
+        /// <summary>
+        /// True for OM_STATUS_DELIVERY_UNKNOWN: the message may have been delivered and was not
+        /// sent again. Do not resend it automatically.
+        /// </summary>
+        public bool DeliveryUnknown { get { return _status == OAuthMailStatus.DeliveryUnknown; } }
+
+        /// <summary>
+        /// "OM_STATUS_…: message". The message is already whole (what happened, the provider's
+        /// text in brackets, " — " and the hint): Detail and Hint are not appended again.
+        /// </summary>
         public override string ToString()
         {
             var sb = new StringBuilder();
             sb.Append(StatusName).Append(": ").Append(Message);
-            if (_detail.Length > 0) sb.Append(" [").Append(_detail).Append(']');
-            if (_hint.Length > 0) sb.Append(" (hint: ").Append(_hint).Append(')');
             if (InnerException != null) sb.Append(" ---> ").Append(InnerException);
             return sb.ToString();
         }
@@ -131,10 +150,14 @@ namespace OAuthMail
         /// <summary>OM_VERSION_NUMBER of the header this binding was written against.</summary>
         public const uint HeaderVersionNumber = 100;
 
-        // One thunk for the process lifetime: native code may hold its pointer on any thread
-        // (library threads included), so it is never collected. It forwards to s_logHandler.
+        // One thunk (and one free thunk) for the process lifetime: native code may hold their
+        // pointers on any thread (library threads included), so they are never collected. The
+        // handler itself is found through the callback's user data, an id in s_logHandlers,
+        // which the library's free function (OnLogFree) removes once no thread runs it any more.
         private static readonly Native.om_log_cb s_logThunk = OnLog;
-        private static volatile Action<int, string> s_logHandler;
+        private static readonly Native.om_free_cb s_logFreeThunk = OnLogFree;
+        private static readonly Dictionary<long, Action<int, string>> s_logHandlers = new Dictionary<long, Action<int, string>>();
+        private static long s_nextLogId;
 
         /// <summary>om_init: starts the library's threads (first call); later calls only count.</summary>
         public static void Init()
@@ -169,18 +192,39 @@ namespace OAuthMail
         /// <summary>
         /// Installs (or with null removes) the log handler, receiving messages up to maxLevel.
         /// It may run on ANY thread, library threads included: return quickly, do not call
-        /// blocking oauthmail functions, marshal UI work yourself. Exceptions it throws are dropped.
+        /// blocking oauthmail functions (nor SetLogHandler), marshal UI work yourself. Exceptions
+        /// it throws are dropped. When this returns, the previous handler is not running on any
+        /// thread and will not be called again: what it uses may be disposed at once.
         /// </summary>
         public static void SetLogHandler(Action<int, string> handler, int maxLevel)
         {
             if (handler == null)
             {
-                Check(Native.om_log_set_callback(null, maxLevel, IntPtr.Zero));
-                s_logHandler = null;
+                // the library calls OnLogFree for the previous handler before returning
+                Check(Native.om_log_set_callback(null, maxLevel, IntPtr.Zero, null));
                 return;
             }
-            s_logHandler = handler;
-            Check(Native.om_log_set_callback(s_logThunk, maxLevel, IntPtr.Zero));
+            long id;
+            lock (s_logHandlers)
+            {
+                id = ++s_nextLogId;
+                s_logHandlers[id] = handler;
+            }
+            int status = Native.om_log_set_callback(s_logThunk, maxLevel, new IntPtr(id), s_logFreeThunk);
+            if (status != OAuthMailStatus.Ok)
+            {
+                // refused (level out of range, called from the log handler): the library did not
+                // take the user data and will not call the free function for it
+                var ex = OAuthMailException.FromLastError(status, null);
+                lock (s_logHandlers) s_logHandlers.Remove(id);
+                throw ex;
+            }
+        }
+
+        /// <summary>Log handlers the library still holds (0 or 1): for tests.</summary>
+        internal static int LogHandlersAlive
+        {
+            get { lock (s_logHandlers) return s_logHandlers.Count; }
         }
 
         /// <summary>Sends a message through the library's log (om_log_write).</summary>
@@ -194,12 +238,25 @@ namespace OAuthMail
         {
             try
             {
-                var h = s_logHandler;
+                Action<int, string> h;
+                lock (s_logHandlers) s_logHandlers.TryGetValue(userData.ToInt64(), out h);
                 if (h != null) h(level, Utf8.FromNative(message));
             }
             catch (Exception)
             {
                 // never let an exception cross into native code (it may be a library thread)
+            }
+        }
+
+        // The library's free function for a handler's user data: it was replaced or removed.
+        private static void OnLogFree(IntPtr userData)
+        {
+            try
+            {
+                lock (s_logHandlers) s_logHandlers.Remove(userData.ToInt64());
+            }
+            catch (Exception)
+            {
             }
         }
 
@@ -347,8 +404,21 @@ namespace OAuthMail
             }
         }
 
-        /// <summary>Starts the browser authorization; returns the authorization URL (show it if the browser did not open).</summary>
-        public string StartAuthorization(bool openBrowser = true)
+        /// <summary>
+        /// Starts the browser authorization; returns the authorization URL (show it if the browser
+        /// did not open). The account's configuration decides whether the browser opens
+        /// (<c>open_browser</c>, default true; an admin may have set it to false).
+        /// </summary>
+        public string StartAuthorization()
+        {
+            return OAuthMailJson.GetString(StartAuthorizationJson(null), "authorization_url");
+        }
+
+        /// <summary>
+        /// Starts the browser authorization, opening the browser or not as asked here (this
+        /// overrides the configuration's <c>open_browser</c>); returns the authorization URL.
+        /// </summary>
+        public string StartAuthorization(bool openBrowser)
         {
             string json = StartAuthorizationJson(openBrowser ? "{\"open_browser\": true}" : "{\"open_browser\": false}");
             return OAuthMailJson.GetString(json, "authorization_url");
@@ -445,6 +515,43 @@ namespace OAuthMail
             using (Lease())
             using (var t = new Utf8Arg(tokensJson))
                 Finish(Native.om_tokens_import(_handle, t.Ptr), IntPtr.Zero);
+        }
+
+        /// <summary>
+        /// Makes the host's own storage (a row of its database) the place where this mailbox's
+        /// tokens are shared with other processes and workstations (om_account_set_token_store);
+        /// null removes it. Before every refresh the library calls <see cref="ITokenStore.TryLock"/>
+        /// (take your lock, give the stored set), uses a newer stored set instead of refreshing when
+        /// another process already did, else refreshes, then calls <see cref="ITokenStore.Unlock"/>
+        /// with the new set to save (null: nothing changed). Both run on the thread of the call that
+        /// needs them, inside it. Do not also save tokens from TokensChanged: a save outside the
+        /// lock could overwrite a newer set. Not with <c>token_file</c> (Status == WrongState).
+        /// The account holds a reference to <paramref name="store"/> until it is replaced or
+        /// removed, or the account disposed.
+        /// </summary>
+        public void SetTokenStore(ITokenStore store)
+        {
+            using (Lease())
+            {
+                if (store == null)
+                {
+                    Finish(Native.om_account_set_token_store(_handle, null, null, IntPtr.Zero, null), IntPtr.Zero);
+                    return;
+                }
+                IntPtr id = TokenStoreBridge.Register(store);
+                int st = Native.om_account_set_token_store(_handle, TokenStoreBridge.LockThunk, TokenStoreBridge.UnlockThunk,
+                                                           id, TokenStoreBridge.FreeThunk);
+                if (st != OAuthMailStatus.Ok)
+                {
+                    // Refused: the library did not take the user data (its free function is not
+                    // called). Read the error first, then forget the bridge.
+                    var ex = OAuthMailException.FromLastError(st, null);
+                    TokenStoreBridge.Forget(id);
+                    t_callbackException = null;
+                    throw ex;
+                }
+                Finish(st, IntPtr.Zero);
+            }
         }
 
         /// <summary>Revokes the tokens at the provider (where possible) and forgets them.</summary>
@@ -592,6 +699,15 @@ namespace OAuthMail
 
         // --- plumbing ---------------------------------------------------------------------
 
+        /// <summary>
+        /// Keeps an exception thrown by host code running inside a native call on this thread
+        /// (token store callbacks): the call's Finish throws it (as InnerException on failure).
+        /// </summary>
+        internal static void RecordCallbackException(Exception ex)
+        {
+            if (t_callbackException == null) t_callbackException = ex;
+        }
+
         private void OnTokens(IntPtr userData, IntPtr tokensJson)
         {
             try
@@ -691,6 +807,167 @@ namespace OAuthMail
                     Exception = ex;
                     return (int)FetchAction.Error;
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The host's own storage of a mailbox's tokens — typically one row of its database — shared
+    /// by every process and workstation that uses the mailbox, set with
+    /// <see cref="OAuthMailAccount.SetTokenStore"/>. The library calls TryLock before every
+    /// refresh (and revocation), then Unlock once it is done, both on the thread of the account
+    /// call that needs them, inside it. Do not call the account from them (ReentrantCall).
+    /// </summary>
+    public interface ITokenStore
+    {
+        /// <summary>
+        /// Takes the host's lock on the stored tokens, waiting at most <paramref name="timeout"/>
+        /// (e.g. <c>BEGIN TRANSACTION; SELECT tokens FROM mailbox WHERE id = @id FOR UPDATE</c> with
+        /// that lock timeout, or a named mutex), and reads them: <paramref name="storedTokensJson"/>
+        /// is the stored token set JSON (as ExportTokens gave it), or null when nothing is stored.
+        /// Returns false when the lock was not taken in time (the account call then throws with
+        /// Status == TokensLocked). Throw when the storage fails: the account call throws with
+        /// Status == IoError and your exception as InnerException. Unlock is called only after true.
+        /// </summary>
+        bool TryLock(TimeSpan timeout, out string storedTokensJson);
+
+        /// <summary>
+        /// Saves <paramref name="newTokensJsonOrNull"/> when it is not null (it replaces the stored
+        /// set: it is newer), then releases the lock taken by TryLock (commit). Release the lock
+        /// even when the save fails, then throw: the account call throws with Status == IoError.
+        /// </summary>
+        void Unlock(string newTokensJsonOrNull);
+    }
+
+    /// <summary>
+    /// The native side of an <see cref="ITokenStore"/>: static Cdecl thunks (never collected)
+    /// and, per SetTokenStore, an id in a table as the callbacks' user data, removed by the
+    /// library's free function when the store is replaced or removed or the account freed.
+    /// </summary>
+    internal sealed class TokenStoreBridge
+    {
+        internal static readonly Native.om_tokens_lock_cb LockThunk = OnLock;
+        internal static readonly Native.om_tokens_unlock_cb UnlockThunk = OnUnlock;
+        internal static readonly Native.om_free_cb FreeThunk = OnFree;
+
+        private static readonly Dictionary<long, TokenStoreBridge> s_live = new Dictionary<long, TokenStoreBridge>();
+        private static long s_nextId;
+
+        private readonly ITokenStore _store;
+        // The stored set handed to the library by OnLock (UTF-8, AllocHGlobal): it must stay
+        // valid until OnUnlock. One at a time per account: the library takes the store's lock
+        // for one refresh at a time per account.
+        private IntPtr _held;
+
+        private TokenStoreBridge(ITokenStore store)
+        {
+            _store = store;
+        }
+
+        internal static IntPtr Register(ITokenStore store)
+        {
+            lock (s_live)
+            {
+                long id = ++s_nextId;
+                s_live[id] = new TokenStoreBridge(store);
+                return new IntPtr(id);
+            }
+        }
+
+        internal static void Forget(IntPtr id)
+        {
+            TokenStoreBridge b;
+            lock (s_live)
+            {
+                if (!s_live.TryGetValue(id.ToInt64(), out b)) return;
+                s_live.Remove(id.ToInt64());
+            }
+            b.FreeHeld();
+        }
+
+        /// <summary>Stores the library still holds (for tests: 0 once every account is disposed).</summary>
+        internal static int LiveCount
+        {
+            get { lock (s_live) return s_live.Count; }
+        }
+
+        private static TokenStoreBridge Find(IntPtr id)
+        {
+            TokenStoreBridge b;
+            lock (s_live) s_live.TryGetValue(id.ToInt64(), out b);
+            return b;
+        }
+
+        private void FreeHeld()
+        {
+            IntPtr p = Interlocked.Exchange(ref _held, IntPtr.Zero);
+            if (p != IntPtr.Zero) Marshal.FreeHGlobal(p);
+        }
+
+        // Runs on the thread of the account call, inside it. Never throws.
+        private static int OnLock(IntPtr userData, uint timeoutMs, IntPtr outTokensJson)
+        {
+            try
+            {
+                Marshal.WriteIntPtr(outTokensJson, IntPtr.Zero);
+                TokenStoreBridge b = Find(userData);
+                if (b == null) return Native.OM_TOKEN_STORE_FAILED;
+                string stored;
+                if (!b._store.TryLock(TimeSpan.FromMilliseconds(timeoutMs), out stored)) return Native.OM_TOKEN_STORE_BUSY;
+                IntPtr p;
+                try
+                {
+                    p = Utf8.ToNative(stored); // IntPtr.Zero for null: nothing stored yet
+                }
+                catch (Exception)
+                {
+                    // the lock is held but the library will not call Unlock after FAILED
+                    try { b._store.Unlock(null); } catch (Exception) { }
+                    throw;
+                }
+                b.FreeHeld();
+                b._held = p;
+                Marshal.WriteIntPtr(outTokensJson, p);
+                return Native.OM_TOKEN_STORE_OK;
+            }
+            catch (Exception ex)
+            {
+                OAuthMailAccount.RecordCallbackException(ex);
+                return Native.OM_TOKEN_STORE_FAILED;
+            }
+        }
+
+        // Runs on the thread of the account call, inside it. Never throws.
+        private static int OnUnlock(IntPtr userData, IntPtr tokensJson)
+        {
+            TokenStoreBridge b = null;
+            try
+            {
+                b = Find(userData);
+                if (b == null) return Native.OM_TOKEN_STORE_FAILED;
+                b._store.Unlock(Utf8.FromNative(tokensJson));
+                return Native.OM_TOKEN_STORE_OK;
+            }
+            catch (Exception ex)
+            {
+                OAuthMailAccount.RecordCallbackException(ex);
+                return Native.OM_TOKEN_STORE_FAILED;
+            }
+            finally
+            {
+                if (b != null) b.FreeHeld(); // the library no longer reads the stored set
+            }
+        }
+
+        // The library is done with this store (replaced, removed, account freed): any thread.
+        private static void OnFree(IntPtr userData)
+        {
+            try
+            {
+                Forget(userData);
+            }
+            catch (Exception)
+            {
             }
         }
     }
@@ -920,6 +1197,20 @@ namespace OAuthMail
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
         internal delegate void om_log_cb(IntPtr user_data, int level, IntPtr message);
 
+        // typedef int32_t (*om_tokens_lock_cb)(void *user_data, uint32_t timeout_ms,
+        //                                      const char **out_tokens_json);
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate int om_tokens_lock_cb(IntPtr user_data, uint timeout_ms, IntPtr out_tokens_json);
+
+        // typedef int32_t (*om_tokens_unlock_cb)(void *user_data, const char *tokens_json);
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate int om_tokens_unlock_cb(IntPtr user_data, IntPtr tokens_json);
+
+        // OM_TOKEN_STORE_*: what the token store callbacks return.
+        internal const int OM_TOKEN_STORE_OK = 0;
+        internal const int OM_TOKEN_STORE_BUSY = 1;
+        internal const int OM_TOKEN_STORE_FAILED = 2;
+
         // struct om_message: field order and types as in the header; natural alignment (4 bytes
         // of padding before `size`): 56 bytes on 64-bit, 48 on 32-bit Windows.
         [StructLayout(LayoutKind.Sequential)]
@@ -1017,7 +1308,8 @@ namespace OAuthMail
         internal static extern void om_string_free(IntPtr s);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-        internal static extern int om_log_set_callback(om_log_cb callback, int max_level, IntPtr user_data);
+        internal static extern int om_log_set_callback(om_log_cb callback, int max_level, IntPtr user_data,
+                                                       om_free_cb free_user_data);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern int om_log_write(int level, IntPtr message);
@@ -1039,6 +1331,11 @@ namespace OAuthMail
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern IntPtr om_status_description(int status);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_account_set_token_store(AccountHandle account, om_tokens_lock_cb lock_cb,
+                                                              om_tokens_unlock_cb unlock_cb, IntPtr user_data,
+                                                              om_free_cb free_user_data);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern int om_get_access_token(AccountHandle account, uint timeout_ms, out IntPtr out_token,

@@ -17,7 +17,8 @@ seeded=3
 mono_pkgs=(mono-mcs mono-runtime libmono-corlib4.5-cil libmono-system4.0-cil libmono-system-core4.0-cil)
 missing=()
 for p in "${mono_pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  # (no `| grep -q` under pipefail: grep would exit early and dpkg-query could die of SIGPIPE)
+  [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -86,12 +87,28 @@ OM_TEST_SINK_DIR=$(mj sink_dir)
 maildir_root=$(mj maildir_root)
 echo "== mail sandbox: IMAPS $OM_TEST_IMAPS_PORT, submission (STARTTLS) $OM_TEST_SUBMISSION_PORT"
 python3 tests/sandbox/mail/seed.py "$maildir_root" alice@example.test "$seeded" --seed 7 >/dev/null
+# The OAuth2 server's counters (GET /_test/stats), for the token store checks:
+#   node stats.mjs refresh_token   -> the number of refresh_token requests so far
+cat > "$work/stats.mjs" <<'JS'
+import https from 'node:https';
+import fs from 'node:fs';
+const grant = process.argv[2];
+https.get(process.env.SANDBOX_ISSUER + '/_test/stats', { ca: fs.readFileSync(process.env.SANDBOX_CA_FILE) }, (res) => {
+  let body = '';
+  res.setEncoding('utf8');
+  res.on('data', (d) => { body += d; });
+  res.on('end', () => {
+    if (res.statusCode !== 200) { console.error('HTTP ' + res.statusCode); process.exit(1); }
+    console.log(JSON.parse(body).token_requests[grant] ?? 0);
+  });
+}).on('error', (e) => { console.error(e.message); process.exit(1); });
+JS
 echo "== seeded $seeded messages for alice@example.test"
 sink_before=$(find "$OM_TEST_SINK_DIR" -name '*.eml' | wc -l)
 
 export OM_TEST_IMAPS_PORT OM_TEST_SUBMISSION_PORT OM_TEST_SINK_DIR OM_TEST_C_LAYOUT
 export OM_TEST_SEEDED=$seeded OM_TEST_WORKDIR=$PWD/$work
-export OM_TEST_BROWSER_JS=$PWD/tests/sandbox/browser.mjs
+export OM_TEST_BROWSER_JS=$PWD/tests/sandbox/browser.mjs OM_TEST_STATS_JS=$PWD/$work/stats.mjs
 export LD_LIBRARY_PATH=$lib_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
 echo "== running DemoTest.exe with mono"
@@ -110,6 +127,7 @@ if [ "$sent" -ne 4 ]; then
 else
   echo "== the SMTP sink received the 4 messages sent (Send, SendRaw, SendBatch of 2)"
 fi
-tail -1 "$work/output.txt" | grep -Eq '^[0-9]+ passed, 0 failed$' || rc=1
+last_line=$(tail -n 1 "$work/output.txt")
+[[ $last_line =~ ^[0-9]+\ passed,\ 0\ failed$ ]] || rc=1
 echo "== $( [ "$rc" -eq 0 ] && echo PASSED || echo FAILED ) in $(( $(date +%s) - start ))s"
 exit "$rc"
