@@ -229,7 +229,7 @@ run send "$omcli" send "$account" --to 'Client "Dupont" <client@example.test>' -
   --text $'Bonjour,\nci-joint le devis.\n' --attach "$work/devis.pdf"
 expect send "send with an attachment: exit 0" 0 "^sent <" "250"
 after=$(sink_count)
-last_eml=$(ls -t "$sink_dir"/*.eml 2>/dev/null | head -1)
+last_eml=$(ls -t "$sink_dir"/*.eml 2>/dev/null | sed -n 1p)
 if [ "$after" = $((before + 1)) ] && grep -q 'filename="devis.pdf"' "$last_eml" && grep -q '^To: .*client@example.test' "$last_eml"; then
   ok "the message reached the SMTP sink, with its attachment"
 else
@@ -240,7 +240,7 @@ run send_raw "$omcli" send "$account" --raw "$work/raw.eml"
 expect send_raw "send --raw: exit 0" 0 "^sent" "to: +bob@example.test"
 run send_raw_to "$omcli" send "$account" --raw "$work/raw.eml" --to carol@example.test
 expect send_raw_to "send --raw --to: envelope recipient from the option" 0 "to: +carol@example.test"
-last_json=$(ls -t "$sink_dir"/*.json | head -1)
+last_json=$(ls -t "$sink_dir"/*.json | sed -n 1p)
 if [ "$(sink_count)" = $((before + 3)) ] && grep -q '"mail_from": "alice@example.test", "rcpt_to": \["carol@example.test"\]' "$last_json"; then
   ok "raw messages reached the sink (envelope alice -> carol)"
 else

@@ -118,7 +118,7 @@ for a in "${arches[@]}"; do
   printf '  %s\n' "${exports[@]}"
   missing=() decorated=()
   for f in "${header_fns[@]}"; do
-    printf '%s\n' "${exports[@]}" | grep -qxF "$f" || missing+=("$f")
+    grep -qxF "$f" <<<"$(printf '%s\n' "${exports[@]}")" || missing+=("$f")
   done
   for e in "${exports[@]}"; do
     [[ $e =~ ^_om_ || $e =~ ^_?om_.*@[0-9]+$ ]] && decorated+=("$e")

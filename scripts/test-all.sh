@@ -12,6 +12,9 @@ step() { printf '\n=== %s (%ss)\n' "$1" "$(( $(date +%s) - start ))"; }
 step "dependencies"
 bash scripts/install-deps.sh
 
+step "shell scripts: no early-exit reader in a pipeline under pipefail"
+bash scripts/check-scripts.sh
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -38,10 +38,10 @@ if ! installed wine32:i386; then
   if [ "$(id -u)" != 0 ]; then
     why32="wine32:i386 is not installed (needs root)"
   else
-    dpkg --print-foreign-architectures | grep -qx i386 || { dpkg --add-architecture i386; apt_updated=0; }
+    grep -qx i386 <<<"$(dpkg --print-foreign-architectures)" || { dpkg --add-architecture i386; apt_updated=0; }
     apt_update
     if ! out=$(apt-get install -y -qq --no-install-recommends wine32:i386 2>&1); then
-      why32="apt-get install wine32:i386 failed: $(printf '%s\n' "$out" | grep -E '^E:|Depends' | head -4 | tr '\n' ' ')"
+      why32="apt-get install wine32:i386 failed: $(awk '/^E:|Depends/ && n < 4 { print; n++ }' <<<"$out" | tr '\n' ' ')"
     fi
   fi
 fi
@@ -154,8 +154,8 @@ run_harness() { # run_harness ARCH WINE
   [ "$rc" = 0 ] || [ "$f" != 0 ] || not_ok "[$a] harness exit status $rc"
   # the token file under the non-ASCII directory, seen from Linux: DPAPI magic, no JSON in clear
   local tf
-  tf=$(find "$work/w-$a" -name 'jet*.json' | head -1)
-  if [ -n "$tf" ] && head -c 9 "$tf" | grep -q '^OMDPAPI1' && ! grep -q 'refresh_token' "$tf"; then
+  tf=$(find "$work/w-$a" -name 'jet*.json' -print -quit)
+  if [ -n "$tf" ] && [ "$(head -c 8 "$tf")" = "OMDPAPI1" ] && ! grep -q 'refresh_token' "$tf"; then
     ok "[$a] token file at $(basename "$(dirname "$tf")")/$(basename "$tf"): DPAPI-sealed (seen from Linux)"
   else
     not_ok "[$a] token file with a non-ASCII name, DPAPI-sealed, seen from Linux (${tf:-not found})"

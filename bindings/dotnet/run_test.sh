@@ -36,7 +36,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 command -v mcs >/dev/null || { echo "run_test: mcs not found after installing mono-mcs" >&2; exit 1; }
 command -v mono >/dev/null || { echo "run_test: mono not found after installing mono-runtime" >&2; exit 1; }
-echo "== Mono $(mono --version | head -1 | sed 's/Mono JIT compiler version //')"
+echo "== Mono $(mono --version | sed -n '1s/Mono JIT compiler version //p')"
 
 # --- the rest of the sandbox's needs (node, Dovecot, npm packages), as the demo does -----------
 bash scripts/install-deps.sh

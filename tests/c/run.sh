@@ -38,13 +38,10 @@ echo "== certificates in $pki"
 bash tests/sandbox/make-certs.sh "$pki"
 
 state=$out/sandbox-state.json
-rm -f "$state"
 echo "== sandbox server"
-node tests/sandbox/oauth-server.mjs --port 0 --certs "$pki" --state-file "$state" \
-  --no-stdin-watch >"$out/sandbox.stdout" 2>"$out/sandbox.log" </dev/null &
-server_pid=$!
+server_pid=
 cleanup() {
-  if kill -0 "$server_pid" 2>/dev/null; then
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
     kill "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
   fi
@@ -52,18 +49,28 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-for _ in $(seq 1 300); do # at most 30 s
+# a start that hangs (seen on a loaded machine) is killed and tried again: 3 tries of 120 s
+for attempt in 1 2 3; do
+  rm -f "$state"
+  node tests/sandbox/oauth-server.mjs --port 0 --certs "$pki" --state-file "$state" \
+    --no-stdin-watch >"$out/sandbox.stdout" 2>"$out/sandbox.log" </dev/null &
+  server_pid=$!
+  for _ in $(seq 1 1200); do # at most 120 s
+    [ -s "$state" ] && break
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+      echo "run.sh: the sandbox server exited:" >&2
+      cat "$out/sandbox.log" >&2
+      exit 4
+    fi
+    sleep 0.1
+  done
   [ -s "$state" ] && break
-  if ! kill -0 "$server_pid" 2>/dev/null; then
-    echo "run.sh: the sandbox server exited:" >&2
-    cat "$out/sandbox.log" >&2
-    exit 4
-  fi
-  sleep 0.1
+  echo "run.sh: the sandbox server did not write $state within 120 s (try $attempt of 3)" >&2
+  cat "$out/sandbox.log" >&2
+  cleanup
 done
 if [ ! -s "$state" ]; then
-  echo "run.sh: the sandbox server did not write $state within 30 s" >&2
-  cat "$out/sandbox.log" >&2
+  echo "run.sh: the sandbox server did not start (3 tries)" >&2
   exit 4
 fi
 

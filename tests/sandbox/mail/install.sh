@@ -13,7 +13,7 @@ fi
 pkgs=(dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond python3 openssl curl)
 missing=()
 for p in "${pkgs[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+  if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]; then
     missing+=("$p")
   fi
 done
@@ -79,7 +79,7 @@ fi
 
 # Sanity: nothing of a system dovecot on the standard ports.
 if command -v ss >/dev/null 2>&1; then
-  if ss -ltnpH 2>/dev/null | grep -E ':(143|993|110|995|587|465|4190) ' | grep -q dovecot; then
+  if grep -Eq ':(143|993|110|995|587|465|4190) .*dovecot' <<<"$(ss -ltnpH 2>/dev/null || true)"; then
     echo "install.sh: warning: a dovecot is still listening on a standard mail port" >&2
   fi
 fi

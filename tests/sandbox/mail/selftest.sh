@@ -51,7 +51,7 @@ pids=$("$PY" -c 'import json,sys; p=json.load(open(sys.argv[1]))["pids"]; print(
 check "all listeners of dovecot/sink/relay are on 127.0.0.1" bash -c "
   out=\$(ss -ltnpH 2>/dev/null); [ -n \"\$out\" ] || exit 0
   for p in $pids; do
-    echo \"\$out\" | grep \"pid=\$p,\" | awk '{print \$4}' | grep -v '^127\.0\.0\.1:' | grep -q . && exit 1
+    echo \"\$out\" | grep \"pid=\$p,\" | awk '{print \$4}' | grep -v '^127\.0\.0\.1:' | grep -c . >/dev/null && exit 1
   done; exit 0"
 check "no dovecot on the standard ports" bash -c "! ss -ltnH 2>/dev/null | awk '{print \$4}' | grep -Eq ':(143|993|110|995|587|465)\$'"
 

@@ -16,7 +16,7 @@ print(p.get("dovecot") or 0, p.get("sink") or 0, p.get("relay") or 0, j["config"
 
 # pid_matches PID STRING: /proc/PID/cmdline contains STRING
 pid_matches() {
-  [ "$1" -gt 0 ] 2>/dev/null && [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -qF -- "$2"
+  [ "$1" -gt 0 ] 2>/dev/null && [ -r "/proc/$1/cmdline" ] && grep -qF -- "$2" <<<"$(tr '\0' ' ' <"/proc/$1/cmdline")"
 }
 wait_gone() { # PID TENTHS_OF_SECONDS
   for _ in $(seq 1 "$2"); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
