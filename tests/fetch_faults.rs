@@ -560,8 +560,8 @@ fn proxy_cutting_every_connection_fails_cleanly() {
         // without the cuts, the rest arrives, exactly once overall
         drop(p);
         let direct = imaps_account(&tokens, user, mail_sandbox().port("imaps_port"), 20);
-        let state = export_state(&acc);
-        import_state(&direct, &state);
+        let state = acc.sync_state();
+        direct.set_sync_state(&state);
         let (r2, _) = direct.fetch_with(r#"{"batch_size": 10}"#, &mut |g| {
             accepted.push(mid(g));
             0
@@ -579,45 +579,6 @@ fn proxy_cutting_every_connection_fails_cleanly() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-fn export_state(acc: &Acc) -> String {
-    let mut out = std::ptr::null_mut();
-    assert_eq!(
-        unsafe { oauthmail::ffi::fetch::om_sync_state_export(acc.h, &mut out) },
-        0
-    );
-    let s = unsafe { std::ffi::CStr::from_ptr(out) }
-        .to_string_lossy()
-        .into_owned();
-    unsafe { oauthmail::ffi::library::om_string_free(out) };
-    s
-}
-
-/// Imports a sync state, rewriting the per-server keys to `to`'s incoming port.
-fn import_state(to: &Acc, state: &str) {
-    let port = to.config_json()["incoming"]["port"].as_u64().unwrap();
-    let mut v: Value = serde_json::from_str(state).unwrap();
-    if let Some(Value::Object(imap)) = v.get_mut("imap") {
-        let old: Vec<(String, Value)> = std::mem::take(imap).into_iter().collect();
-        for (k, val) in old {
-            // key shape: user@host:port/folder (or similar): replace the port number
-            let re_keyed = match k.split_once("127.0.0.1:") {
-                Some((a, b)) => {
-                    let rest = b.trim_start_matches(|c: char| c.is_ascii_digit());
-                    format!("{a}127.0.0.1:{port}{rest}")
-                }
-                None => k,
-            };
-            imap.insert(re_keyed, val);
-        }
-    }
-    let c = std::ffi::CString::new(v.to_string()).unwrap();
-    assert_eq!(
-        unsafe { oauthmail::ffi::fetch::om_sync_state_import(to.h, c.as_ptr()) },
-        0,
-        "state {v}"
-    );
 }
 
 #[test]
@@ -1555,13 +1516,13 @@ fn imap_after_delivery_lost_with_the_connection_is_done_by_the_next_fetch() {
             "{what}: nothing done on the server yet"
         );
         // the state says what is left to do; the next fetch (another port, TLS) does it first
-        let state = export_state(&acc);
+        let state = acc.sync_state();
         assert!(state.contains("imap_pending"), "{what}: {state}");
         let direct = imaps_account(&tokens, &user, m.port("imaps_port"), 20);
-        import_state(&direct, &state);
+        direct.set_sync_state(&state);
         let (summary, got) = direct.fetch(opts);
         assert!(got.is_empty(), "{what}: nothing delivered again: {summary}");
-        assert!(!export_state(&direct).contains("imap_pending"), "{what}");
+        assert!(!direct.sync_state().contains("imap_pending"), "{what}");
         match what {
             "delete" => assert_eq!(m.count(&user, "INBOX"), 0, "deleted"),
             "move" => {
@@ -1610,11 +1571,11 @@ fn pop3_deletions_lost_before_quit_are_done_by_the_next_fetch() {
     ))
     .unwrap();
     direct.import(&tokens.export()).unwrap();
-    import_state(&direct, &export_state(&acc));
+    direct.set_sync_state(&acc.sync_state());
     let (summary, got) = direct.fetch(r#"{"after_delivery": "delete"}"#);
     assert!(got.is_empty(), "nothing delivered again: {summary}");
     assert_eq!(m.count(user, "INBOX"), 0, "the deletions were done");
-    assert!(!export_state(&direct).contains("pending"));
+    assert!(!direct.sync_state().contains("pending"));
 }
 
 // ------------------------------------------------------------------------------------------

@@ -315,26 +315,11 @@ fn uidvalidity_change_resynchronises_and_flags_redelivery() {
     let acc = mail_account(user, "imaps_port", "tls", json!({}));
     let (s1, _) = acc.fetch("{}");
     // the host restores an old state whose UIDVALIDITY no longer matches
-    let mut state: Value = {
-        let mut out = std::ptr::null_mut();
-        assert_eq!(
-            unsafe { oauthmail::ffi::fetch::om_sync_state_export(acc.h, &mut out) },
-            0
-        );
-        let s = unsafe { std::ffi::CStr::from_ptr(out) }
-            .to_string_lossy()
-            .into_owned();
-        unsafe { oauthmail::ffi::library::om_string_free(out) };
-        serde_json::from_str(&s).unwrap()
-    };
+    let mut state: Value = serde_json::from_str(&acc.sync_state()).unwrap();
     for (_, f) in state["imap"].as_object_mut().unwrap() {
         f["uidvalidity"] = json!(s1["uidvalidity"].as_u64().unwrap() + 1);
     }
-    let c = std::ffi::CString::new(state.to_string()).unwrap();
-    assert_eq!(
-        unsafe { oauthmail::ffi::fetch::om_sync_state_import(acc.h, c.as_ptr()) },
-        0
-    );
+    acc.set_sync_state(&state.to_string());
     let (s2, got) = acc.fetch("{}");
     assert_eq!(s2["uidvalidity_changed"], true);
     assert_eq!(got.len(), 2);

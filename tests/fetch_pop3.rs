@@ -169,14 +169,14 @@ fn pop3_only_new_survives_a_settings_change_and_a_lost_state_is_flagged() {
     m.seed(user, 3, "INBOX", &["--seed", "31"]);
     let first = pop_account(user, "pop3s_port", "tls", "xoauth2");
     assert_eq!(first.fetch("{}").1.len(), 3);
-    let state = export_state(&first);
+    let state = first.sync_state();
     let moved = Acc::new(&common::sandbox().config(
         "confidential-app",
         json!({"email": user, "incoming": {"protocol": "pop3", "host": "LOCALHOST", "port": m.port("pop3_port"), "security": "starttls"}}),
     ))
     .unwrap();
     moved.import(&first.export()).unwrap();
-    import_state(&moved, &state);
+    moved.set_sync_state(&state);
     let (summary, got) = moved.fetch("{}");
     assert!(
         got.is_empty(),
@@ -187,7 +187,7 @@ fn pop3_only_new_survives_a_settings_change_and_a_lost_state_is_flagged() {
     for (_, seen) in v["pop3"].as_object_mut().unwrap() {
         *seen = json!(["gone-1", "gone-2"]);
     }
-    import_state(&moved, &v.to_string());
+    moved.set_sync_state(&v.to_string());
     let (summary, got) = moved.fetch("{}");
     assert_eq!(got.len(), 3);
     assert!(
@@ -195,49 +195,4 @@ fn pop3_only_new_survives_a_settings_change_and_a_lost_state_is_flagged() {
         "flagged: the host may have them already"
     );
     assert_eq!(summary["uidvalidity_changed"], true, "{summary}");
-}
-
-fn export_state(acc: &Acc) -> String {
-    let mut out = std::ptr::null_mut();
-    assert_eq!(
-        unsafe { oauthmail::ffi::fetch::om_sync_state_export(acc.h, &mut out) },
-        0
-    );
-    let s = unsafe { std::ffi::CStr::from_ptr(out) }
-        .to_string_lossy()
-        .into_owned();
-    unsafe { oauthmail::ffi::library::om_string_free(out) };
-    s
-}
-
-fn import_state(acc: &Acc, state: &str) {
-    let c = std::ffi::CString::new(state).unwrap();
-    assert_eq!(
-        unsafe { oauthmail::ffi::fetch::om_sync_state_import(acc.h, c.as_ptr()) },
-        0
-    );
-}
-
-/// A message above `max_message_mb` is refused before RETR (its LIST size says so), naming the
-/// setting; the messages before it are delivered.
-#[test]
-fn pop3_message_over_max_message_mb_is_refused_before_retr() {
-    let _s = serial();
-    init();
-    let m = mail_sandbox();
-    let user = "pop-big@example.test";
-    m.seed(user, 1, "INBOX", &["--seed", "41"]);
-    m.seed(user, 1, "INBOX", &["--seed", "42", "--size-kb", "1500"]);
-    let acc = authorized_as(
-        "confidential-app",
-        user,
-        json!({"email": user, "max_message_mb": 1,
-               "incoming": {"protocol": "pop3", "host": "127.0.0.1", "port": m.port("pop3s_port"), "security": "tls"}}),
-    );
-    let (r, got) = acc.fetch_with("{}", &mut |_| OM_FETCH_CONTINUE);
-    let (st, msg) = r.unwrap_err();
-    assert_eq!(st, OM_STATUS_UNSUPPORTED, "{msg}");
-    assert!(msg.contains("max_message_mb"), "{msg}");
-    assert_eq!(got.len(), 1);
-    assert_eq!(m.count(user, "INBOX"), 2, "nothing lost");
 }

@@ -2,6 +2,7 @@
 
 use super::args::{out_string_init, out_string_set, str_arg, with_account};
 use super::boundary::guard;
+use super::user_data::UserData;
 use super::{om_account, om_status};
 use crate::account::Account;
 use crate::error::Error;
@@ -144,23 +145,6 @@ pub type om_token_cb =
 /// Releases `user_data` when the callback is replaced or the account freed (may be NULL).
 pub type om_free_cb = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
 
-struct UserData {
-    ptr: *mut c_void,
-    free: om_free_cb,
-}
-// SAFETY: the callback runs on host threads that call into the account (documented).
-unsafe impl Send for UserData {}
-unsafe impl Sync for UserData {}
-
-impl Drop for UserData {
-    fn drop(&mut self) {
-        if let Some(f) = self.free {
-            // SAFETY: the host's free function for its own pointer.
-            unsafe { f(self.ptr) }
-        }
-    }
-}
-
 /// Sets (or with NULL removes) the token-changed callback.
 ///
 /// The callback runs on a host thread, inside the oauthmail call on this account that first sees
@@ -177,10 +161,7 @@ pub extern "C" fn om_account_set_token_callback(
     free_user_data: om_free_cb,
 ) -> om_status {
     guard(|| {
-        let ud = UserData {
-            ptr: user_data,
-            free: free_user_data,
-        };
+        let ud = UserData::new(user_data, free_user_data);
         with_account(account, |a| {
             match callback {
                 None => a.set_token_listener(None),

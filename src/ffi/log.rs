@@ -4,6 +4,7 @@ use super::account::om_free_cb;
 use super::args::str_arg;
 use super::boundary::guard;
 use super::om_status;
+use super::user_data::UserData;
 use crate::error::Error;
 use crate::log::{set_sink, Level};
 use std::ffi::{c_char, c_void, CString};
@@ -23,23 +24,6 @@ pub const OM_LOG_DEBUG: i32 = 3;
 /// overlap.
 pub type om_log_cb =
     Option<unsafe extern "C" fn(user_data: *mut c_void, level: i32, message: *const c_char)>;
-
-struct UserData {
-    ptr: *mut c_void,
-    free: om_free_cb,
-}
-// SAFETY: the host promises (header documentation) that user_data may be used from any thread.
-unsafe impl Send for UserData {}
-unsafe impl Sync for UserData {}
-
-impl Drop for UserData {
-    fn drop(&mut self) {
-        if let Some(f) = self.free {
-            // SAFETY: the host's free function for its own pointer.
-            unsafe { f(self.ptr) }
-        }
-    }
-}
 
 /// Installs the log callback (NULL removes it) receiving messages up to `max_level`
 /// (OM_LOG_ERROR … OM_LOG_DEBUG). Tokens, secrets and passwords are replaced by "[redacted]".
@@ -75,10 +59,7 @@ pub extern "C" fn om_log_set_callback(
         match callback {
             None => set_sink(None, level),
             Some(cb) => {
-                let ud = UserData {
-                    ptr: user_data,
-                    free: free_user_data,
-                };
+                let ud = UserData::new(user_data, free_user_data);
                 set_sink(
                     Some(Box::new(move |lvl: Level, msg: &str| {
                         let c = CString::new(msg.replace('\0', " ")).unwrap_or_default();

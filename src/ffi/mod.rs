@@ -23,6 +23,7 @@ pub mod send;
 pub mod status;
 pub mod token_store;
 pub mod tokens;
+pub mod user_data;
 
 /// An account: its configuration, tokens and operations. Opaque; created by `om_account_new`,
 /// released by `om_account_free`.

@@ -5,6 +5,7 @@
 use super::account::om_free_cb;
 use super::args::with_account;
 use super::boundary::guard;
+use super::user_data::UserData;
 use super::{om_account, om_status};
 use crate::error::{Error, Result, Status};
 use crate::lang::Lang;
@@ -48,22 +49,7 @@ struct Callbacks {
     account_id: u64,
     lock: unsafe extern "C" fn(*mut c_void, u32, *mut *const c_char) -> i32,
     unlock: unsafe extern "C" fn(*mut c_void, *const c_char) -> i32,
-    user_data: *mut c_void,
-    free: om_free_cb,
-}
-
-// SAFETY: the callbacks run on host threads that call into the account (documented); the host
-// promises that its user data may be used from each of them.
-unsafe impl Send for Callbacks {}
-unsafe impl Sync for Callbacks {}
-
-impl Drop for Callbacks {
-    fn drop(&mut self) {
-        if let Some(f) = self.free {
-            // SAFETY: the host's free function for its own pointer.
-            unsafe { f(self.user_data) }
-        }
-    }
+    user_data: UserData,
 }
 
 impl Callbacks {
@@ -72,7 +58,7 @@ impl Callbacks {
         let ptr = json.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
         // SAFETY: the host's callback, called as documented.
         let code = crate::account::as_callback_of(self.account_id, || unsafe {
-            (self.unlock)(self.user_data, ptr)
+            (self.unlock)(self.user_data.ptr, ptr)
         });
         if code == OM_TOKEN_STORE_OK {
             Ok(())
@@ -94,7 +80,7 @@ impl HostStore {
         let ms = u32::try_from(wait.as_millis()).unwrap_or(u32::MAX);
         // SAFETY: the host's callback, called as documented; `out` is writable.
         let code = crate::account::as_callback_of(cb.account_id, || unsafe {
-            (cb.lock)(cb.user_data, ms, &mut out)
+            (cb.lock)(cb.user_data.ptr, ms, &mut out)
         });
         match code {
             OM_TOKEN_STORE_OK => {}
@@ -203,8 +189,7 @@ pub extern "C" fn om_account_set_token_store(
                     account_id: a.id,
                     lock,
                     unlock,
-                    user_data,
-                    free: free_user_data,
+                    user_data: UserData::new(user_data, free_user_data),
                 })))),
                 _ => {
                     return Err(Error::invalid_argument(

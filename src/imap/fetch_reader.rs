@@ -401,8 +401,9 @@ enum End {
 
 /// Sends `UID FETCH` for `uids` and hands each message to `each` in the server's order, until
 /// it returns `Ok(false)` (stop: the rest of the reply is read and dropped, so the session stays
-/// usable) or an error. Returns the UIDs accepted — also when the session failed part-way — and
-/// the outcome. Literals above `max_message` bytes are refused before they are read.
+/// usable) or an error. Returns the UIDs accepted — also when the session failed part-way —, the
+/// UIDs whose body arrived, and the outcome. Literals above `max_message` bytes are refused
+/// before they are read.
 pub async fn uid_fetch<F>(
     session: &mut ImapSession,
     host: &str,

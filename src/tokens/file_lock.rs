@@ -83,15 +83,22 @@ fn busy(path: &Path, waited: Duration, lang: Lang) -> Error {
     ))
 }
 
+/// One attempt within a bounded wait: the lock, `None` to try again after [`POLL`], or the
+/// `TokensLocked` error once `wait` has passed since `started`.
+fn attempt(path: &Path, started: Instant, wait: Duration, lang: Lang) -> Result<Option<FileLock>> {
+    match try_take(path)? {
+        Some(l) => Ok(Some(l)),
+        None if started.elapsed() >= wait => Err(busy(path, started.elapsed(), lang)),
+        None => Ok(None),
+    }
+}
+
 /// Takes the lock of `path`, waiting at most `wait` (async: other tasks run meanwhile).
 pub async fn acquire(path: &Path, wait: Duration, lang: Lang) -> Result<FileLock> {
     let started = Instant::now();
     loop {
-        if let Some(l) = try_take(path)? {
+        if let Some(l) = attempt(path, started, wait, lang)? {
             return Ok(l);
-        }
-        if started.elapsed() >= wait {
-            return Err(busy(path, started.elapsed(), lang));
         }
         tokio::time::sleep(POLL).await;
     }
@@ -101,11 +108,8 @@ pub async fn acquire(path: &Path, wait: Duration, lang: Lang) -> Result<FileLock
 pub fn acquire_blocking(path: &Path, wait: Duration, lang: Lang) -> Result<FileLock> {
     let started = Instant::now();
     loop {
-        if let Some(l) = try_take(path)? {
+        if let Some(l) = attempt(path, started, wait, lang)? {
             return Ok(l);
-        }
-        if started.elapsed() >= wait {
-            return Err(busy(path, started.elapsed(), lang));
         }
         std::thread::sleep(POLL);
     }

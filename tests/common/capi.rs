@@ -268,6 +268,20 @@ impl Acc {
         (r.unwrap_or_else(|e| panic!("fetch failed: {e:?}")), got)
     }
 
+    /// om_sync_state_export.
+    pub fn sync_state(&self) -> String {
+        let mut out = std::ptr::null_mut();
+        check(unsafe { oauthmail::ffi::fetch::om_sync_state_export(self.h, &mut out) }).unwrap();
+        unsafe { take(out) }
+    }
+
+    /// om_sync_state_import.
+    pub fn set_sync_state(&self, state: &str) {
+        let c = CString::new(state).unwrap();
+        check(unsafe { oauthmail::ffi::fetch::om_sync_state_import(self.h, c.as_ptr()) })
+            .unwrap_or_else(|e| panic!("state {state}: {e:?}"));
+    }
+
     pub fn folders(&self) -> Result<Value, Failure> {
         let mut out = std::ptr::null_mut();
         check(unsafe { oauthmail::ffi::fetch::om_folders_list(self.h, 0, &mut out) })?;
