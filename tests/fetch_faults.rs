@@ -1199,12 +1199,13 @@ fn hostile_absurd_literal_size() {
 }
 
 /// A literal size that fits in 32 bits and is just under async-imap's 512 MiB buffer cap: the
-/// client must not reserve it before the bytes arrive.
+/// client must not reserve it before the bytes arrive (above max_message_mb, it is refused).
 #[test]
 fn hostile_large_literal_size_is_not_preallocated() {
     let _s = serial();
     init();
     let (r, got, took, conns, mem) = hostile(literal_then_silence("500000000"));
+    // above the account's max_message_mb: refused before anything is read (naming the setting)
     let f = check_hostile(
         "literal {500000000}",
         &r,
@@ -1212,7 +1213,7 @@ fn hostile_large_literal_size_is_not_preallocated() {
         took,
         conns,
         mem,
-        &NET_OR_TIMEOUT_OR_PROTO,
+        &[OM_STATUS_UNSUPPORTED],
     );
     assert!(f.is_empty(), "{}", f.join("\n"));
 }

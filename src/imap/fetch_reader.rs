@@ -250,6 +250,17 @@ impl<S: AsyncRead + Unpin> Responses<'_, S> {
     ) -> Result<(Tok, Option<Vec<u8>>)> {
         let t = c.next(self.r.host)?;
         if let Tok::Literal(n) = t {
+            let ceiling = u64::from(crate::config::preset::MAX_MESSAGE_MB_CEILING) << 20;
+            if n as u64 > ceiling.max(self.max_message) {
+                return Err(Error::new(
+                    Status::ProtocolError,
+                    format!(
+                        "{} announced a literal of {} MiB, more than any mail server sends: the session was abandoned",
+                        self.r.host,
+                        n >> 20
+                    ),
+                ));
+            }
             if n as u64 > self.max_message {
                 let which = uid
                     .map(|u| format!("message UID {u}"))
