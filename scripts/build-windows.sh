@@ -29,20 +29,10 @@ for a in "${arches[@]}"; do
 done
 
 # --- Debian packages ---------------------------------------------------------------------------
-installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
-need=()
-for p in rustc-web rust-web-src cargo-web; do installed "$p" || need+=("$p"); done
-for a in "${arches[@]}"; do installed "${APT_GCC[$a]}" || need+=("${APT_GCC[$a]}"); done
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ]; then
-    echo "build-windows: missing Debian packages: ${need[*]} (run as root, or apt-get install them)" >&2
-    exit 1
-  fi
-  echo "build-windows: apt-get install ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+source scripts/apt.sh
+need=(rustc-web rust-web-src cargo-web)
+for a in "${arches[@]}"; do need+=("${APT_GCC[$a]}"); done
+apt_install build-windows "${need[@]}"
 
 # --- toolchain sanity ----------------------------------------------------------------------------
 [ "$(dpkg-query -S "$DEB_CARGO" 2>/dev/null | cut -d: -f1)" = cargo-web ] ||

@@ -17,16 +17,8 @@ if ! have node || ! have npm; then
   need_apt+=(nodejs npm)
 fi
 
-if [ ${#need_apt[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ]; then
-    echo "install-deps: missing Debian packages: ${need_apt[*]} (run as root, or apt-get install them)" >&2
-    exit 1
-  fi
-  echo "install-deps: apt-get install ${need_apt[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq || echo "install-deps: apt-get update reported errors (continuing)" >&2
-  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
-fi
+source scripts/apt.sh
+apt_install install-deps "${need_apt[@]}"
 
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" -lt 20 ]; then

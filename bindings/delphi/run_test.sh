@@ -15,9 +15,8 @@ if ! command -v fpc >/dev/null 2>&1; then
     echo "run_test: Free Pascal is missing: install the Debian package 'fpc' (apt-get install fpc) or run as root" >&2
     exit 1
   fi
-  echo "run_test: installing the Debian package fpc (Free Pascal) with apt-get"
-  export DEBIAN_FRONTEND=noninteractive
-  if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends fpc >/dev/null; }; then
+  source scripts/apt.sh
+  if ! apt_install run_test fpc; then
     echo "run_test: FAILED to install the Debian package 'fpc' (Free Pascal); cannot test the Delphi binding" >&2
     exit 1
   fi

@@ -15,25 +15,8 @@ seeded=3
 # mono-runtime (the VM), libmono-corlib4.5-cil (mscorlib), libmono-system4.0-cil (System.dll:
 # Regex), libmono-system-core4.0-cil (System.Core.dll: Linq), mono-mcs (the C# compiler).
 mono_pkgs=(mono-mcs mono-runtime libmono-corlib4.5-cil libmono-system4.0-cil libmono-system-core4.0-cil)
-missing=()
-for p in "${mono_pkgs[@]}"; do
-  # (no `| grep -q` under pipefail: grep would exit early and dpkg-query could die of SIGPIPE)
-  [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ]; then
-    echo "run_test: Mono is missing (${missing[*]}): run as root, or apt-get install ${missing[*]}" >&2
-    exit 1
-  fi
-  echo "== installing Mono: apt-get install ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  # another apt (a concurrent install) may hold the dpkg lock: wait for it rather than fail
-  apt-get -o DPkg::Lock::Timeout=600 update -qq || { echo "run_test: apt-get update failed" >&2; exit 1; }
-  for p in "${missing[@]}"; do
-    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "$p" >/dev/null \
-      || { echo "run_test: could not install the Debian package $p (needed for Mono)" >&2; exit 1; }
-  done
-fi
+source scripts/apt.sh
+apt_install run_test "${mono_pkgs[@]}" || { echo "run_test: Mono is needed to test the .NET binding" >&2; exit 1; }
 command -v mcs >/dev/null || { echo "run_test: mcs not found after installing mono-mcs" >&2; exit 1; }
 command -v mono >/dev/null || { echo "run_test: mono not found after installing mono-runtime" >&2; exit 1; }
 echo "== Mono $(mono --version | sed -n '1s/Mono JIT compiler version //p')"
