@@ -75,8 +75,7 @@ fn retryable(e: &Error) -> bool {
     matches!(e.status, Status::NetworkError | Status::Timeout)
 }
 
-/// Refuses, before any network, an account that cannot fetch: no incoming server, or POP3
-/// (not available yet).
+/// Refuses, before any network, an account that cannot fetch: no incoming server.
 pub fn check_configured(config: &crate::config::Config) -> Result<()> {
     match &config.incoming {
         None => Err(Error::config(
