@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have gcc      || need_apt+=(gcc libc6-dev)
+have g++      || need_apt+=(g++)   # libFuzzer (scripts/fuzz.sh) is C++
 have make     || need_apt+=(make)
 have valgrind || need_apt+=(valgrind)
 have openssl  || need_apt+=(openssl)
@@ -29,6 +30,10 @@ fi
 if ! have cargo; then
   echo "install-deps: cargo not found: install the Rust toolchain (rustup)" >&2
   exit 1
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "install-deps: cargo install cargo-fuzz --locked (the fuzz targets' runner)"
+  cargo install cargo-fuzz --locked
 fi
 
 # the mail sandbox: a private Dovecot (IMAP, POP3, submission) and its system user

@@ -86,7 +86,7 @@ pub fn token_set_from(config: &Config, resp: &BasicTokenResponse, previous: &Tok
     let now = now_unix();
     let lifetime = resp
         .expires_in()
-        .map(|d| d.as_secs() as i64)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(DEFAULT_LIFETIME_SECS);
     TokenSet {
         format: crate::tokens::token_set::FORMAT,
@@ -95,7 +95,7 @@ pub fn token_set_from(config: &Config, resp: &BasicTokenResponse, previous: &Tok
         client_id: config.client_id.clone(),
         token_url: config.token_url.to_string(),
         access_token: Some(resp.access_token().secret().clone()),
-        expires_at: Some(now + lifetime),
+        expires_at: Some(now.saturating_add(lifetime)),
         refresh_token: resp
             .refresh_token()
             .map(|r| r.secret().clone())

@@ -199,7 +199,7 @@ fn proto(host: &str, what: impl fmt::Display) -> Error {
 
 /// One SMTP reply: the code and the text of each line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Reply {
+pub struct Reply {
     pub code: u16,
     pub lines: Vec<String>,
 }
@@ -213,7 +213,7 @@ impl Reply {
 }
 
 /// Splits raw reply bytes into complete replies.
-pub(crate) fn parse_replies(bytes: &[u8]) -> Vec<Reply> {
+pub fn parse_replies(bytes: &[u8]) -> Vec<Reply> {
     let text = String::from_utf8_lossy(bytes);
     let mut out = Vec::new();
     let mut cur: Vec<String> = Vec::new();
@@ -222,7 +222,8 @@ pub(crate) fn parse_replies(bytes: &[u8]) -> Vec<Reply> {
         if line.len() < 3 {
             continue;
         }
-        let Ok(code) = line[..3].parse::<u16>() else {
+        // `get`: the third byte may be inside a multi-byte character (fuzz_regressions.rs)
+        let Some(code) = line.get(..3).and_then(|c| c.parse::<u16>().ok()) else {
             continue;
         };
         let rest = line.get(4..).unwrap_or("").to_string();
@@ -238,7 +239,7 @@ pub(crate) fn parse_replies(bytes: &[u8]) -> Vec<Reply> {
 }
 
 /// Capabilities and SASL mechanisms from an EHLO reply.
-pub(crate) fn ehlo_info(reply: &Reply) -> (Vec<String>, Vec<String>) {
+pub fn ehlo_info(reply: &Reply) -> (Vec<String>, Vec<String>) {
     let caps: Vec<String> = reply.lines.iter().skip(1).cloned().collect();
     let mut mechanisms = Vec::new();
     for c in &caps {

@@ -152,7 +152,7 @@ impl TokenStore {
             return None;
         }
         let expires = set.expires_at.unwrap_or(i64::MAX / 2);
-        if expires - now_unix() > self.margin_secs(set) {
+        if expires.saturating_sub(now_unix()) > self.margin_secs(set) {
             Some((token.clone(), expires))
         } else {
             None
@@ -165,7 +165,7 @@ impl TokenStore {
         let margin = self.margin.as_secs() as i64;
         match set.expires_at {
             Some(e) if e > set.updated_at && set.updated_at > 0 => {
-                margin.min((e - set.updated_at) / 2)
+                margin.min(e.saturating_sub(set.updated_at) / 2)
             }
             _ => margin,
         }

@@ -64,7 +64,11 @@ impl TokenSet {
     /// Seconds the access token remains valid (negative when expired); `None` without one.
     pub fn remaining_secs(&self, now: i64) -> Option<i64> {
         self.access_token.as_ref()?;
-        Some(self.expires_at.map(|e| e - now).unwrap_or(i64::MAX / 2))
+        Some(
+            self.expires_at
+                .map(|e| e.saturating_sub(now))
+                .unwrap_or(i64::MAX / 2),
+        )
     }
 
     pub fn to_json(&self) -> String {
