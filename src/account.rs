@@ -3,7 +3,7 @@
 //!
 //! Internally synchronised: every method may be called from any thread.
 
-use crate::config::Config;
+use crate::config::{Config, Resource};
 use crate::error::{Error, Result, Status};
 use crate::fetch::state::StateStore;
 use crate::log::Level;
@@ -163,22 +163,43 @@ impl Account {
         self.tokens.check_can_refresh(self.config.is_app_only())
     }
 
-    /// Returns a token valid for at least the margin, refreshing (or, for app-only accounts,
-    /// requesting) a new one if needed — once for all threads, and once for all processes when
-    /// the tokens are shared.
+    /// Returns a token for the mail servers valid for at least the margin, refreshing (or, for
+    /// app-only accounts, requesting) a new one if needed — once for all threads, and once for
+    /// all processes when the tokens are shared.
     pub async fn access_token(&self) -> Result<(String, i64)> {
+        self.access_token_for(Resource::Mail).await
+    }
+
+    /// The same for `resource`: the main token, or one kept apart when the configuration says
+    /// this resource needs its own (Microsoft Graph beside Outlook).
+    pub async fn access_token_for(&self, resource: Resource) -> Result<(String, i64)> {
         let app_only = self.config.is_app_only();
+        let separate = self.config.separate_scopes(resource);
+        let key = separate.map(|_| resource.key());
         self.tokens
-            .access_token(app_only, self.lock_wait(), |current| async move {
-                let r = if app_only {
-                    grants::client_credentials(&self.config, &self.http, &current).await
-                } else {
-                    om_log!(
-                        Level::Info,
-                        "account {}: refreshing the access token",
-                        self.id
-                    );
-                    grants::refresh(&self.config, &self.http, &current).await
+            .access_token(key, app_only, self.lock_wait(), |current| async move {
+                let r = match separate {
+                    Some(scopes) => {
+                        om_log!(
+                            Level::Info,
+                            "account {}: requesting an access token for {}",
+                            self.id,
+                            resource.key()
+                        );
+                        grants::resource_token(&self.config, &self.http, &current, resource, scopes)
+                            .await
+                    }
+                    None if app_only => {
+                        grants::client_credentials(&self.config, &self.http, &current).await
+                    }
+                    None => {
+                        om_log!(
+                            Level::Info,
+                            "account {}: refreshing the access token",
+                            self.id
+                        );
+                        grants::refresh(&self.config, &self.http, &current).await
+                    }
                 };
                 if let Err(e) = &r {
                     om_log!(

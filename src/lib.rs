@@ -10,6 +10,9 @@
 //!   device code, client credentials), the token endpoint and provider error hints.
 //! - [`tokens`]: the token set, its export/import with versions, the token file.
 //! - [`account`]: one configured account with its tokens and the flows in progress.
+//! - [`incoming`] and [`outgoing`]: the seam every transport sits behind — new mail with
+//!   acknowledgement, after-delivery actions, folders and the settings check; sending raw MIME
+//!   with one result per message — implemented by [`imap`], [`pop3`], [`smtp`] and [`graph`].
 //! - [`runtime`], [`error`], [`log`], [`lang`], [`redact`], [`tls`]: shared plumbing.
 
 /// cbindgen:ignore
@@ -24,7 +27,11 @@ pub mod error;
 pub mod fetch;
 pub mod ffi;
 /// cbindgen:ignore
+pub mod graph;
+/// cbindgen:ignore
 pub mod imap;
+/// cbindgen:ignore
+pub mod incoming;
 /// cbindgen:ignore
 pub mod json;
 /// cbindgen:ignore
@@ -35,6 +42,8 @@ pub mod log;
 pub mod mail;
 /// cbindgen:ignore
 pub mod oauth;
+/// cbindgen:ignore
+pub mod outgoing;
 /// cbindgen:ignore
 pub mod pop3;
 /// cbindgen:ignore

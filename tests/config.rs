@@ -329,3 +329,128 @@ fn registration_findings_speak_french() {
         .unwrap();
     assert!(web.message.contains("secret client"), "{}", web.message);
 }
+
+const GRAPH_READ: &str = "https://graph.microsoft.com/Mail.ReadWrite";
+const GRAPH_SEND: &str = "https://graph.microsoft.com/Mail.Send";
+const IMAP: &str = "https://outlook.office.com/IMAP.AccessAsUser.All";
+const SMTP: &str = "https://outlook.office.com/SMTP.Send";
+
+fn o365(servers: &str) -> Config {
+    cfg(&format!(
+        r#"{{"provider":"office365","tenant":"contoso.onmicrosoft.com","client_id":"c","client_secret":"s","email":"u@contoso.com",{servers}}}"#
+    ))
+}
+
+#[test]
+fn office365_scopes_follow_the_protocols_one_resource_per_token_request() {
+    use oauthmail::config::Resource;
+    // Graph both ways: one resource, nothing apart
+    let c = o365(r#""incoming":{"protocol":"graph"},"outgoing":{"protocol":"graph"}"#);
+    assert_eq!(c.scopes, vec![GRAPH_READ, GRAPH_SEND, "offline_access"]);
+    assert_eq!(c.token_scopes, c.scopes);
+    assert!(c.resource_scopes.is_empty());
+    let g = c.graph.as_ref().unwrap();
+    assert_eq!(g.url, "https://graph.microsoft.com/v1.0");
+    assert_eq!(g.mailbox, None, "delegated accounts use /me");
+    let inc = c.incoming.as_ref().unwrap();
+    assert_eq!((inc.host.as_str(), inc.port), ("graph.microsoft.com", 443));
+
+    // IMAP in, Graph out (SMTP AUTH off): consent for both, the main token for Outlook,
+    // Graph's requested apart
+    let c = o365(r#""incoming":{"protocol":"imap"},"outgoing":{"protocol":"graph"}"#);
+    assert_eq!(c.scopes, vec![IMAP, GRAPH_SEND, "offline_access"]);
+    assert_eq!(c.token_scopes, vec![IMAP, "offline_access"]);
+    assert_eq!(
+        c.separate_scopes(Resource::Graph).unwrap(),
+        [GRAPH_SEND, "offline_access"]
+    );
+    assert!(c.separate_scopes(Resource::Mail).is_none());
+
+    // Graph in, SMTP out: the main token is Graph's
+    let c = o365(r#""incoming":{"protocol":"graph"},"outgoing":{}"#);
+    assert_eq!(c.token_scopes, vec![GRAPH_READ, "offline_access"]);
+    assert_eq!(
+        c.separate_scopes(Resource::Mail).unwrap(),
+        [SMTP, "offline_access"]
+    );
+
+    // nothing about Graph: as before
+    let c = o365(r#""incoming":{},"outgoing":{}"#);
+    assert_eq!(c.scopes, vec![IMAP, SMTP, "offline_access"]);
+    assert!(c.graph.is_none() && c.resource_scopes.is_empty());
+
+    // app-only: .default of the resource, /users/{mailbox}
+    let c = cfg(
+        r#"{"provider":"office365","flow":"client_credentials","tenant":"t1","client_id":"c","client_secret":"s","email":"shared@contoso.com","incoming":{"protocol":"graph"},"outgoing":{"protocol":"smtp"}}"#,
+    );
+    assert_eq!(c.token_scopes, vec!["https://graph.microsoft.com/.default"]);
+    assert_eq!(
+        c.separate_scopes(Resource::Mail).unwrap(),
+        ["https://outlook.office365.com/.default"]
+    );
+    assert_eq!(
+        c.graph.unwrap().mailbox.as_deref(),
+        Some("shared@contoso.com")
+    );
+}
+
+#[test]
+fn graph_settings_are_checked_naming_the_key() {
+    let e = err(
+        r#"{"provider":"office365","tenant":"t","client_id":"c","client_secret":"s","incoming":{"protocol":"graph","host":"graph.microsoft.com"}}"#,
+    );
+    assert!(e.contains("`incoming`") && e.contains("graph_url"), "{e}");
+    let e = err(
+        r#"{"provider":"office365","flow":"client_credentials","tenant":"t","client_id":"c","client_secret":"s","incoming":{"protocol":"graph"}}"#,
+    );
+    assert!(e.contains("`mailbox`"), "{e}");
+    let e = err(
+        r#"{"provider":"custom","token_url":"https://idp/token","client_id":"c","graph_url":"http://graph.example/v1.0","incoming":{"protocol":"graph"}}"#,
+    );
+    assert!(e.contains("`graph_url`") && e.contains("not HTTPS"), "{e}");
+    let e = err(
+        r#"{"provider":"office365","tenant":"t","client_id":"c","client_secret":"s","outgoing":{"protocol":"pop3"}}"#,
+    );
+    assert!(e.contains("`outgoing.protocol`"), "{e}");
+    // a custom provider names Graph's scopes itself
+    let c = cfg(
+        r#"{"provider":"custom","token_url":"https://idp/token","authorize_url":"https://idp/auth","client_id":"c","graph_url":"https://graph.example/v1.0/","graph_scopes":"g.read g.send","incoming":{"protocol":"graph"},"outgoing":{"protocol":"smtp","host":"smtp.example"}}"#,
+    );
+    assert_eq!(c.graph.as_ref().unwrap().url, "https://graph.example/v1.0");
+    assert_eq!(
+        c.separate_scopes(oauthmail::config::Resource::Graph)
+            .unwrap(),
+        ["g.read", "g.send"]
+    );
+}
+
+#[test]
+fn registration_check_knows_graph_permissions() {
+    let f = ids(
+        r#"{"provider":"office365","tenant":"contoso.onmicrosoft.com","client_id":"c","client_secret":"s","email":"u@contoso.com","incoming":{"protocol":"graph"},"outgoing":{"protocol":"graph"}}"#,
+        false,
+    );
+    assert!(
+        f.contains(&("office365_graph_delegated_permissions", Severity::Info)),
+        "{f:?}"
+    );
+    assert!(
+        !f.iter()
+            .any(|(id, _)| *id == "office365_graph_and_outlook_scopes"),
+        "consent for two resources is not a mixed token request: {f:?}"
+    );
+    let f = ids(
+        r#"{"provider":"office365","tenant":"contoso.onmicrosoft.com","client_id":"c","client_secret":"s","email":"u@contoso.com","incoming":{"protocol":"imap"},"outgoing":{"protocol":"graph"}}"#,
+        false,
+    );
+    assert!(
+        !f.iter()
+            .any(|(id, _)| *id == "office365_graph_and_outlook_scopes"),
+        "{f:?}"
+    );
+    let f = ids(
+        r#"{"provider":"gmail","client_id":"c","client_secret":"s","email":"u@gmail.com","incoming":{"protocol":"graph"}}"#,
+        false,
+    );
+    assert!(f.contains(&("gmail_with_graph", Severity::Error)), "{f:?}");
+}

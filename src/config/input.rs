@@ -47,6 +47,8 @@ pub enum Protocol {
     Imap,
     Pop3,
     Smtp,
+    /// Microsoft Graph (HTTPS), incoming and outgoing.
+    Graph,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,6 +156,15 @@ pub struct ConfigInput {
     pub token_retries: Option<u32>,
     pub max_message_mb: Option<u32>,
     pub options: Option<AccountOptions>,
+    /// Microsoft Graph's base URL (default `https://graph.microsoft.com/v1.0`).
+    pub graph_url: Option<String>,
+    /// Scopes of the Graph token when it cannot be the account's main token (Office 365: set
+    /// by the preset).
+    pub graph_scopes: Option<ScopesInput>,
+    /// Scopes of the mail servers' token when Graph has the main one.
+    pub mail_scopes: Option<ScopesInput>,
+    /// The mailbox Graph acts on for app-only accounts (`/users/{mailbox}`); default `email`.
+    pub mailbox: Option<String>,
 }
 
 /// Parses the host's JSON, naming the offending key on error.

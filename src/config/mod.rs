@@ -9,16 +9,19 @@ pub mod masked;
 pub mod preset;
 pub mod redirect;
 pub mod registration;
+pub mod resource;
 
 pub use input::{
     AccountOptions, AppType, ClientAuth, Flow, Protocol, Provider, SaslMechanism, Security,
     ServerAuth,
 };
 pub use redirect::RedirectUri;
+pub use resource::Resource;
 
 use crate::error::{Error, Result};
 use crate::lang::Lang;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::time::Duration;
 use url::Url;
 
@@ -77,6 +80,23 @@ pub struct Config {
     /// Largest message fetched, in MiB (`max_message_mb`): the memory one message may take.
     pub max_message_mb: u32,
     pub options: AccountOptions,
+    /// Microsoft Graph, when a server's protocol is `graph`.
+    pub graph: Option<GraphSettings>,
+    /// The scopes of token requests for the account's main token (refresh, client credentials,
+    /// and Microsoft's code exchange): `scopes` less the other resources' scopes, which the
+    /// authorization asks consent for but one token request cannot mix.
+    pub token_scopes: Vec<String>,
+    /// Resources whose tokens are requested apart from the main token, with their scopes.
+    pub resource_scopes: BTreeMap<Resource, Vec<String>>,
+}
+
+/// Where and as whom Microsoft Graph is called.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct GraphSettings {
+    /// The service root, e.g. `https://graph.microsoft.com/v1.0` (no trailing slash).
+    pub url: String,
+    /// App-only accounts: the mailbox acted on (`/users/{mailbox}`); delegated ones use `/me`.
+    pub mailbox: Option<String>,
 }
 
 fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -106,6 +126,16 @@ impl Config {
         u64::from(self.max_message_mb) << 20
     }
 
+    /// The scopes of a separate token for `resource`, or `None` when the main token serves it.
+    pub fn separate_scopes(&self, resource: Resource) -> Option<&[String]> {
+        self.resource_scopes.get(&resource).map(Vec::as_slice)
+    }
+
+    /// True when the incoming or outgoing server is Microsoft Graph.
+    pub fn uses_graph(&self) -> bool {
+        self.graph.is_some()
+    }
+
     /// True when tokens come from the client-credentials grant (no user, no refresh token).
     pub fn is_app_only(&self) -> bool {
         self.flow == Flow::ClientCredentials
@@ -128,6 +158,9 @@ impl Config {
             opt.iter()
                 .filter_map(|(k, val)| val.as_deref().map(|s| (k.to_string(), s))),
         );
+        if let Some(m) = self.graph.as_ref().and_then(|g| g.mailbox.as_deref()) {
+            v.push(("mailbox".into(), m));
+        }
         v.extend(
             self.scopes
                 .iter()
@@ -183,6 +216,15 @@ impl Config {
         ] {
             if let Some(url) = url {
                 check_endpoint(key, url, self.allow_insecure_transport)?;
+            }
+        }
+        if let Some(g) = &self.graph {
+            let url = parse_url("graph_url", &g.url)?;
+            check_endpoint("graph_url", &url, self.allow_insecure_transport)?;
+            if self.is_app_only() && g.mailbox.is_none() {
+                return Err(Error::config(
+                    "configuration key `mailbox`: an app-only (client_credentials) account calls Microsoft Graph for one mailbox: give its address in `mailbox` or `email`",
+                ));
             }
         }
         if self.flow == Flow::AuthorizationCode && self.authorize_url.is_none() {

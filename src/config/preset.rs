@@ -3,10 +3,11 @@
 
 use super::input::{ConfigInput, ServerInput};
 use super::{
-    parse_url, AppType, ClientAuth, Config, Flow, Protocol, Provider, RedirectUri, SaslMechanism,
-    Security, Server, ServerAuth,
+    parse_url, AppType, ClientAuth, Config, Flow, GraphSettings, Protocol, Provider, RedirectUri,
+    Resource, SaslMechanism, Security, Server, ServerAuth,
 };
 use crate::error::{Error, Result};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub const GOOGLE_AUTHORIZE_URL: &str = "https://accounts.google.com/o/oauth2/v2/auth";
@@ -18,6 +19,10 @@ pub const OUTLOOK_IMAP_SCOPE: &str = "https://outlook.office.com/IMAP.AccessAsUs
 pub const OUTLOOK_POP_SCOPE: &str = "https://outlook.office.com/POP.AccessAsUser.All";
 pub const OUTLOOK_SMTP_SCOPE: &str = "https://outlook.office.com/SMTP.Send";
 pub const OUTLOOK_APP_SCOPE: &str = "https://outlook.office365.com/.default";
+pub const GRAPH_URL: &str = "https://graph.microsoft.com/v1.0";
+pub const GRAPH_READ_SCOPE: &str = "https://graph.microsoft.com/Mail.ReadWrite";
+pub const GRAPH_SEND_SCOPE: &str = "https://graph.microsoft.com/Mail.Send";
+pub const GRAPH_APP_SCOPE: &str = "https://graph.microsoft.com/.default";
 pub const OFFICE365_REDIRECT: &str = "http://localhost:3017/";
 pub const LOOPBACK_REDIRECT: &str = "http://127.0.0.1/";
 
@@ -66,6 +71,14 @@ pub fn apply(input: ConfigInput) -> Result<Config> {
         .as_ref()
         .and_then(|s| s.protocol)
         .unwrap_or(Protocol::Imap);
+    let protocols = Protocols {
+        incoming: input.incoming.as_ref().map(|_| incoming_protocol),
+        outgoing: input
+            .outgoing
+            .as_ref()
+            .map(|s| s.protocol.unwrap_or(Protocol::Smtp)),
+    };
+    let mut office365_resources: Option<ResourceScopes> = None;
 
     let (default_scopes, default_extra, default_redirect, client_auth) = match provider {
         Provider::Gmail => {
@@ -104,20 +117,9 @@ pub fn apply(input: ConfigInput) -> Result<Config> {
                 device_url = Some(parse_url("device_authorization_url", &d)?);
             }
             tenant = Some(t);
-            let scopes = if flow == Flow::ClientCredentials {
-                vec![OUTLOOK_APP_SCOPE.to_string()]
-            } else {
-                let incoming = if incoming_protocol == Protocol::Pop3 {
-                    OUTLOOK_POP_SCOPE
-                } else {
-                    OUTLOOK_IMAP_SCOPE
-                };
-                vec![
-                    incoming.to_string(),
-                    OUTLOOK_SMTP_SCOPE.to_string(),
-                    "offline_access".to_string(),
-                ]
-            };
+            let scopes = office365_scopes(flow, &protocols);
+            office365_resources = Some(scopes.clone());
+            let scopes = scopes.authorize;
             (scopes, vec![], OFFICE365_REDIRECT, ClientAuth::RequestBody)
         }
         Provider::Custom => {
@@ -130,11 +132,21 @@ pub fn apply(input: ConfigInput) -> Result<Config> {
         }
     };
 
-    let scopes = input
-        .scopes
-        .map(|s| s.into_vec())
-        .filter(|v| !v.is_empty())
-        .unwrap_or(default_scopes);
+    let explicit_scopes = input.scopes.map(|s| s.into_vec()).filter(|v| !v.is_empty());
+    let (token_scopes, mut resource_scopes) = match (&explicit_scopes, office365_resources) {
+        (None, Some(r)) => (r.token, r.separate),
+        (Some(explicit), _) => (explicit.clone(), BTreeMap::new()),
+        (None, None) => (default_scopes.clone(), BTreeMap::new()),
+    };
+    for (resource, given) in [
+        (Resource::Graph, input.graph_scopes),
+        (Resource::Mail, input.mail_scopes),
+    ] {
+        if let Some(v) = given.map(|s| s.into_vec()).filter(|v| !v.is_empty()) {
+            resource_scopes.insert(resource, v);
+        }
+    }
+    let scopes = explicit_scopes.unwrap_or(default_scopes);
     let mut extra = default_extra;
     for (k, v) in input.extra_authorize_params.unwrap_or_default() {
         extra.retain(|(ek, _)| ek != &k);
@@ -153,28 +165,52 @@ pub fn apply(input: ConfigInput) -> Result<Config> {
         input.redirect_port,
     )?;
 
+    let graph_url = input
+        .graph_url
+        .as_deref()
+        .map(|u| u.trim().trim_end_matches('/').to_string())
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| GRAPH_URL.to_string());
+    let graph_host = parse_url("graph_url", &graph_url)?;
     let incoming = input
         .incoming
-        .map(|s| server(provider, "incoming", s, incoming_protocol))
+        .map(|s| server(provider, "incoming", s, incoming_protocol, &graph_host))
         .transpose()?;
     let outgoing = input
         .outgoing
-        .map(|s| server(provider, "outgoing", s, Protocol::Smtp))
+        .map(|s| server(provider, "outgoing", s, Protocol::Smtp, &graph_host))
         .transpose()?;
     if let Some(s) = &outgoing {
-        if s.protocol != Protocol::Smtp {
+        if !matches!(s.protocol, Protocol::Smtp | Protocol::Graph) {
             return Err(Error::config(
-                "configuration key `outgoing.protocol`: only \"smtp\" is supported for outgoing mail",
+                "configuration key `outgoing.protocol`: use \"smtp\" or \"graph\" for outgoing mail",
             ));
         }
     }
     if let Some(s) = &incoming {
         if s.protocol == Protocol::Smtp {
             return Err(Error::config(
-                "configuration key `incoming.protocol`: use \"imap\" or \"pop3\"",
+                "configuration key `incoming.protocol`: use \"imap\", \"pop3\" or \"graph\"",
             ));
         }
     }
+    let uses_graph = [&incoming, &outgoing]
+        .iter()
+        .any(|s| s.as_ref().is_some_and(|s| s.protocol == Protocol::Graph));
+    let email = input.email.clone().filter(|s| !s.is_empty());
+    let graph = uses_graph.then(|| GraphSettings {
+        url: graph_url.clone(),
+        mailbox: input
+            .mailbox
+            .clone()
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty())
+            .or_else(|| {
+                (flow == Flow::ClientCredentials)
+                    .then(|| email.clone())
+                    .flatten()
+            }),
+    });
 
     let ca_certs_pem =
         match (input.ca_certs_pem, input.ca_certs_file) {
@@ -231,7 +267,104 @@ pub fn apply(input: ConfigInput) -> Result<Config> {
             copy_to_self: false,
             skip_fetched: true,
         }),
+        graph,
+        token_scopes,
+        resource_scopes,
     })
+}
+
+/// The protocols of the servers configured.
+struct Protocols {
+    incoming: Option<Protocol>,
+    outgoing: Option<Protocol>,
+}
+
+impl Protocols {
+    fn resource(p: Protocol) -> Resource {
+        if p == Protocol::Graph {
+            Resource::Graph
+        } else {
+            Resource::Mail
+        }
+    }
+
+    /// The resource of the main token: the incoming server's, else the outgoing one's.
+    fn main(&self) -> Resource {
+        self.incoming
+            .or(self.outgoing)
+            .map_or(Resource::Mail, Self::resource)
+    }
+
+    fn any(&self, p: Protocol) -> bool {
+        self.incoming == Some(p) || self.outgoing == Some(p)
+    }
+}
+
+/// Office 365's scopes: what the authorization asks consent for (every resource needed), the
+/// main token's scopes and the other resource's, never mixed in one token request.
+#[derive(Clone)]
+struct ResourceScopes {
+    authorize: Vec<String>,
+    token: Vec<String>,
+    separate: BTreeMap<Resource, Vec<String>>,
+}
+
+fn office365_scopes(flow: Flow, p: &Protocols) -> ResourceScopes {
+    let graph_used = p.any(Protocol::Graph);
+    let mut by_resource: BTreeMap<Resource, Vec<String>> = BTreeMap::new();
+    if flow == Flow::ClientCredentials {
+        if graph_used {
+            by_resource.insert(Resource::Graph, vec![GRAPH_APP_SCOPE.to_string()]);
+        }
+        if !graph_used || p.any(Protocol::Imap) || p.any(Protocol::Pop3) || p.any(Protocol::Smtp) {
+            by_resource.insert(Resource::Mail, vec![OUTLOOK_APP_SCOPE.to_string()]);
+        }
+    } else {
+        let mut outlook = Vec::new();
+        let mut graph = Vec::new();
+        match p.incoming {
+            Some(Protocol::Graph) => graph.push(GRAPH_READ_SCOPE),
+            Some(Protocol::Pop3) => outlook.push(OUTLOOK_POP_SCOPE),
+            Some(_) => outlook.push(OUTLOOK_IMAP_SCOPE),
+            None if !graph_used => outlook.push(OUTLOOK_IMAP_SCOPE),
+            None => {}
+        }
+        match p.outgoing {
+            Some(Protocol::Graph) => graph.push(GRAPH_SEND_SCOPE),
+            Some(_) => outlook.push(OUTLOOK_SMTP_SCOPE),
+            None if !graph_used => outlook.push(OUTLOOK_SMTP_SCOPE),
+            None => {}
+        }
+        for (r, v) in [(Resource::Mail, outlook), (Resource::Graph, graph)] {
+            if !v.is_empty() {
+                let mut v: Vec<String> = v.into_iter().map(str::to_string).collect();
+                v.push("offline_access".to_string());
+                by_resource.insert(r, v);
+            }
+        }
+    }
+    let main = if by_resource.contains_key(&p.main()) {
+        p.main()
+    } else {
+        *by_resource.keys().next().unwrap_or(&Resource::Mail)
+    };
+    let token = by_resource.remove(&main).unwrap_or_default();
+    let mut authorize: Vec<String> = token.clone();
+    if flow != Flow::ClientCredentials {
+        // one consent for every resource (Microsoft allows several in /authorize)
+        for v in by_resource.values() {
+            for s in v {
+                if !authorize.contains(s) {
+                    authorize.insert(authorize.len().saturating_sub(1), s.clone());
+                }
+            }
+        }
+    }
+    ResourceScopes {
+        authorize,
+        token,
+        separate: by_resource,
+    }
 }
 
 fn server(
@@ -239,8 +372,30 @@ fn server(
     key: &str,
     s: ServerInput,
     default_protocol: Protocol,
+    graph_url: &url::Url,
 ) -> Result<Server> {
     let protocol = s.protocol.unwrap_or(default_protocol);
+    if protocol == Protocol::Graph {
+        if s.host.is_some() || s.port.is_some() || s.security.is_some() {
+            return Err(Error::config(format!(
+                "configuration key `{key}`: Microsoft Graph has no host, port or security to set (give `graph_url` for another endpoint)"
+            )));
+        }
+        return Ok(Server {
+            protocol,
+            host: graph_url.host_str().unwrap_or_default().to_string(),
+            port: graph_url.port_or_known_default().unwrap_or(443),
+            security: if graph_url.scheme() == "https" {
+                Security::Tls
+            } else {
+                Security::None
+            },
+            auth: ServerAuth::Oauth2,
+            sasl_mechanism: SaslMechanism::Xoauth2,
+            username: s.username.filter(|u| !u.is_empty()),
+            password: None,
+        });
+    }
     let preset_host = match (provider, protocol) {
         (Provider::Gmail, Protocol::Imap) => Some(("imap.gmail.com", 993, Security::Tls)),
         (Provider::Gmail, Protocol::Pop3) => Some(("pop.gmail.com", 995, Security::Tls)),
@@ -254,7 +409,7 @@ fn server(
         (Provider::Office365, Protocol::Smtp) => {
             Some(("smtp.office365.com", 587, Security::Starttls))
         }
-        (Provider::Custom, _) => None,
+        (Provider::Custom, _) | (_, Protocol::Graph) => None,
     };
     let host = s
         .host
@@ -282,6 +437,7 @@ fn server(
             (_, Protocol::Pop3, _) => 110,
             (_, Protocol::Smtp, Security::Tls) => 465,
             (_, Protocol::Smtp, _) => 587,
+            (_, Protocol::Graph, _) => 443,
         },
     };
     Ok(Server {

@@ -112,12 +112,13 @@ pub fn check(config: &Config, port_free: impl Fn(&Config) -> Option<String>) -> 
             }
         }
     }
-    let outlook = config.scopes.iter().any(|s| {
+    // what one token request asks for (the consent may cover several resources)
+    let outlook = config.token_scopes.iter().any(|s| {
         s.starts_with("https://outlook.office.com/")
             || s.starts_with("https://outlook.office365.com/")
     });
     let graph: Vec<&String> = config
-        .scopes
+        .token_scopes
         .iter()
         .filter(|s| {
             s.starts_with("https://graph.microsoft.com/")
@@ -146,6 +147,47 @@ pub fn check(config: &Config, port_free: impl Fn(&Config) -> Option<String>) -> 
             Who::SettingsAdmin,
             "Without the offline_access scope Microsoft issues no refresh token: the user would have to authorize again every hour.".into(),
             "Sans la portée offline_access, Microsoft ne délivre pas de jeton d'actualisation : l'utilisateur devrait s'autoriser de nouveau toutes les heures.".into(),
+        );
+    }
+    if o365 && config.uses_graph() {
+        let mut perms = Vec::new();
+        for (server, perm) in [
+            (&config.incoming, "Mail.ReadWrite"),
+            (&config.outgoing, "Mail.Send"),
+        ] {
+            if server
+                .as_ref()
+                .is_some_and(|s| s.protocol == super::Protocol::Graph)
+            {
+                perms.push(perm);
+            }
+        }
+        let perms = perms.join(", ");
+        if config.is_app_only() {
+            add(
+                "office365_graph_application_permissions",
+                Severity::Info,
+                Who::AzureAdmin,
+                format!("Microsoft Graph app-only: the app registration needs the Microsoft Graph APPLICATION permissions {perms} with admin consent granted; Exchange then lets the app into every mailbox unless an application access policy (or RBAC for Applications) limits it to the mailboxes it should use — recommended."),
+                format!("Microsoft Graph en mode application : l'inscription d'application doit avoir les autorisations d'APPLICATION Microsoft Graph {perms} avec le consentement administrateur accordé ; Exchange laisse alors l'application accéder à toutes les boîtes, sauf si une stratégie d'accès des applications (ou RBAC for Applications) la limite aux boîtes utiles — recommandé."),
+            );
+        } else {
+            add(
+                "office365_graph_delegated_permissions",
+                Severity::Info,
+                Who::AzureAdmin,
+                format!("Microsoft Graph: the app registration needs the DELEGATED Microsoft Graph permissions {perms} (API permissions → Microsoft Graph → Delegated); tenants that block user consent also need \"Grant admin consent\"."),
+                format!("Microsoft Graph : l'inscription d'application doit avoir les autorisations DÉLÉGUÉES Microsoft Graph {perms} (Autorisations d'API → Microsoft Graph → Déléguées) ; les locataires qui bloquent le consentement des utilisateurs exigent aussi « Accorder le consentement administrateur »."),
+            );
+        }
+    }
+    if gmail && config.uses_graph() {
+        add(
+            "gmail_with_graph",
+            Severity::Error,
+            Who::SettingsAdmin,
+            "Microsoft Graph serves Microsoft 365 mailboxes, not Gmail: use \"imap\", \"pop3\" or \"smtp\" for a Gmail account.".into(),
+            "Microsoft Graph sert les boîtes Microsoft 365, pas Gmail : utilisez « imap », « pop3 » ou « smtp » pour un compte Gmail.".into(),
         );
     }
     if gmail && config.flow == Flow::DeviceCode {
@@ -251,11 +293,9 @@ pub fn check(config: &Config, port_free: impl Fn(&Config) -> Option<String>) -> 
             );
         }
     }
-    if config
-        .incoming
-        .as_ref()
-        .is_some_and(|s| s.auth == super::ServerAuth::Oauth2)
-        && config.sasl_user().is_none()
+    if config.incoming.as_ref().is_some_and(|s| {
+        s.auth == super::ServerAuth::Oauth2 && s.protocol != super::Protocol::Graph
+    }) && config.sasl_user().is_none()
     {
         add(
             "no_mail_user",

@@ -55,7 +55,7 @@ fn failed(mut r: ServerReport, e: Error) -> ServerReport {
     r
 }
 
-/// Checks the incoming server (IMAP or POP3) and the outgoing one (SMTP).
+/// Checks the incoming server (IMAP, POP3 or Graph) and the outgoing one (SMTP or Graph).
 pub async fn check(account: &Account) -> Vec<ServerReport> {
     let mut out = Vec::new();
     if let Some(server) = &account.config.incoming {
@@ -67,8 +67,41 @@ pub async fn check(account: &Account) -> Vec<ServerReport> {
     out
 }
 
+/// Microsoft Graph: a token for Graph, and the mailbox answering with it.
+async fn check_graph(
+    account: &Account,
+    mut r: ServerReport,
+    doing: crate::graph::errors::Doing,
+) -> ServerReport {
+    r.tls = account
+        .config
+        .graph
+        .as_ref()
+        .is_some_and(|g| g.url.starts_with("https:"));
+    match crate::graph::check::check(account, doing).await {
+        Ok(()) => {
+            r.reachable = true;
+            r.authenticated = true;
+            r.greeting = "Microsoft Graph".to_string();
+            r.mechanisms = vec!["Bearer".to_string()];
+            r
+        }
+        Err(e) => {
+            // an answer from Graph (not a network or TLS failure) means it was reached
+            r.reachable = !matches!(
+                e.status,
+                crate::Status::NetworkError | crate::Status::TlsError | crate::Status::Timeout
+            );
+            failed(r, e)
+        }
+    }
+}
+
 async fn check_incoming(account: &Account, server: &Server) -> ServerReport {
     let mut r = report("incoming", server);
+    if server.protocol == Protocol::Graph {
+        return check_graph(account, r, crate::graph::errors::Doing::Read).await;
+    }
     let tls = match crate::tls::client_config(account.config.ca_certs_pem.as_deref()) {
         Ok(t) => t,
         Err(e) => return failed(r, e),
@@ -117,6 +150,9 @@ async fn check_incoming(account: &Account, server: &Server) -> ServerReport {
 
 async fn check_outgoing(account: &Account, server: &Server) -> ServerReport {
     let mut r = report("outgoing", server);
+    if server.protocol == Protocol::Graph {
+        return check_graph(account, r, crate::graph::errors::Doing::Send).await;
+    }
     match crate::smtp::server_info(account).await {
         Ok(info) => {
             r.reachable = true;

@@ -94,8 +94,10 @@ pub async fn fetch(
     let server = account.config.incoming.clone().ok_or_else(|| {
         Error::config("configuration key `incoming`: no incoming server is configured")
     })?;
-    if server.protocol == Protocol::Pop3 {
-        return pop3::fetch(account, opts, deliver).await;
+    match server.protocol {
+        Protocol::Pop3 => return pop3::fetch(account, opts, deliver).await,
+        Protocol::Graph => return crate::graph::fetch::fetch(account, opts, deliver).await,
+        _ => {}
     }
     let folder = opts.folder().to_string();
     let user = connect::login_user(account, &server)?;

@@ -84,6 +84,35 @@ pub struct SyncState {
     /// Key: `user`: UIDLs accepted with "delete" whose deletion is not committed yet.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pop3_pending_delete: BTreeMap<String, Vec<String>>,
+    /// Key: `user/folder`: Microsoft Graph's delta sync of the folder.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub graph: BTreeMap<String, GraphFolderState>,
+    /// Key: `user/folder`: Graph messages accepted whose after-delivery action is not done yet.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub graph_pending: BTreeMap<String, Vec<GraphPending>>,
+}
+
+/// Where a Graph folder's sync stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphFolderState {
+    /// The delta link to read next: a page's `@odata.nextLink` while a sync is under way, the
+    /// `@odata.deltaLink` once it ended. Only replaced when every message of the page it
+    /// produced was accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// Fingerprints of the messages delivered and still in the folder (8 bytes of SHA-256 of
+    /// the id each, base64url): a delta query lists changed messages as well as new ones.
+    #[serde(default)]
+    pub seen: String,
+}
+
+/// Graph messages accepted with `action` that is not confirmed done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphPending {
+    pub action: Action,
+    pub ids: Vec<String>,
 }
 
 /// Format 1, read for conversion.
@@ -164,6 +193,35 @@ impl SyncState {
         let after: usize = p.actions.iter().map(|a| a.uids.len()).sum();
         if p.actions.is_empty() {
             self.imap_pending.remove(key);
+        }
+        after != before
+    }
+
+    /// Records that Graph message `id` awaits `action`.
+    pub fn add_graph_pending(&mut self, key: &str, action: &Action, id: &str) {
+        let list = self.graph_pending.entry(key.to_string()).or_default();
+        match list.iter_mut().find(|p| &p.action == action) {
+            Some(p) => p.ids.push(id.to_string()),
+            None => list.push(GraphPending {
+                action: action.clone(),
+                ids: vec![id.to_string()],
+            }),
+        }
+    }
+
+    /// Records that `action` was done for Graph messages `ids`; true when something changed.
+    pub fn remove_graph_pending(&mut self, key: &str, action: &Action, ids: &[String]) -> bool {
+        let Some(list) = self.graph_pending.get_mut(key) else {
+            return false;
+        };
+        let before: usize = list.iter().map(|p| p.ids.len()).sum();
+        for p in list.iter_mut().filter(|p| &p.action == action) {
+            p.ids.retain(|i| !ids.contains(i));
+        }
+        list.retain(|p| !p.ids.is_empty());
+        let after: usize = list.iter().map(|p| p.ids.len()).sum();
+        if list.is_empty() {
+            self.graph_pending.remove(key);
         }
         after != before
     }

@@ -137,7 +137,7 @@ pub unsafe extern "C" fn om_fetch(
             };
             let a2 = a.clone();
             a.run_blocking(limit, async move {
-                crate::fetch::fetch(&a2, &opts, &mut deliver).await
+                crate::incoming::fetch(&a2, &opts, &mut deliver).await
             })
         })?;
         if !out_summary_json.is_null() {
@@ -150,8 +150,10 @@ pub unsafe extern "C" fn om_fetch(
     })
 }
 
-/// Lists the folders of the account's IMAP server: `*out_json` is a JSON array of
-/// `{"name", "delimiter", "attributes"}` (names decoded from modified UTF-7). Free it with
+/// Lists the folders of the account's mailbox (IMAP, or Microsoft Graph where each name is the
+/// folder's display path, parts separated by `/`): `*out_json` is a JSON array of
+/// `{"name", "delimiter", "attributes"}` (IMAP names decoded from modified UTF-7). POP3 has
+/// no folders: OM_STATUS_UNSUPPORTED. Free it with
 /// om_string_free. Blocks up to `timeout_ms` (0: timeout_secs). Needs om_init(). Any host thread.
 /// Errors: as om_fetch.
 ///
@@ -170,15 +172,7 @@ pub unsafe extern "C" fn om_folders_list(
             a.run_blocking(
                 a.timeout_or_default(timeout_ms).max(Duration::from_secs(1)),
                 async move {
-                    let (mut s, _) = crate::fetch::connect::imap(&a2).await?;
-                    let host = a2
-                        .config
-                        .incoming
-                        .as_ref()
-                        .map(|s| s.host.clone())
-                        .unwrap_or_default();
-                    let folders = crate::imap::mailbox::list(&mut s, &host).await?;
-                    let _ = s.logout().await;
+                    let folders = crate::incoming::folders(&a2).await?;
                     Ok(serde_json::to_string(&folders).unwrap_or_default())
                 },
             )
@@ -266,7 +260,7 @@ pub unsafe extern "C" fn om_fetch_to_directory(
                 let mut written = Vec::new();
                 let result = {
                     let mut deliver = crate::fetch::directory::writer(&dir, &mut written);
-                    crate::fetch::fetch(&a2, &opts, &mut deliver).await
+                    crate::incoming::fetch(&a2, &opts, &mut deliver).await
                 };
                 let summary = result?;
                 let mut v = serde_json::to_value(&summary).unwrap_or_default();

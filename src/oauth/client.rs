@@ -104,6 +104,7 @@ pub fn token_set_from(config: &Config, resp: &BasicTokenResponse, previous: &Tok
             .scopes()
             .map(|s| s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(" ")),
         token_type: Some("Bearer".into()),
+        resources: Default::default(),
     }
 }
 

@@ -326,10 +326,16 @@ async fn complete(
 async fn exchange(account: &Account, pending: &PendingCode, code: String) -> Result<()> {
     let config = &account.config;
     let client = build(config, Some(&pending.redirect_uri))?;
-    let resp = client
+    let mut request = client
         .exchange_code(AuthorizationCode::new(code))
         .map_err(|e| Error::config(e.to_string()))?
-        .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.clone()))
+        .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.clone()));
+    let main_scopes = config.token_scopes.join(" ");
+    if config.token_scopes != config.scopes {
+        // consent covered several resources: Microsoft issues a token for one, named here
+        request = request.add_extra_param("scope", main_scopes);
+    }
+    let resp = request
         .request_async(&account.http)
         .await
         .map_err(|e| map_request_error(config, Grant::AuthorizationCode, e, |e| e))?;

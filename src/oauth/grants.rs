@@ -11,8 +11,14 @@ use crate::error::{Error, Result};
 use crate::tokens::TokenSet;
 use oauth2::{RefreshToken, Scope};
 
+/// The scopes of token requests for the main token (never two resources at once).
 fn scopes(config: &Config) -> Vec<Scope> {
-    config.scopes.iter().cloned().map(Scope::new).collect()
+    config
+        .token_scopes
+        .iter()
+        .cloned()
+        .map(Scope::new)
+        .collect()
 }
 
 /// Exchanges the refresh token for a new access token (and, with rotation, a new refresh token).
@@ -34,7 +40,62 @@ pub async fn refresh(config: &Config, http: &TokenHttp, current: &TokenSet) -> R
         .request_async(http)
         .await
         .map_err(|e| map_request_error(config, Grant::Refresh, e, |e| e))?;
-    Ok(token_set_from(config, &resp, current))
+    let mut set = token_set_from(config, &resp, current);
+    // the other resources' tokens stay valid: same grant
+    set.resources = current.resources.clone();
+    Ok(set)
+}
+
+/// An access token for another resource than the main one (Microsoft Graph beside Outlook):
+/// the refresh token redeemed with that resource's `scopes` (rotated like any refresh), or
+/// for app-only accounts a client-credentials request with them. The main token is kept.
+pub async fn resource_token(
+    config: &Config,
+    http: &TokenHttp,
+    current: &TokenSet,
+    resource: crate::config::Resource,
+    scopes: &[String],
+) -> Result<TokenSet> {
+    let client = build(config, None)?;
+    let scopes = scopes.iter().cloned().map(Scope::new);
+    let resp = if config.is_app_only() {
+        client
+            .exchange_client_credentials()
+            .map_err(|e| Error::config(e.to_string()))?
+            .add_scopes(scopes)
+            .request_async(http)
+            .await
+            .map_err(|e| map_request_error(config, Grant::ClientCredentials, e, |e| e))?
+    } else {
+        let rt = current
+            .refresh_token
+            .clone()
+            .ok_or_else(|| super::hints::no_refresh_token(config.language))?;
+        client
+            .exchange_refresh_token(&RefreshToken::new(rt))
+            .map_err(|e| Error::config(e.to_string()))?
+            .add_scopes(scopes)
+            .request_async(http)
+            .await
+            .map_err(|e| map_request_error(config, Grant::Refresh, e, |e| e))?
+    };
+    let fresh = token_set_from(config, &resp, current);
+    let mut set = current.clone();
+    set.version = fresh.version;
+    set.updated_at = fresh.updated_at;
+    if !config.is_app_only() {
+        set.refresh_token = fresh.refresh_token;
+    }
+    set.resources.insert(
+        resource.key().to_string(),
+        crate::tokens::token_set::ResourceToken {
+            access_token: fresh.access_token.unwrap_or_default(),
+            expires_at: fresh.expires_at.unwrap_or(fresh.updated_at),
+            obtained_at: crate::tokens::token_set::now_unix(),
+            scope: fresh.scope,
+        },
+    );
+    Ok(set)
 }
 
 /// Obtains an app-only token (client credentials grant).
@@ -53,6 +114,7 @@ pub async fn client_credentials(
         .map_err(|e| map_request_error(config, Grant::ClientCredentials, e, |e| e))?;
     let mut set = token_set_from(config, &resp, current);
     set.refresh_token = None; // app-only access never uses one
+    set.resources = current.resources.clone();
     Ok(set)
 }
 

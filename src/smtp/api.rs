@@ -3,9 +3,10 @@
 
 use super::compose;
 use super::envelope::envelope;
-use super::send::{is_delivery_unknown, send_batch, send_raw, SendResult};
+use super::send::{is_delivery_unknown, SendResult};
 use crate::account::Account;
 use crate::error::{Error, Result};
+use crate::outgoing::{send_batch, send_raw};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -53,6 +54,11 @@ impl SendOptions {
 /// does not undo the sending: it is reported beside the result).
 async fn finish(account: &Account, opts: &SendOptions, sent: SendResult, bytes: &[u8]) -> Value {
     let mut v = serde_json::to_value(&sent).unwrap_or_default();
+    if crate::outgoing::saves_sent_copy(account) {
+        // Graph keeps the copy itself: an APPEND would make a second one
+        v["saved_to"] = json!("sentitems");
+        return v;
+    }
     if let Some(folder) = opts.sent_folder() {
         match crate::imap::append::save_to_sent(account, bytes, folder).await {
             Ok(f) => v["saved_to"] = json!(f),

@@ -175,7 +175,7 @@ pub async fn send_batch(
     run(account, prepared).await
 }
 
-fn prepare(
+pub(crate) fn prepare(
     account: &Account,
     raw: &[u8],
     env: Option<Envelope>,

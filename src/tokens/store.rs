@@ -62,6 +62,13 @@ fn register_secrets(owner: u64, set: &TokenSet) {
     ] {
         crate::redact::register(owner, slot, s.as_deref().unwrap_or(""));
     }
+    for (slot, key) in [
+        ("access_token:graph", "graph"),
+        ("access_token:mail", "mail"),
+    ] {
+        let token = set.resources.get(key).map(|t| t.access_token.as_str());
+        crate::redact::register(owner, slot, token.unwrap_or(""));
+    }
 }
 
 impl TokenStore {
@@ -143,17 +150,21 @@ impl TokenStore {
 
     // ----- reading ---------------------------------------------------------------------------
 
-    /// The access token and its expiry if it stays valid for at least the refresh margin.
+    /// The main access token and its expiry if it stays valid for at least the refresh margin.
     pub fn cached(&self) -> Option<(String, i64)> {
+        self.cached_for(None)
+    }
+
+    /// The access token for `resource` (`None`: the main one), as [`TokenStore::cached`].
+    pub fn cached_for(&self, resource: Option<&str>) -> Option<(String, i64)> {
         let st = lock(&self.state);
-        let set = &st.set;
-        let token = set.access_token.as_ref()?;
-        if st.rejected.as_ref() == Some(token) {
+        let (token, expires_at, obtained_at) = st.set.token_for(resource)?;
+        if st.rejected.as_deref() == Some(token) {
             return None;
         }
-        let expires = set.expires_at.unwrap_or(i64::MAX / 2);
-        if expires.saturating_sub(now_unix()) > self.margin_secs(set) {
-            Some((token.clone(), expires))
+        let expires = expires_at.unwrap_or(i64::MAX / 2);
+        if expires.saturating_sub(now_unix()) > self.margin_secs(expires_at, obtained_at) {
+            Some((token.to_string(), expires))
         } else {
             None
         }
@@ -161,11 +172,11 @@ impl TokenStore {
 
     /// The refresh margin, at most half the token's lifetime (a 10-minute token with a 5-minute
     /// margin would otherwise be refreshed on every call).
-    fn margin_secs(&self, set: &TokenSet) -> i64 {
+    fn margin_secs(&self, expires_at: Option<i64>, obtained_at: i64) -> i64 {
         let margin = self.margin.as_secs() as i64;
-        match set.expires_at {
-            Some(e) if e > set.updated_at && set.updated_at > 0 => {
-                margin.min(e.saturating_sub(set.updated_at) / 2)
+        match expires_at {
+            Some(e) if e > obtained_at && obtained_at > 0 => {
+                margin.min(e.saturating_sub(obtained_at) / 2)
             }
             _ => margin,
         }
@@ -184,7 +195,9 @@ impl TokenStore {
     /// [`TokenStore::access_token`] refreshes instead of serving it again.
     pub fn reject(&self, token: &str) {
         let mut st = lock(&self.state);
-        if st.set.access_token.as_deref() == Some(token) {
+        let held = st.set.access_token.as_deref() == Some(token)
+            || st.set.resources.values().any(|t| t.access_token == token);
+        if held {
             st.rejected = Some(token.to_string());
         }
     }
@@ -302,8 +315,12 @@ impl TokenStore {
     /// else a new one from `obtain` (a refresh, or for app-only accounts a new token), given the
     /// set held. Concurrent callers share one refresh; with a shared store, processes too, and
     /// waiting for the store's lock is bounded by `wait`.
+    ///
+    /// `resource` names a token kept apart from the main one (`None`: the main token); `obtain`
+    /// then returns the whole set with that resource's new token in it.
     pub async fn access_token<F, Fut>(
         &self,
+        resource: Option<&str>,
         app_only: bool,
         wait: Duration,
         obtain: F,
@@ -312,11 +329,11 @@ impl TokenStore {
         F: FnOnce(TokenSet) -> Fut,
         Fut: Future<Output = Result<TokenSet>>,
     {
-        if let Some(t) = self.cached() {
+        if let Some(t) = self.cached_for(resource) {
             return Ok(t);
         }
         let _one_at_a_time = self.refresh.lock().await;
-        if let Some(t) = self.cached() {
+        if let Some(t) = self.cached_for(resource) {
             return Ok(t); // another caller refreshed while we waited
         }
         let held = match self.shared() {
@@ -325,7 +342,7 @@ impl TokenStore {
         };
         if let Some(h) = &held {
             self.adopt_held(h)?;
-            if let Some(t) = self.cached() {
+            if let Some(t) = self.cached_for(resource) {
                 // another process refreshed: nothing to do here
                 if let Some(h) = held {
                     h.release(None)?;
@@ -346,7 +363,7 @@ impl TokenStore {
                     h.release(Some(&installed))
                         .map_err(|e| self.unsaved_error(e))?;
                 }
-                self.cached().ok_or_else(|| {
+                self.cached_for(resource).ok_or_else(|| {
                     Error::new(
                         Status::ProviderError,
                         "the provider returned an access token that is already expired",

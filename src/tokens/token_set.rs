@@ -6,14 +6,30 @@
 
 use crate::error::{Error, Result, Status};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub const FORMAT: u32 = 1;
+/// Format 2 added `resources`; format 1 sets (without it) are still read.
+pub const FORMAT: u32 = 2;
+
+/// An access token for a resource other than the main one (Microsoft: Graph beside Outlook),
+/// obtained with the set's refresh token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceToken {
+    pub access_token: String,
+    /// Unix time at which it expires.
+    pub expires_at: i64,
+    /// Unix time it was obtained.
+    pub obtained_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub scope: Option<String>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct TokenSet {
-    /// Format of this JSON (1).
+    /// Format of this JSON (2; 1 is read too).
     pub format: u32,
     /// Grows with every change.
     pub version: u64,
@@ -34,6 +50,9 @@ pub struct TokenSet {
     pub scope: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub token_type: Option<String>,
+    /// Access tokens for other resources, by resource (`graph`, `mail`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub resources: BTreeMap<String, ResourceToken>,
 }
 
 pub fn now_unix() -> i64 {
@@ -58,7 +77,21 @@ impl TokenSet {
 
     /// True when there is nothing to use (no access token, no refresh token).
     pub fn is_empty(&self) -> bool {
-        self.access_token.is_none() && self.refresh_token.is_none()
+        self.access_token.is_none() && self.refresh_token.is_none() && self.resources.is_empty()
+    }
+
+    /// The access token for `resource` (`None`: the main one) and its expiry.
+    pub fn token_for(&self, resource: Option<&str>) -> Option<(&str, Option<i64>, i64)> {
+        match resource {
+            None => self
+                .access_token
+                .as_deref()
+                .map(|t| (t, self.expires_at, self.updated_at)),
+            Some(r) => self
+                .resources
+                .get(r)
+                .map(|t| (t.access_token.as_str(), Some(t.expires_at), t.obtained_at)),
+        }
     }
 
     /// Seconds the access token remains valid (negative when expired); `None` without one.
@@ -77,14 +110,17 @@ impl TokenSet {
 
     /// Parses an exported set, naming the offending key on error.
     pub fn from_json(json: &str) -> Result<TokenSet> {
-        let set: TokenSet = crate::json::parse(json, "token set", Status::InvalidArgument)?;
-        if set.format != FORMAT {
-            return Err(Error::invalid_argument(format!(
-                "token set JSON: format {} is not supported (this library reads format {FORMAT})",
-                set.format
-            )));
+        let mut set: TokenSet = crate::json::parse(json, "token set", Status::InvalidArgument)?;
+        match set.format {
+            FORMAT => Ok(set),
+            1 if set.resources.is_empty() => {
+                set.format = FORMAT;
+                Ok(set)
+            }
+            n => Err(Error::invalid_argument(format!(
+                "token set JSON: format {n} is not supported (this library reads formats 1 and {FORMAT})"
+            ))),
         }
-        Ok(set)
     }
 
     /// Checks that `incoming` may replace `self`: same client, and not older.
@@ -143,6 +179,35 @@ mod tests {
             held.check_import(&set(5, 999)).unwrap_err().status,
             Status::StaleTokens
         );
+    }
+
+    #[test]
+    fn format_1_still_reads_and_resources_round_trip() {
+        let v1 = r#"{"format":1,"version":3,"updated_at":5,"client_id":"c","token_url":"u","refresh_token":"r"}"#;
+        let s = TokenSet::from_json(v1).unwrap();
+        assert_eq!(s.format, FORMAT);
+        assert_eq!(s.refresh_token.as_deref(), Some("r"));
+        let mut s2 = s.clone();
+        s2.resources.insert(
+            "graph".into(),
+            ResourceToken {
+                access_token: "g".into(),
+                expires_at: 100,
+                obtained_at: 40,
+                scope: Some("https://graph.microsoft.com/Mail.Send".into()),
+            },
+        );
+        let back = TokenSet::from_json(&s2.to_json()).unwrap();
+        assert_eq!(back, s2);
+        assert_eq!(back.token_for(Some("graph")), Some(("g", Some(100), 40)));
+        assert_eq!(back.token_for(Some("mail")), None);
+        // a format 1 set never had resources: one claiming some is not what it says
+        let bad = r#"{"format":1,"version":1,"updated_at":1,"client_id":"c","token_url":"u","resources":{"graph":{"access_token":"g","expires_at":1,"obtained_at":0}}}"#;
+        assert!(TokenSet::from_json(bad).is_err());
+        assert!(TokenSet::from_json(
+            r#"{"format":3,"version":1,"updated_at":1,"client_id":"c","token_url":"u"}"#
+        )
+        .is_err());
     }
 
     #[test]

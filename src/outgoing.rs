@@ -1,0 +1,49 @@
+//! The outgoing side of the transport seam: raw MIME messages sent with one result per
+//! message, never twice, through SMTP ([`crate::smtp`]) or Microsoft Graph ([`crate::graph`]).
+//! Composing, copy to self and the per-message JSON results ([`crate::smtp::api`]) sit above.
+
+use crate::account::Account;
+use crate::config::Protocol;
+use crate::error::{Error, Result};
+use crate::smtp::{Envelope, SendResult};
+
+fn protocol(account: &Account) -> Result<Protocol> {
+    account
+        .config
+        .outgoing
+        .as_ref()
+        .map(|s| s.protocol)
+        .ok_or_else(|| {
+            Error::config("configuration key `outgoing`: no outgoing server is configured")
+        })
+}
+
+/// True when the outgoing transport keeps a copy in the Sent folder by itself (Graph).
+pub fn saves_sent_copy(account: &Account) -> bool {
+    matches!(protocol(account), Ok(Protocol::Graph))
+}
+
+/// Sends one raw message; the envelope from its headers unless `envelope` is given.
+pub async fn send_raw(
+    account: &Account,
+    raw: &[u8],
+    envelope: Option<Envelope>,
+    copy_to_self: bool,
+) -> Result<SendResult> {
+    match protocol(account)? {
+        Protocol::Graph => crate::graph::send::send_raw(account, raw, envelope, copy_to_self).await,
+        _ => crate::smtp::send_raw(account, raw, envelope, copy_to_self).await,
+    }
+}
+
+/// Sends many messages; one result per message, in order.
+pub async fn send_batch(
+    account: &Account,
+    messages: Vec<(Vec<u8>, Option<Envelope>)>,
+) -> Vec<Result<SendResult>> {
+    match protocol(account) {
+        Ok(Protocol::Graph) => crate::graph::send::send_batch(account, messages).await,
+        Ok(_) => crate::smtp::send_batch(account, messages).await,
+        Err(e) => messages.iter().map(|_| Err(e.clone())).collect(),
+    }
+}
