@@ -297,6 +297,87 @@ impl<'a> Graph<'a> {
     }
 }
 
+impl Graph<'_> {
+    /// PUTs one range of an attachment to an upload session's URL. That URL carries its own
+    /// authorization (Graph may point it at another host, e.g. outlook.office.com): no token
+    /// is sent; it must use the same scheme as the service (HTTPS). Repeated on network errors
+    /// and throttling (a range may be sent again).
+    pub async fn upload_range(
+        &self,
+        upload_url: &str,
+        range: std::ops::Range<usize>,
+        total: usize,
+        bytes: &[u8],
+    ) -> Result<Reply> {
+        let u = url::Url::parse(upload_url).map_err(|e| {
+            Error::new(
+                Status::ProtocolError,
+                format!("Microsoft Graph gave an upload URL that is not a URL ({e})"),
+            )
+        })?;
+        if u.scheme() != self.root.scheme() {
+            return Err(Error::new(
+                Status::ProtocolError,
+                "Microsoft Graph gave an upload URL that is not HTTPS; it was not used",
+            ));
+        }
+        let host = u.host_str().unwrap_or("").to_string();
+        let mut tries = 0u32;
+        loop {
+            tries += 1;
+            let permit =
+                self.permits.acquire().await.map_err(|_| {
+                    Error::new(Status::Cancelled, "the mailbox's requests were closed")
+                })?;
+            let sent = self
+                .http
+                .put(u.clone())
+                .header(
+                    "Content-Range",
+                    format!("bytes {}-{}/{total}", range.start, range.end - 1),
+                )
+                .header("Content-Type", "application/octet-stream")
+                .body(bytes.to_vec())
+                .send()
+                .await;
+            let result = match sent {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let retry_after = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(parse_retry_after);
+                    match resp.bytes().await {
+                        Ok(b) => Ok((status, retry_after, b.to_vec())),
+                        Err(e) => Err(crate::oauth::http::classify(&e, &host)),
+                    }
+                }
+                Err(e) => Err(crate::oauth::http::classify(&e, &host)),
+            };
+            drop(permit);
+            match result {
+                Ok((status, retry_after, body))
+                    if matches!(status, 429 | 503 | 504) && tries <= MAX_THROTTLED =>
+                {
+                    let wait = retry_after
+                        .unwrap_or_else(|| Duration::from_millis(500) * 2u32.pow(tries.min(6)))
+                        .min(MAX_RETRY_AFTER)
+                        + jitter();
+                    let _ = body;
+                    tokio::time::sleep(wait).await;
+                }
+                Ok((status, _, body)) => return Ok(Reply { status, body }),
+                Err(e) if tries <= 2 => {
+                    om_log!(Level::Warn, "upload to {host}: {e}; trying again");
+                    tokio::time::sleep(Duration::from_millis(300 << tries)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
 /// A request whose answer was lost after it left: its effect (a send) is unknown.
 fn delivery_unknown(e: Error, l: crate::lang::Lang) -> Error {
     Error {

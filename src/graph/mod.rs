@@ -13,6 +13,7 @@
 pub mod actions;
 pub mod check;
 pub mod client;
+pub mod detach;
 pub mod errors;
 pub mod fetch;
 pub mod folders;

@@ -185,6 +185,8 @@ impl Drop for Acc {
 #[derive(Debug, Clone)]
 pub struct Got {
     pub uid: u32,
+    /// POP3: the UIDL; Graph: the message id.
+    pub uidl: String,
     pub folder: String,
     pub flags: String,
     pub resync: bool,
@@ -220,6 +222,7 @@ unsafe extern "C" fn on_message(
     let m = &*m;
     let g = Got {
         uid: m.uid,
+        uidl: CStr::from_ptr(m.uidl).to_string_lossy().into_owned(),
         folder: CStr::from_ptr(m.folder).to_string_lossy().into_owned(),
         flags: CStr::from_ptr(m.flags).to_string_lossy().into_owned(),
         resync: m.resync != 0,
