@@ -109,17 +109,18 @@ typedef void (*om_free_cb)(void *user_data);
  */
 typedef struct om_message {
   /**
-   * IMAP: the UID. POP3: the message number in this session.
+   * IMAP: the UID. POP3: the message number in this session. Graph: 0.
    */
   uint32_t uid;
   /**
-   * The folder's UIDVALIDITY: (uidvalidity, uid) identifies the message for good.
+   * The folder's UIDVALIDITY: (uidvalidity, uid) identifies the message for good (Graph: 0).
    */
   uint32_t uidvalidity;
   /**
    * 1 when the message may be delivered again because the fetch state did not match the
    * mailbox (the folder's UIDVALIDITY changed; POP3: none of the UIDLs fetched before is on
-   * the server): the host may already have it (compare Message-IDs); else 0.
+   * the server; Graph: the delta link expired and the sync started again): the host may
+   * already have it (compare Message-IDs); else 0.
    */
   uint32_t resync;
   /**
@@ -139,7 +140,7 @@ typedef struct om_message {
    */
   const char *flags;
   /**
-   * POP3: the UIDL, the message's stable id; "" for IMAP.
+   * POP3: the UIDL, the message's stable id; Graph: the message id; "" for IMAP.
    */
   const char *uidl;
 } om_message;
@@ -477,13 +478,16 @@ om_status om_authorize_cancel(struct om_account *account);
 om_status om_device_start(struct om_account *account, uint32_t timeout_ms, char **out_json);
 
 /**
- * Fetches mail from the account's incoming server (IMAP or POP3) and hands each message to `callback`,
- * in UID order (POP3: server order, new mail told by UIDL), on this thread. With `only_new` (the default follows the account's
+ * Fetches mail from the account's incoming server (IMAP, POP3 or Microsoft Graph) and hands each
+ * message to `callback`, in UID order (POP3: server order, new mail told by UIDL; Graph: the
+ * delta query's order, new mail told by the delta link and the ids delivered before), on this
+ * thread. With `only_new` (the default follows the account's
  * `options.skip_fetched`) only mail not accepted before is delivered; the state advances only
  * past messages the callback accepted, so a crash or a cut connection never loses one and at
  * most the one not yet accepted comes again. The server session is re-opened (fresh token) if
  * the server cuts it, and the fetch resumes. What was fetched is kept per mailbox (login user
- * and folder with its UIDVALIDITY; POP3: user and UIDLs), not per server address: changing the
+ * and folder with its UIDVALIDITY; POP3: user and UIDLs; Graph: mailbox and folder with the
+ * delta link), not per server address: changing the
  * port, the security or the host name's spelling redelivers nothing. Marking, moving or
  * deleting accepted messages that the session could not finish (the connection lost for good)
  * stays in the fetch state and is done first by the next fetch of that folder.
@@ -491,16 +495,22 @@ om_status om_device_start(struct om_account *account, uint32_t timeout_ms, char 
  * `options_json` (may be NULL): `{"folder": "INBOX", "only_new": bool, "max_messages": N,
  * "since": "2026-02-01", "mark_seen": bool, "after_delivery": "keep"|"delete"|"move",
  * "move_to": "Archive", "batch_size": 50, "timeout_ms": N}`. Messages are read with
- * BODY.PEEK (not marked read unless `mark_seen`).
+ * BODY.PEEK (not marked read unless `mark_seen`). Graph: `folder` is a well-known name
+ * (`inbox`, `sentitems`, …) or a display path (`Clients/Société`); `batch_size` is the delta
+ * page size; up to 4 messages are downloaded at once (Exchange's limit per mailbox), and
+ * `Retry-After` is honoured when Graph throttles.
  * `*out_summary_json` (may be NULL; free with om_string_free): `{"folder", "delivered",
  * "remaining", "stopped_by_callback", "uidvalidity", "last_uid", "uidvalidity_changed",
  * "reconnects"}` — `uidvalidity_changed`: the state did not match the mailbox any more (IMAP
- * UIDVALIDITY changed; POP3: none of the UIDLs fetched before is on the server), so the
- * messages delivered carry `resync = 1`. Needs om_init(). Cancel from another thread with om_account_cancel.
+ * UIDVALIDITY changed; POP3: none of the UIDLs fetched before is on the server; Graph: the delta
+ * link expired), so the messages delivered carry `resync = 1`. Needs om_init(). Cancel from another thread with om_account_cancel.
  * Errors: OM_STATUS_INVALID_CONFIG (options: the message names the key), OM_STATUS_INVALID_ARGUMENT
  * (unknown folder, NULL callback), OM_STATUS_LOGIN_REJECTED, OM_STATUS_AUTHORIZATION_REQUIRED,
  * OM_STATUS_TLS_ERROR, OM_STATUS_NETWORK_ERROR, OM_STATUS_TIMEOUT, OM_STATUS_CANCELLED (also
- * when the callback returned OM_FETCH_ERROR), OM_STATUS_PROTOCOL_ERROR.
+ * when the callback returned OM_FETCH_ERROR), OM_STATUS_PROTOCOL_ERROR; Graph also
+ * OM_STATUS_ACCESS_DENIED (permission or application access policy: the hint says who acts),
+ * OM_STATUS_UNSUPPORTED (mailbox not enabled for Graph), OM_STATUS_INVALID_CONFIG (unknown
+ * folder or mailbox).
  *
  * # Safety
  * `options_json` is NULL or a NUL-terminated string; `out_summary_json` is NULL or writable;
@@ -513,8 +523,10 @@ om_status om_fetch(struct om_account *account,
                    char **out_summary_json);
 
 /**
- * Lists the folders of the account's IMAP server: `*out_json` is a JSON array of
- * `{"name", "delimiter", "attributes"}` (names decoded from modified UTF-7). Free it with
+ * Lists the folders of the account's mailbox (IMAP, or Microsoft Graph where each name is the
+ * folder's display path, parts separated by `/`): `*out_json` is a JSON array of
+ * `{"name", "delimiter", "attributes"}` (IMAP names decoded from modified UTF-7). POP3 has
+ * no folders: OM_STATUS_UNSUPPORTED. Free it with
  * om_string_free. Blocks up to `timeout_ms` (0: timeout_secs). Needs om_init(). Any host thread.
  * Errors: as om_fetch.
  *
@@ -567,8 +579,9 @@ om_status om_fetch_to_directory(struct om_account *account,
 
 /**
  * The settings check for an admin's "test these settings" button: connects to the incoming
- * server (IMAP or POP3) and the outgoing one (SMTP), then logs in to each as a fetch or a send
- * would (refreshing the token if needed). `*out_json` (free
+ * server (IMAP, POP3 or Graph) and the outgoing one (SMTP or Graph), then logs in to each as a
+ * fetch or a send would (refreshing the token if needed; Graph: a token for Graph and the
+ * mailbox answering with it). `*out_json` (free
  * with om_string_free) is a JSON array with one report per server: `{"role", "protocol",
  * "host", "port", "reachable", "authenticated", "tls", "greeting", "capabilities",
  * "mechanisms", "status", "problem", "hint"}` — a failed check is reported there, in the
@@ -688,9 +701,11 @@ om_status om_log_set_callback(om_log_cb callback,
 om_status om_log_write(int32_t level, const char *message);
 
 /**
- * Composes a message from JSON and sends it over the account's outgoing (SMTP) server with
+ * Composes a message from JSON and sends it over the account's outgoing server: SMTP with
  * XOAUTH2 / OAUTHBEARER (one token refresh and retry if the server refuses the token) or a
- * password.
+ * password, or Microsoft Graph (`sendMail` with the MIME; above 4 MB a draft whose large
+ * attachments are uploaded apart, then sent; Exchange keeps the copy in Sent Items, so
+ * `save_to_sent` is not needed and the result says `"saved_to": "sentitems"`).
  *
  * `message_json`: `{"from", "sender"?, "to", "cc"?, "bcc"?, "reply_to"?, "subject", "text"?,
  * "html"?, "attachments"?: [{"filename", "content_type"?, "path"? | "base64"?}],
@@ -710,7 +725,10 @@ om_status om_log_write(int32_t level, const char *message);
  * OM_STATUS_NETWORK_ERROR (not sent: safe to retry), OM_STATUS_DELIVERY_UNKNOWN (the
  * connection died after the whole message was sent, before the server's reply: it may have
  * been delivered and was not sent again — do not retry it automatically),
- * OM_STATUS_TIMEOUT, OM_STATUS_CANCELLED, OM_STATUS_TOKENS_LOCKED.
+ * OM_STATUS_TIMEOUT, OM_STATUS_CANCELLED, OM_STATUS_TOKENS_LOCKED; through Graph also
+ * OM_STATUS_ACCESS_DENIED (no Mail.Send consent, send-as refused, application access policy:
+ * Graph's code and message in the detail, who must act in the hint) and
+ * OM_STATUS_UNSUPPORTED (above 150 MB, or above 4 MB without attachments to upload apart).
  *
  * # Safety
  * `message_json` is NULL or a NUL-terminated string; `options_json` too; `out_result_json`

@@ -23,13 +23,14 @@ pub const OM_FETCH_ERROR: i32 = 2;
 /// alignment, not packed).
 #[repr(C)]
 pub struct om_message {
-    /// IMAP: the UID. POP3: the message number in this session.
+    /// IMAP: the UID. POP3: the message number in this session. Graph: 0.
     pub uid: u32,
-    /// The folder's UIDVALIDITY: (uidvalidity, uid) identifies the message for good.
+    /// The folder's UIDVALIDITY: (uidvalidity, uid) identifies the message for good (Graph: 0).
     pub uidvalidity: u32,
     /// 1 when the message may be delivered again because the fetch state did not match the
     /// mailbox (the folder's UIDVALIDITY changed; POP3: none of the UIDLs fetched before is on
-    /// the server): the host may already have it (compare Message-IDs); else 0.
+    /// the server; Graph: the delta link expired and the sync started again): the host may
+    /// already have it (compare Message-IDs); else 0.
     pub resync: u32,
     /// Size in bytes as the server reports it (RFC822.SIZE).
     pub size: u64,
@@ -39,7 +40,7 @@ pub struct om_message {
     pub folder: *const c_char,
     /// The flags, space-separated (e.g. "\\Seen \\Flagged"), UTF-8; "" for POP3.
     pub flags: *const c_char,
-    /// POP3: the UIDL, the message's stable id; "" for IMAP.
+    /// POP3: the UIDL, the message's stable id; Graph: the message id; "" for IMAP.
     pub uidl: *const c_char,
 }
 
@@ -56,13 +57,16 @@ pub type om_message_cb = Option<
     ) -> i32,
 >;
 
-/// Fetches mail from the account's incoming server (IMAP or POP3) and hands each message to `callback`,
-/// in UID order (POP3: server order, new mail told by UIDL), on this thread. With `only_new` (the default follows the account's
+/// Fetches mail from the account's incoming server (IMAP, POP3 or Microsoft Graph) and hands each
+/// message to `callback`, in UID order (POP3: server order, new mail told by UIDL; Graph: the
+/// delta query's order, new mail told by the delta link and the ids delivered before), on this
+/// thread. With `only_new` (the default follows the account's
 /// `options.skip_fetched`) only mail not accepted before is delivered; the state advances only
 /// past messages the callback accepted, so a crash or a cut connection never loses one and at
 /// most the one not yet accepted comes again. The server session is re-opened (fresh token) if
 /// the server cuts it, and the fetch resumes. What was fetched is kept per mailbox (login user
-/// and folder with its UIDVALIDITY; POP3: user and UIDLs), not per server address: changing the
+/// and folder with its UIDVALIDITY; POP3: user and UIDLs; Graph: mailbox and folder with the
+/// delta link), not per server address: changing the
 /// port, the security or the host name's spelling redelivers nothing. Marking, moving or
 /// deleting accepted messages that the session could not finish (the connection lost for good)
 /// stays in the fetch state and is done first by the next fetch of that folder.
@@ -70,16 +74,22 @@ pub type om_message_cb = Option<
 /// `options_json` (may be NULL): `{"folder": "INBOX", "only_new": bool, "max_messages": N,
 /// "since": "2026-02-01", "mark_seen": bool, "after_delivery": "keep"|"delete"|"move",
 /// "move_to": "Archive", "batch_size": 50, "timeout_ms": N}`. Messages are read with
-/// BODY.PEEK (not marked read unless `mark_seen`).
+/// BODY.PEEK (not marked read unless `mark_seen`). Graph: `folder` is a well-known name
+/// (`inbox`, `sentitems`, …) or a display path (`Clients/Société`); `batch_size` is the delta
+/// page size; up to 4 messages are downloaded at once (Exchange's limit per mailbox), and
+/// `Retry-After` is honoured when Graph throttles.
 /// `*out_summary_json` (may be NULL; free with om_string_free): `{"folder", "delivered",
 /// "remaining", "stopped_by_callback", "uidvalidity", "last_uid", "uidvalidity_changed",
 /// "reconnects"}` — `uidvalidity_changed`: the state did not match the mailbox any more (IMAP
-/// UIDVALIDITY changed; POP3: none of the UIDLs fetched before is on the server), so the
-/// messages delivered carry `resync = 1`. Needs om_init(). Cancel from another thread with om_account_cancel.
+/// UIDVALIDITY changed; POP3: none of the UIDLs fetched before is on the server; Graph: the delta
+/// link expired), so the messages delivered carry `resync = 1`. Needs om_init(). Cancel from another thread with om_account_cancel.
 /// Errors: OM_STATUS_INVALID_CONFIG (options: the message names the key), OM_STATUS_INVALID_ARGUMENT
 /// (unknown folder, NULL callback), OM_STATUS_LOGIN_REJECTED, OM_STATUS_AUTHORIZATION_REQUIRED,
 /// OM_STATUS_TLS_ERROR, OM_STATUS_NETWORK_ERROR, OM_STATUS_TIMEOUT, OM_STATUS_CANCELLED (also
-/// when the callback returned OM_FETCH_ERROR), OM_STATUS_PROTOCOL_ERROR.
+/// when the callback returned OM_FETCH_ERROR), OM_STATUS_PROTOCOL_ERROR; Graph also
+/// OM_STATUS_ACCESS_DENIED (permission or application access policy: the hint says who acts),
+/// OM_STATUS_UNSUPPORTED (mailbox not enabled for Graph), OM_STATUS_INVALID_CONFIG (unknown
+/// folder or mailbox).
 ///
 /// # Safety
 /// `options_json` is NULL or a NUL-terminated string; `out_summary_json` is NULL or writable;
@@ -276,8 +286,9 @@ pub unsafe extern "C" fn om_fetch_to_directory(
 }
 
 /// The settings check for an admin's "test these settings" button: connects to the incoming
-/// server (IMAP or POP3) and the outgoing one (SMTP), then logs in to each as a fetch or a send
-/// would (refreshing the token if needed). `*out_json` (free
+/// server (IMAP, POP3 or Graph) and the outgoing one (SMTP or Graph), then logs in to each as a
+/// fetch or a send would (refreshing the token if needed; Graph: a token for Graph and the
+/// mailbox answering with it). `*out_json` (free
 /// with om_string_free) is a JSON array with one report per server: `{"role", "protocol",
 /// "host", "port", "reachable", "authenticated", "tls", "greeting", "capabilities",
 /// "mechanisms", "status", "problem", "hint"}` — a failed check is reported there, in the

@@ -1,4 +1,5 @@
-//! `om_send`, `om_send_raw`, `om_send_batch`: sending mail over the account's SMTP server.
+//! `om_send`, `om_send_raw`, `om_send_batch`: sending mail over the account's outgoing server
+//! (SMTP or Microsoft Graph).
 
 use super::args::{opt_str_arg, out_string_init, out_string_set, str_arg, with_account};
 use super::boundary::guard;
@@ -14,9 +15,11 @@ fn limit(opts: &SendOptions, timeout: Duration, messages: usize) -> Duration {
         .unwrap_or(timeout * 2 * (messages.max(1) as u32).min(1000) + timeout)
 }
 
-/// Composes a message from JSON and sends it over the account's outgoing (SMTP) server with
+/// Composes a message from JSON and sends it over the account's outgoing server: SMTP with
 /// XOAUTH2 / OAUTHBEARER (one token refresh and retry if the server refuses the token) or a
-/// password.
+/// password, or Microsoft Graph (`sendMail` with the MIME; above 4 MB a draft whose large
+/// attachments are uploaded apart, then sent; Exchange keeps the copy in Sent Items, so
+/// `save_to_sent` is not needed and the result says `"saved_to": "sentitems"`).
 ///
 /// `message_json`: `{"from", "sender"?, "to", "cc"?, "bcc"?, "reply_to"?, "subject", "text"?,
 /// "html"?, "attachments"?: [{"filename", "content_type"?, "path"? | "base64"?}],
@@ -36,7 +39,10 @@ fn limit(opts: &SendOptions, timeout: Duration, messages: usize) -> Duration {
 /// OM_STATUS_NETWORK_ERROR (not sent: safe to retry), OM_STATUS_DELIVERY_UNKNOWN (the
 /// connection died after the whole message was sent, before the server's reply: it may have
 /// been delivered and was not sent again — do not retry it automatically),
-/// OM_STATUS_TIMEOUT, OM_STATUS_CANCELLED, OM_STATUS_TOKENS_LOCKED.
+/// OM_STATUS_TIMEOUT, OM_STATUS_CANCELLED, OM_STATUS_TOKENS_LOCKED; through Graph also
+/// OM_STATUS_ACCESS_DENIED (no Mail.Send consent, send-as refused, application access policy:
+/// Graph's code and message in the detail, who must act in the hint) and
+/// OM_STATUS_UNSUPPORTED (above 150 MB, or above 4 MB without attachments to upload apart).
 ///
 /// # Safety
 /// `message_json` is NULL or a NUL-terminated string; `options_json` too; `out_result_json`
@@ -157,7 +163,7 @@ pub unsafe extern "C" fn om_send_batch(
 fn check_outgoing(a: &crate::account::Account) -> crate::Result<()> {
     if a.config.outgoing.is_none() {
         return Err(Error::config(
-            "configuration key `outgoing`: no outgoing (SMTP) server is configured",
+            "configuration key `outgoing`: no outgoing server (SMTP or Graph) is configured",
         ));
     }
     Ok(())
