@@ -541,3 +541,64 @@ fn the_settings_check_reports_graph() {
         );
     }
 }
+
+#[test]
+fn a_send_whose_answer_is_lost_is_not_repeated_and_batches_answer_per_message() {
+    let _s = serial();
+    init();
+    let g = graph_emulator();
+    g.reset();
+    let user = "graph-batch@example.test";
+    let acc = graph_account(user, json!({}));
+    // a mailing: one result per message, a bad one failing alone
+    let batch = json!([
+        {"to": "a@example.test", "subject": "one", "text": "1", "message_id": "<gb-1@example.test>"},
+        {"to": "not an address", "subject": "bad", "text": "x"},
+        {"to": "b@example.test", "subject": "three", "text": "3", "message_id": "<gb-3@example.test>"},
+    ]);
+    let m = CString::new(batch.to_string()).unwrap();
+    let mut out = null_mut();
+    let st = unsafe { oauthmail::ffi::send::om_send_batch(acc.h, m.as_ptr(), null(), &mut out) };
+    assert_eq!(st, 0, "{}", common::capi::last_error());
+    let v: Value = serde_json::from_str(&unsafe { CStr::from_ptr(out) }.to_string_lossy()).unwrap();
+    unsafe { oauthmail::ffi::library::om_string_free(out) };
+    let oks: Vec<bool> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ok"] == json!(true))
+        .collect();
+    assert_eq!(oks, vec![true, false, true], "{v}");
+    assert_eq!(sunk_with_id("<gb-1@example.test>", 1).len(), 1);
+    assert_eq!(sunk_with_id("<gb-3@example.test>", 1).len(), 1);
+
+    // throttled twice: waited, then sent once
+    g.inject("throttle", "count=2&status=429&retry_after=1");
+    let raw = b"From: graph-batch@example.test\r\nTo: c@example.test\r\nSubject: t\r\nMessage-ID: <gb-throttled@example.test>\r\n\r\nx\r\n";
+    send_raw(&acc, raw, None).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        sunk_with_id("<gb-throttled@example.test>", 2).len(),
+        1,
+        "sent once"
+    );
+
+    // the connection dies after Graph took the message: DELIVERY_UNKNOWN, never a second copy
+    g.inject("cut", "count=1&when=before&send=1");
+    let raw = b"From: graph-batch@example.test\r\nTo: c@example.test\r\nSubject: u\r\nMessage-ID: <gb-unknown@example.test>\r\n\r\nx\r\n";
+    let (st, e) = send_raw(&acc, raw, None).unwrap_err();
+    assert_eq!(st, OM_STATUS_DELIVERY_UNKNOWN, "{e}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        sunk_with_id("<gb-unknown@example.test>", 2).len(),
+        1,
+        "one copy only"
+    );
+    // a gateway timeout on a send: the same answer, no retry
+    g.inject("throttle", "count=1&status=504&retry_after=0");
+    let raw = b"From: graph-batch@example.test\r\nTo: c@example.test\r\nSubject: v\r\nMessage-ID: <gb-504@example.test>\r\n\r\nx\r\n";
+    let (st, _) = send_raw(&acc, raw, None).unwrap_err();
+    assert_eq!(st, OM_STATUS_DELIVERY_UNKNOWN);
+    let sends = g.stats()["by_route"].to_string();
+    assert!(sends.contains("sendMail"), "{sends}");
+}

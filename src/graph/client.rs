@@ -267,6 +267,18 @@ impl<'a> Graph<'a> {
                     continue;
                 }
             }
+            if status == 504 && !idempotent {
+                // a gateway timeout may come after the service did the work: for a send, its
+                // effect is unknown, and it is not repeated
+                let e = errors::map(
+                    status,
+                    &data,
+                    self.account.config.language,
+                    self.doing,
+                    self.account.config.is_app_only(),
+                );
+                return Err(delivery_unknown(e, self.account.config.language));
+            }
             if matches!(status, 429 | 503 | 504) && throttled < MAX_THROTTLED {
                 throttled += 1;
                 let wait = retry_after
@@ -383,8 +395,8 @@ fn delivery_unknown(e: Error, l: crate::lang::Lang) -> Error {
     Error {
         status: Status::DeliveryUnknown,
         message: l.pick_string(
-            format!("the connection to Microsoft Graph was lost before its answer: the message may have been sent; it was not sent again ({})", e.message),
-            format!("la connexion à Microsoft Graph a été perdue avant sa réponse : le message a peut-être été envoyé ; il n'a pas été renvoyé ({})", e.message),
+            format!("Microsoft Graph's answer was lost (connection cut or gateway timeout) after the request was sent: the message may have been sent; it was not sent again ({})", e.message),
+            format!("la réponse de Microsoft Graph a été perdue (connexion coupée ou délai de passerelle dépassé) après l'envoi de la requête : le message a peut-être été envoyé ; il n'a pas été renvoyé ({})", e.message),
         ),
         ..e
     }

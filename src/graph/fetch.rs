@@ -355,7 +355,8 @@ async fn sync(
                 }
                 Control::Stop => {
                     summary.stopped_by_callback = true;
-                    summary.remaining += (new.len() - handed) as u32;
+                    // this message and the ones after it in the page
+                    summary.remaining += (new.len() + 1 - handed) as u32;
                     end = Some(Ok(()));
                     break;
                 }
