@@ -53,6 +53,10 @@ pub fn detach(mime: &[u8], max_encoded: usize) -> Option<(Vec<u8>, Vec<Detached>
         if encoded_len(size) <= max_encoded {
             break;
         }
+        // a malformed message can give parts whose delimited ranges overlap: never cut twice
+        if remove.iter().any(|r| c.0 < r.1 && r.0 < c.1) {
+            continue;
+        }
         size -= c.1 - c.0;
         remove.push(c);
     }
@@ -88,6 +92,9 @@ pub fn detach(mime: &[u8], max_encoded: usize) -> Option<(Vec<u8>, Vec<Detached>
         at = e;
     }
     out.extend_from_slice(&mime[at..]);
+    if encoded_len(out.len()) > max_encoded {
+        return None;
+    }
     Some((out, detached))
 }
 

@@ -64,6 +64,11 @@ const REDIRECT_URIS = [
   'http://localhost/callback',
 ];
 const DEVICE = 'urn:ietf:params:oauth:grant-type:device_code';
+// Microsoft Graph scopes (see tests/sandbox/graph). "mail" plays the Outlook resource
+// (IMAP/POP/SMTP); one token request may name only one resource (AADSTS28000).
+const GRAPH_PREFIX = 'https://graph.microsoft.com/';
+const GRAPH_DEFAULT = `${GRAPH_PREFIX}.default`;
+const GRAPH_SCOPES = [`${GRAPH_PREFIX}Mail.ReadWrite`, `${GRAPH_PREFIX}Mail.Send`, GRAPH_DEFAULT];
 const USER_GRANTS = ['authorization_code', 'refresh_token', DEVICE];
 const native = {
   application_type: 'native',
@@ -123,6 +128,17 @@ const clients = [
     scope: 'mail',
   },
   {
+    // app-only Microsoft Graph (the Graph emulator, tests/sandbox/graph): admin-consented
+    // application permissions are modelled by the single scope ".default"
+    client_id: 'cc-graph-app',
+    client_secret: 'cc-graph-secret',
+    token_endpoint_auth_method: 'client_secret_post',
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+    scope: GRAPH_DEFAULT,
+  },
+  {
     client_id: 'mail-introspector',
     client_secret: 'introspector-secret',
     token_endpoint_auth_method: 'client_secret_post',
@@ -150,6 +166,7 @@ function resetStats() {
     revocations: 0,
     introspections: 0,
     strict_auth_rejections: 0,
+    multi_resource_rejections: 0,
     grant_success: {},
     grant_errors: {},
     // per client id: { token_requests: {grant: n}, grant_errors: {error: n} }
@@ -200,7 +217,7 @@ const configuration = {
   findAccount,
   jwks: { keys: [jwk] },
   cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
-  scopes: ['openid', 'offline_access', 'email', 'profile', 'mail'],
+  scopes: ['openid', 'offline_access', 'email', 'profile', 'mail', ...GRAPH_SCOPES],
   claims: {
     openid: ['sub'],
     email: ['email', 'email_verified'],
@@ -341,6 +358,13 @@ function clientIdOf(req, params) {
   return { auth: params.has('client_secret') ? 'post' : 'none', client_id: params.get('client_id') };
 }
 
+// A token request whose `scope` names a Microsoft Graph scope and the Outlook
+// resource ("mail") at once.
+function multiResourceScope(params) {
+  const scope = (params.get('scope') || '').split(' ').filter(Boolean);
+  return scope.includes('mail') && scope.some((s) => s.startsWith(GRAPH_PREFIX));
+}
+
 let paths; // filled from discovery
 const BUFFERED = new Set();
 
@@ -414,6 +438,18 @@ async function frontHandler(req, res, providerCallback) {
       stats.token_delayed += 1;
       await sleep(slowToken.ms);
       if (req.socket.destroyed) return undefined;
+    }
+    if (multiResourceScope(params)) {
+      // Microsoft: one token request, one resource. Only here, at the token endpoint:
+      // consent (/auth, device authorization) may cover several resources at once.
+      stats.multi_resource_rejections += 1;
+      stats.grant_errors.invalid_scope = (stats.grant_errors.invalid_scope || 0) + 1;
+      cs.grant_errors.invalid_scope = (cs.grant_errors.invalid_scope || 0) + 1;
+      return sendJson(res, 400, {
+        error: 'invalid_scope',
+        error_description: 'AADSTS28000: Provided value for the input parameter scope is not valid because it contains more than one resource. '
+          + `Scope ${params.get('scope')} is not valid. (sandbox: "mail" and ${GRAPH_PREFIX}* are two resources)`,
+      });
     }
     // oidc-provider reads an already consumed body from req.body (string/Buffer)
     req.body = raw;

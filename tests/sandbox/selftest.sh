@@ -243,6 +243,45 @@ token -d grant_type=client_credentials -d client_id=cc-app -d client_secret=cc-s
 t2=$(date +%s%N)
 check "slow-token delays once by >= 1.5 s" [ $(( (t1 - t0) / 1000000 )) -ge 1500 -a $(( (t2 - t1) / 1000000 )) -lt 1000 ]
 
+# ---------------------------------------------------------------- Microsoft Graph scopes
+# One consent may cover two resources ("mail" = Outlook, https://graph.microsoft.com/*); a
+# token request may name only one (AADSTS28000); a refresh with a scope subset narrows the
+# access token, and the rotated refresh token still serves the other resource.
+G=https://graph.microsoft.com
+sorted_scope() { jget "$1" "(j.scope || '').split(' ').filter(Boolean).sort().join(' ')"; }
+CONF=(-d client_id=confidential-app -d client_secret=confidential-secret)
+"${CURL[@]}" -X POST "$ISS/_test/reset" >/dev/null
+authorize confidential-app "openid offline_access email mail $G/Mail.ReadWrite $G/Mail.Send"
+gt=$(token -d grant_type=authorization_code -d "code=$CODE" -d "redirect_uri=$REDIRECT_URI" "${CONF[@]}" -d "code_verifier=$VERIFIER")
+ALL="email $G/Mail.ReadWrite $G/Mail.Send mail offline_access openid"
+check "graph+mail consent: code exchange token introspects with all six scopes" [ "$(sorted_scope "$(introspect "$(jget "$gt" j.access_token)")")" = "$ALL" ]
+gr=$(token -d grant_type=refresh_token -d "refresh_token=$(jget "$gt" j.refresh_token)" "${CONF[@]}" --data-urlencode "scope=$G/Mail.ReadWrite $G/Mail.Send")
+echo "# narrowed refresh: $gr"
+check "refresh with scope=graph subset: response scope is that subset" [ "$(sorted_scope "$gr")" = "$G/Mail.ReadWrite $G/Mail.Send" ]
+check "refresh with scope=graph subset: introspected scope is only the graph scopes" [ "$(sorted_scope "$(introspect "$(jget "$gr" j.access_token)")")" = "$G/Mail.ReadWrite $G/Mail.Send" ]
+check "refresh with scope=graph subset: no id_token (openid not asked)" [ -z "$(jget "$gr" j.id_token)" -a -n "$(jget "$gr" j.refresh_token)" ]
+mr=$(token -d grant_type=refresh_token -d "refresh_token=$(jget "$gr" j.refresh_token)" "${CONF[@]}" --data-urlencode "scope=mail openid offline_access email")
+check "rotated refresh token, scope=mail openid offline_access email: token for the other resource" [ "$(sorted_scope "$(introspect "$(jget "$mr" j.access_token)")")" = "email mail offline_access openid" ]
+gr2=$(token -d grant_type=refresh_token -d "refresh_token=$(jget "$mr" j.refresh_token)" "${CONF[@]}" --data-urlencode "scope=$G/Mail.ReadWrite")
+check "and back to one graph scope" [ "$(sorted_scope "$(introspect "$(jget "$gr2" j.access_token)")")" = "$G/Mail.ReadWrite" ]
+RT_G=$(jget "$gr2" j.refresh_token)
+both=$(token -d grant_type=refresh_token -d "refresh_token=$RT_G" "${CONF[@]}" --data-urlencode "scope=mail $G/Mail.ReadWrite")
+echo "# two resources: $both"
+check "refresh naming mail + a graph scope -> invalid_scope AADSTS28000" [ "$(jget "$both" '`${j.error} ${j.error_description.startsWith("AADSTS28000:")}`')" = "invalid_scope true" ]
+full=$(token -d grant_type=refresh_token -d "refresh_token=$RT_G" "${CONF[@]}")
+check "the refused request did not consume the refresh token; no scope = the whole grant" [ "$(sorted_scope "$(introspect "$(jget "$full" j.access_token)")")" = "$ALL" ]
+cg=$(token -d grant_type=client_credentials -d client_id=cc-graph-app -d client_secret=cc-graph-secret --data-urlencode "scope=$G/.default")
+cgi=$(introspect "$(jget "$cg" j.access_token)")
+check "cc-graph-app client_credentials scope=.default: active, no sub, no email" [ "$(jget "$cgi" '`${j.active} ${j.client_id} ${j.scope} ${j.sub} ${j.email}`')" = "true cc-graph-app $G/.default undefined undefined" ]
+cg2=$(token -d grant_type=client_credentials -d client_id=cc-graph-app -d client_secret=cc-graph-secret -d scope=mail)
+check "cc-graph-app scope=mail -> invalid_scope" [ "$(jget "$cg2" j.error)" = invalid_scope ]
+cg3=$(token -d grant_type=client_credentials "${CONF[@]}" --data-urlencode "scope=mail $G/.default")
+check "client_credentials naming two resources -> invalid_scope AADSTS28000" [ "$(jget "$cg3" 'j.error_description.slice(0, 12)')" = "AADSTS28000:" ]
+gda=$("${CURL[@]}" "$DEVAUTH" "${CONF[@]}" --data-urlencode "scope=openid offline_access mail $G/Mail.ReadWrite")
+check "device authorization (consent) may name both resources" [ -n "$(jget "$gda" j.device_code)" ]
+st=$("${CURL[@]}" "$ISS/_test/stats")
+check "stats: multi_resource_rejections=2, counted as invalid_scope" [ "$(jget "$st" '`${j.multi_resource_rejections} ${j.grant_errors.invalid_scope}`')" = "2 3" ]
+
 # ---------------------------------------------------------------- process lifecycle
 kill -TERM "$server_pid"
 for _ in $(seq 1 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
