@@ -299,6 +299,9 @@ fn folders_are_listed_by_display_path_and_fetched_by_it() {
     let (_, got) = acc.fetch(r#"{"folder": "clients/société"}"#);
     assert_eq!(got.len(), 3);
     assert_eq!(got[0].folder, "clients/société");
+    // the same folder written otherwise: nothing new (Exchange's names ignore case)
+    let (_, got) = acc.fetch(r#"{"folder": "CLIENTS/SOCIÉTÉ"}"#);
+    assert!(got.is_empty(), "{got:?}");
     let e = acc
         .fetch_with(r#"{"folder": "Clients/Nobody"}"#, &mut |_| 0)
         .0

@@ -62,7 +62,8 @@ pub async fn fetch(
 ) -> Result<Summary> {
     let graph = Graph::new(account, Doing::Read)?;
     let folder = opts.folder().to_string();
-    let key = state::imap_key(&mailbox_user(account), &folder);
+    // Exchange's folder names are case-insensitive: so is the state's key
+    let key = state::imap_key(&mailbox_user(account), &folder.to_lowercase());
     let since = match &opts.since {
         Some(d) => {
             crate::fetch::options::imap_date(d)?;

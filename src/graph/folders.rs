@@ -62,6 +62,11 @@ async fn children(graph: &Graph<'_>, parent: Option<&str>) -> Result<Vec<Value>>
     all_pages(graph, graph.url(&path)).await
 }
 
+/// Exchange compares folder names without case, beyond ASCII too (`Société` = `SOCIÉTÉ`).
+fn same_name(a: &str, b: &str) -> bool {
+    a.to_lowercase() == b.to_lowercase()
+}
+
 fn display_name(f: &Value) -> &str {
     f["displayName"].as_str().unwrap_or("")
 }
@@ -77,7 +82,7 @@ pub async fn find(graph: &Graph<'_>, path: &str) -> Result<Option<String>> {
         None => match children(graph, None)
             .await?
             .iter()
-            .find(|f| display_name(f).eq_ignore_ascii_case(first))
+            .find(|f| same_name(display_name(f), first))
             .and_then(|f| f["id"].as_str())
         {
             Some(id) => id.to_string(),
@@ -88,7 +93,7 @@ pub async fn find(graph: &Graph<'_>, path: &str) -> Result<Option<String>> {
         let kids = children(graph, Some(&id)).await?;
         match kids
             .iter()
-            .find(|f| display_name(f).eq_ignore_ascii_case(part))
+            .find(|f| same_name(display_name(f), part))
             .and_then(|f| f["id"].as_str())
         {
             Some(k) => id = k.to_string(),
@@ -124,7 +129,7 @@ pub async fn resolve_or_create(graph: &Graph<'_>, path: &str) -> Result<String> 
             _ => children(graph, parent.as_deref())
                 .await?
                 .iter()
-                .find(|f| display_name(f).eq_ignore_ascii_case(part))
+                .find(|f| same_name(display_name(f), part))
                 .and_then(|f| f["id"].as_str().map(str::to_string)),
         };
         let id = match existing {
