@@ -7,12 +7,11 @@ use crate::config::{Config, Resource};
 use crate::error::{Error, Result, Status};
 use crate::fetch::state::StateStore;
 use crate::log::Level;
-use crate::oauth::flow::FlowHandle;
+use crate::oauth::flow::FlowSlot;
 use crate::oauth::{grants, http::TokenHttp};
 use crate::om_log;
 use crate::tokens::store::TokenStore;
 use crate::tokens::TokenSet;
-use std::cell::Cell;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,18 +24,13 @@ pub type TokenListener = Box<dyn Fn(&str) + Send + Sync>;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-thread_local! {
-    /// The account whose callback this thread is running, if any.
-    static IN_CALLBACK: Cell<u64> = const { Cell::new(0) };
-}
-
 pub struct Account {
     pub id: u64,
     pub config: Config,
     pub(crate) http: TokenHttp,
     /// The tokens: what the transports depend on.
     pub tokens: TokenStore,
-    pub(crate) flow: Mutex<Option<FlowHandle>>,
+    pub(crate) flow: FlowSlot,
     cancel: Mutex<CancellationToken>,
     listener: Mutex<Option<TokenListener>>,
     /// What was fetched already, and what is left to do on the server.
@@ -81,7 +75,7 @@ impl Account {
             config,
             http,
             tokens,
-            flow: Mutex::new(None),
+            flow: FlowSlot::default(),
             cancel: Mutex::new(CancellationToken::new()),
             listener: Mutex::new(None),
             sync,
@@ -293,31 +287,18 @@ impl Account {
 
     /// True when this thread is inside a callback of any account.
     pub fn in_any_callback() -> bool {
-        IN_CALLBACK.with(|c| c.get()) != 0
+        crate::callback_mark::in_any()
     }
 
     /// True when this thread is inside one of this account's callbacks.
     pub fn in_callback(&self) -> bool {
-        IN_CALLBACK.with(|c| c.get()) == self.id
+        crate::callback_mark::is(self.id)
     }
 
     /// Runs `f` (the host's code) marked as this account's callback.
     pub fn as_callback<T>(&self, f: impl FnOnce() -> T) -> T {
-        as_callback_of(self.id, f)
+        crate::callback_mark::run_as(self.id, f)
     }
-}
-
-/// Runs `f` (the host's code) marked as a callback of account `id`: calls back into that account
-/// are refused as re-entrant. The previous mark is restored afterwards, even on a panic.
-pub fn as_callback_of<T>(id: u64, f: impl FnOnce() -> T) -> T {
-    struct Restore(u64);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            IN_CALLBACK.with(|c| c.set(self.0));
-        }
-    }
-    let _restore = Restore(IN_CALLBACK.with(|c| c.replace(id)));
-    f()
 }
 
 impl Drop for Account {

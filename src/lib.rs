@@ -6,8 +6,10 @@
 //! Core modules:
 //! - [`config`]: the account configuration the admin fills in, provider presets, the
 //!   registration check and the masked effective configuration.
-//! - [`oauth`]: authorization (code + PKCE through a loopback listener, pasted redirect URL,
-//!   device code, client credentials), the token endpoint and provider error hints.
+//! - [`oauth`]: the token endpoint (refresh, a token per resource, client credentials,
+//!   revocation), provider error hints, the loopback listener; [`authorize`]: the flows that
+//!   authorize an account (code + PKCE through a loopback listener or a pasted redirect URL,
+//!   device code).
 //! - [`tokens`]: the token set, its export/import with versions, the token file.
 //! - [`account`]: one configured account with its tokens and the flows in progress.
 //! - [`incoming`] and [`outgoing`]: the seam every transport sits behind — new mail with
@@ -19,6 +21,10 @@
 pub mod account;
 /// cbindgen:ignore
 pub mod atomic_file;
+/// cbindgen:ignore
+pub mod authorize;
+/// cbindgen:ignore
+pub mod callback_mark;
 /// cbindgen:ignore
 pub mod config;
 /// cbindgen:ignore

@@ -46,10 +46,11 @@ pub fn init() -> Result<u32> {
     Ok(s.refs)
 }
 
-/// Drops one reference; the last one stops the runtime's threads (waiting at most 5 s for
-/// tasks to finish). Returns the remaining count.
-pub fn shutdown() -> Result<u32> {
-    if Handle::try_current().is_ok() || crate::account::Account::in_any_callback() {
+/// Drops one reference; the last one runs `on_last` (the C layer cancels every account's
+/// operations there) and stops the runtime's threads (waiting at most 5 s for tasks to
+/// finish). Returns the remaining count.
+pub fn shutdown(on_last: impl FnOnce()) -> Result<u32> {
+    if Handle::try_current().is_ok() || crate::callback_mark::in_any() {
         return Err(Error::new(
             Status::ReentrantCall,
             "om_shutdown() cannot be called from a library thread (inside a callback)",
@@ -69,7 +70,7 @@ pub fn shutdown() -> Result<u32> {
         }
         s.runtime.take()
     };
-    crate::registry::cancel_all();
+    on_last();
     if let Some(rt) = rt {
         // Other threads may still hold a clone for a moment (a call finishing): wait for them.
         let mut rt = rt;

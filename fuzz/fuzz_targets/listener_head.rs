@@ -1,6 +1,6 @@
 //! What a browser (or anything else on this machine) sends to the loopback redirect listener:
 //! `oauth::listener::read_head` (the request line and headers, bounded), then the request
-//! target split as `oauth::code_flow` does (path, query pairs).
+//! target split as `authorize::code_flow` does (path, query pairs).
 //!
 //! The input is the request's bytes, served whole and again in small chunks.
 //!

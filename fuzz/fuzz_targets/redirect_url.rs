@@ -3,7 +3,7 @@
 //! 1. the configured `redirect_uri` (with and without `redirect_port`):
 //!    `config::redirect::RedirectUri::parse`, and the URI it sends for a chosen port;
 //! 2. the final redirect URL the user pastes (`om_authorize_complete`), read as
-//!    `oauth::code_flow::complete_with_url` does (`url::Url::parse` of the trimmed text, the
+//!    `authorize::code_flow::complete_with_url` does (`url::Url::parse` of the trimmed text, the
 //!    query pairs), and for an `error=` redirect the provider error hints
 //!    (`oauth::hints::classify`) and the page shown in the browser (`result_page::render`).
 //!

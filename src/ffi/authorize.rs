@@ -6,7 +6,7 @@
 use super::args::{opt_str_arg, out_string_init, out_string_set, str_arg, with_account};
 use super::boundary::guard;
 use super::{om_account, om_status};
-use crate::oauth::{code_flow, device_flow, flow};
+use crate::authorize::{code_flow, device_flow};
 use std::ffi::c_char;
 use std::time::Duration;
 
@@ -58,7 +58,10 @@ pub unsafe extern "C" fn om_authorize_start(
 pub extern "C" fn om_authorize_wait(account: *mut om_account, timeout_ms: u32) -> om_status {
     guard(|| {
         with_account(account, |a| {
-            flow::wait(a, Duration::from_millis(u64::from(timeout_ms)))
+            a.flow.wait(
+                Duration::from_millis(u64::from(timeout_ms)),
+                a.config.language,
+            )
         })
     })
 }
@@ -101,7 +104,10 @@ pub extern "C" fn om_authorize_cancel(account: *mut om_account) -> om_status {
         if account.is_null() {
             return Err(crate::Error::invalid_argument("`account` is NULL"));
         }
-        flow::cancel(&*crate::registry::get(account as usize)?);
+        {
+            let a = crate::registry::get(account as usize)?;
+            a.flow.cancel(a.config.language);
+        }
         Ok(())
     })
 }

@@ -23,7 +23,7 @@ pub extern "C" fn om_init() -> om_status {
 /// often than om_init().
 #[no_mangle]
 pub extern "C" fn om_shutdown() -> om_status {
-    guard(|| crate::runtime::shutdown().map(|_| ()))
+    guard(|| crate::runtime::shutdown(crate::registry::cancel_all).map(|_| ()))
 }
 
 /// The library's version, e.g. "0.1.0" (also OM_VERSION_STRING in this header).

@@ -57,7 +57,7 @@ impl Callbacks {
         let json = save.map(|s| CString::new(s.to_json()).unwrap_or_default());
         let ptr = json.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
         // SAFETY: the host's callback, called as documented.
-        let code = crate::account::as_callback_of(self.account_id, || unsafe {
+        let code = crate::callback_mark::run_as(self.account_id, || unsafe {
             (self.unlock)(self.user_data.ptr, ptr)
         });
         if code == OM_TOKEN_STORE_OK {
@@ -79,7 +79,7 @@ impl HostStore {
         let mut out: *const c_char = std::ptr::null();
         let ms = u32::try_from(wait.as_millis()).unwrap_or(u32::MAX);
         // SAFETY: the host's callback, called as documented; `out` is writable.
-        let code = crate::account::as_callback_of(cb.account_id, || unsafe {
+        let code = crate::callback_mark::run_as(cb.account_id, || unsafe {
             (cb.lock)(cb.user_data.ptr, ms, &mut out)
         });
         match code {

@@ -1,10 +1,11 @@
 //! The authorization in progress on an account (code or device flow): its outcome, which the
-//! host waits for with a timeout, and its cancellation.
+//! host waits for with a timeout, and its cancellation. The account holds a [`FlowSlot`]; this
+//! module knows nothing of accounts (the flows that fill the slot do).
 
-use crate::account::Account;
 use crate::error::{Error, Result, Status};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use crate::lang::Lang;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -55,96 +56,102 @@ pub struct FlowHandle {
     pub shared: Arc<FlowShared>,
     pub task: Option<JoinHandle<()>>,
     /// For the code flow: the attempt's state, verifier and redirect URI.
-    pub code: Option<Arc<super::code_flow::PendingCode>>,
+    pub code: Option<Arc<PendingCode>>,
 }
 
-/// Creates the shared part of a new flow, its cancellation a child of the account's.
-pub fn new_shared(account: &Account) -> Arc<FlowShared> {
+/// What a code flow attempt must remember until the redirect comes back.
+pub struct PendingCode {
+    pub state: String,
+    pub verifier: String,
+    pub redirect_uri: String,
+    /// The path the provider redirects to.
+    pub path: String,
+    /// Redirects seen with a wrong or missing state.
+    pub state_mismatches: AtomicU32,
+}
+
+/// The flow in progress on one account, if any.
+#[derive(Default)]
+pub struct FlowSlot(Mutex<Option<FlowHandle>>);
+
+/// Creates the shared part of a new flow, its cancellation a child of `parent` (the account's).
+pub fn new_shared(parent: &CancellationToken) -> Arc<FlowShared> {
     let (tx, _) = watch::channel(None);
     Arc::new(FlowShared {
         outcome: tx,
         claimed: AtomicBool::new(false),
-        cancel: account.cancel_token().child_token(),
+        cancel: parent.child_token(),
     })
 }
 
-/// Ends the flow in progress, if any, and waits for its task (so its port is free again).
-pub async fn end_current(account: &Account) {
-    let old = account
-        .flow
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take();
-    if let Some(mut old) = old {
-        old.shared.finish(Err(Error::new(
-            Status::Cancelled,
-            "replaced by a new authorization",
-        )));
-        if let Some(task) = old.task.take() {
-            let _ = task.await;
+impl FlowSlot {
+    pub fn lock(&self) -> MutexGuard<'_, Option<FlowHandle>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Ends the flow in progress, if any, and waits for its task (so its port is free again).
+    pub async fn end_current(&self) {
+        let old = self.lock().take();
+        if let Some(mut old) = old {
+            old.shared.finish(Err(Error::new(
+                Status::Cancelled,
+                "replaced by a new authorization",
+            )));
+            if let Some(task) = old.task.take() {
+                let _ = task.await;
+            }
         }
     }
-}
 
-/// Installs a new flow as the account's current one.
-pub fn install(account: &Account, handle: FlowHandle) {
-    *account.flow.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
-}
+    /// Installs a new flow as the current one.
+    pub fn install(&self, handle: FlowHandle) {
+        *self.lock() = Some(handle);
+    }
 
-/// Waits up to `timeout` for the current flow's outcome: `Ok` (tokens stored), its error, or
-/// `Pending` when time ran out first.
-pub fn wait(account: &Account, timeout: Duration) -> Result<()> {
-    let shared = current(account)?;
-    let mut rx = shared.outcome.subscribe();
-    let outcome = crate::runtime::block_on(async move {
-        let waited = tokio::time::timeout(timeout, rx.wait_for(|o| o.is_some())).await;
-        match waited {
-            Ok(Ok(o)) => o.clone(),
-            _ => None,
+    /// Waits up to `timeout` for the current flow's outcome: `Ok` (tokens stored), its error,
+    /// or `Pending` when time ran out first.
+    pub fn wait(&self, timeout: Duration, l: Lang) -> Result<()> {
+        let shared = self.current(l)?;
+        let mut rx = shared.outcome.subscribe();
+        let outcome = crate::runtime::block_on(async move {
+            let waited = tokio::time::timeout(timeout, rx.wait_for(|o| o.is_some())).await;
+            match waited {
+                Ok(Ok(o)) => o.clone(),
+                _ => None,
+            }
+        })?;
+        match outcome {
+            Some(r) => r,
+            None => Err(Error::new(
+                Status::Pending,
+                l.pick(
+                    "The authorization is still in progress: call the wait function again",
+                    "L'autorisation est toujours en cours : rappelez la fonction d'attente",
+                ),
+            )),
         }
-    })?;
-    match outcome {
-        Some(r) => r,
-        None => Err(Error::new(
-            Status::Pending,
-            account.config.language.pick(
-                "The authorization is still in progress: call the wait function again",
-                "L'autorisation est toujours en cours : rappelez la fonction d'attente",
-            ),
-        )),
     }
-}
 
-/// Cancels the current flow (its outcome becomes `Cancelled`); no error when none runs.
-pub fn cancel(account: &Account) {
-    let shared = account
-        .flow
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-        .map(|f| f.shared.clone());
-    if let Some(s) = shared {
-        s.finish(Err(Error::new(
-            Status::Cancelled,
-            account.config.language.pick(
-                "The authorization was cancelled",
-                "L'autorisation a été annulée",
-            ),
-        )));
+    /// Cancels the current flow (its outcome becomes `Cancelled`); no error when none runs.
+    pub fn cancel(&self, l: Lang) {
+        let shared = self.lock().as_ref().map(|f| f.shared.clone());
+        if let Some(s) = shared {
+            s.finish(Err(Error::new(
+                Status::Cancelled,
+                l.pick(
+                    "The authorization was cancelled",
+                    "L'autorisation a été annulée",
+                ),
+            )));
+        }
     }
-}
 
-fn current(account: &Account) -> Result<Arc<FlowShared>> {
-    account
-        .flow
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-        .map(|f| f.shared.clone())
-        .ok_or_else(|| {
-            Error::wrong_state(account.config.language.pick(
+    fn current(&self, l: Lang) -> Result<Arc<FlowShared>> {
+        self.lock().as_ref().map(|f| f.shared.clone()).ok_or_else(|| {
+            Error::wrong_state(l.pick(
                 "No authorization was started on this account: call om_authorize_start or om_device_start first",
                 "Aucune autorisation n'a été lancée sur ce compte : appelez d'abord om_authorize_start ou om_device_start",
             ))
         })
+    }
 }

@@ -18,20 +18,7 @@ pub enum Grant {
     Revoke,
 }
 
-/// No refresh token is held (never authorized, revoked, or the provider issued none).
-pub fn no_refresh_token(l: Lang) -> Error {
-    Error::new(
-        Status::AuthorizationRequired,
-        l.pick(
-            "Authorization required: there is no refresh token for this account",
-            "Autorisation nécessaire : ce compte n'a pas de jeton d'actualisation",
-        ),
-    )
-    .with_hint(l.pick(
-        "The user must authorize once (the host calls om_authorize_start, or om_device_start); if tokens are kept in the host's database, import them with om_tokens_import first.",
-        "L'utilisateur doit s'autoriser une fois (l'application appelle om_authorize_start, ou om_device_start) ; si les jetons sont conservés dans la base de l'application, importez-les d'abord avec om_tokens_import.",
-    ))
-}
+pub use crate::tokens::store::no_refresh_token;
 
 /// The status, message, provider text and hint for a provider error.
 pub fn classify(config: &Config, grant: Grant, err: &ProviderError) -> Error {

@@ -1,16 +1,15 @@
-//! OAuth2: authorization flows, the token endpoint, provider errors and their hints.
+//! OAuth2 without accounts: the authorization URL, the token endpoint, provider errors and their
+//! hints, the loopback listener and browser, and the slot of the authorization in progress. The
+//! flows that drive them for an account are in [`crate::authorize`].
 //!
 //! - [`authorize_url`]: the authorization URL (PKCE S256, state, preset parameters).
-//! - [`code_flow`]: authorization code through the loopback [`listener`] or a pasted URL.
-//! - [`device_flow`]: RFC 8628 device authorization grant.
-//! - [`grants`]: refresh, client credentials, revocation.
+//! - [`listener`], [`browser`], [`result_page`]: the loopback redirect and what the user sees.
+//! - [`grants`]: refresh, a token per resource, client credentials, revocation.
 //! - [`flow`]: the authorization in progress, its wait and cancel.
 
 pub mod authorize_url;
 pub mod browser;
 pub mod client;
-pub mod code_flow;
-pub mod device_flow;
 pub mod flow;
 pub mod grants;
 pub mod hints;

@@ -307,7 +307,7 @@ impl TokenStore {
         match (&st.auth_failure, &st.set.refresh_token) {
             (Some((rt, err)), Some(cur)) if rt == cur => Err(err.clone()),
             (_, Some(_)) => Ok(()),
-            (_, None) => Err(crate::oauth::hints::no_refresh_token(self.lang)),
+            (_, None) => Err(no_refresh_token(self.lang)),
         }
     }
 
@@ -518,4 +518,19 @@ fn not_ours(from: &str, e: Error) -> Error {
             e.message
         ),
     )
+}
+
+/// No refresh token is held (never authorized, revoked, or the provider issued none).
+pub fn no_refresh_token(l: Lang) -> Error {
+    Error::new(
+        Status::AuthorizationRequired,
+        l.pick(
+            "Authorization required: there is no refresh token for this account",
+            "Autorisation nécessaire : ce compte n'a pas de jeton d'actualisation",
+        ),
+    )
+    .with_hint(l.pick(
+        "The user must authorize once (the host calls om_authorize_start, or om_device_start); if tokens are kept in the host's database, import them with om_tokens_import first.",
+        "L'utilisateur doit s'autoriser une fois (l'application appelle om_authorize_start, ou om_device_start) ; si les jetons sont conservés dans la base de l'application, importez-les d'abord avec om_tokens_import.",
+    ))
 }

@@ -2,13 +2,13 @@
 //! it on any device, and the library polls the token endpoint honouring `interval` and
 //! `slow_down` (the `oauth2` crate's poller) until the user is done, denies, or the code expires.
 
-use super::client::{build, map_request_error, standard_to_provider, token_set_from};
-use super::flow::{self, FlowHandle, FlowKind};
-use super::hints::Grant;
 use crate::account::Account;
 use crate::config::Provider;
 use crate::error::{Error, Result, Status};
 use crate::log::Level;
+use crate::oauth::client::{build, map_request_error, standard_to_provider, token_set_from};
+use crate::oauth::flow::{self, FlowHandle, FlowKind};
+use crate::oauth::hints::Grant;
 use crate::om_log;
 use oauth2::{Scope, StandardDeviceAuthorizationResponse};
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use std::sync::Arc;
 pub async fn start(account: &Arc<Account>) -> Result<String> {
     check_supported(&account.config)?;
     let config = &account.config;
-    flow::end_current(account).await;
+    account.flow.end_current().await;
     let client = build(config, None)?;
     let details: StandardDeviceAuthorizationResponse = client
         .exchange_device_code()
@@ -34,7 +34,7 @@ pub async fn start(account: &Arc<Account>) -> Result<String> {
         "expires_in": details.expires_in().as_secs(),
         "interval": details.interval().as_secs(),
     });
-    let shared = flow::new_shared(account);
+    let shared = flow::new_shared(&account.cancel_token());
     let acc = account.clone();
     let sh = shared.clone();
     let task = tokio::spawn(async move {
@@ -59,15 +59,12 @@ pub async fn start(account: &Arc<Account>) -> Result<String> {
             sh.finish(result);
         }
     });
-    flow::install(
-        account,
-        FlowHandle {
-            kind: FlowKind::Device,
-            shared,
-            task: Some(task),
-            code: None,
-        },
-    );
+    account.flow.install(FlowHandle {
+        kind: FlowKind::Device,
+        shared,
+        task: Some(task),
+        code: None,
+    });
     Ok(out.to_string())
 }
 

@@ -2,17 +2,18 @@
 //! the final redirect URL pasted by the user when the listener cannot work (remote desktop,
 //! firewall, no browser on this machine).
 
-use super::authorize_url::new_request;
-use super::client::{build, map_request_error, token_set_from};
-use super::flow::{self, FlowHandle, FlowKind, FlowShared};
-use super::hints::{classify, Grant};
-use super::listener::{self, Listener};
-use super::provider_error::ProviderError;
-use super::result_page;
 use crate::account::Account;
 use crate::error::{Error, Result, Status};
 use crate::lang::Lang;
 use crate::log::Level;
+use crate::oauth::authorize_url::new_request;
+use crate::oauth::client::{build, map_request_error, token_set_from};
+pub use crate::oauth::flow::PendingCode;
+use crate::oauth::flow::{self, FlowHandle, FlowKind, FlowShared};
+use crate::oauth::hints::{classify, Grant};
+use crate::oauth::listener::{self, Listener};
+use crate::oauth::provider_error::ProviderError;
+use crate::oauth::result_page;
 use crate::om_log;
 use oauth2::{AuthorizationCode, PkceCodeVerifier};
 use serde::Deserialize;
@@ -23,16 +24,6 @@ use std::time::Duration;
 
 /// Most requests one listener serves before giving up (favicons, retries, stray tabs).
 const MAX_REQUESTS: u32 = 100;
-
-pub struct PendingCode {
-    pub state: String,
-    pub verifier: String,
-    pub redirect_uri: String,
-    /// The path the provider redirects to.
-    pub path: String,
-    /// Redirects seen with a wrong or missing state.
-    pub state_mismatches: AtomicU32,
-}
 
 /// Options of `om_authorize_start` (JSON; every key optional).
 #[derive(Debug, Default, Deserialize)]
@@ -63,7 +54,7 @@ pub async fn start(account: &Arc<Account>, opts: StartOptions) -> Result<String>
             "this account has no authorize_url: use the device or client-credentials flow",
         ));
     }
-    flow::end_current(account).await;
+    account.flow.end_current().await;
     let listen = opts.listen.unwrap_or(true);
     let (listener, port) = if listen {
         let l = listener::bind(&config.redirect_uri, config.language)?;
@@ -83,7 +74,7 @@ pub async fn start(account: &Arc<Account>, opts: StartOptions) -> Result<String>
         path: config.redirect_uri.path.clone(),
         state_mismatches: AtomicU32::new(0),
     });
-    let shared = flow::new_shared(account);
+    let shared = flow::new_shared(&account.cancel_token());
     let task = match listener {
         Some(l) => Some(tokio::spawn(serve(
             account.clone(),
@@ -98,15 +89,12 @@ pub async fn start(account: &Arc<Account>, opts: StartOptions) -> Result<String>
             config.authorize_timeout,
         ))),
     };
-    flow::install(
-        account,
-        FlowHandle {
-            kind: FlowKind::Code,
-            shared,
-            task,
-            code: Some(pending.clone()),
-        },
-    );
+    account.flow.install(FlowHandle {
+        kind: FlowKind::Code,
+        shared,
+        task,
+        code: Some(pending.clone()),
+    });
     om_log!(
         Level::Info,
         "account {}: authorization started, redirect {}",
@@ -115,7 +103,7 @@ pub async fn start(account: &Arc<Account>, opts: StartOptions) -> Result<String>
     );
     let open = opts.open_browser.unwrap_or(config.open_browser);
     let browser = if open {
-        Some(super::browser::open(
+        Some(crate::oauth::browser::open(
             &req.url,
             config.browser_command.as_deref(),
         ))
@@ -361,10 +349,10 @@ fn resp_refresh_missing(resp: &oauth2::basic::BasicTokenResponse) -> bool {
 pub async fn complete_with_url(account: &Arc<Account>, redirect_url: &str) -> Result<()> {
     let l = account.config.language;
     let (pending, shared) = {
-        let guard = account.flow.lock().unwrap_or_else(|e| e.into_inner());
+        let guard = account.flow.lock();
         match guard.as_ref() {
             Some(f) if f.kind == FlowKind::Code => (f.code.clone(), f.shared.clone()),
-            _ => (None, flow::new_shared(account)),
+            _ => (None, flow::new_shared(&account.cancel_token())),
         }
     };
     let Some(pending) = pending else {
