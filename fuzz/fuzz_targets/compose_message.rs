@@ -1,6 +1,6 @@
 //! The host's message JSON (`om_send_json`, `om_send_json_batch`): `smtp::compose::parse`,
 //! then `smtp::compose::compose` (validation and the MIME message), then what
-//! `smtp::api::send_json` does with the result before any connection: the envelope
+//! `outgoing::api::send_json` does with the result before any connection: the envelope
 //! (`smtp::envelope::envelope`) and the bytes to transmit (`smtp::envelope::prepare`).
 //! The composed bytes are also read back by the raw-message path (`prepare` without an
 //! envelope, as `om_send_raw` would).

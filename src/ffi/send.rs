@@ -5,7 +5,8 @@ use super::args::{opt_str_arg, out_string_init, out_string_set, str_arg, with_ac
 use super::boundary::guard;
 use super::{om_account, om_status};
 use crate::error::Error;
-use crate::smtp::api::{self, SendOptions};
+use crate::outgoing::api::{self, SendOptions, Sent};
+use serde_json::{json, Value};
 use std::ffi::c_char;
 use std::time::Duration;
 
@@ -68,7 +69,7 @@ pub unsafe extern "C" fn om_send(
             })
         })?;
         if !out_result_json.is_null() {
-            out_string_set(out_result_json, result.to_string());
+            out_string_set(out_result_json, result_json(&result).to_string());
         }
         Ok(())
     })
@@ -112,7 +113,7 @@ pub unsafe extern "C" fn om_send_raw(
             })
         })?;
         if !out_result_json.is_null() {
-            out_string_set(out_result_json, result.to_string());
+            out_string_set(out_result_json, result_json(&result).to_string());
         }
         Ok(())
     })
@@ -152,11 +153,39 @@ pub unsafe extern "C" fn om_send_batch(
             check_outgoing(a)?;
             let a2 = a.clone();
             a.run_blocking(limit(&opts, a.config.timeout, count), async move {
-                api::send_json_batch(&a2, messages, &opts).await
+                Ok(api::send_json_batch(&a2, messages, &opts).await)
             })
         })?;
-        out_string_set(out_results_json, result.to_string());
+        let results: Vec<Value> = result
+            .iter()
+            .map(|r| match r {
+                Ok(sent) => {
+                    let mut v = result_json(sent);
+                    v["ok"] = json!(true);
+                    v
+                }
+                Err(e) => failure_json(e),
+            })
+            .collect();
+        out_string_set(out_results_json, Value::Array(results).to_string());
         Ok(())
+    })
+}
+
+/// om_send's result: `{"message_id", "mail_from", "recipients", "reply_code", "reply_text",
+/// "saved_to"? | "save_error"?}`.
+fn result_json(sent: &Sent) -> Value {
+    serde_json::to_value(sent).unwrap_or_default()
+}
+
+/// A failed message of a batch: `{"ok": false, "status", "code", "error", "delivery_unknown"}`.
+fn failure_json(e: &Error) -> Value {
+    json!({
+        "ok": false,
+        "status": e.status.name(),
+        "code": e.status.code(),
+        "error": e.full_text(),
+        "delivery_unknown": crate::smtp::is_delivery_unknown(e),
     })
 }
 

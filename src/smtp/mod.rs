@@ -8,7 +8,6 @@
 //!   duplicates).
 //! - [`hints`]: what a login refusal means (English / French).
 
-pub mod api;
 pub mod auth;
 pub mod connection;
 pub mod envelope;

@@ -1,14 +1,13 @@
-//! What the host asks for: send a JSON message, a raw message or a batch, with the options
-//! copy-to-self and save-to-Sent. Results are JSON for the C ABI.
+//! What the host asks for: send a composed message, a raw message or a batch, with the options
+//! copy-to-self and save-to-Sent; typed results ([`Sent`]) that the C layer turns into JSON.
 
-use super::compose;
-use super::envelope::envelope;
-use super::send::{is_delivery_unknown, SendResult};
+use super::{send_batch, send_raw};
 use crate::account::Account;
 use crate::error::{Error, Result};
-use crate::outgoing::{send_batch, send_raw};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use crate::smtp::compose;
+use crate::smtp::envelope::envelope;
+use crate::smtp::SendResult;
+use serde::{Deserialize, Serialize};
 
 /// `save_to_sent`: `true` (the Sent folder found on the server) or a folder name.
 #[derive(Debug, Clone, Deserialize)]
@@ -50,22 +49,39 @@ impl SendOptions {
     }
 }
 
-/// The result of one sent message as JSON, after the optional save to Sent (whose failure
-/// does not undo the sending: it is reported beside the result).
-async fn finish(account: &Account, opts: &SendOptions, sent: SendResult, bytes: &[u8]) -> Value {
-    let mut v = serde_json::to_value(&sent).unwrap_or_default();
-    if crate::outgoing::saves_sent_copy(account) {
+/// One message sent, and where its copy went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Sent {
+    #[serde(flatten)]
+    pub result: SendResult,
+    /// The folder that keeps the sent copy (IMAP APPEND asked for, or Graph's Sent Items).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_to: Option<String>,
+    /// Why the copy could not be saved (the message was sent all the same).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub save_error: Option<String>,
+}
+
+/// The result of one sent message after the optional save to Sent (whose failure does not undo
+/// the sending: it is reported beside the result).
+async fn finish(account: &Account, opts: &SendOptions, result: SendResult, bytes: &[u8]) -> Sent {
+    let mut sent = Sent {
+        result,
+        saved_to: None,
+        save_error: None,
+    };
+    if super::saves_sent_copy(account) {
         // Graph keeps the copy itself: an APPEND would make a second one
-        v["saved_to"] = json!("sentitems");
-        return v;
+        sent.saved_to = Some("sentitems".to_string());
+        return sent;
     }
     if let Some(folder) = opts.sent_folder() {
         match crate::imap::append::save_to_sent(account, bytes, folder).await {
-            Ok(f) => v["saved_to"] = json!(f),
-            Err(e) => v["save_error"] = json!(e.full_text()),
+            Ok(f) => sent.saved_to = Some(f),
+            Err(e) => sent.save_error = Some(e.full_text()),
         }
     }
-    v
+    sent
 }
 
 /// Composes a parsed JSON message (see `compose::MessageJson`) and sends it.
@@ -73,7 +89,7 @@ pub async fn send_json(
     account: &Account,
     msg: &compose::MessageJson,
     opts: &SendOptions,
-) -> Result<Value> {
+) -> Result<Sent> {
     let composed = compose::compose(
         msg,
         account.config.email.as_deref(),
@@ -92,7 +108,7 @@ pub async fn send_json(
 }
 
 /// Sends raw RFC 5322 bytes; the envelope from the headers unless the options give one.
-pub async fn send_raw_bytes(account: &Account, raw: &[u8], opts: &SendOptions) -> Result<Value> {
+pub async fn send_raw_bytes(account: &Account, raw: &[u8], opts: &SendOptions) -> Result<Sent> {
     let env = match (&opts.envelope_from, &opts.recipients) {
         (None, None) => None,
         (from, to) => {
@@ -114,10 +130,10 @@ pub async fn send_raw_bytes(account: &Account, raw: &[u8], opts: &SendOptions) -
 
 /// The envelope sender a raw message names: its Sender header, else its first From address.
 fn header_sender(raw: &[u8]) -> Result<Option<String>> {
-    let fields = super::envelope::header_fields(raw);
+    let fields = crate::smtp::envelope::header_fields(raw);
     for name in ["Sender", "From"] {
         if let Some((_, v)) = fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
-            if let Some(first) = super::envelope::parse_address_list(name, v)?
+            if let Some(first) = crate::smtp::envelope::parse_address_list(name, v)?
                 .into_iter()
                 .next()
             {
@@ -128,27 +144,16 @@ fn header_sender(raw: &[u8]) -> Result<Option<String>> {
     Ok(None)
 }
 
-fn failure(e: &Error) -> Value {
-    json!({
-        "ok": false,
-        "status": e.status.name(),
-        "code": e.status.code(),
-        "error": e.full_text(),
-        "delivery_unknown": is_delivery_unknown(e),
-    })
-}
-
-/// Sends a JSON array of messages over one connection; one result per message, in order:
-/// `{"ok": true, ...}` or `{"ok": false, "status", "code", "error", "delivery_unknown"}`.
-/// `items` is the host's JSON array, each element parsed as a message on its own so that one
-/// malformed message fails alone.
+/// Sends many messages (over one connection for SMTP); one result per message, in order.
+/// `items` are the host's messages, each parsed on its own so that one malformed message fails
+/// alone.
 pub async fn send_json_batch(
     account: &Account,
-    items: Vec<Value>,
+    items: Vec<serde_json::Value>,
     opts: &SendOptions,
-) -> Result<Value> {
+) -> Vec<Result<Sent>> {
     // compose everything first; a message that cannot be composed fails alone
-    let slots: Vec<Result<(compose::Composed, super::Envelope)>> = items
+    let slots: Vec<Result<(compose::Composed, crate::smtp::Envelope)>> = items
         .iter()
         .map(|item| {
             let c = compose::parse(&item.to_string()).and_then(|m| {
@@ -166,29 +171,25 @@ pub async fn send_json_batch(
             })
         })
         .collect();
-    let batch: Vec<(Vec<u8>, Option<super::Envelope>)> = slots
+    let batch: Vec<(Vec<u8>, Option<crate::smtp::Envelope>)> = slots
         .iter()
         .filter_map(|s| s.as_ref().ok())
         .map(|(c, env)| (c.bytes.clone(), Some(env.clone())))
         .collect();
     let mut sent = send_batch(account, batch).await.into_iter();
     let mut out = Vec::with_capacity(slots.len());
-    for s in &slots {
+    for s in slots {
         match s {
-            Err(e) => out.push(failure(e)),
+            Err(e) => out.push(Err(e)),
             Ok((c, _)) => match sent.next() {
-                Some(Ok(r)) => {
-                    let mut v = finish(account, opts, r, &c.bytes).await;
-                    v["ok"] = json!(true);
-                    out.push(v);
-                }
-                Some(Err(e)) => out.push(failure(&e)),
-                None => out.push(failure(&Error::new(
+                Some(Ok(r)) => out.push(Ok(finish(account, opts, r, &c.bytes).await)),
+                Some(Err(e)) => out.push(Err(e)),
+                None => out.push(Err(Error::new(
                     crate::Status::Panic,
                     "no result for the message",
                 ))),
             },
         }
     }
-    Ok(Value::Array(out))
+    out
 }

@@ -1,6 +1,8 @@
 //! The outgoing side of the transport seam: raw MIME messages sent with one result per
 //! message, never twice, through SMTP ([`crate::smtp`]) or Microsoft Graph ([`crate::graph`]).
-//! Composing, copy to self and the per-message JSON results ([`crate::smtp::api`]) sit above.
+//! Composing, the send options and save to Sent ([`api`]) sit above.
+
+pub mod api;
 
 use crate::account::Account;
 use crate::config::Protocol;
