@@ -838,9 +838,13 @@ static int32_t on_message(void *user_data, const om_message *m, const uint8_t *d
         char from[256], subject[256];
         header_value(data, len, "From", from, sizeof from);
         header_value(data, len, "Subject", subject, sizeof subject);
-        printf("%s uid %u  %zu bytes  %s%s— %s\n", m->folder, m->uid, len, from,
-               *from ? " " : "", subject);
-        if (m->resync) printf("  (delivered again: the folder's UIDVALIDITY changed)\n");
+        if (m->uid == 0 && m->uidl && *m->uidl) /* Microsoft Graph: no UID, the message id */
+            printf("%s id %.12s…  %zu bytes  %s%s— %s\n", m->folder, m->uidl, len, from,
+                   *from ? " " : "", subject);
+        else
+            printf("%s uid %u  %zu bytes  %s%s— %s\n", m->folder, m->uid, len, from,
+                   *from ? " " : "", subject);
+        if (m->resync) printf("  (delivered again: the fetch state did not match the mailbox)\n");
         if (p->count % 100 == 0) {
             fprintf(stderr, "... %lu messages, %.1f MiB so far\n", p->count,
                     (double)p->bytes / (1024.0 * 1024.0));

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # examples-c/omcli_test.sh — tests omcli against the real local sandbox: the OAuth2 server
-# (oidc-provider, scripts/sandbox-env.sh), the private Dovecot with its SMTP sink
-# (tests/sandbox/mail) and the scripted browser (tests/sandbox/browser.mjs).
+# (oidc-provider) and the Microsoft Graph emulator (both started by scripts/sandbox-env.sh), the
+# private Dovecot with its SMTP sink (tests/sandbox/mail) and the scripted browser
+# (tests/sandbox/browser.mjs).
 #
 #   bash examples-c/omcli_test.sh          (or: make -C examples-c test)
 #
@@ -31,11 +32,11 @@ echo "== make -C examples-c"
 make -s -C examples-c LIBDIR="$repo/target/debug" || { echo "omcli_test.sh: make failed" >&2; exit 3; }
 omcli=$repo/examples-c/omcli
 
-echo "== sandbox: OAuth2 server"
+echo "== sandbox: OAuth2 server, Microsoft Graph emulator"
 source scripts/sandbox-env.sh "$work"
 cleanup() {
   bash tests/sandbox/mail/stop.sh "$work/mail" >/dev/null 2>&1 || true
-  kill "$SANDBOX_PID" 2>/dev/null || true
+  sandbox_stop  # the OAuth2 server and the Graph emulator
   [ -n "${bg_pid:-}" ] && kill "$bg_pid" 2>/dev/null
   [ -n "${holder_pid:-}" ] && kill "$holder_pid" 2>/dev/null
   [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$work/eml" "$work/mail/mail"
@@ -251,6 +252,84 @@ expect send_reject "send to a refused recipient: exit 1, server reply shown" 1 "
 run send_noattach "$omcli" send "$account" --to client@example.test --subject x --attach "$work/none.pdf"
 expect send_noattach "send with a missing attachment: exit 1, readable" 1 "^error: send: .*" "OM_STATUS_INVALID_ARGUMENT"
 
+# ---------------------------------------------------------------- Microsoft Graph (the emulator)
+# The same commands on an account that reads and sends through Microsoft Graph: "incoming" and
+# "outgoing" {"protocol": "graph"}, graph_url = the emulator started by sandbox-env.sh (it checks
+# the tokens at the sandbox OAuth2 server), the Graph scopes; the scripted browser signs in as
+# graph-cli@example.test. Mail is seeded and read back through the emulator's /_test/ endpoints.
+graph_user=graph-cli@example.test
+gaccount=$work/graph.json
+gtokens=$work/graph.tokens.json
+graph_test() { # graph_test METHOD PATH [JSON-BODY]: the emulator's test endpoints, answer on stdout
+  python3 -c '
+import ssl, sys, urllib.request
+root, ca, method, path = sys.argv[1:5]
+body = sys.argv[5].encode() if len(sys.argv) > 5 else None
+req = urllib.request.Request(root + path, data=body, method=method,
+                             headers={"Content-Type": "application/json"} if body else {})
+with urllib.request.urlopen(req, context=ssl.create_default_context(cafile=ca), timeout=60) as r:
+    sys.stdout.write(r.read().decode())' "$GRAPH_ROOT" "$SANDBOX_CA_FILE" "$@"
+}
+gextra=$(python3 -c '
+import json, sys
+user, url, browser, ca = sys.argv[1:5]
+print(json.dumps({
+  "email": user, "graph_url": url,
+  "scopes": "openid offline_access email https://graph.microsoft.com/Mail.ReadWrite https://graph.microsoft.com/Mail.Send",
+  "incoming": {"protocol": "graph"}, "outgoing": {"protocol": "graph"},
+  "browser_command": ["node", browser, "--ca", ca, "--login", user]}))' \
+  "$graph_user" "$GRAPH_URL" "$repo/tests/sandbox/browser.mjs" "$SANDBOX_CA_FILE")
+write_account "$gaccount" confidential-secret "$gextra"
+gseed=$(python3 -c '
+import json, sys
+user = sys.argv[1]
+msgs = [{"mime": f"From: Sender <sender@example.test>\r\nTo: {user}\r\nSubject: Offre {i}\r\n"
+                 f"Message-ID: <omcli-graph-{i}@example.test>\r\nDate: Tue, 01 Dec 2026 10:0{i}:00 +0000\r\n"
+                 f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nOffre {i}.\r\n"}
+        for i in (1, 2, 3)]
+print(json.dumps({"mailbox": user, "folder": "inbox", "messages": msgs}))' "$graph_user")
+if graph_test POST /_test/seed "$gseed" >"$work/out/graph_seed.out" 2>&1; then ok "Graph: 3 messages seeded in the emulator"
+else not_ok "Graph: 3 messages seeded in the emulator" "$(o graph_seed)"; fi
+
+run graph_authorize "$omcli" authorize "$gaccount"
+expect graph_authorize "Graph: authorize the Graph scopes through the scripted browser" 0 "Authorized"
+run graph_check "$omcli" check "$gaccount"
+expect graph_check "Graph: check logs in to Graph both ways" 0 "incoming graph 127\.0\.0\.1:[0-9]+ .*OK" \
+  "outgoing graph 127\.0\.0\.1:[0-9]+ .*OK" "^check passed$"
+run graph_folders "$omcli" folders "$gaccount"
+expect graph_folders "Graph: folders lists Inbox and Sent Items" 0 "^Inbox( |$)" "^Sent Items( |$)"
+run graph_fetch1 "$omcli" fetch "$gaccount"
+expect graph_fetch1 "Graph: fetch shows the 3 seeded messages with their Graph id" 0 \
+  "^INBOX id [A-Za-z0-9_=-]+.* — Offre 1$" "^INBOX id .* — Offre 2$" "^INBOX id .* — Offre 3$" "^INBOX: 3 new message"
+if grep -q '"graph"' "$work/graph.state.json" 2>/dev/null; then ok "Graph: the fetch state (delta link) kept in CONFIG.state.json"
+else not_ok "Graph: the fetch state (delta link) kept in CONFIG.state.json"; fi
+run graph_fetch2 "$omcli" fetch "$gaccount"
+expect graph_fetch2 "Graph: second fetch, nothing new" 0 "^INBOX: 0 new message" "^nothing new$"
+mkdir -p "$work/graph-eml"
+run graph_fetch_dir "$omcli" fetch "$gaccount" --all --dir "$work/graph-eml"
+expect graph_fetch_dir "Graph: fetch --all --dir writes the messages as .eml files" 0 "^wrote INBOX_.*\.eml$" "^INBOX: 3 new message"
+n_geml=$(find "$work/graph-eml" -name '*.eml' | wc -l)
+if [ "$n_geml" = 3 ]; then ok "Graph: the directory holds 3 .eml files (named by Graph id)"
+else not_ok "Graph: the directory holds 3 .eml files (named by Graph id), not $n_geml" "$(o graph_fetch_dir)"; fi
+
+before=$(sink_count)
+run graph_send "$omcli" send "$gaccount" --to "Client <client@example.test>" --subject "Offre via Graph" \
+  --text $'Bonjour,\nvoici notre offre.\n'
+expect graph_send "Graph: send through Graph (202, the copy in sentitems)" 0 "^sent <" "202" "saved to: sentitems"
+printf 'From: %s\nTo: bob@example.test\nSubject: raw via Graph\nMessage-ID: <omcli-graph-raw@example.test>\n\nhello\n' \
+  "$graph_user" >"$work/graph-raw.eml"
+run graph_send_raw "$omcli" send "$gaccount" --raw "$work/graph-raw.eml"
+expect graph_send_raw "Graph: send --raw through Graph" 0 "^sent <omcli-graph-raw@example.test>" "to: +bob@example.test"
+graph_test GET "/_test/mailbox?mailbox=$graph_user&folder=sentitems" >"$work/out/graph_sent.out" 2>&1
+if grep -qF '"subject":"Offre via Graph"' "$work/out/graph_sent.out" &&
+   grep -qF '"internetMessageId":"<omcli-graph-raw@example.test>"' "$work/out/graph_sent.out"; then
+  ok "Graph: both messages are in the emulator's sentitems"
+else
+  not_ok "Graph: both messages are in the emulator's sentitems" "$(o graph_sent)"
+fi
+if [ "$(sink_count)" = "$before" ]; then ok "Graph: nothing went through the SMTP server"
+else not_ok "Graph: nothing went through the SMTP server ($before -> $(sink_count) in the sink)"; fi
+
 # ---------------------------------------------------------------- other authorizations
 # --device: the scripted browser enters the user code
 rm -f "$work/device.out"
@@ -300,7 +379,8 @@ expect sigint "Ctrl-C during authorize: cancelled, exit 1" 1 "interrupted" "OM_S
 run token_after "$omcli" token "$account"
 expect token_after "token after re-authorization: exit 0" 0 "^access token: "
 leaks=0
-for t in "$access" "$refresh" "$(tok access_token)" "$(tok refresh_token)"; do
+gtok() { python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]) or '')" "$gtokens" "$1" 2>/dev/null; }
+for t in "$access" "$refresh" "$(tok access_token)" "$(tok refresh_token)" "$(gtok access_token)" "$(gtok refresh_token)"; do
   [ -n "$t" ] || continue
   for f in "$work"/out/*.out "$work"/out/*.err; do
     case $f in */token_show.out) continue ;; esac

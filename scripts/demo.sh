@@ -17,7 +17,7 @@ gcc -std=c11 -Wall -Wextra -I include examples-c/fetch_inbox.c -L target/debug -
 gcc -std=c11 -Wall -Wextra -I include examples-c/send_mail.c -L target/debug -loauthmail -o "$work/send_mail"
 echo "== mail sandbox: a private Dovecot that checks every token with the OAuth2 server"
 bash tests/sandbox/mail/start.sh "$work/mail" "$work/oauth.json" "$work/pki" > "$work/mail.json"
-trap 'bash tests/sandbox/mail/stop.sh "$work/mail" >/dev/null 2>&1 || true; kill $SANDBOX_PID 2>/dev/null || true' EXIT
+trap 'bash tests/sandbox/mail/stop.sh "$work/mail" >/dev/null 2>&1 || true; sandbox_stop' EXIT
 imaps_port=$(node -p "require('./$work/mail.json').imaps_port")
 submission_port=$(node -p "require('./$work/mail.json').submission_port")
 sink_dir=$(node -p "require('./$work/mail.json').sink_dir")

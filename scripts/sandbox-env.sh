@@ -1,34 +1,73 @@
-# Sourced by scripts: starts the local sandbox (the test OAuth2 server on 127.0.0.1) and
-# exports its endpoints. Usage: source scripts/sandbox-env.sh WORKDIR
+# Sourced by scripts: starts the local sandbox -- the test OAuth2 server and the Microsoft Graph
+# emulator (tests/sandbox/graph), both on 127.0.0.1 -- and exports their endpoints.
+# Usage: source scripts/sandbox-env.sh WORKDIR        (from the repository's root)
 # Sets SANDBOX_ISSUER, SANDBOX_AUTHORIZE_URL, SANDBOX_TOKEN_URL, SANDBOX_DEVICE_URL,
-# SANDBOX_REVOCATION_URL, SANDBOX_CA_FILE, SANDBOX_PID; stops the server on exit.
+# SANDBOX_REVOCATION_URL, SANDBOX_CA_FILE, SANDBOX_PID; GRAPH_URL (the emulator's service root,
+# for an account's "graph_url"), GRAPH_ROOT (https://127.0.0.1:PORT, for its /_test/ endpoints),
+# GRAPH_PID. Logs: WORKDIR/oauth.log, WORKDIR/graph.log.
+# Defines sandbox_stop, which stops both servers; an EXIT trap calls it. A script that installs
+# its own EXIT trap afterwards must call sandbox_stop from it.
+# On failure it exits with $SANDBOX_ENV_FAIL_STATUS (default 1).
 sandbox_dir=$1
 mkdir -p "$sandbox_dir"
 bash tests/sandbox/make-certs.sh "$sandbox_dir/pki" >/dev/null
 SANDBOX_PID=
-trap 'kill $SANDBOX_PID 2>/dev/null || true' EXIT
-# a start that hangs (seen once on a loaded machine) is killed and tried again: 3 tries of 120 s
-for _sb_try in 1 2 3; do
-  rm -f "$sandbox_dir/oauth.json"
-  node tests/sandbox/oauth-server.mjs --port 0 --certs "$sandbox_dir/pki" \
-    --state-file "$sandbox_dir/oauth.json" --no-stdin-watch 2>"$sandbox_dir/oauth.log" >/dev/null &
-  SANDBOX_PID=$!
-  for _ in $(seq 1 1200); do
-    [ -s "$sandbox_dir/oauth.json" ] && break
-    kill -0 "$SANDBOX_PID" 2>/dev/null || { cat "$sandbox_dir/oauth.log" >&2; echo "the sandbox OAuth2 server did not start" >&2; exit 1; }
-    sleep 0.1
+GRAPH_PID=
+sandbox_stop() {
+  local _sb_pid
+  for _sb_pid in ${GRAPH_PID:-} ${SANDBOX_PID:-}; do
+    kill "$_sb_pid" 2>/dev/null || true
+    wait "$_sb_pid" 2>/dev/null || true
   done
-  [ -s "$sandbox_dir/oauth.json" ] && break
-  echo "the sandbox OAuth2 server did not start in 120 s (try $_sb_try of 3)" >&2
-  kill "$SANDBOX_PID" 2>/dev/null || true
-  wait "$SANDBOX_PID" 2>/dev/null || true
-done
-[ -s "$sandbox_dir/oauth.json" ] || { echo "the sandbox OAuth2 server did not start (3 tries)" >&2; exit 1; }
-_sb() { node -p "JSON.parse(require('fs').readFileSync('$sandbox_dir/oauth.json','utf8'))['$1']"; }
-SANDBOX_ISSUER=$(_sb issuer)
-SANDBOX_AUTHORIZE_URL=$(_sb authorization_endpoint)
-SANDBOX_TOKEN_URL=$(_sb token_endpoint)
-SANDBOX_DEVICE_URL=$(_sb device_authorization_endpoint)
-SANDBOX_REVOCATION_URL=$(_sb revocation_endpoint)
+  return 0
+}
+trap sandbox_stop EXIT
+_sb_fail=${SANDBOX_ENV_FAIL_STATUS:-1}
+
+# _sb_start NAME STATE_FILE LOG_FILE COMMAND... : starts COMMAND (a server that writes its JSON
+# line to STATE_FILE when it listens) in the background and waits for it; its pid in _sb_pid.
+# A start that hangs (seen once on a loaded machine) is killed and tried again: 3 tries of 120 s.
+_sb_start() {
+  local name=$1 state=$2 log=$3 try
+  shift 3
+  _sb_pid=
+  for try in 1 2 3; do
+    rm -f "$state"
+    "$@" 2>"$log" >/dev/null </dev/null &
+    _sb_pid=$!
+    for _ in $(seq 1 1200); do
+      [ -s "$state" ] && return 0
+      kill -0 "$_sb_pid" 2>/dev/null || { cat "$log" >&2; echo "the $name did not start" >&2; exit "$_sb_fail"; }
+      sleep 0.1
+    done
+    echo "the $name did not start in 120 s (try $try of 3)" >&2
+    kill "$_sb_pid" 2>/dev/null || true
+    wait "$_sb_pid" 2>/dev/null || true
+  done
+  echo "the $name did not start (3 tries)" >&2
+  exit "$_sb_fail"
+}
+# _sb_get FILE KEY : a value of a server's JSON line
+_sb_get() { node -p "JSON.parse(require('fs').readFileSync(process.argv[1],'utf8'))[process.argv[2]]" "$1" "$2"; }
+
+_sb_start "sandbox OAuth2 server" "$sandbox_dir/oauth.json" "$sandbox_dir/oauth.log" \
+  node tests/sandbox/oauth-server.mjs --port 0 --certs "$sandbox_dir/pki" \
+  --state-file "$sandbox_dir/oauth.json" --no-stdin-watch
+SANDBOX_PID=$_sb_pid
+SANDBOX_ISSUER=$(_sb_get "$sandbox_dir/oauth.json" issuer)
+SANDBOX_AUTHORIZE_URL=$(_sb_get "$sandbox_dir/oauth.json" authorization_endpoint)
+SANDBOX_TOKEN_URL=$(_sb_get "$sandbox_dir/oauth.json" token_endpoint)
+SANDBOX_DEVICE_URL=$(_sb_get "$sandbox_dir/oauth.json" device_authorization_endpoint)
+SANDBOX_REVOCATION_URL=$(_sb_get "$sandbox_dir/oauth.json" revocation_endpoint)
 SANDBOX_CA_FILE=$sandbox_dir/pki/ca.pem
 export SANDBOX_ISSUER SANDBOX_AUTHORIZE_URL SANDBOX_TOKEN_URL SANDBOX_DEVICE_URL SANDBOX_REVOCATION_URL SANDBOX_CA_FILE SANDBOX_PID
+
+# The Graph emulator checks every access token at the OAuth2 server above. No SMTP sink: what is
+# sent through it is kept in the sender's "sentitems" (GET $GRAPH_ROOT/_test/mailbox?...).
+_sb_start "Microsoft Graph emulator" "$sandbox_dir/graph.json" "$sandbox_dir/graph.log" \
+  node tests/sandbox/graph/graph-emulator.mjs --port 0 --certs "$sandbox_dir/pki" \
+  --issuer "$SANDBOX_ISSUER" --state-file "$sandbox_dir/graph.json" --no-stdin-watch
+GRAPH_PID=$_sb_pid
+GRAPH_URL=$(_sb_get "$sandbox_dir/graph.json" base_url)
+GRAPH_ROOT=https://127.0.0.1:$(_sb_get "$sandbox_dir/graph.json" port)
+export GRAPH_URL GRAPH_ROOT GRAPH_PID

@@ -91,6 +91,12 @@ x86_64-w64-mingw32-gcc -std=c11 -Wall -Wextra -Werror -O1 -Iinclude examples-c/o
 # --- Wine prefix ---------------------------------------------------------------------------------
 export WINEPREFIX=$repo/target/windows/wineprefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 unset DISPLAY WAYLAND_DISPLAY
+# a prefix made before the 32-bit loader was installed has no syswow64: 32-bit programs then
+# fail to load kernel32.dll. It is rebuilt (it lives in target/, nothing in it is kept).
+if [ -z "$why32" ] && [ -f "$WINEPREFIX/system.reg" ] && [ ! -d "$WINEPREFIX/drive_c/windows/syswow64" ]; then
+  echo "== the Wine prefix has no 32-bit part (made before wine32 was installed): rebuilding it"
+  rm -rf "$WINEPREFIX"
+fi
 if [ ! -f "$WINEPREFIX/system.reg" ]; then
   echo "== wineboot (new prefix $WINEPREFIX)"
   "$WINE64" wineboot -i >/dev/null 2>&1
@@ -105,7 +111,7 @@ echo "== sandbox: OAuth2 server, Dovecot + SMTP sink"
 source scripts/sandbox-env.sh "$work"
 cleanup() {
   bash tests/sandbox/mail/stop.sh "$work/mail" >/dev/null 2>&1 || true
-  kill "$SANDBOX_PID" 2>/dev/null || true
+  sandbox_stop  # the OAuth2 server and the Graph emulator
   /usr/lib/wine/wineserver -k 2>/dev/null || true   # this prefix's wineserver only
   [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$work/mail/mail"
 }

@@ -306,7 +306,7 @@ fn folders_are_listed_by_display_path_and_fetched_by_it() {
         .fetch_with(r#"{"folder": "Clients/Nobody"}"#, &mut |_| 0)
         .0
         .unwrap_err();
-    assert_eq!(e.0, OM_STATUS_INVALID_CONFIG, "{}", e.1);
+    assert_eq!(e.0, OM_STATUS_INVALID_ARGUMENT, "as IMAP: {}", e.1);
     assert!(e.1.contains("Clients/Nobody"), "{}", e.1);
 }
 

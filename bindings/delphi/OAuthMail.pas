@@ -107,14 +107,14 @@ type
     where GCC aligns it to 4: PACKRECORDS C follows the platform's C compiler). }
 {$IFDEF FPC}{$PACKRECORDS C}{$ELSE}{$ALIGN 8}{$ENDIF}
   Tom_message = record
-    uid: UInt32;            // IMAP: the UID. POP3: the message number in this session
-    uidvalidity: UInt32;    // the folder's UIDVALIDITY
-    resync: UInt32;         // 1 when delivered again because UIDVALIDITY changed
+    uid: UInt32;            // IMAP: the UID. POP3: the message number in this session. Graph: 0
+    uidvalidity: UInt32;    // the folder's UIDVALIDITY (Graph: 0)
+    resync: UInt32;         // 1 when delivered again because the fetch state did not match
     size: UInt64;           // RFC822.SIZE
     internal_date: Int64;   // Unix seconds, 0 if unknown
     folder: PUTF8Char;      // UTF-8
     flags: PUTF8Char;       // space-separated, UTF-8; '' for POP3
-    uidl: PUTF8Char;        // POP3 UIDL; '' for IMAP
+    uidl: PUTF8Char;        // POP3 UIDL; Graph: the message id; '' for IMAP
   end;
 {$IFDEF FPC}{$PACKRECORDS DEFAULT}{$ENDIF}
   Pom_message = ^Tom_message;
@@ -219,14 +219,14 @@ type
 
   { om_message converted to Pascal types (strings copied: valid after the event). }
   TOAuthMailMessage = record
-    Uid: UInt32;
-    UidValidity: UInt32;
-    Resync: Boolean;
+    Uid: UInt32;         // IMAP: the UID; POP3: the message number; Microsoft Graph: 0
+    UidValidity: UInt32; // IMAP: the folder's UIDVALIDITY; Graph: 0
+    Resync: Boolean;     // may have been delivered before (compare Message-IDs)
     Size: UInt64;
     InternalDate: Int64; // Unix seconds, 0 if unknown
     Folder: string;
     Flags: string;
-    Uidl: string;
+    Uidl: string;        // POP3: the UIDL; Graph: the message id; '' for IMAP
   end;
 
   TOAuthMailAccount = class;

@@ -5,7 +5,9 @@
   SANDBOX_REVOCATION_URL, SANDBOX_CA_FILE, OM_BROWSER_SCRIPT, OM_IMAPS_PORT,
   OM_SUBMISSION_PORT, OM_SEEDED (messages seeded in alice's INBOX), OM_WORKDIR,
   OM_C_LAYOUT (sizeof/offsets of om_message from a C compiler), OM_STATS_SCRIPT (a node
-  script printing the OAuth2 server's count of token requests of a grant type).
+  script printing the OAuth2 server's count of token requests of a grant type), OM_GRAPH_URL
+  (the Microsoft Graph emulator's service root), OM_GRAPH_USER (its mailbox, where
+  run_test.sh seeded OM_GRAPH_SEEDED messages and then looks for the one sent in Sent Items).
   Prints "ok - ..." / "not ok - ..." and one final line "N passed, M failed". }
 program demo_test;
 
@@ -55,10 +57,14 @@ type
     BadData: string;
     Mode: (mRaise, mStopAtSecond, mReentrant, mCount);
     ReentrantStatus: Integer;
+    GraphIds: array of string; // the uidl (Graph message id) of each Graph message
+    GraphBad: string;
     procedure Ok(Cond: Boolean; const What: string; const Why: string = '');
     procedure OnTokens(Sender: TOAuthMailAccount; const TokensJson: string);
     procedure OnTokensRaise(Sender: TOAuthMailAccount; const TokensJson: string);
     procedure OnMessage(Sender: TOAuthMailAccount; const Msg: TOAuthMailMessage;
+      const Data: TBytes; var Action: TFetchAction);
+    procedure OnGraphMessage(Sender: TOAuthMailAccount; const Msg: TOAuthMailMessage;
       const Data: TBytes; var Action: TFetchAction);
   end;
 
@@ -152,6 +158,28 @@ begin
     BadData := 'uid/uidvalidity 0'
   else if Msg.InternalDate < 1704067200 then // seed.py dates: 2024-01-01 + i minutes
     BadData := 'internal_date ' + IntToStr(Msg.InternalDate);
+end;
+
+{ A message read through Microsoft Graph: no UID (0), the Graph message id in Uidl. }
+procedure TDemo.OnGraphMessage(Sender: TOAuthMailAccount; const Msg: TOAuthMailMessage;
+  const Data: TBytes; var Action: TFetchAction);
+var
+  Text: string;
+begin
+  SetLength(GraphIds, Length(GraphIds) + 1);
+  GraphIds[High(GraphIds)] := Msg.Uidl;
+  Text := BytesToAscii(Data);
+  if (Msg.Uid <> 0) or (Msg.UidValidity <> 0) then
+    GraphBad := Format('uid %d, uidvalidity %d (Graph: 0)', [Msg.Uid, Msg.UidValidity])
+  else if Msg.Uidl = '' then
+    GraphBad := 'empty Uidl (the Graph message id)'
+  else if Pos('Message-ID: <delphi-graph-', Text) = 0 then
+    GraphBad := 'not the seeded raw bytes'
+  else if UInt64(Length(Data)) <> Msg.Size then
+    GraphBad := Format('%d bytes, Size %d', [Length(Data), Msg.Size])
+  else if Msg.Folder <> 'INBOX' then
+    GraphBad := 'folder ' + Msg.Folder;
+  Action := faContinue;
 end;
 
 constructor TCancelThread.Create(Acc: TOAuthMailAccount; DelayMs: Integer);
@@ -526,6 +554,84 @@ begin
   D.Ok(LiveStores = 0, Format('every store destroyed (%d alive)', [LiveStores]));
 end;
 
+{ ---- Microsoft Graph: the same unit, an account that reads and sends through Graph ---- }
+
+{ Graph both ways against the Graph emulator (it checks the tokens at the sandbox OAuth2
+  server): scopes for Graph, the scripted browser signing in as the Graph mailbox's user. }
+function GraphAccountJson: string;
+begin
+  Result :=
+    '{"provider": "custom",' +
+    ' "client_id": "confidential-app", "client_secret": "confidential-secret",' +
+    ' "client_auth": "request_body",' +
+    ' "authorize_url": ' + OMJsonString(Env('SANDBOX_AUTHORIZE_URL')) + ',' +
+    ' "token_url": ' + OMJsonString(Env('SANDBOX_TOKEN_URL')) + ',' +
+    ' "revocation_url": ' + OMJsonString(Env('SANDBOX_REVOCATION_URL')) + ',' +
+    ' "scopes": "openid offline_access email https://graph.microsoft.com/Mail.ReadWrite' +
+      ' https://graph.microsoft.com/Mail.Send",' +
+    ' "redirect_uri": "http://127.0.0.1/",' +
+    ' "email": ' + OMJsonString(Env('OM_GRAPH_USER')) + ',' +
+    ' "graph_url": ' + OMJsonString(Env('OM_GRAPH_URL')) + ',' +
+    ' "incoming": {"protocol": "graph"},' +
+    ' "outgoing": {"protocol": "graph"},' +
+    ' "ca_certs_file": ' + OMJsonString(Env('SANDBOX_CA_FILE')) + ',' +
+    ' "browser_command": ["node", ' + OMJsonString(Env('OM_BROWSER_SCRIPT')) + ', "--ca", ' +
+      OMJsonString(Env('SANDBOX_CA_FILE')) + ', "--login", ' + OMJsonString(Env('OM_GRAPH_USER')) + '],' +
+    ' "language": "en"}';
+end;
+
+procedure GraphScenario(const GraphSubject: string);
+var
+  G: TOAuthMailAccount;
+  S: string;
+  St, Loops, I, J, Seeded: Integer;
+  Distinct: Boolean;
+begin
+  Seeded := StrToInt(Env('OM_GRAPH_SEEDED'));
+  G := TOAuthMailAccount.Create(GraphAccountJson);
+  try
+    G.Authorize(True);
+    Loops := 0;
+    repeat
+      St := G.WaitAuthorization(250);
+      Inc(Loops);
+    until (St <> OM_STATUS_PENDING) or (Loops > 240);
+    D.Ok(St = OM_STATUS_OK, 'Graph: the scripted browser authorized the Graph scopes',
+      TOAuthMail.StatusName(St));
+
+    S := Compact(G.ServersCheck(0));
+    D.Ok((CountOf(S, '"protocol":"graph"') = 2) and (CountOf(S, '"authenticated":true') = 2),
+      'Graph: ServersCheck logs in to Graph both ways', S);
+    S := Compact(G.Folders);
+    D.Ok(Contains(S, '"name":"Inbox"'), 'Graph: Folders lists Inbox', S);
+
+    S := Compact(G.Fetch('', D.OnGraphMessage));
+    D.Ok((Length(D.GraphIds) = Seeded) and Contains(S, Format('"delivered":%d', [Seeded])),
+      Format('Graph: Fetch delivered the %d seeded messages (%d)', [Seeded, Length(D.GraphIds)]), S);
+    D.Ok((Length(D.GraphIds) > 0) and (D.GraphBad = ''),
+      'Graph: Uid = 0, UidValidity = 0, Uidl = the Graph id, the raw bytes, folder INBOX', D.GraphBad);
+    Distinct := Length(D.GraphIds) > 0;
+    for I := 0 to High(D.GraphIds) do
+      for J := 0 to I - 1 do
+        if D.GraphIds[I] = D.GraphIds[J] then Distinct := False;
+    D.Ok(Distinct, 'Graph: each message has its own Graph id in Uidl');
+
+    SetLength(D.GraphIds, 0);
+    S := Compact(G.Fetch('', D.OnGraphMessage));
+    D.Ok((Length(D.GraphIds) = 0) and Contains(S, '"delivered":0'),
+      'Graph: a second Fetch sees nothing new', S);
+
+    S := Compact(G.Send('{"to": "Client <client@example.test>", "subject": ' +
+      OMJsonString(GraphSubject) + ', "text": ' +
+      OMJsonString('Bonjour,'#10'notre devis, envoy'#$00E9' par Microsoft Graph.'#10) + '}'));
+    D.Ok((JsonInt(S, 'reply_code') = 202) and Contains(S, '"saved_to":"sentitems"') and
+      Contains(S, '"message_id"'),
+      'Graph: Send through Graph (202; Exchange keeps the copy in sentitems)', S);
+  finally
+    G.Free;
+  end;
+end;
+
 function LayoutString: string;
 var
   M: Tom_message;
@@ -814,6 +920,9 @@ begin
 
       { several workstations on one mailbox: the host's token store }
       TokenStoreScenario;
+
+      { the same unit with Microsoft Graph as the transport }
+      GraphScenario(Subject + ' (Graph)');
 
       Acc.OnTokensChanged := nil;
       TOAuthMail.LogWrite(OM_LOG_ERROR, 'log from Pascal: '#$00E9't'#$00E9);

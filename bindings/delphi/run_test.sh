@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Test of the Delphi binding: compiles bindings/delphi/demo_test.dpr (which uses OAuthMail.pas)
 # with Free Pascal in Delphi mode against the freshly built library, starts the local sandbox
-# (the OAuth2 server, a private Dovecot, the SMTP sink) like scripts/demo.sh, seeds mail, runs
-# the program, then checks what the sink received. Run as root on Debian:
+# (the OAuth2 server, the Microsoft Graph emulator, a private Dovecot, the SMTP sink) like
+# scripts/demo.sh, seeds mail (IMAP and Graph), runs the program, then checks what the sink
+# received and what was sent through Graph. Run as root on Debian:
 #   bash bindings/delphi/run_test.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -60,10 +61,10 @@ fpc -Mdelphi -vew -Sh -O1 \
   cat "$work/fpc.log" >&2; echo "run_test: fpc failed" >&2; exit 1; }
 grep -E "Warning|Error" "$work/fpc.log" || true
 
-echo "== sandbox: OAuth2 server, private Dovecot, SMTP sink"
+echo "== sandbox: OAuth2 server, Graph emulator, private Dovecot, SMTP sink"
 source scripts/sandbox-env.sh "$work"
 bash tests/sandbox/mail/start.sh "$work/mail" "$work/oauth.json" "$work/pki" > "$work/mail.json"
-trap 'bash tests/sandbox/mail/stop.sh "$work/mail" >/dev/null 2>&1 || true; kill $SANDBOX_PID 2>/dev/null || true' EXIT
+trap 'bash tests/sandbox/mail/stop.sh "$work/mail" >/dev/null 2>&1 || true; sandbox_stop' EXIT
 mj() { node -p "require('$work/mail.json').$1"; }
 imaps_port=$(mj imaps_port)
 submission_port=$(mj submission_port)
@@ -72,6 +73,39 @@ maildir_root=$(mj maildir_root)
 
 seeded=3
 python3 tests/sandbox/mail/seed.py "$maildir_root" alice@example.test $seeded --seed 7 --subject-prefix "Commande" >/dev/null
+
+# The Graph scenario's mailbox, seeded through the Graph emulator's test endpoint.
+graph_user=delphi-graph@example.test
+graph_seeded=3
+# node graph.mjs METHOD PATH [JSON-BODY]: the Graph emulator's /_test/ endpoints (answer on stdout)
+cat > "$work/graph.mjs" <<'JS'
+import https from 'node:https';
+import fs from 'node:fs';
+const [method, path, body] = process.argv.slice(2);
+const req = https.request(process.env.GRAPH_ROOT + path, {
+  method, ca: fs.readFileSync(process.env.SANDBOX_CA_FILE),
+  headers: body ? { 'content-type': 'application/json' } : {},
+}, (res) => {
+  let out = '';
+  res.setEncoding('utf8');
+  res.on('data', (d) => { out += d; });
+  res.on('end', () => {
+    if (res.statusCode !== 200) { console.error(`HTTP ${res.statusCode}: ${out}`); process.exit(1); }
+    process.stdout.write(out);
+  });
+});
+req.on('error', (e) => { console.error(e.message); process.exit(1); });
+req.end(body);
+JS
+seed=$(node -e '
+const [user, n] = process.argv.slice(1);
+const messages = [];
+for (let i = 1; i <= Number(n); i++)
+  messages.push({ mime: `From: Sender <sender@example.test>\r\nTo: ${user}\r\nSubject: Commande ${i}\r\n` +
+    `Message-ID: <delphi-graph-${i}@example.test>\r\nDate: Tue, 01 Dec 2026 10:0${i}:00 +0000\r\n` +
+    `MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nCommande ${i}.\r\n` });
+console.log(JSON.stringify({ mailbox: user, folder: "inbox", messages }));' "$graph_user" "$graph_seeded")
+node "$work/graph.mjs" POST /_test/seed "$seed" >/dev/null
 
 # The OAuth2 server's counters (GET /_test/stats), for the token store checks:
 #   node stats.mjs refresh_token   -> the number of refresh_token requests so far
@@ -92,6 +126,7 @@ JS
 
 export OM_IMAPS_PORT=$imaps_port OM_SUBMISSION_PORT=$submission_port OM_SEEDED=$seeded
 export OM_WORKDIR=$work OM_C_LAYOUT OM_BROWSER_SCRIPT=$root/tests/sandbox/browser.mjs OM_STATS_SCRIPT=$work/stats.mjs
+export OM_GRAPH_URL=$GRAPH_URL OM_GRAPH_USER=$graph_user OM_GRAPH_SEEDED=$graph_seeded
 export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
 echo "== running demo_test"
@@ -121,6 +156,20 @@ if [ "$subject" = "Devis n°42 – société Élan" ]; then
   echo "ok - the sink's message decodes to the subject '$subject'"
 else
   echo "not ok - the sink's subject is '$subject'"; extra_fail=1
+fi
+
+# --- what was sent through Graph: the emulator keeps it in the mailbox's Sent Items (nothing
+# reaches the SMTP sink: the emulator runs without one)
+if node "$work/graph.mjs" GET "/_test/mailbox?mailbox=$graph_user&folder=sentitems" >"$work/graph-sentitems.json"; then
+  graph_subjects=$(node -e 'for (const m of JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))) console.log(m.subject)' \
+    "$work/graph-sentitems.json")
+else
+  graph_subjects="(the emulator did not answer)"
+fi
+if [ "$graph_subjects" = "Devis n°42 – société Élan (Graph)" ]; then
+  echo "ok - the message sent through Graph is in $graph_user's sentitems: '$graph_subjects'"
+else
+  echo "not ok - $graph_user's sentitems in the Graph emulator: '$graph_subjects'"; extra_fail=1
 fi
 
 echo "== run time: $(( $(date +%s) - start_time )) s"

@@ -7,12 +7,16 @@
 //
 // Also: a token store (the host's "database": a JSON file and a lock file) shared by two accounts,
 // the refreshes counted at the OAuth2 server, the log handler's release, the admin's
-// open_browser kept, error texts without repetition.
+// open_browser kept, error texts without repetition; and an account that reads and sends
+// through Microsoft Graph (the Graph emulator): fetch the seeded mail (uid 0, the Graph id in
+// Uidl), nothing new the second time, send one message.
 //
 // Environment (set by run_test.sh): SANDBOX_AUTHORIZE_URL, SANDBOX_TOKEN_URL,
 // SANDBOX_REVOCATION_URL, SANDBOX_CA_FILE, OM_TEST_BROWSER_JS, OM_TEST_IMAPS_PORT,
 // OM_TEST_SUBMISSION_PORT, OM_TEST_SINK_DIR, OM_TEST_SEEDED, OM_TEST_WORKDIR, OM_TEST_C_LAYOUT,
-// OM_TEST_STATS_JS (prints the sandbox's count of token requests of a grant type).
+// OM_TEST_STATS_JS (prints the sandbox's count of token requests of a grant type),
+// OM_TEST_GRAPH_URL (the Graph emulator's service root), OM_TEST_GRAPH_USER and
+// OM_TEST_GRAPH_SEEDED (its mailbox and the messages run_test.sh seeded in its Inbox).
 // Prints "ok - …" / "not ok - …" and one final "N passed, M failed"; exit code 1 on failure.
 
 using System;
@@ -82,6 +86,85 @@ internal static class DemoTest
             + extra
             + "\"language\": \"en\""
             + "}";
+    }
+
+    // An account reading and sending through Microsoft Graph (the emulator), with the Graph scopes;
+    // the scripted browser signs in as the Graph mailbox's user.
+    private static string GraphAccountJson()
+    {
+        string user = Env("OM_TEST_GRAPH_USER");
+        return "{"
+            + "\"provider\": \"custom\","
+            + "\"client_id\": \"confidential-app\","
+            + "\"client_secret\": \"confidential-secret\","
+            + "\"client_auth\": \"request_body\","
+            + "\"authorize_url\": " + Q(Env("SANDBOX_AUTHORIZE_URL")) + ","
+            + "\"token_url\": " + Q(Env("SANDBOX_TOKEN_URL")) + ","
+            + "\"revocation_url\": " + Q(Env("SANDBOX_REVOCATION_URL")) + ","
+            + "\"scopes\": \"openid offline_access email https://graph.microsoft.com/Mail.ReadWrite https://graph.microsoft.com/Mail.Send\","
+            + "\"redirect_uri\": \"http://127.0.0.1/\","
+            + "\"email\": " + Q(user) + ","
+            + "\"graph_url\": " + Q(Env("OM_TEST_GRAPH_URL")) + ","
+            + "\"incoming\": {\"protocol\": \"graph\"},"
+            + "\"outgoing\": {\"protocol\": \"graph\"},"
+            + "\"ca_certs_file\": " + Q(Env("SANDBOX_CA_FILE")) + ","
+            + "\"browser_command\": [\"node\", " + Q(Env("OM_TEST_BROWSER_JS")) + ", \"--ca\", " + Q(Env("SANDBOX_CA_FILE")) + ", \"--login\", " + Q(user) + "],"
+            + "\"language\": \"en\""
+            + "}";
+    }
+
+    // Microsoft Graph as the transport, through the same binding: authorize, fetch the seeded mail,
+    // nothing new the second time, send one message (run_test.sh finds it in Sent Items).
+    private static void GraphScenario()
+    {
+        int seeded = int.Parse(Env("OM_TEST_GRAPH_SEEDED"), CultureInfo.InvariantCulture);
+        using (var graph = new OAuthMailAccount(GraphAccountJson()))
+        {
+            graph.StartAuthorization(true);
+            int st = OAuthMailStatus.Pending;
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (st == OAuthMailStatus.Pending && DateTime.UtcNow < deadline) st = graph.WaitAuthorization(250);
+            Ok(st == OAuthMailStatus.Ok, "Graph: the scripted browser authorized the Graph scopes", OAuthMailLibrary.StatusName(st));
+
+            var reports = OAuthMailJson.GetArrayItems(graph.ServersCheck(30000));
+            Ok(reports.Count == 2 && reports.All(r => OAuthMailJson.GetString(r, "protocol") == "graph" && OAuthMailJson.GetBool(r, "authenticated") == true),
+               "Graph: ServersCheck logs in to Graph both ways", string.Join(" | ", reports));
+            var folders = OAuthMailJson.GetArrayItems(graph.ListFolders()).Select(f => OAuthMailJson.GetString(f, "name")).ToList();
+            Ok(folders.Contains("Inbox") && folders.Contains("Sent Items"), "Graph: ListFolders lists Inbox and Sent Items", string.Join(", ", folders));
+
+            var infos = new List<MailMessageInfo>();
+            var subjects = new List<string>();
+            bool rawOk = true;
+            string summary = graph.Fetch(null, (info, data) =>
+            {
+                infos.Add(info);
+                subjects.Add(Header(data, "Subject"));
+                rawOk &= (Header(data, "Message-ID") ?? "").StartsWith("<dotnet-graph-", StringComparison.Ordinal) && info.Size == (ulong)data.Length;
+                return FetchAction.Continue;
+            });
+            Ok(infos.Count == seeded && OAuthMailJson.GetInt64(summary, "delivered") == seeded,
+               "Graph: Fetch delivers the " + seeded + " seeded messages", summary);
+            Ok(infos.Count > 0 && infos.All(i => i.Uid == 0 && i.UidValidity == 0 && i.Folder == "INBOX" && !i.Resync),
+               "Graph: MailMessageInfo.Uid and UidValidity are 0, folder INBOX",
+               string.Join(", ", infos.Select(i => i.Folder + "/" + i.UidValidity + "/" + i.Uid)));
+            Ok(infos.Count > 0 && infos.All(i => !string.IsNullOrEmpty(i.Uidl)) && infos.Select(i => i.Uidl).Distinct().Count() == infos.Count,
+               "Graph: MailMessageInfo.Uidl is the Graph message id (non-empty, one per message)",
+               string.Join(", ", infos.Select(i => i.Uidl)));
+            Ok(rawOk && subjects.OrderBy(x => x, StringComparer.Ordinal).SequenceEqual(Enumerable.Range(1, seeded).Select(i => "Proposition " + i)),
+               "Graph: the handler gets the seeded raw bytes (size = bytes)", string.Join(", ", subjects));
+            int again = 0;
+            string summary2 = graph.Fetch(null, (info, data) => { again++; return FetchAction.Continue; });
+            Ok(again == 0 && OAuthMailJson.GetInt64(summary2, "delivered") == 0, "Graph: a second Fetch sees nothing new", summary2);
+
+            string result = graph.Send("{"
+                + "\"to\": " + Q("Jérôme Brûlé <client@example.test>") + ","
+                + "\"subject\": " + Q("Devis n°42 – société Élan (Graph)") + ","
+                + "\"text\": " + Q("Bonjour,\nnotre devis, envoyé par Microsoft Graph.\n")
+                + "}");
+            Ok(OAuthMailJson.GetInt64(result, "reply_code") == 202 && OAuthMailJson.GetString(result, "saved_to") == "sentitems"
+               && !string.IsNullOrEmpty(OAuthMailJson.GetString(result, "message_id")),
+               "Graph: Send through Graph (202; Exchange keeps the copy in sentitems)", result);
+        }
     }
 
     // Header value of a raw message (unfolded), or null.
@@ -645,6 +728,9 @@ internal static class DemoTest
 
         // --- several processes on one mailbox: the host's token store -----------------------------
         Step("token store", () => TokenStoreScenario(workDir));
+
+        // --- Microsoft Graph as the transport ------------------------------------------------------
+        Step("Microsoft Graph", GraphScenario);
 
         // --- cancellation, disposal -------------------------------------------------------------
         Step("cancel from another thread", () =>

@@ -269,11 +269,12 @@ namespace OAuthMail
     /// <summary>What the fetch handler gets besides the raw bytes (om_message, copied).</summary>
     public sealed class MailMessageInfo
     {
-        /// <summary>IMAP: the UID. POP3: the message number in this session.</summary>
+        /// <summary>IMAP: the UID. POP3: the message number in this session. Microsoft Graph: 0.</summary>
         public uint Uid { get; internal set; }
-        /// <summary>The folder's UIDVALIDITY: (UidValidity, Uid) identifies the message for good.</summary>
+        /// <summary>The folder's UIDVALIDITY: (UidValidity, Uid) identifies the message for good (Graph: 0).</summary>
         public uint UidValidity { get; internal set; }
-        /// <summary>Delivered again because the folder's UIDVALIDITY changed (compare Message-IDs).</summary>
+        /// <summary>Delivered again because the fetch state did not match the mailbox (IMAP: the folder's
+        /// UIDVALIDITY changed; Graph: the delta link expired): compare Message-IDs.</summary>
         public bool Resync { get; internal set; }
         /// <summary>Size in bytes as the server reports it.</summary>
         public ulong Size { get; internal set; }
@@ -283,7 +284,7 @@ namespace OAuthMail
         public string Folder { get; internal set; }
         /// <summary>Space-separated flags ("" for POP3).</summary>
         public string Flags { get; internal set; }
-        /// <summary>POP3 UIDL ("" for IMAP).</summary>
+        /// <summary>POP3: the UIDL. Microsoft Graph: the message id. "" for IMAP.</summary>
         public string Uidl { get; internal set; }
 
         /// <summary>InternalDate as a DateTimeOffset (UTC), or null when unknown.</summary>

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The .NET binding's test: installs Mono if missing, builds the library, compiles
 # bindings/dotnet/OAuthMail.cs + DemoTest.cs with mcs, starts the local sandbox (the test
-# OAuth2 server, a private Dovecot, the SMTP sink) like scripts/demo.sh, seeds mail, runs the
-# program with mono, and confirms the sends by counting the sink's files.
+# OAuth2 server, the Microsoft Graph emulator, a private Dovecot, the SMTP sink) like
+# scripts/demo.sh, seeds mail (IMAP and Graph), runs the program with mono, and confirms the
+# sends by counting the sink's files and reading the Graph mailbox's Sent Items.
 # Run as root on Debian 12: bash bindings/dotnet/run_test.sh   (exit code 0 = passed)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -62,7 +63,7 @@ OM_TEST_C_LAYOUT=$("$work/layout")
 source scripts/sandbox-env.sh "$work"
 echo "== sandbox OAuth2 server at $SANDBOX_ISSUER"
 bash tests/sandbox/mail/start.sh "$work/mail" "$work/oauth.json" "$work/pki" > "$work/mail.json"
-trap 'bash tests/sandbox/mail/stop.sh "$work/mail" >/dev/null 2>&1 || true; kill $SANDBOX_PID 2>/dev/null || true' EXIT
+trap 'bash tests/sandbox/mail/stop.sh "$work/mail" >/dev/null 2>&1 || true; sandbox_stop' EXIT
 mj() { node -p "require('./$work/mail.json').$1"; }
 OM_TEST_IMAPS_PORT=$(mj imaps_port)
 OM_TEST_SUBMISSION_PORT=$(mj submission_port)
@@ -87,11 +88,46 @@ https.get(process.env.SANDBOX_ISSUER + '/_test/stats', { ca: fs.readFileSync(pro
 }).on('error', (e) => { console.error(e.message); process.exit(1); });
 JS
 echo "== seeded $seeded messages for alice@example.test"
+
+# The Graph scenario's mailbox, seeded through the Graph emulator's test endpoint.
+graph_user=dotnet-graph@example.test
+graph_seeded=3
+# node graph.mjs METHOD PATH [JSON-BODY]: the Graph emulator's /_test/ endpoints (answer on stdout)
+cat > "$work/graph.mjs" <<'JS'
+import https from 'node:https';
+import fs from 'node:fs';
+const [method, path, body] = process.argv.slice(2);
+const req = https.request(process.env.GRAPH_ROOT + path, {
+  method, ca: fs.readFileSync(process.env.SANDBOX_CA_FILE),
+  headers: body ? { 'content-type': 'application/json' } : {},
+}, (res) => {
+  let out = '';
+  res.setEncoding('utf8');
+  res.on('data', (d) => { out += d; });
+  res.on('end', () => {
+    if (res.statusCode !== 200) { console.error(`HTTP ${res.statusCode}: ${out}`); process.exit(1); }
+    process.stdout.write(out);
+  });
+});
+req.on('error', (e) => { console.error(e.message); process.exit(1); });
+req.end(body);
+JS
+seed=$(node -e '
+const [user, n] = process.argv.slice(1);
+const messages = [];
+for (let i = 1; i <= Number(n); i++)
+  messages.push({ mime: `From: Sender <sender@example.test>\r\nTo: ${user}\r\nSubject: Proposition ${i}\r\n` +
+    `Message-ID: <dotnet-graph-${i}@example.test>\r\nDate: Tue, 01 Dec 2026 10:0${i}:00 +0000\r\n` +
+    `MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nProposition ${i}.\r\n` });
+console.log(JSON.stringify({ mailbox: user, folder: "inbox", messages }));' "$graph_user" "$graph_seeded")
+node "$work/graph.mjs" POST /_test/seed "$seed" >/dev/null
+echo "== seeded $graph_seeded messages for $graph_user in the Graph emulator ($GRAPH_URL)"
 sink_before=$(find "$OM_TEST_SINK_DIR" -name '*.eml' | wc -l)
 
 export OM_TEST_IMAPS_PORT OM_TEST_SUBMISSION_PORT OM_TEST_SINK_DIR OM_TEST_C_LAYOUT
 export OM_TEST_SEEDED=$seeded OM_TEST_WORKDIR=$PWD/$work
 export OM_TEST_BROWSER_JS=$PWD/tests/sandbox/browser.mjs OM_TEST_STATS_JS=$PWD/$work/stats.mjs
+export OM_TEST_GRAPH_URL=$GRAPH_URL OM_TEST_GRAPH_USER=$graph_user OM_TEST_GRAPH_SEEDED=$graph_seeded
 export LD_LIBRARY_PATH=$lib_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
 echo "== running DemoTest.exe with mono"
@@ -109,6 +145,20 @@ if [ "$sent" -ne 4 ]; then
   rc=1
 else
   echo "== the SMTP sink received the 4 messages sent (Send, SendRaw, SendBatch of 2)"
+fi
+# What was sent through Graph: the emulator keeps it in the mailbox's Sent Items (the emulator
+# has no SMTP sink: the count above is the SMTP sends only).
+if node "$work/graph.mjs" GET "/_test/mailbox?mailbox=$graph_user&folder=sentitems" >"$work/graph-sentitems.json"; then
+  graph_subjects=$(node -e 'for (const m of JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))) console.log(m.subject)' \
+    "$work/graph-sentitems.json")
+else
+  graph_subjects="(the emulator did not answer)"
+fi
+if [ "$graph_subjects" = "Devis n°42 – société Élan (Graph)" ]; then
+  echo "== the message sent through Graph is in $graph_user's Sent Items: '$graph_subjects'"
+else
+  echo "run_test: $graph_user's Sent Items in the Graph emulator: '$graph_subjects', expected the message sent through Graph" >&2
+  rc=1
 fi
 last_line=$(tail -n 1 "$work/output.txt")
 [[ $last_line =~ ^[0-9]+\ passed,\ 0\ failed$ ]] || rc=1

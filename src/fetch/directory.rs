@@ -5,8 +5,10 @@
 use super::{Control, MessageMeta};
 use std::path::{Path, PathBuf};
 
-/// `INBOX_1764000000_00000042.eml`: folder (made safe for file names), UIDVALIDITY, UID. The
-/// same message always gets the same name, so a re-delivery replaces the file.
+/// `INBOX_1764000000_00000042.eml`: folder (made safe for file names), UIDVALIDITY, UID; POP3
+/// `INBOX_<UIDL>.eml`; Graph `INBOX_<16 hex digits>.eml` (a fingerprint of the message id:
+/// Graph ids are long and tell letters' case apart, which Windows file names do not). The same
+/// message always gets the same name, so a re-delivery replaces the file.
 pub fn file_name(meta: &MessageMeta<'_>) -> String {
     let folder: String = meta
         .folder
@@ -19,6 +21,10 @@ pub fn file_name(meta: &MessageMeta<'_>) -> String {
             }
         })
         .collect();
+    if meta.protocol == crate::config::Protocol::Graph {
+        let id = meta.uidl.unwrap_or("");
+        return format!("{folder}_{:016x}.eml", crate::graph::seen::fingerprint(id));
+    }
     match meta.uidl {
         // POP3: the UIDL is the message's stable name
         Some(uidl) => {
@@ -62,5 +68,43 @@ pub fn writer<'a>(
                 format!("cannot write {} in {}: {e}", name, dir.display()),
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod graph_names {
+    use super::*;
+    use crate::config::Protocol;
+
+    fn meta<'a>(uidl: &'a str, protocol: Protocol) -> MessageMeta<'a> {
+        MessageMeta {
+            uid: 0,
+            uidl: Some(uidl),
+            uidvalidity: 0,
+            folder: "Clients/Société",
+            internal_date: 0,
+            flags: &[],
+            size: 0,
+            resync: false,
+            protocol,
+        }
+    }
+
+    #[test]
+    fn graph_ids_differing_in_case_get_different_short_names() {
+        let a = file_name(&meta("AAMkADAbC=", Protocol::Graph));
+        let b = file_name(&meta("AAMkADabc=", Protocol::Graph));
+        assert_ne!(a.to_lowercase(), b.to_lowercase());
+        assert!(
+            a.starts_with("Clients_Société_") && a.ends_with(".eml"),
+            "{a}"
+        );
+        assert_eq!(a.len(), "Clients_Société_".len() + 16 + 4);
+        assert_eq!(a, file_name(&meta("AAMkADAbC=", Protocol::Graph)), "stable");
+        // POP3 keeps its names
+        assert_eq!(
+            file_name(&meta("abc.1", Protocol::Pop3)),
+            "Clients_Société_abc_1.eml"
+        );
     }
 }

@@ -41,6 +41,8 @@ pub struct MessageMeta<'a> {
     /// Delivered again after the folder's UIDVALIDITY changed: the host may have it already
     /// (compare Message-IDs).
     pub resync: bool,
+    /// The transport that fetched it.
+    pub protocol: Protocol,
 }
 
 /// The host's answer for one message.
@@ -296,6 +298,7 @@ async fn fetch_session(
                     flags: &m.flags,
                     size: u64::from(m.size),
                     resync,
+                    protocol: Protocol::Imap,
                 };
                 match deliver(&meta, m.body) {
                     Control::Continue => {

@@ -141,6 +141,7 @@ async fn session(
             flags: &[],
             size: sizes.get(msgno).copied().unwrap_or(data.len() as u64),
             resync,
+            protocol: crate::config::Protocol::Pop3,
         };
         match deliver(&meta, &data) {
             Control::Continue => {

@@ -89,7 +89,7 @@ pub type om_message_cb = Option<
 /// when the callback returned OM_FETCH_ERROR), OM_STATUS_PROTOCOL_ERROR; Graph also
 /// OM_STATUS_ACCESS_DENIED (permission or application access policy: the hint says who acts),
 /// OM_STATUS_UNSUPPORTED (mailbox not enabled for Graph), OM_STATUS_INVALID_CONFIG (unknown
-/// folder or mailbox).
+/// mailbox).
 ///
 /// # Safety
 /// `options_json` is NULL or a NUL-terminated string; `out_summary_json` is NULL or writable;
@@ -230,7 +230,8 @@ pub unsafe extern "C" fn om_sync_state_import(
 }
 
 /// Directory mode of om_fetch, for hosts that cannot take callbacks: each message is written to
-/// `directory` as an .eml file named `<folder>_<uidvalidity>_<uid>.eml`, atomically (temporary
+/// `directory` as an .eml file named `<folder>_<uidvalidity>_<uid>.eml` (POP3:
+/// `<folder>_<uidl>.eml`; Graph: `<folder>_<16 hex digits>.eml`, from the message id), atomically (temporary
 /// file, then rename); the fetch state advances only after the rename, so a crash leaves either
 /// no file or a complete one, and a message delivered again replaces its own file.
 ///

@@ -331,6 +331,7 @@ async fn sync(
                 flags: &flags,
                 size: bytes.len() as u64,
                 resync: *resync,
+                protocol: crate::config::Protocol::Graph,
             };
             match deliver(&meta, &bytes) {
                 Control::Continue => {

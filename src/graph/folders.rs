@@ -107,8 +107,9 @@ pub async fn find(graph: &Graph<'_>, path: &str) -> Result<Option<String>> {
 pub async fn resolve(graph: &Graph<'_>, path: &str) -> Result<String> {
     find(graph, path).await?.ok_or_else(|| {
         let l = graph.account.config.language;
+        // as IMAP answers an unknown folder
         Error::new(
-            Status::InvalidConfig,
+            Status::InvalidArgument,
             l.pick_string(
                 format!("the folder `{path}` does not exist in the mailbox (Microsoft Graph): check the folder name, parts separated by `/`"),
                 format!("le dossier `{path}` n'existe pas dans la boîte (Microsoft Graph) : vérifiez le nom du dossier, parties séparées par `/`"),

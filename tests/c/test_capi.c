@@ -1,11 +1,13 @@
 /*
  * test_capi.c -- tests of the oauthmail C ABI from C, against the sandbox OAuth2 server
- * (tests/sandbox). Compiled against include/oauthmail.h only:
+ * (tests/sandbox) and the Microsoft Graph emulator (tests/sandbox/graph). Compiled against
+ * include/oauthmail.h only:
  *
  *   gcc -std=c11 -Wall -Wextra -Werror -pedantic -I include tests/c/test_capi.c \
  *       -L target/debug -loauthmail -lpthread
  *
- * Normally run by tests/c/run.sh (under valgrind), which starts the sandbox and sets:
+ * Normally run by tests/c/run.sh (under valgrind), which starts the sandbox, seeds the Graph
+ * mailbox and sets:
  *
  *   OM_TEST_ISSUER          https://127.0.0.1:PORT                (sandbox issuer)
  *   OM_TEST_AUTHORIZE_URL   authorization endpoint
@@ -15,6 +17,8 @@
  *   OM_TEST_CA_FILE         the sandbox CA (PEM)
  *   OM_TEST_BROWSER         browser_command as JSON array text, e.g.
  *                           ["node","/repo/tests/sandbox/browser.mjs","--ca","/pki/ca.pem"]
+ *   OM_TEST_GRAPH_URL       the Microsoft Graph emulator's service root (its "graph_url")
+ *   OM_TEST_GRAPH_USER      the Graph scenario's mailbox, where run.sh seeded 3 messages
  *
  * Output: one line per check, "ok - what" or "not ok - what: details", then exactly one line
  * "N passed, M failed". Exit status 0 when nothing failed, 1 otherwise (2: bad environment).
@@ -349,6 +353,33 @@ static char *json_set_int(const char *json, const char *key, long long value)
     return r;
 }
 
+/* A malloc'd copy of `json` without the whitespace between tokens (om_servers_check's JSON is
+ * pretty-printed; strings are kept as they are). */
+static char *json_compact(const char *json)
+{
+    char *r = malloc(strlen(json) + 1);
+    if (!r)
+        abort();
+    size_t j = 0;
+    int in_string = 0;
+    for (const char *p = json; *p; p++) {
+        if (in_string) {
+            if (*p == '\\' && p[1]) {
+                r[j++] = *p++;
+            } else if (*p == '"') {
+                in_string = 0;
+            }
+        } else if (*p == '"') {
+            in_string = 1;
+        } else if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') {
+            continue;
+        }
+        r[j++] = *p;
+    }
+    r[j] = '\0';
+    return r;
+}
+
 /* JSON string body for `s` (quotes and backslashes escaped). */
 static void json_escape(const char *s, char *out, size_t n)
 {
@@ -369,6 +400,7 @@ static void json_escape(const char *s, char *out, size_t n)
 
 static struct {
     char issuer[512], authorize[512], token[512], device[512], revocation[512], ca[1024];
+    char graph_url[512], graph_user[512];
     const char *browser;
 } env;
 
@@ -385,6 +417,7 @@ static int load_env(void)
         {"OM_TEST_ISSUER", env.issuer},         {"OM_TEST_AUTHORIZE_URL", env.authorize},
         {"OM_TEST_TOKEN_URL", env.token},       {"OM_TEST_DEVICE_URL", env.device},
         {"OM_TEST_REVOCATION_URL", env.revocation}, {"OM_TEST_CA_FILE", env.ca},
+        {"OM_TEST_GRAPH_URL", env.graph_url},   {"OM_TEST_GRAPH_USER", env.graph_user},
     };
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         const char *v = getenv(vars[i].name);
@@ -1085,9 +1118,9 @@ static void test_bad_input(void)
         {"{\"format\":1,\"version\":1,\"updated_at\":1,\"client_id\":\"confidential-app\","
          "\"token_url\":\"x\",\"surprise\":1}",
          "surprise", "om_tokens_import(unknown key) -> INVALID_ARGUMENT naming it"},
-        {"{\"format\":2,\"version\":1,\"updated_at\":1,\"client_id\":\"confidential-app\","
+        {"{\"format\":3,\"version\":1,\"updated_at\":1,\"client_id\":\"confidential-app\","
          "\"token_url\":\"x\"}",
-         "format", "om_tokens_import(format 2) -> INVALID_ARGUMENT naming format"},
+         "format", "om_tokens_import(format 3, unknown) -> INVALID_ARGUMENT naming format"},
     };
     for (size_t i = 0; i < sizeof bad_sets / sizeof bad_sets[0]; i++)
         expect(om_tokens_import(acc, bad_sets[i].json), OM_STATUS_INVALID_ARGUMENT, 1,
@@ -1752,6 +1785,178 @@ static void test_threads(void)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Part d: Microsoft Graph as the transport, against the Graph emulator                       */
+/* ------------------------------------------------------------------------------------------ */
+
+#define GRAPH_SEEDED 3
+
+struct graph_fetch {
+    int calls;
+    int bad_ids;            /* uid or uidvalidity not 0 */
+    int no_uidl;            /* uidl NULL or "" */
+    int bad_data;           /* raw bytes without the seeded Message-ID, or a size that differs */
+    char uidl[GRAPH_SEEDED][256];
+    char folder[64];
+};
+
+static int32_t graph_on_message(void *user_data, const om_message *m, const uint8_t *data,
+                                size_t len)
+{
+    struct graph_fetch *g = user_data;
+    if (m->uid != 0 || m->uidvalidity != 0)
+        g->bad_ids++;
+    if (!m->uidl || !m->uidl[0])
+        g->no_uidl++;
+    else if (g->calls < GRAPH_SEEDED)
+        snprintf(g->uidl[g->calls], sizeof g->uidl[0], "%s", m->uidl);
+    if (g->calls == 0)
+        snprintf(g->folder, sizeof g->folder, "%s", m->folder ? m->folder : "(NULL)");
+    /* the raw RFC 5322 bytes as seeded (not NUL-terminated: search with a bounded loop) */
+    static const char needle[] = "Message-ID: <graph-c-";
+    int found = 0;
+    for (size_t i = 0; data && i + sizeof needle - 1 <= len && !found; i++)
+        found = memcmp(data + i, needle, sizeof needle - 1) == 0;
+    if (!found || m->size != (uint64_t)len)
+        g->bad_data++;
+    g->calls++;
+    return OM_FETCH_CONTINUE;
+}
+
+/* Graph both ways: the account reads and sends through the Graph emulator (run.sh seeded 3
+ * messages in OM_TEST_GRAPH_USER's Inbox and checks the sent one in its Sent Items). */
+static void test_graph(void)
+{
+    section("Microsoft Graph: authorize, fetch, fetch again, send raw, folders");
+    /* the scripted browser signs in as the Graph user: browser_command + --login USER */
+    char browser[2048];
+    const char *last = strrchr(env.browser, ']'); /* there is one: load_env checked the array */
+    snprintf(browser, sizeof browser, "%.*s,\"--login\",\"%s\"]", (int)(last - env.browser),
+             env.browser, env.graph_user);
+    char cfg[8192];
+    snprintf(cfg, sizeof cfg,
+             "{\"provider\":\"custom\",\"client_id\":\"confidential-app\","
+             "\"client_secret\":\"" SECRET "\",\"client_auth\":\"request_body\","
+             "\"authorize_url\":\"%s\",\"token_url\":\"%s\",\"revocation_url\":\"%s\","
+             "\"scopes\":\"openid offline_access email https://graph.microsoft.com/Mail.ReadWrite "
+             "https://graph.microsoft.com/Mail.Send\","
+             "\"redirect_uri\":\"http://127.0.0.1/\",\"email\":\"%s\",\"ca_certs_file\":\"%s\","
+             "\"timeout_secs\":30,\"graph_url\":\"%s\","
+             "\"incoming\":{\"protocol\":\"graph\"},\"outgoing\":{\"protocol\":\"graph\"},"
+             "\"open_browser\":true,\"browser_command\":%s}",
+             env.authorize, env.token, env.revocation, env.graph_user, env.ca, env.graph_url,
+             browser);
+    om_account *acc = NULL;
+    if (!expect(om_account_new(cfg, &acc), OM_STATUS_OK, acc != NULL, NULL,
+                "om_account_new(incoming and outgoing protocol graph, graph_url)"))
+        return;
+
+    char *out = NULL;
+    double t0 = now_mono();
+    om_status st = om_authorize_start(acc, "{\"open_browser\":true}", &out);
+    if (expect(st, OM_STATUS_OK, out != NULL, NULL, "Graph account: om_authorize_start")) {
+        om_string_free(out);
+        do
+            st = om_authorize_wait(acc, 200);
+        while (st == OM_STATUS_PENDING && now_mono() - t0 < 60.0);
+    }
+    if (!expect(st, OM_STATUS_OK, 1, NULL,
+                "Graph account: the scripted browser authorized the Graph scopes")) {
+        om_account_free(acc);
+        return;
+    }
+
+    out = NULL;
+    if (expect(om_servers_check(acc, 0, &out), OM_STATUS_OK, out != NULL, NULL,
+               "om_servers_check on the Graph account -> OK")) {
+        char *c = json_compact(out);
+        const char *in = strstr(c, "\"role\":\"incoming\",\"protocol\":\"graph\"");
+        const char *outg = strstr(c, "\"role\":\"outgoing\",\"protocol\":\"graph\"");
+        check(json_valid(out, '[') && in && outg && strstr(in, "\"authenticated\":true") &&
+                  strstr(outg, "\"authenticated\":true") && !strstr(c, "\"authenticated\":false"),
+              "the settings check logs in to Graph both ways", "%s", c);
+        free(c);
+        om_string_free(out);
+    }
+
+    struct graph_fetch g;
+    memset(&g, 0, sizeof g);
+    char *summary = NULL;
+    if (expect(om_fetch(acc, NULL, graph_on_message, &g, &summary), OM_STATUS_OK,
+               summary != NULL, NULL, "om_fetch through Graph -> OK")) {
+        check(g.calls == GRAPH_SEEDED && json_get_int(summary, "delivered", -1) == GRAPH_SEEDED,
+              "om_fetch through Graph delivers the 3 seeded messages", "%d callbacks, summary %s",
+              g.calls, summary);
+        check(g.calls > 0 && g.bad_ids == 0,
+              "Graph messages have uid 0 and uidvalidity 0", "%d of %d not", g.bad_ids, g.calls);
+        int distinct = g.no_uidl == 0;
+        for (int i = 0; i < GRAPH_SEEDED && i < g.calls; i++)
+            for (int j = 0; j < i; j++)
+                if (strcmp(g.uidl[i], g.uidl[j]) == 0)
+                    distinct = 0;
+        check(g.calls > 0 && distinct,
+              "each Graph message has its Graph id in uidl (non-empty, distinct)",
+              "%d without uidl; first uidl \"%s\"", g.no_uidl, g.uidl[0]);
+        check(g.calls > 0 && g.bad_data == 0,
+              "the callback gets the seeded raw bytes, size = their length", "%d bad",
+              g.bad_data);
+        printf("# Graph fetch: folder \"%s\", uidl \"%.24s...\" (%zu chars), summary %s\n",
+               g.folder, g.uidl[0], strlen(g.uidl[0]), summary);
+        om_string_free(summary);
+    }
+
+    memset(&g, 0, sizeof g);
+    summary = NULL;
+    if (expect(om_fetch(acc, NULL, graph_on_message, &g, &summary), OM_STATUS_OK,
+               summary != NULL, NULL, "om_fetch through Graph again -> OK")) {
+        check(g.calls == 0 && json_get_int(summary, "delivered", -1) == 0,
+              "the second fetch through Graph delivers nothing", "%d callbacks, summary %s",
+              g.calls, summary);
+        om_string_free(summary);
+    }
+
+    char raw[1024];
+    snprintf(raw, sizeof raw,
+             "From: %s\r\nTo: Customer <customer@example.test>\r\nSubject: Devis via Graph\r\n"
+             "Message-ID: <graph-c-sent@example.test>\r\nMIME-Version: 1.0\r\n"
+             "Content-Type: text/plain; charset=utf-8\r\n\r\nBonjour, voici le devis.\r\n",
+             env.graph_user);
+    char *result = NULL;
+    if (expect(om_send_raw(acc, (const uint8_t *)raw, strlen(raw), NULL, &result), OM_STATUS_OK,
+               result != NULL, NULL, "om_send_raw through Graph -> OK")) {
+        check(json_valid(result, '{') && json_get_int(result, "reply_code", -1) == 202 &&
+                  strstr(result, "<graph-c-sent@example.test>") &&
+                  strstr(result, "customer@example.test"),
+              "the send result: Graph's 202, the Message-ID and the recipient", "%s", result);
+        check(strstr(result, "\"saved_to\":\"sentitems\"") != NULL,
+              "the send result says Exchange keeps the copy in sentitems", "%s", result);
+        om_string_free(result);
+    }
+
+    out = NULL;
+    if (expect(om_folders_list(acc, 0, &out), OM_STATUS_OK, out != NULL, NULL,
+               "om_folders_list through Graph -> OK")) {
+        check(json_valid(out, '[') && strstr(out, "\"name\":\"Inbox\""),
+              "the Graph folder list has Inbox", "%s", out);
+        om_string_free(out);
+    }
+
+    out = NULL;
+    if (expect(om_tokens_export(acc, &out), OM_STATUS_OK, out != NULL, NULL,
+               "om_tokens_export of the Graph account")) {
+        check(json_get_int(out, "format", -1) == 2, "the token set is format 2", "%s",
+              "other format");
+        char access[4096];
+        if (json_get_str(out, "access_token", access, sizeof access)) {
+            const char *leak = log_find(access);
+            check(leak == NULL, "no log message contains the Graph account's access token", "%s",
+                  nn(leak));
+        }
+        om_string_free(out);
+    }
+    expect(om_account_free(acc), OM_STATUS_OK, 1, NULL, "om_account_free(Graph account)");
+}
+
+/* ------------------------------------------------------------------------------------------ */
 
 static void test_shutdown(void)
 {
@@ -1817,6 +2022,7 @@ int main(void)
     test_lifecycle();
     test_bad_input();
     test_threads();
+    test_graph();
     test_shutdown();
     log_free_all();
 
