@@ -91,15 +91,18 @@ x86_64-w64-mingw32-gcc -std=c11 -Wall -Wextra -Werror -O1 -Iinclude examples-c/o
 # --- Wine prefix ---------------------------------------------------------------------------------
 export WINEPREFIX=$repo/target/windows/wineprefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 unset DISPLAY WAYLAND_DISPLAY
-# a prefix made before the 32-bit loader was installed has no syswow64: 32-bit programs then
-# fail to load kernel32.dll. It is rebuilt (it lives in target/, nothing in it is kept).
-if [ -z "$why32" ] && [ -f "$WINEPREFIX/system.reg" ] && [ ! -d "$WINEPREFIX/drive_c/windows/syswow64" ]; then
-  echo "== the Wine prefix has no 32-bit part (made before wine32 was installed): rebuilding it"
-  rm -rf "$WINEPREFIX"
-fi
 if [ ! -f "$WINEPREFIX/system.reg" ]; then
   echo "== wineboot (new prefix $WINEPREFIX)"
   "$WINE64" wineboot -i >/dev/null 2>&1
+fi
+# a prefix made before the 32-bit loader was installed cannot run 32-bit programs ("could not
+# load kernel32.dll"): rebuilt once (it lives in target/, nothing in it is kept)
+if [ -z "$why32" ] && ! "$WINE32" cmd /c echo ok >/dev/null 2>&1; then
+  echo "== the Wine prefix cannot run 32-bit programs (made before wine32 was installed?): rebuilding it"
+  "$(dirname "$WINE64")/wineserver" -k >/dev/null 2>&1 || true
+  rm -rf "$WINEPREFIX"
+  "$WINE64" wineboot -i >/dev/null 2>&1
+  "$WINE32" cmd /c echo ok >/dev/null 2>&1 || why32="the 32-bit Wine cannot start a program in a new prefix"
 fi
 winpath() { local p=${1//\//\\}; printf 'Z:%s' "$p"; }
 # ShellExecuteW(https URL) -> winebrowser -> the first program of this list
