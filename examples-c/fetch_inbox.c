@@ -45,7 +45,10 @@ static void print_header(const uint8_t *data, size_t len, const char *name) {
 static int32_t on_message(void *user_data, const om_message *m, const uint8_t *data, size_t len) {
     int *count = user_data;
     (*count)++;
-    printf("  uid %u, %zu bytes, from", m->uid, len);
+    if (m->uid != 0)
+        printf("  uid %u, %zu bytes, from", m->uid, len);
+    else /* POP3 and Microsoft Graph: the message's stable id */
+        printf("  id %.12s..., %zu bytes, from", m->uidl, len);
     print_header(data, len, "From:");
     printf(" —");
     print_header(data, len, "Subject:");

@@ -70,4 +70,34 @@ printf '%%PDF-1.4\n%% devis 42\n' > "$work/devis.pdf"
 n=$(ls "$sink_dir"/*.json | wc -l)
 echo "the relay received $n message(s); envelope: $(cat $(ls "$sink_dir"/*.json | tail -1))"
 echo
+echo "== Microsoft Graph (for tenants that turned IMAP, POP or SMTP AUTH off): the same programs,"
+echo "   the account set to \"protocol\": \"graph\"; Graph is played by an emulator at $GRAPH_URL"
+node -e "
+const a = JSON.parse(require('fs').readFileSync('$work/account.json'));
+a.email = 'graph-demo@example.test';
+a.graph_url = process.env.GRAPH_URL;
+a.scopes = 'openid offline_access email https://graph.microsoft.com/Mail.ReadWrite https://graph.microsoft.com/Mail.Send';
+a.incoming = {protocol: 'graph'};
+a.outgoing = {protocol: 'graph'};
+a.browser_command.push('--login', 'graph-demo@example.test');
+require('fs').writeFileSync('$work/graph-account.json', JSON.stringify(a, null, 2));"
+"$work/quickstart" "$work/graph-account.json" "$work/graph-tokens.json"
+seed_graph() { # subject...
+  node -e "
+const msgs = process.argv.slice(1).map((s, i) => ({mime_base64: Buffer.from(
+  'From: Client <client@example.test>\r\nTo: graph-demo@example.test\r\nSubject: ' + s +
+  '\r\nMessage-ID: <demo-' + Date.now() + '-' + i + '@example.test>\r\n\r\nBonjour.\r\n').toString('base64')}));
+process.stdout.write(JSON.stringify({mailbox: 'graph-demo@example.test', folder: 'inbox', messages: msgs}));" "$@" |
+    curl -sS --fail --cacert "$SANDBOX_CA_FILE" -H 'content-type: application/json' --data-binary @- "$GRAPH_ROOT/_test/seed" >/dev/null
+}
+echo "-- two messages arrive; fetch the new mail (delta query, each message's MIME)"
+seed_graph "Commande 7" "Commande 8"
+"$work/fetch_inbox" "$work/graph-account.json" "$work/graph-tokens.json" "$work/graph-state.json"
+echo "-- nothing new (the delta link is kept in the fetch state)"
+"$work/fetch_inbox" "$work/graph-account.json" "$work/graph-tokens.json" "$work/graph-state.json"
+echo "-- send the quote through Graph (sendMail with the MIME; Exchange keeps it in Sent Items)"
+"$work/send_mail" "$work/graph-account.json" "$work/graph-tokens.json" "Client <client@example.test>" "Devis n°43" "$work/devis.pdf"
+sent=$(curl -sS --fail --cacert "$SANDBOX_CA_FILE" "$GRAPH_ROOT/_test/mailbox?mailbox=graph-demo@example.test&folder=sentitems" | node -p "JSON.parse(require('fs').readFileSync(0)).length")
+echo "Sent Items of graph-demo@example.test now holds $sent message(s)"
+echo
 echo "== demo done: tokens kept in $work/tokens.json (version $(node -p "require('./$work/tokens.json').version")), fetch state in $work/state.json"
