@@ -47,7 +47,7 @@ static int32_t on_message(void *user_data, const om_message *m, const uint8_t *d
     (*count)++;
     if (m->uid != 0)
         printf("  uid %u, %zu bytes, from", m->uid, len);
-    else /* POP3 and Microsoft Graph: the message's stable id */
+    else /* Microsoft Graph: no UID, the message id instead */
         printf("  id %.12s..., %zu bytes, from", m->uidl, len);
     print_header(data, len, "From:");
     printf(" —");
