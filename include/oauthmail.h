@@ -825,7 +825,9 @@ om_status om_account_set_token_store(struct om_account *account,
  * half the token's lifetime), refreshing it first if needed — or, for `flow:
  * "client_credentials"`, requesting a new one. Concurrent callers on one account share one
  * refresh. A rotated refresh token replaces the old one (the token callback runs inside this
- * call, and the token file is rewritten).
+ * call, and the token file is rewritten). It is the account's main token: for Office 365 the
+ * incoming server's resource (Outlook for IMAP/POP, Graph for `"protocol": "graph"`); a token
+ * kept apart for the other resource is in the exported set's `resources`.
  *
  * `timeout_ms`: bound on the refresh (0: the account's timeout_secs). A cached token returns at
  * once without om_init(); a refresh needs om_init(). `*out_token` (free with om_string_free)
