@@ -236,7 +236,7 @@ async fn sync(
         .unwrap_or_else(|| initial.clone());
     let mut restarted = false;
     for _ in 0..MAX_PAGES {
-        let page = match read_page(graph, &link, job.page).await? {
+        let mut page = match read_page(graph, &link, job.page).await? {
             Page::Items(p) => p,
             Page::Reset(e) if !restarted && link != initial => {
                 om_log!(
@@ -261,7 +261,10 @@ async fn sync(
             }
             Page::Reset(e) => return Err(e),
         };
-        let items = page["value"].as_array().cloned().unwrap_or_default();
+        let items = match page["value"].take() {
+            Value::Array(items) => items,
+            _ => Vec::new(),
+        };
         let mut removed_any = false;
         let mut new: Vec<Listed> = Vec::new();
         for item in &items {

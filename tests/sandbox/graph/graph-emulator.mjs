@@ -998,6 +998,7 @@ function respond(ctx, resp) {
   record(ctx, resp.status);
   res.writeHead(resp.status, headers);
   res.end(body);
+  if (ctx.releaseSlot) ctx.releaseSlot();
 }
 
 function graphErrorResponse(ctx, e) {
@@ -1360,7 +1361,16 @@ async function handleGraph(ctx) {
       inflight.set(slotKey, n + 1);
       stats.max_concurrency[slotKey] = Math.max(stats.max_concurrency[slotKey] || 0, n + 1);
       const k = slotKey;
-      ctx.res.once('close', () => inflight.set(k, Math.max(0, (inflight.get(k) || 1) - 1)));
+      // freed once: when the answer has been written (respond), or the socket closes first.
+      // Waiting for 'close' alone counted a request for up to ~1.5 ms after its last byte
+      // (TLS), and a client keeping exactly 4 requests out met spurious 429s.
+      let held = true;
+      ctx.releaseSlot = () => {
+        if (!held) return;
+        held = false;
+        inflight.set(k, Math.max(0, (inflight.get(k) || 1) - 1));
+      };
+      ctx.res.once('close', ctx.releaseSlot);
     }
     const d = inject.delay;
     if (d.remaining > 0) {
