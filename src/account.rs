@@ -69,6 +69,16 @@ impl Account {
                 crate::redact::register(id, slot, p);
             }
         }
+        if let Some(sa) = &config.service_account {
+            // the PEM's base64 body: the part that would show if a key ever reached a log
+            let body: String = sa
+                .key
+                .private_key
+                .lines()
+                .filter(|l| !l.starts_with("-----"))
+                .collect();
+            crate::redact::register(id, "service_account_key", &body);
+        }
         let sync = StateStore::open(config.state_file.as_deref())?;
         let account = Arc::new(Account {
             id,
@@ -154,7 +164,8 @@ impl Account {
 
     /// Fails without any network when no token can be had (see [`TokenStore::check_can_refresh`]).
     pub fn check_can_refresh(&self) -> Result<()> {
-        self.tokens.check_can_refresh(self.config.is_app_only())
+        self.tokens
+            .check_can_refresh(self.config.has_no_refresh_token())
     }
 
     /// Returns a token for the mail servers valid for at least the margin, refreshing (or, for
@@ -167,7 +178,7 @@ impl Account {
     /// The same for `resource`: the main token, or one kept apart when the configuration says
     /// this resource needs its own (Microsoft Graph beside Outlook).
     pub async fn access_token_for(&self, resource: Resource) -> Result<(String, i64)> {
-        let app_only = self.config.is_app_only();
+        let app_only = self.config.has_no_refresh_token();
         let separate = self.config.separate_scopes(resource);
         let key = separate.map(|_| resource.key());
         self.tokens
@@ -182,6 +193,20 @@ impl Account {
                         );
                         grants::resource_token(&self.config, &self.http, &current, resource, scopes)
                             .await
+                    }
+                    None if self.config.flow == crate::config::Flow::ServiceAccount => {
+                        om_log!(
+                            Level::Info,
+                            "account {}: signing a service account assertion for a new token",
+                            self.id
+                        );
+                        crate::oauth::service_account::token(
+                            &self.config,
+                            &self.http,
+                            &current,
+                            &self.config.token_scopes,
+                        )
+                        .await
                     }
                     None if app_only => {
                         grants::client_credentials(&self.config, &self.http, &current).await

@@ -48,6 +48,7 @@ impl StartOptions {
 /// Must run inside the runtime. Returns the JSON describing the attempt.
 pub async fn start(account: &Arc<Account>, opts: StartOptions) -> Result<String> {
     let config = &account.config;
+    super::check_interactive(config)?;
     if config.authorize_url.is_none() {
         return Err(Error::new(
             Status::Unsupported,
@@ -319,6 +320,9 @@ async fn exchange(account: &Account, pending: &PendingCode, code: String) -> Res
         .map_err(|e| Error::config(e.to_string()))?
         .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.clone()));
     let main_scopes = config.token_scopes.join(" ");
+    for (k, v) in crate::oauth::client::assertion_params(config)? {
+        request = request.add_extra_param(k, v);
+    }
     if config.token_scopes != config.scopes {
         // consent covered several resources: Microsoft issues a token for one, named here
         request = request.add_extra_param("scope", main_scopes);

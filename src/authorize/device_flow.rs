@@ -70,6 +70,7 @@ pub async fn start(account: &Arc<Account>) -> Result<String> {
 
 /// Refuses, before any network, what cannot work: no device endpoint, or Gmail.
 pub fn check_supported(config: &crate::config::Config) -> Result<()> {
+    super::check_interactive(config)?;
     if config.device_authorization_url.is_none() {
         return Err(Error::new(
             Status::Unsupported,

@@ -8,3 +8,23 @@
 
 pub mod code_flow;
 pub mod device_flow;
+
+use crate::config::{Config, Flow};
+use crate::error::{Error, Result};
+
+/// Refuses an interactive authorization where nobody is asked: app-only accounts and service
+/// accounts get their tokens from their credentials alone.
+pub fn check_interactive(config: &Config) -> Result<()> {
+    let l = config.language;
+    match config.flow {
+        Flow::ServiceAccount => Err(Error::wrong_state(l.pick(
+            "A service account needs no authorization: its tokens come from its key (call om_get_access_token, or just fetch and send)",
+            "Un compte de service n'a pas besoin d'autorisation : ses jetons viennent de sa clé (appelez om_get_access_token, ou relevez et envoyez directement)",
+        ))),
+        Flow::ClientCredentials => Err(Error::wrong_state(l.pick(
+            "An app-only (client_credentials) account needs no user authorization: its tokens come from its credentials",
+            "Un compte en mode application (client_credentials) n'a pas besoin d'autorisation par un utilisateur : ses jetons viennent de ses identifiants",
+        ))),
+        _ => Ok(()),
+    }
+}

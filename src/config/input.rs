@@ -21,6 +21,8 @@ pub enum Flow {
     AuthorizationCode,
     DeviceCode,
     ClientCredentials,
+    /// A Google service account acting for a user of its domain (domain-wide delegation).
+    ServiceAccount,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,7 +126,8 @@ fn default_true() -> bool {
 pub struct ConfigInput {
     pub provider: Provider,
     pub flow: Option<Flow>,
-    pub client_id: String,
+    /// Required, except for `service_account` (the key file has it).
+    pub client_id: Option<String>,
     pub client_secret: Option<String>,
     pub client_auth: Option<ClientAuth>,
     pub app_type: Option<AppType>,
@@ -165,6 +168,15 @@ pub struct ConfigInput {
     pub mail_scopes: Option<ScopesInput>,
     /// The mailbox Graph acts on for app-only accounts (`/users/{mailbox}`); default `email`.
     pub mailbox: Option<String>,
+    /// `service_account`: the Google key file (path), or its JSON text.
+    pub service_account_key_file: Option<String>,
+    pub service_account_key: Option<String>,
+    /// `service_account`: the user to act as (default `email`).
+    pub subject: Option<String>,
+    /// Certificate credentials instead of `client_secret`: the certificate (PEM) and its private
+    /// key (PEM, PKCS#8 or PKCS#1).
+    pub client_certificate_file: Option<String>,
+    pub client_key_file: Option<String>,
 }
 
 /// Parses the host's JSON, naming the offending key on error.

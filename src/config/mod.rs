@@ -88,6 +88,37 @@ pub struct Config {
     pub token_scopes: Vec<String>,
     /// Resources whose tokens are requested apart from the main token, with their scopes.
     pub resource_scopes: BTreeMap<Resource, Vec<String>>,
+    /// `flow: service_account`: the key and the user.
+    pub service_account: Option<ServiceAccountSettings>,
+    /// Certificate credentials (a signed client assertion instead of the secret).
+    #[serde(serialize_with = "ser_certificate")]
+    pub client_certificate:
+        Option<std::sync::Arc<crate::oauth::client_assertion::ClientCertificate>>,
+}
+
+/// The certificate as the masked configuration shows it: where from, and its thumbprint.
+fn ser_certificate<S: serde::Serializer>(
+    c: &Option<std::sync::Arc<crate::oauth::client_assertion::ClientCertificate>>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match c {
+        None => s.serialize_none(),
+        Some(c) => serde_json::json!({"source": c.source, "x5t#S256": c.thumbprint}).serialize(s),
+    }
+}
+
+/// A Google service account and the user it acts as.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceAccountSettings {
+    /// The key file's content (the private key is never shown: not serialized).
+    #[serde(skip)]
+    pub key: crate::oauth::service_account::KeyFile,
+    pub client_email: String,
+    pub private_key_id: String,
+    /// Where the key came from: the file's path, or "service_account_key".
+    pub key_from: String,
+    /// The user of the domain to act as (`sub`).
+    pub subject: Option<String>,
 }
 
 /// Where and as whom Microsoft Graph is called.
@@ -139,6 +170,12 @@ impl Config {
     /// True when tokens come from the client-credentials grant (no user, no refresh token).
     pub fn is_app_only(&self) -> bool {
         self.flow == Flow::ClientCredentials
+    }
+
+    /// True when no refresh token is used: a new token is requested instead (client
+    /// credentials, a service account's signed assertion).
+    pub fn has_no_refresh_token(&self) -> bool {
+        matches!(self.flow, Flow::ClientCredentials | Flow::ServiceAccount)
     }
 
     /// The single-line text values with the key that names each: none may hold a control
@@ -200,6 +237,16 @@ impl Config {
                 )));
             }
         }
+        if self.client_certificate.is_some() && self.flow == Flow::DeviceCode {
+            return Err(Error::config(
+                "configuration key `client_certificate_file`: certificate credentials are not supported with the device_code flow (a public client flow): use authorization_code or client_credentials",
+            ));
+        }
+        if self.client_certificate.is_some() && self.client_secret.is_some() {
+            return Err(Error::config(
+                "configuration keys `client_secret` and `client_certificate_file`: give one of them, not both",
+            ));
+        }
         if self.client_id.trim().is_empty() {
             return Err(Error::config(
                 "configuration key `client_id`: must not be empty",
@@ -225,6 +272,21 @@ impl Config {
                 return Err(Error::config(
                     "configuration key `mailbox`: an app-only (client_credentials) account calls Microsoft Graph for one mailbox: give its address in `mailbox` or `email`",
                 ));
+            }
+        }
+        if self.flow == Flow::ServiceAccount {
+            match &self.service_account {
+                None => {
+                    return Err(Error::config(
+                        "flow `service_account`: give the key file in `service_account_key_file` (or its JSON in `service_account_key`)",
+                    ))
+                }
+                Some(sa) if sa.subject.is_none() => {
+                    return Err(Error::config(
+                        "configuration key `subject`: the user the service account acts as (or `email`)",
+                    ))
+                }
+                Some(_) => {}
             }
         }
         if self.flow == Flow::AuthorizationCode && self.authorize_url.is_none() {

@@ -66,6 +66,19 @@ pub fn apply(input: ConfigInput) -> Result<Config> {
     let mut device_url = url("device_authorization_url", &input.device_authorization_url)?;
     let mut revocation_url = url("revocation_url", &input.revocation_url)?;
     let mut tenant = input.tenant.clone().filter(|t| !t.trim().is_empty());
+    let service_account = service_account(&input, flow)?;
+    let input_certificate = (
+        input.client_certificate_file.clone(),
+        input.client_key_file.clone(),
+    );
+    if let Some(sa) = &service_account {
+        // the key file names its token endpoint; an explicit `token_url` wins
+        if token_url.is_none() {
+            if let Some(uri) = sa.key.token_uri.as_deref() {
+                token_url = Some(parse_url("service_account_key: token_uri", uri)?);
+            }
+        }
+    }
     let incoming_protocol = input
         .incoming
         .as_ref()
@@ -230,7 +243,12 @@ pub fn apply(input: ConfigInput) -> Result<Config> {
     Ok(Config {
         provider,
         flow,
-        client_id: input.client_id.trim().to_string(),
+        client_id: match (&input.client_id, &service_account) {
+            (Some(id), _) if !id.trim().is_empty() => id.trim().to_string(),
+            (_, Some(sa)) if !sa.key.client_id.is_empty() => sa.key.client_id.clone(),
+            (_, Some(sa)) => sa.client_email.clone(),
+            _ => String::new(),
+        },
         client_secret: input.client_secret.filter(|s| !s.is_empty()),
         client_auth: input.client_auth.unwrap_or(client_auth),
         app_type: input.app_type.or(match provider {
@@ -270,7 +288,88 @@ pub fn apply(input: ConfigInput) -> Result<Config> {
         graph,
         token_scopes,
         resource_scopes,
+        service_account,
+        client_certificate: client_certificate(&input_certificate)?,
     })
+}
+
+/// Certificate credentials from `client_certificate_file` + `client_key_file`.
+fn client_certificate(
+    files: &(Option<String>, Option<String>),
+) -> Result<Option<std::sync::Arc<crate::oauth::client_assertion::ClientCertificate>>> {
+    let read = |key: &str, path: &str| {
+        std::fs::read_to_string(path).map_err(|e| {
+            Error::config(format!(
+                "configuration key `{key}`: cannot read {path}: {e}"
+            ))
+        })
+    };
+    match files {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => {
+            let c = crate::oauth::client_assertion::ClientCertificate::from_pem(
+                &read("client_certificate_file", cert)?,
+                &read("client_key_file", key)?,
+                cert,
+            )?;
+            Ok(Some(std::sync::Arc::new(c)))
+        }
+        (Some(_), None) => Err(Error::config(
+            "configuration key `client_key_file`: the certificate's private key (PEM) is needed with `client_certificate_file`",
+        )),
+        (None, Some(_)) => Err(Error::config(
+            "configuration key `client_certificate_file`: the certificate (PEM) is needed with `client_key_file`",
+        )),
+    }
+}
+
+/// The service account of `flow: service_account`: its key file (path or JSON) and the user.
+fn service_account(
+    input: &ConfigInput,
+    flow: Flow,
+) -> Result<Option<super::ServiceAccountSettings>> {
+    use crate::oauth::service_account::KeyFile;
+    let (text, from) = match (&input.service_account_key_file, &input.service_account_key) {
+        (Some(_), Some(_)) => {
+            return Err(Error::config(
+                "configuration keys `service_account_key_file` and `service_account_key`: give one of them, not both",
+            ))
+        }
+        (Some(path), None) => (
+            std::fs::read_to_string(path).map_err(|e| {
+                Error::config(format!(
+                    "configuration key `service_account_key_file`: cannot read {path}: {e}"
+                ))
+            })?,
+            path.clone(),
+        ),
+        (None, Some(json)) => (json.clone(), "service_account_key".to_string()),
+        (None, None) => return Ok(None),
+    };
+    if flow != Flow::ServiceAccount {
+        return Err(Error::config(
+            "configuration key `service_account_key_file`: only with `flow`: \"service_account\"",
+        ));
+    }
+    let what = if from == "service_account_key" {
+        "configuration key `service_account_key`".to_string()
+    } else {
+        format!("configuration key `service_account_key_file` ({from})")
+    };
+    let key = KeyFile::parse(&text, &what)?;
+    let subject = input
+        .subject
+        .clone()
+        .or_else(|| input.email.clone())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    Ok(Some(super::ServiceAccountSettings {
+        client_email: key.client_email.clone(),
+        private_key_id: key.private_key_id.clone(),
+        key,
+        key_from: from,
+        subject,
+    }))
 }
 
 /// The protocols of the servers configured.

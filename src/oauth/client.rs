@@ -80,6 +80,24 @@ pub fn build(config: &Config, redirect_uri: Option<&str>) -> crate::Result<OmCli
     Ok(client)
 }
 
+/// The parameters that authenticate the client by its certificate (a fresh signed
+/// `client_assertion` for the token endpoint); none when it uses a secret or nothing.
+pub fn assertion_params(config: &Config) -> crate::Result<Vec<(&'static str, String)>> {
+    match &config.client_certificate {
+        None => Ok(Vec::new()),
+        Some(c) => Ok(vec![
+            (
+                "client_assertion_type",
+                super::client_assertion::ASSERTION_TYPE.to_string(),
+            ),
+            (
+                "client_assertion",
+                c.assertion(&config.client_id, config.token_url.as_str())?,
+            ),
+        ]),
+    }
+}
+
 /// A new token set from a token response; `previous` supplies the refresh token when the
 /// response carries none (providers that do not rotate) and the version to grow.
 pub fn token_set_from(config: &Config, resp: &BasicTokenResponse, previous: &TokenSet) -> TokenSet {

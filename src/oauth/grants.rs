@@ -1,7 +1,7 @@
 //! The token-endpoint grants that need no user interaction: refresh, client credentials,
 //! revocation. Each returns the new token set or a classified error.
 
-use super::client::{build, map_request_error, token_set_from};
+use super::client::{assertion_params, build, map_request_error, token_set_from};
 use super::hints::Grant;
 use super::http::TokenHttp;
 use super::provider_error::ProviderError;
@@ -36,6 +36,9 @@ pub async fn refresh(config: &Config, http: &TokenHttp, current: &TokenSet) -> R
         // Microsoft v2 expects the scopes again on refresh
         req = req.add_scopes(scopes(config));
     }
+    for (k, v) in assertion_params(config)? {
+        req = req.add_extra_param(k, v);
+    }
     let resp = req
         .request_async(http)
         .await
@@ -58,12 +61,16 @@ pub async fn resource_token(
 ) -> Result<TokenSet> {
     let client = build(config, None)?;
     let scopes = scopes.iter().cloned().map(Scope::new);
+    let mut extra = assertion_params(config)?;
     let resp = if config.is_app_only() {
-        client
+        let mut req = client
             .exchange_client_credentials()
             .map_err(|e| Error::config(e.to_string()))?
-            .add_scopes(scopes)
-            .request_async(http)
+            .add_scopes(scopes);
+        for (k, v) in extra.drain(..) {
+            req = req.add_extra_param(k, v);
+        }
+        req.request_async(http)
             .await
             .map_err(|e| map_request_error(config, Grant::ClientCredentials, e, |e| e))?
     } else {
@@ -71,11 +78,15 @@ pub async fn resource_token(
             .refresh_token
             .clone()
             .ok_or_else(|| super::hints::no_refresh_token(config.language))?;
-        client
-            .exchange_refresh_token(&RefreshToken::new(rt))
+        let rt = RefreshToken::new(rt);
+        let mut req = client
+            .exchange_refresh_token(&rt)
             .map_err(|e| Error::config(e.to_string()))?
-            .add_scopes(scopes)
-            .request_async(http)
+            .add_scopes(scopes);
+        for (k, v) in extra.drain(..) {
+            req = req.add_extra_param(k, v);
+        }
+        req.request_async(http)
             .await
             .map_err(|e| map_request_error(config, Grant::Refresh, e, |e| e))?
     };
@@ -105,10 +116,14 @@ pub async fn client_credentials(
     current: &TokenSet,
 ) -> Result<TokenSet> {
     let client = build(config, None)?;
-    let resp = client
+    let mut req = client
         .exchange_client_credentials()
         .map_err(|e| Error::config(e.to_string()))?
-        .add_scopes(scopes(config))
+        .add_scopes(scopes(config));
+    for (k, v) in assertion_params(config)? {
+        req = req.add_extra_param(k, v);
+    }
+    let resp = req
         .request_async(http)
         .await
         .map_err(|e| map_request_error(config, Grant::ClientCredentials, e, |e| e))?;

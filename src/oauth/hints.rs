@@ -15,6 +15,8 @@ pub enum Grant {
     Refresh,
     DeviceCode,
     ClientCredentials,
+    /// A Google service account's JWT-bearer grant (domain-wide delegation).
+    ServiceAccount,
     Revoke,
 }
 
@@ -27,6 +29,9 @@ pub fn classify(config: &Config, grant: Grant, err: &ProviderError) -> Error {
     let aadsts = err.aadsts();
     let status = match (grant, code) {
         (_, "access_denied") => Status::AccessDenied,
+        // the admin's setup (delegation, key, user) is wrong: nothing the user can do
+        (Grant::ServiceAccount, "unauthorized_client") => Status::AccessDenied,
+        (Grant::ServiceAccount, "invalid_grant") => Status::AuthorizationRequired,
         (Grant::DeviceCode, "expired_token") => Status::Timeout,
         (Grant::Refresh, "invalid_grant") => Status::AuthorizationRequired,
         (Grant::Refresh, "interaction_required" | "consent_required" | "login_required") => {
@@ -38,6 +43,10 @@ pub fn classify(config: &Config, grant: Grant, err: &ProviderError) -> Error {
         (Status::AccessDenied, _) => l.pick(
             "Access was denied at the provider (the user declined, or a policy refused)",
             "L'accès a été refusé chez le fournisseur (l'utilisateur a refusé, ou une règle l'interdit)",
+        ),
+        (_, Grant::ServiceAccount) => l.pick(
+            "Google refused the service account's request for an access token",
+            "Google a refusé la demande de jeton d'accès du compte de service",
         ),
         (Status::AuthorizationRequired, _) => l.pick(
             "Authorization required: the provider no longer accepts the saved authorization; the user must authorize again",
@@ -61,13 +70,74 @@ pub fn classify(config: &Config, grant: Grant, err: &ProviderError) -> Error {
         ),
     };
     let mut e = Error::new(status, message).with_detail(err.text());
-    if let Some(h) = hint(config, grant, code, aadsts, l) {
+    if let Some(h) = hint(
+        config,
+        grant,
+        code,
+        aadsts,
+        l,
+        err.error_description.as_deref().unwrap_or(""),
+    ) {
         e = e.with_hint(h);
     }
     e
 }
 
-fn hint(config: &Config, grant: Grant, code: &str, aadsts: Option<i64>, l: Lang) -> Option<String> {
+/// Who must fix what when Google refuses a service account: the Workspace admin (delegation),
+/// the Google Cloud admin (the key), the settings admin (the user), the workstation (its clock).
+fn service_account_hint(config: &Config, code: &str, description: &str, l: Lang) -> String {
+    let sa = config.service_account.as_ref();
+    let client_id = sa.map(|s| s.key.client_id.as_str()).unwrap_or("?");
+    let email = sa.map(|s| s.key.client_email.as_str()).unwrap_or("?");
+    let user = sa.and_then(|s| s.subject.as_deref()).unwrap_or("?");
+    let scopes = config.token_scopes.join(",");
+    let d = description.to_ascii_lowercase();
+    if code == "unauthorized_client" {
+        return l.pick_string(
+            format!("Domain-wide delegation is not granted for these scopes: the Google Workspace admin must add client ID {client_id} with the scopes {scopes} in the Admin console (Security → Access and data control → API controls → Domain-wide delegation)."),
+            format!("La délégation au niveau du domaine n'est pas accordée pour ces portées : l'administrateur Google Workspace doit ajouter l'ID client {client_id} avec les portées {scopes} dans la console d'administration (Sécurité → Accès et contrôle des données → Commandes des API → Délégation au niveau du domaine)."),
+        );
+    }
+    if d.contains("signature")
+        || d.contains("invalid_client")
+        || d.contains("not found") && d.contains("key")
+    {
+        return l.pick_string(
+            format!("The key file does not match the service account {email} (deleted, replaced, or another account's): the Google Cloud admin must create a new JSON key (IAM & Admin → Service accounts → Keys) and the settings admin install it."),
+            format!("Le fichier de clé ne correspond pas au compte de service {email} (supprimée, remplacée, ou d'un autre compte) : l'administrateur Google Cloud doit créer une nouvelle clé JSON (IAM et administration → Comptes de service → Clés) et l'administrateur des paramètres l'installer."),
+        );
+    }
+    if d.contains("iat")
+        || d.contains("exp")
+        || d.contains("timeframe")
+        || d.contains("short-lived")
+    {
+        return l.pick(
+            "Google finds the assertion's time wrong: this computer's clock is off; the workstation admin must set the clock right (automatic time).",
+            "Google trouve l'heure de l'assertion incorrecte : l'horloge de cet ordinateur est décalée ; l'administrateur du poste doit la corriger (heure automatique).",
+        )
+        .to_string();
+    }
+    if d.contains("email") || d.contains("user") {
+        return l.pick_string(
+            format!("Google does not know the user {user} in the service account's domain: the settings admin must check `subject` (or `email`): a user of the Workspace domain."),
+            format!("Google ne connaît pas l'utilisateur {user} dans le domaine du compte de service : l'administrateur des paramètres doit vérifier `subject` (ou `email`) : un utilisateur du domaine Workspace."),
+        );
+    }
+    l.pick_string(
+        format!("Check the service account setup: the key file of {email}, domain-wide delegation of client ID {client_id} for {scopes}, and the user {user}."),
+        format!("Vérifiez la configuration du compte de service : le fichier de clé de {email}, la délégation au niveau du domaine de l'ID client {client_id} pour {scopes}, et l'utilisateur {user}."),
+    )
+}
+
+fn hint(
+    config: &Config,
+    grant: Grant,
+    code: &str,
+    aadsts: Option<i64>,
+    l: Lang,
+    err_description: &str,
+) -> Option<String> {
     let tenant = config.tenant.as_deref().unwrap_or("organizations");
     let client = &config.client_id;
     let s = |en: &str, fr: &str| Some(l.pick(en, fr).to_string());
@@ -143,6 +213,9 @@ fn hint(config: &Config, grant: Grant, code: &str, aadsts: Option<i64>, l: Lang)
             ),
             _ => {}
         }
+    }
+    if grant == Grant::ServiceAccount {
+        return Some(service_account_hint(config, code, err_description, l));
     }
     match (code, grant, config.provider) {
         ("invalid_grant", Grant::Refresh, Provider::Gmail) => s(

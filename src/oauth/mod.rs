@@ -10,10 +10,13 @@
 pub mod authorize_url;
 pub mod browser;
 pub mod client;
+pub mod client_assertion;
 pub mod flow;
 pub mod grants;
 pub mod hints;
 pub mod http;
+pub mod jwt;
 pub mod listener;
 pub mod provider_error;
 pub mod result_page;
+pub mod service_account;
