@@ -177,6 +177,9 @@ pub struct ConfigInput {
     /// key (PEM, PKCS#8 or PKCS#1).
     pub client_certificate_file: Option<String>,
     pub client_key_file: Option<String>,
+    /// Or the certificate and key in one PFX / PKCS#12 file, with its password.
+    pub client_pfx_file: Option<String>,
+    pub client_pfx_password: Option<String>,
 }
 
 /// Parses the host's JSON, naming the offending key on error.

@@ -70,6 +70,8 @@ pub fn apply(input: ConfigInput) -> Result<Config> {
     let input_certificate = (
         input.client_certificate_file.clone(),
         input.client_key_file.clone(),
+        input.client_pfx_file.clone(),
+        input.client_pfx_password.clone(),
     );
     if let Some(sa) = &service_account {
         // the key file names its token endpoint; an explicit `token_url` wins
@@ -293,10 +295,34 @@ pub fn apply(input: ConfigInput) -> Result<Config> {
     })
 }
 
-/// Certificate credentials from `client_certificate_file` + `client_key_file`.
+/// Certificate credentials from `client_certificate_file` + `client_key_file`, or
+/// `client_pfx_file` + `client_pfx_password`.
 fn client_certificate(
-    files: &(Option<String>, Option<String>),
+    files: &(
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    ),
 ) -> Result<Option<std::sync::Arc<crate::oauth::client_assertion::ClientCertificate>>> {
+    if let Some(pfx) = &files.2 {
+        if files.0.is_some() || files.1.is_some() {
+            return Err(Error::config(
+                "configuration key `client_pfx_file`: give the PFX, or the certificate and key files, not both",
+            ));
+        }
+        let data = std::fs::read(pfx).map_err(|e| {
+            Error::config(format!(
+                "configuration key `client_pfx_file`: cannot read {pfx}: {e}"
+            ))
+        })?;
+        let c = crate::oauth::client_assertion::ClientCertificate::from_pfx(
+            &data,
+            files.3.as_deref().unwrap_or(""),
+            pfx,
+        )?;
+        return Ok(Some(std::sync::Arc::new(c)));
+    }
     let read = |key: &str, path: &str| {
         std::fs::read_to_string(path).map_err(|e| {
             Error::config(format!(
@@ -304,7 +330,7 @@ fn client_certificate(
             ))
         })
     };
-    match files {
+    match (&files.0, &files.1) {
         (None, None) => Ok(None),
         (Some(cert), Some(key)) => {
             let c = crate::oauth::client_assertion::ClientCertificate::from_pem(

@@ -43,6 +43,37 @@ impl ClientCertificate {
         })
     }
 
+    /// From a PFX / PKCS#12 file (as Windows exports certificates) and its password: the first
+    /// private key and its certificate. Legacy (3DES, RC2) and current (AES) encryptions.
+    pub fn from_pfx(data: &[u8], password: &str, source: &str) -> Result<ClientCertificate> {
+        use p12_keystore::{KeyStore, Pkcs12ImportPolicy};
+        let store = KeyStore::from_pkcs12(data, password, Pkcs12ImportPolicy::Relaxed)
+            .map_err(|e| {
+                crate::error::Error::config(format!(
+                    "configuration key `client_pfx_file` ({source}): cannot open the PFX — wrong `client_pfx_password`, or not a PKCS#12 file ({e})"
+                ))
+            })?;
+        let (_, chain) = store.private_key_chain().ok_or_else(|| {
+            crate::error::Error::config(format!(
+                "configuration key `client_pfx_file` ({source}): the PFX holds no private key with its certificate (export it with the private key)"
+            ))
+        })?;
+        let cert = chain.certs().first().ok_or_else(|| {
+            crate::error::Error::config(format!(
+                "configuration key `client_pfx_file` ({source}): the PFX holds no certificate for its key"
+            ))
+        })?;
+        let key = SigningKey::from_pkcs8_der(
+            chain.key().as_der(),
+            &format!("configuration key `client_pfx_file` ({source})"),
+        )?;
+        Ok(ClientCertificate {
+            key,
+            thumbprint: x5t_s256(cert.as_der()),
+            source: source.to_string(),
+        })
+    }
+
     /// A fresh assertion for `client_id` at the token endpoint `aud`.
     pub fn assertion(&self, client_id: &str, aud: &str) -> Result<String> {
         let now = now_unix();

@@ -40,6 +40,15 @@ impl SigningKey {
         Ok(SigningKey(pair))
     }
 
+    /// From a PKCS#8 DER private key (what a PFX holds).
+    pub fn from_pkcs8_der(der: &[u8], what: &str) -> Result<SigningKey> {
+        RsaKeyPair::from_pkcs8(der).map(SigningKey).map_err(|e| {
+            Error::config(format!(
+                "{what}: the private key cannot be used for RS256 (an RSA key is needed: {e})"
+            ))
+        })
+    }
+
     /// `header.claims.signature`, each part base64url.
     pub fn sign(&self, header: &Value, claims: &Value) -> Result<String> {
         let input = format!(
