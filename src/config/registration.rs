@@ -181,6 +181,39 @@ pub fn check(config: &Config, port_free: impl Fn(&Config) -> Option<String>) -> 
             );
         }
     }
+    if let Some(c) = &config.client_certificate {
+        let t = &c.thumbprint;
+        add(
+            "certificate_credentials",
+            Severity::Info,
+            Who::AzureAdmin,
+            format!("Certificate credentials: the app registration must have this certificate uploaded (Certificates & secrets → Certificates; SHA-256 thumbprint, base64url: {t}). Unlike a secret, nothing here expires before the certificate does."),
+            format!("Identifiants par certificat : l'inscription d'application doit avoir ce certificat téléversé (Certificats & secrets → Certificats ; empreinte SHA-256, base64url : {t}). Contrairement à un secret, rien n'expire ici avant le certificat."),
+        );
+    } else if o365 && secret {
+        add(
+            "office365_secret_expires",
+            Severity::Info,
+            Who::AzureAdmin,
+            "Client secrets expire (the portal offers 6 to 24 months): when it does, every user's mail stops with AADSTS7000222. Note the date, or use a certificate (client_certificate_file + client_key_file, or client_pfx_file).".into(),
+            "Les secrets client expirent (le portail propose 6 à 24 mois) : ce jour-là, la messagerie de tous les utilisateurs s'arrête avec AADSTS7000222. Notez la date, ou utilisez un certificat (client_certificate_file + client_key_file, ou client_pfx_file).".into(),
+        );
+    }
+    if let Some(sa) = &config.service_account {
+        let id = if sa.key.client_id.is_empty() {
+            sa.client_email.as_str()
+        } else {
+            sa.key.client_id.as_str()
+        };
+        let scopes = config.token_scopes.join(",");
+        add(
+            "service_account_delegation",
+            Severity::Info,
+            Who::GoogleAdmin,
+            format!("Service account {}: the Google Workspace admin must grant domain-wide delegation to client ID {id} with the scopes {scopes} (Admin console → Security → API controls → Domain-wide delegation); it then acts as any user of the domain, here {}.", sa.client_email, sa.subject.as_deref().unwrap_or("?")),
+            format!("Compte de service {} : l'administrateur Google Workspace doit accorder la délégation au niveau du domaine à l'ID client {id} avec les portées {scopes} (console d'administration → Sécurité → Commandes des API → Délégation au niveau du domaine) ; il agit alors comme n'importe quel utilisateur du domaine, ici {}.", sa.client_email, sa.subject.as_deref().unwrap_or("?")),
+        );
+    }
     if gmail && config.uses_graph() {
         add(
             "gmail_with_graph",
