@@ -39,7 +39,7 @@ pub async fn fetch(
 pub async fn folders(account: &Account) -> Result<Vec<Folder>> {
     match protocol(account)? {
         Protocol::Graph => {
-            let graph = crate::graph::Graph::new(account, crate::graph::errors::Doing::Read)?;
+            let graph = crate::graph::client(account, crate::rest::Doing::Read)?;
             crate::graph::folders::list(&graph).await
         }
         Protocol::Pop3 => Err(Error::new(

@@ -57,6 +57,8 @@ pub mod redact;
 /// cbindgen:ignore
 pub mod registry;
 /// cbindgen:ignore
+pub mod rest;
+/// cbindgen:ignore
 pub mod runtime;
 /// cbindgen:ignore
 pub mod tls;

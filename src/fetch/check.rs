@@ -71,7 +71,7 @@ pub async fn check(account: &Account) -> Vec<ServerReport> {
 async fn check_graph(
     account: &Account,
     mut r: ServerReport,
-    doing: crate::graph::errors::Doing,
+    doing: crate::rest::Doing,
 ) -> ServerReport {
     r.tls = account
         .config
@@ -100,7 +100,7 @@ async fn check_graph(
 async fn check_incoming(account: &Account, server: &Server) -> ServerReport {
     let mut r = report("incoming", server);
     if server.protocol == Protocol::Graph {
-        return check_graph(account, r, crate::graph::errors::Doing::Read).await;
+        return check_graph(account, r, crate::rest::Doing::Read).await;
     }
     let tls = match crate::tls::client_config(account.config.ca_certs_pem.as_deref()) {
         Ok(t) => t,
@@ -151,7 +151,7 @@ async fn check_incoming(account: &Account, server: &Server) -> ServerReport {
 async fn check_outgoing(account: &Account, server: &Server) -> ServerReport {
     let mut r = report("outgoing", server);
     if server.protocol == Protocol::Graph {
-        return check_graph(account, r, crate::graph::errors::Doing::Send).await;
+        return check_graph(account, r, crate::rest::Doing::Send).await;
     }
     match crate::smtp::server_info(account).await {
         Ok(info) => {

@@ -3,10 +3,11 @@
 //! A message already gone (404: a move or delete whose answer was lost, done once already)
 //! counts as done, so pending actions can be repeated safely.
 
-use super::client::{Body, Graph, MAX_CONCURRENT};
+use super::{Graph, MAX_CONCURRENT};
 use crate::error::Result;
 use crate::fetch::options::AfterDelivery;
 use crate::fetch::state::Action;
+use crate::rest::Body;
 use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::json;

@@ -2,14 +2,13 @@
 //! Inbox for reading; its Outbox for sending, where a 403 only says the authorization has no
 //! read permission, which sending does not need).
 
-use super::client::Graph;
 use super::errors::Doing;
 use crate::account::Account;
 use crate::error::Result;
 
 /// Checks that Graph accepts the account's token for its mailbox.
 pub async fn check(account: &Account, doing: Doing) -> Result<()> {
-    let graph = Graph::new(account, doing)?;
+    let graph = super::client(account, doing)?;
     let folder = if doing == Doing::Read {
         "inbox"
     } else {
@@ -19,7 +18,7 @@ pub async fn check(account: &Account, doing: Doing) -> Result<()> {
         .call(
             reqwest::Method::GET,
             &graph.url(&format!("mailFolders/{folder}")),
-            super::client::Body::None,
+            crate::rest::Body::None,
             &[],
             1 << 20,
             true,

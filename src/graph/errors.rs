@@ -35,12 +35,7 @@ pub fn code_and_message(body: &[u8]) -> (String, String) {
     }
 }
 
-/// What the account does with Graph, for the hints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Doing {
-    Read,
-    Send,
-}
+pub use crate::rest::Doing;
 
 /// Maps an HTTP error answer of Graph. `app_only`: the account uses application permissions.
 pub fn map(http_status: u16, body: &[u8], l: Lang, doing: Doing, app_only: bool) -> Error {

@@ -11,10 +11,10 @@
 //! before is still skipped and the messages delivered after the restart are flagged `resync`.
 
 use super::actions;
-use super::client::{Body, Graph, MAX_CONCURRENT};
 use super::errors::Doing;
 use super::folders;
 use super::seen::Seen;
+use super::{Graph, MAX_CONCURRENT};
 use crate::account::Account;
 use crate::error::{Error, Result, Status};
 use crate::fetch::options::FetchOptions;
@@ -22,6 +22,7 @@ use crate::fetch::state::{self, Action, GraphFolderState};
 use crate::fetch::{settle, Control, MessageMeta, Summary};
 use crate::log::Level;
 use crate::om_log;
+use crate::rest::Body;
 use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::Value;
@@ -60,7 +61,7 @@ pub async fn fetch(
     opts: &FetchOptions,
     deliver: &mut dyn FnMut(&MessageMeta<'_>, &[u8]) -> Control,
 ) -> Result<Summary> {
-    let graph = Graph::new(account, Doing::Read)?;
+    let graph = super::client(account, Doing::Read)?;
     let folder = opts.folder().to_string();
     // Exchange's folder names are case-insensitive: so is the state's key
     let key = state::imap_key(&mailbox_user(account), &folder.to_lowercase());

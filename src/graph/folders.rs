@@ -2,9 +2,10 @@
 //! display path (`Clients/Société`, each part a display name, case-insensitive), resolved to
 //! the id Graph uses; the folder tree as `om_folders_list` shows it; folders created for a move.
 
-use super::client::{Body, Graph};
+use super::Graph;
 use crate::error::{Error, Result, Status};
 use crate::imap::mailbox::Folder;
+use crate::rest::Body;
 use reqwest::Method;
 use serde_json::{json, Value};
 

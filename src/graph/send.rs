@@ -7,10 +7,11 @@
 //! (throttling, a connection that could not be opened); a connection lost after the request left
 //! gives `DELIVERY_UNKNOWN`.
 
-use super::client::{Body, Graph, MAX_CONCURRENT};
 use super::errors::Doing;
+use super::{Graph, MAX_CONCURRENT};
 use crate::account::Account;
 use crate::error::{Error, Result, Status};
+use crate::rest::Body;
 use crate::smtp::envelope::{header_fields, parse_address_list};
 use crate::smtp::{Envelope, Prepared, SendResult};
 use base64::Engine;
@@ -246,7 +247,7 @@ pub async fn send_raw(
     copy_to_self: bool,
 ) -> Result<SendResult> {
     let p = crate::smtp::send::prepare(account, raw, envelope, copy_to_self)?;
-    let graph = Graph::new(account, Doing::Send)?;
+    let graph = super::client(account, Doing::Send)?;
     send_one(&graph, raw, p).await
 }
 
@@ -256,7 +257,7 @@ pub async fn send_batch(
     account: &Account,
     messages: Vec<(Vec<u8>, Option<Envelope>)>,
 ) -> Vec<Result<SendResult>> {
-    let graph = match Graph::new(account, Doing::Send) {
+    let graph = match super::client(account, Doing::Send) {
         Ok(g) => g,
         Err(e) => return messages.iter().map(|_| Err(e.clone())).collect(),
     };

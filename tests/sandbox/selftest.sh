@@ -37,6 +37,23 @@ check "make-certs is idempotent" bash -c "before=\$(md5sum '$work/certs/server.p
 check "leaf verifies against test CA" openssl verify -CAfile "$work/certs/ca.pem" "$work/certs/server.pem"
 check "leaf does not verify against other CA" bash -c "! openssl verify -CAfile '$work/certs/other-ca.pem' '$work/certs/server.pem' >/dev/null 2>&1"
 check "leaf has CA:FALSE, SANs, serverAuth" bash -c "t=\$(openssl x509 -in '$work/certs/server.pem' -noout -text); grep -q 'CA:FALSE' <<<\"\$t\" && grep -q 'DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1' <<<\"\$t\" && grep -q 'TLS Web Server Authentication' <<<\"\$t\" && grep -q 'Version: 3' <<<\"\$t\""
+CERT="$work/certs/client-cert.pem"; CKEY="$work/certs/client-key.pem"
+OCERT="$work/certs/other-client-cert.pem"; OKEY="$work/certs/other-client-key.pem"
+check "client cert: self-signed RSA 2048, CN=oauthmail cert-app, clientAuth" bash -c "t=\$(openssl x509 -in '$CERT' -noout -text); grep -q 'Public-Key: (2048 bit)' <<<\"\$t\" && grep -q 'Subject: CN = oauthmail cert-app' <<<\"\$t\" && grep -q 'TLS Web Client Authentication' <<<\"\$t\" && openssl verify -CAfile '$CERT' '$CERT' >/dev/null"
+check "client-key.pem is PKCS#8 and matches client-cert.pem" bash -c "grep -q 'BEGIN PRIVATE KEY' '$CKEY' && [ \"\$(openssl rsa -noout -modulus -in '$CKEY')\" = \"\$(openssl x509 -noout -modulus -in '$CERT')\" ]"
+check "client-key-rsa.pem is PKCS#1, the same key" bash -c "grep -q 'BEGIN RSA PRIVATE KEY' '$work/certs/client-key-rsa.pem' && [ \"\$(openssl rsa -noout -modulus -in '$work/certs/client-key-rsa.pem')\" = \"\$(openssl rsa -noout -modulus -in '$CKEY')\" ]"
+check "client.pfx (password pfx-password): AES-256-CBC/PBKDF2, key + cert" bash -c "t=\$(openssl pkcs12 -info -noout -passin pass:pfx-password -in '$work/certs/client.pfx' 2>&1) && grep -q 'PBES2, PBKDF2, AES-256-CBC' <<<\"\$t\" && [ \"\$(openssl pkcs12 -in '$work/certs/client.pfx' -passin pass:pfx-password -nokeys -clcerts 2>/dev/null | openssl x509 -noout -fingerprint -sha256)\" = \"\$(openssl x509 -in '$CERT' -noout -fingerprint -sha256)\" ]"
+check "client-legacy.pfx: 3DES key bag, RC2 (or 3DES) cert bag" bash -c "t=\$(openssl pkcs12 -info -noout -legacy -passin pass:pfx-password -in '$work/certs/client-legacy.pfx' 2>&1 || openssl pkcs12 -info -noout -passin pass:pfx-password -in '$work/certs/client-legacy.pfx' 2>&1) && grep -q 'pbeWithSHA1And3-KeyTripleDES-CBC' <<<\"\$t\" && ! grep -q 'AES' <<<\"\$t\""
+check "other-client key/cert: a different key" bash -c "[ \"\$(openssl x509 -noout -modulus -in '$OCERT')\" = \"\$(openssl rsa -noout -modulus -in '$OKEY')\" ] && [ \"\$(openssl x509 -noout -modulus -in '$OCERT')\" != \"\$(openssl x509 -noout -modulus -in '$CERT')\" ]"
+# a PKI directory made before the client files existed gets them, and keeps its server PKI
+mkdir -p "$work/oldpki"
+cp "$work/certs/"{ca.pem,ca.key,other-ca.pem,other-ca.key,server.pem,server.key,server-chain.pem} "$work/oldpki/"
+bash "$here/make-certs.sh" "$work/oldpki"
+check "make-certs adds the client files to an older PKI dir, server.pem unchanged" bash -c "for f in client-cert.pem client-key.pem client-key-rsa.pem client.pfx client-legacy.pfx other-client-cert.pem other-client-key.pem; do [ -s '$work/oldpki/'\$f ] || exit 1; done; cmp -s '$work/oldpki/server.pem' '$work/certs/server.pem'"
+rm -f "$work/oldpki/client.pfx"
+before=$(md5sum <"$work/oldpki/client-cert.pem")
+bash "$here/make-certs.sh" "$work/oldpki"
+check "make-certs remakes the client set when one file is missing" bash -c "[ -s '$work/oldpki/client.pfx' ] && [ '$before' != \"\$(md5sum <'$work/oldpki/client-cert.pem')\" ]"
 CA="$work/certs/ca.pem"
 CURL=(curl -sS --max-time 20 --cacert "$CA")
 
@@ -282,10 +299,148 @@ check "device authorization (consent) may name both resources" [ -n "$(jget "$gd
 st=$("${CURL[@]}" "$ISS/_test/stats")
 check "stats: multi_resource_rejections=2, counted as invalid_scope" [ "$(jget "$st" '`${j.multi_resource_rejections} ${j.grant_errors.invalid_scope}`')" = "2 3" ]
 
+# ---------------------------------------------------------------- Google service account (JWT-bearer grant)
+JWTB=urn:ietf:params:oauth:grant-type:jwt-bearer
+SA_EMAIL=mail-robot@sandbox-project.iam.gserviceaccount.test
+GM=https://www.googleapis.com/auth/gmail
+SA_KEY=$(jget "$state" j.service_account_key_file)
+SA_WRONG=$(jget "$state" j.service_account_wrong_key_file)
+"${CURL[@]}" -X POST "$ISS/_test/reset" >/dev/null
+# claims JSON: defaults merged with $2 (a null value drops the claim)
+claims_json() { node -e 'const [d, o] = process.argv.slice(1).map((x) => JSON.parse(x || "{}")); process.stdout.write(JSON.stringify(Object.fromEntries(Object.entries({ ...d, ...o }).filter(([, v]) => v !== null))))' "$1" "${2:-}"; }
+# sa_assert KEYFILE [OVERRIDES] -> a signed JWT-bearer assertion
+sa_assert() { node "$here/sign-jwt.mjs" --key "$1" --claims "$(claims_json "{\"iss\":\"$SA_EMAIL\",\"sub\":\"alice@example.test\",\"scope\":\"mail\",\"aud\":\"$TOKEN\",\"iat\":\"now\",\"exp\":\"now+3600\"}" "${2:-}")"; }
+# sa_req ASSERTION -> prints the HTTP status; body in $work/sa.body
+sa_req() { "${CURL[@]}" -o "$work/sa.body" -w '%{http_code}' "$TOKEN" -d "grant_type=$JWTB" --data-urlencode "assertion=$1"; }
+sa_err() { printf '%s %s' "$1" "$(jget "$(cat "$work/sa.body")" '`${j.error} ${j.error_description}`')"; }
+saf=$(cat "$SA_KEY")
+check "key file: Google format, token_uri = token endpoint, PKCS#8 key" [ "$(jget "$saf" '`${j.type} ${j.project_id} ${j.client_email} ${/^[0-9a-f]{40}$/.test(j.private_key_id)} ${/^[0-9]{21}$/.test(j.client_id)} ${j.private_key.startsWith("-----BEGIN PRIVATE KEY-----\n")} ${j.auth_uri === j.token_uri.replace("/token", "/auth")}`')" = "service_account sandbox-project $SA_EMAIL true true true true" -a "$(jget "$saf" j.token_uri)" = "$TOKEN" ]
+check "wrong-key file: same client_email, another key" [ "$(jget "$(cat "$SA_WRONG")" j.client_email)" = "$SA_EMAIL" -a "$(jget "$(cat "$SA_WRONG")" j.private_key)" != "$(jget "$saf" j.private_key)" ]
+jwks_sa=$("${CURL[@]}" "$(jget "$saf" j.client_x509_cert_url)")
+check "client_x509_cert_url serves the public key (JWK, kid = private_key_id)" [ "$(jget "$jwks_sa" 'j.keys[0].kid')" = "$(jget "$saf" j.private_key_id)" ]
+
+code=$(sa_req "$(sa_assert "$SA_KEY")"); sat=$(cat "$work/sa.body")
+echo "# jwt-bearer: $sat"
+check "jwt-bearer sub=alice scope=mail: 200 Bearer, expires_in 3600, no refresh/id token" [ "$code $(jget "$sat" '`${j.token_type} ${j.expires_in} ${j.scope} ${j.refresh_token} ${j.id_token} ${!!j.access_token}`')" = "200 Bearer 3600 mail undefined undefined true" ]
+si=$(introspect "$(jget "$sat" j.access_token)")
+echo "# introspection: $si"
+check "service-account token introspects: active, email/sub alice, scope mail, client_id = SA email" [ "$(jget "$si" '`${j.active} ${j.email} ${j.sub} ${j.scope} ${j.client_id}`')" = "true alice@example.test alice@example.test mail $SA_EMAIL" ]
+code=$(sa_req "$(sa_assert "$SA_KEY" "{\"sub\":\"bob@example.test\",\"scope\":\"$GM.modify $GM.send\"}")")
+check "gmail.modify + gmail.send (delegated) for bob" [ "$code $(sorted_scope "$(introspect "$(jget "$(cat "$work/sa.body")" j.access_token)")") $(jget "$(introspect "$(jget "$(cat "$work/sa.body")" j.access_token)")" j.email)" = "200 $GM.modify $GM.send bob@example.test" ]
+code=$(sa_req "$(sa_assert "$SA_KEY" '{"sub":null}')")
+check "no sub: a token for the service account itself (sub = email = SA)" [ "$code $(jget "$(introspect "$(jget "$(cat "$work/sa.body")" j.access_token)")" '`${j.sub} ${j.email}`')" = "200 $SA_EMAIL $SA_EMAIL" ]
+code=$(sa_req "$(sa_assert "$SA_WRONG")")
+check "wrong key -> 400 invalid_grant Invalid JWT Signature." [ "$(sa_err "$code")" = "400 invalid_grant Invalid JWT Signature." ]
+TIME_ERR="400 invalid_grant Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim."
+code=$(sa_req "$(sa_assert "$SA_KEY" '{"iat":"now-4000","exp":"now-400"}')")
+check "expired assertion -> short-lived token error" [ "$(sa_err "$code")" = "$TIME_ERR" ]
+code=$(sa_req "$(sa_assert "$SA_KEY" '{"exp":"now+3601"}')")
+check "exp - iat > 3600 -> short-lived token error" [ "$(sa_err "$code")" = "$TIME_ERR" ]
+code=$(sa_req "$(sa_assert "$SA_KEY" '{"iat":"now+400","exp":"now+1000"}')")
+check "iat 400 s in the future -> short-lived token error" [ "$(sa_err "$code")" = "$TIME_ERR" ]
+code=$(sa_req "$(sa_assert "$SA_KEY" '{"iat":"now+200","exp":"now+1000"}')")
+check "iat 200 s in the future (within 5 min skew) -> 200" [ "$code" = 200 ]
+code=$(sa_req "$(sa_assert "$SA_KEY" '{"sub":"nobody@elsewhere.test"}')")
+check "sub outside example.test -> invalid_grant Invalid email or User ID" [ "$(sa_err "$code")" = "400 invalid_grant Invalid email or User ID" ]
+UNAUTH="401 unauthorized_client Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested."
+code=$(sa_req "$(sa_assert "$SA_KEY" "{\"scope\":\"mail $GM.readonly\"}")")
+check "a scope not delegated (gmail.readonly) -> 401 unauthorized_client" [ "$(sa_err "$code")" = "$UNAUTH" ]
+code=$(sa_req "$(sa_assert "$SA_KEY" '{"iss":"someone-else@sandbox-project.iam.gserviceaccount.test"}')")
+check "unknown iss -> invalid_grant Invalid grant: account not found" [ "$(sa_err "$code")" = "400 invalid_grant Invalid grant: account not found" ]
+code=$(sa_req "$(sa_assert "$SA_KEY" '{"aud":"https://oauth2.googleapis.com/token"}')")
+check "aud other than the token endpoint -> invalid_grant Failed audience check" [ "$(sa_err "$code")" = "400 invalid_grant Invalid JWT: Failed audience check. The right audience is $TOKEN" ]
+code=$(sa_req "$(sa_assert "$SA_KEY" '{"scope":null}')")
+check "no scope -> invalid_scope" [ "$(sa_err "$code")" = "400 invalid_scope Empty or missing scope not allowed." ]
+code=$(sa_req "$(sa_assert "$SA_KEY" '{"scope":"mail https://www.googleapis.com/auth/drive"}')")
+check "unknown scope -> invalid_scope" [ "$(sa_err "$code")" = "400 invalid_scope Invalid OAuth scope or ID token audience provided." ]
+code=$(sa_req "not-a-jwt")
+check "malformed assertion -> 400 invalid_grant" [ "$(sa_err "$code")" = "400 invalid_grant Bad Request" ]
+dl=$("${CURL[@]}" -X POST "$ISS/_test/delegation?scopes=$(urlenc "$GM.readonly,$GM.send")")
+check "POST /_test/delegation replaces the delegated scopes" [ "$(jget "$dl" 'j.scopes.join(" ")')" = "$GM.readonly $GM.send" -a "$(jget "$dl" j.client_id)" = "$(jget "$saf" j.client_id)" ]
+c1=$(sa_req "$(sa_assert "$SA_KEY" "{\"scope\":\"$GM.readonly\"}")")
+c2=$(sa_req "$(sa_assert "$SA_KEY")"); e2=$(sa_err "$c2")
+check "after it: gmail.readonly works, mail is unauthorized_client" [ "$c1" = 200 -a "$e2" = "$UNAUTH" ]
+"${CURL[@]}" -X POST "$ISS/_test/delegation?scopes=" >/dev/null
+c3=$(sa_req "$(sa_assert "$SA_KEY" "{\"scope\":\"$GM.readonly\"}")")
+c4=$(sa_req "$(sa_assert "$SA_KEY" '{"sub":null}')")
+check "delegation emptied: any sub is unauthorized_client; without sub still 200" [ "$c3 $c4" = "401 200" ]
+sa_before_reset=$("${CURL[@]}" "$ISS/_test/stats")
+"${CURL[@]}" -X POST "$ISS/_test/reset" >/dev/null
+c5=$(sa_req "$(sa_assert "$SA_KEY")")
+c6=$(sa_req "$(sa_assert "$SA_KEY" "{\"scope\":\"$GM.readonly\"}")")
+check "/_test/reset restores the default delegation (mail yes, gmail.readonly no)" [ "$c5 $c6" = "200 401" ]
+check "stats: token_requests.jwt_bearer, grant_errors by error, by_client[SA email]" [ "$(jget "$sa_before_reset" "\`\${j.token_requests.jwt_bearer} \${j.grant_success.jwt_bearer} \${j.grant_errors.invalid_grant} \${j.grant_errors.unauthorized_client} \${j.grant_errors.invalid_scope} \${j.by_client['$SA_EMAIL'].token_requests.jwt_bearer} \${j.by_client['$SA_EMAIL'].grant_errors.unauthorized_client} \${j.by_client['someone-else@sandbox-project.iam.gserviceaccount.test'].grant_errors.invalid_grant}\`")" = "19 6 8 3 2 17 3 1" ]
+"${CURL[@]}" -X POST "$ISS/_test/sa-ttl?secs=2" >/dev/null
+code=$(sa_req "$(sa_assert "$SA_KEY")"); short_sa=$(cat "$work/sa.body")
+check "POST /_test/sa-ttl?secs=2: expires_in 2, token active" [ "$code $(jget "$short_sa" j.expires_in) $(jget "$(introspect "$(jget "$short_sa" j.access_token)")" j.active)" = "200 2 true" ]
+sleep 3
+check "... and inactive 3 s later" [ "$(jget "$(introspect "$(jget "$short_sa" j.access_token)")" j.active)" = false ]
+"${CURL[@]}" -X POST "$ISS/_test/reset" >/dev/null
+code=$(sa_req "$(sa_assert "$SA_KEY")")
+check "reset restores expires_in 3600" [ "$code $(jget "$(cat "$work/sa.body")" j.expires_in)" = "200 3600" ]
+
+# ---------------------------------------------------------------- certificate credential (cert-app, private_key_jwt)
+AT_TYPE=urn:ietf:params:oauth:client-assertion-type:jwt-bearer
+# ms_assert KEY OVERRIDES [sign-jwt options...] -> a client assertion for cert-app
+ms_assert() { local key=$1 over=$2; shift 2; node "$here/sign-jwt.mjs" --key "$key" "$@" --claims "$(claims_json "{\"iss\":\"cert-app\",\"sub\":\"cert-app\",\"aud\":\"$TOKEN\",\"jti\":\"uuid\",\"nbf\":\"now\",\"iat\":\"now\",\"exp\":\"now+600\"}" "$over")"; }
+# ms_cc ASSERTION [curl args...] -> client_credentials with it; status printed, body in $work/ms.body
+ms_cc() { local a=$1; shift; "${CURL[@]}" -o "$work/ms.body" -w '%{http_code}' "$TOKEN" -d grant_type=client_credentials -d "client_assertion_type=$AT_TYPE" --data-urlencode "client_assertion=$a" -d scope=mail "$@"; }
+ms_err() { printf '%s %s %s' "$1" "$(jget "$(cat "$work/ms.body")" '`${j.error} ${j.error_codes}`')" "$(jget "$(cat "$work/ms.body")" '`${j.error_description.split(". ")[0]}.`')"; }
+"${CURL[@]}" -X POST "$ISS/_test/reset" >/dev/null
+code=$(ms_cc "$(ms_assert "$CKEY" '{}' --x5t-s256 "$CERT")" -d client_id=cert-app); msb=$(cat "$work/ms.body")
+echo "# cert-app client_credentials: $msb"
+check "cert-app: RS256 assertion with x5t#S256 -> token" [ "$code $(jget "$msb" j.scope)" = "200 mail" ]
+check "its token introspects with client_id cert-app" [ "$(jget "$(introspect "$(jget "$msb" j.access_token)")" '`${j.active} ${j.client_id}`')" = "true cert-app" ]
+code=$(ms_cc "$(ms_assert "$CKEY" '{}' --x5t "$CERT")")
+check "x5t (SHA-1) only, no client_id parameter -> token" [ "$code" = 200 ]
+code=$(ms_cc "$(ms_assert "$CKEY" '{}' --alg PS256 --x5t-s256 "$CERT" --x5t "$CERT")" -d client_id=cert-app)
+check "PS256 with x5t#S256 and x5t -> token" [ "$code" = 200 ]
+kid_hex=$(openssl x509 -in "$CERT" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g')
+code=$(ms_cc "$(ms_assert "$CKEY" '{}' --x5t "$CERT" --header "{\"kid\":\"$kid_hex\"}")" -d client_id=cert-app)
+check "kid = hex SHA-1 thumbprint -> token" [ "$code" = 200 ]
+code=$(ms_cc "$(ms_assert "$CKEY" '{}')" -d client_id=cert-app)
+NOTREG="401 invalid_client 700027 AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application."
+check "no x5t#S256/x5t -> 401 AADSTS700027 not registered" [ "$(ms_err "$code")" = "$NOTREG" ]
+code=$(ms_cc "$(ms_assert "$OKEY" '{}' --x5t-s256 "$OCERT")" -d client_id=cert-app)
+check "unregistered certificate -> 401 AADSTS700027 not registered" [ "$(ms_err "$code")" = "$NOTREG" ]
+code=$(ms_cc "$(ms_assert "$OKEY" '{}' --x5t-s256 "$CERT")" -d client_id=cert-app)
+check "registered thumbprint, other key -> 401 AADSTS700027 invalid signature" [ "$(ms_err "$code")" = "401 invalid_client 700027 AADSTS700027: Client assertion contains an invalid signature." ]
+code=$(ms_cc "$(ms_assert "$CKEY" '{"nbf":"now-900","iat":"now-900","exp":"now-300"}' --x5t-s256 "$CERT")" -d client_id=cert-app)
+check "expired assertion -> 401 AADSTS700024" [ "$(ms_err "$code")" = "401 invalid_client 700024 AADSTS700024: Client assertion is not within its valid time range." ]
+code=$(ms_cc "$(ms_assert "$CKEY" "{\"aud\":\"$ISS\"}" --x5t-s256 "$CERT")" -d client_id=cert-app)
+check "aud = issuer at the token endpoint -> 401 AADSTS700023" [ "$(ms_err "$code")" = "401 invalid_client 700023 AADSTS700023: Client assertion audience claim does not match Realm issuer." ]
+code=$(ms_cc "$(ms_assert "$CKEY" '{"iss":"someone"}' --x5t-s256 "$CERT")" -d client_id=cert-app)
+check "iss != client_id -> 401 AADSTS700021" [ "$(ms_err "$code")" = "401 invalid_client 700021 AADSTS700021: Client assertion application identifier doesn't match 'client_id' parameter." ]
+once=$(ms_assert "$CKEY" '{}' --x5t-s256 "$CERT")
+c1=$(ms_cc "$once" -d client_id=cert-app); c2=$(ms_cc "$once" -d client_id=cert-app); e2=$(jget "$(cat "$work/ms.body")" j.error)
+check "an assertion (jti) is accepted once (oidc-provider)" [ "$c1 $c2 $e2" = "200 401 invalid_client" ]
+code=$(ms_cc "$(ms_assert "$CKEY" '{"jti":null}' --x5t-s256 "$CERT")" -d client_id=cert-app)
+check "no jti -> 401 invalid_client (oidc-provider)" [ "$code $(jget "$(cat "$work/ms.body")" j.error)" = "401 invalid_client" ]
+sec=$(token -o /dev/null -w '%{http_code}' -d grant_type=client_credentials -d client_id=cert-app -d client_secret=x)
+non=$(token -o /dev/null -w '%{http_code}' -d grant_type=client_credentials -d client_id=cert-app)
+check "cert-app with a client_secret or no authentication -> 401 (strict mode)" [ "$sec $non" = "401 401" ]
+st=$("${CURL[@]}" "$ISS/_test/stats")
+check "stats: client_assertion_rejections=6, by_client[cert-app].grant_errors.invalid_client=8" [ "$(jget "$st" '`${j.client_assertion_rejections} ${j.by_client["cert-app"].grant_errors.invalid_client} ${j.last_token_request.auth}`')" = "6 8 none" ]
+# authorization code + refresh, revocation, introspection, device authorization with assertions
+authorize cert-app "openid offline_access email mail"
+ct=$(token -d grant_type=authorization_code -d "code=$CODE" -d "redirect_uri=$REDIRECT_URI" -d "code_verifier=$VERIFIER" -d client_id=cert-app -d "client_assertion_type=$AT_TYPE" --data-urlencode "client_assertion=$(ms_assert "$CKEY" '{}' --x5t-s256 "$CERT")")
+check "cert-app code exchange with an assertion: access + refresh token" [ -n "$(jget "$ct" j.access_token)" -a -n "$(jget "$ct" j.refresh_token)" ]
+cr=$(token -d grant_type=refresh_token -d "refresh_token=$(jget "$ct" j.refresh_token)" -d "client_assertion_type=$AT_TYPE" --data-urlencode "client_assertion=$(ms_assert "$CKEY" '{}' --x5t-s256 "$CERT")")
+check "cert-app refresh with an assertion" [ -n "$(jget "$cr" j.access_token)" -a -n "$(jget "$cr" j.refresh_token)" ]
+ci=$("${CURL[@]}" "$INTRO" -d "token=$(jget "$cr" j.access_token)" -d "client_assertion_type=$AT_TYPE" --data-urlencode "client_assertion=$(ms_assert "$CKEY" "{\"aud\":\"$INTRO\"}" --x5t-s256 "$CERT")")
+check "introspection authenticated by an assertion (aud = introspection endpoint)" [ "$(jget "$ci" '`${j.active} ${j.email}`')" = "true alice@example.test" ]
+rv=$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$REVOKE" -d "token=$(jget "$cr" j.access_token)" -d client_id=cert-app -d "client_assertion_type=$AT_TYPE" --data-urlencode "client_assertion=$(ms_assert "$CKEY" '{}' --x5t-s256 "$CERT")")
+check "revocation authenticated by an assertion (aud = token endpoint) -> token inactive" [ "$rv $(jget "$(introspect "$(jget "$cr" j.access_token)")" j.active)" = "200 false" ]
+rb=$("${CURL[@]}" -o "$work/ms.body" -w '%{http_code}' "$REVOKE" -d "token=$(jget "$cr" j.refresh_token)" -d "client_assertion_type=$AT_TYPE" --data-urlencode "client_assertion=$(ms_assert "$OKEY" '{}' --x5t-s256 "$OCERT")")
+check "revocation with an unregistered certificate -> 401 AADSTS700027" [ "$(ms_err "$rb")" = "$NOTREG" ]
+cda=$("${CURL[@]}" "$DEVAUTH" -d client_id=cert-app -d "scope=openid offline_access mail" -d "client_assertion_type=$AT_TYPE" --data-urlencode "client_assertion=$(ms_assert "$CKEY" '{}' --x5t "$CERT")")
+check "device authorization authenticated by an assertion" [ -n "$(jget "$cda" j.device_code)" ]
+
 # ---------------------------------------------------------------- process lifecycle
 kill -TERM "$server_pid"
 for _ in $(seq 1 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
 check "SIGTERM stops the server" bash -c "! kill -0 $server_pid 2>/dev/null"
+check "the service account key files are removed when the server exits" [ ! -e "$SA_KEY" -a ! -e "$SA_WRONG" ]
 server_pid=
 mkfifo "$work/fifo"
 node "$here/oauth-server.mjs" --port 0 --certs "$work/certs" --state-file "$work/state2.json" <"$work/fifo" >/dev/null 2>&1 &

@@ -1,11 +1,12 @@
-//! Calls to Microsoft Graph for one mailbox: the Graph token of the account (refreshed once when
-//! Graph refuses it), at most [`MAX_CONCURRENT`] requests at a time per mailbox in this process
-//! (Exchange's limit), `Retry-After` honoured on 429/503/504 with a cap and backoff, bounded
-//! response sizes, and links followed only back to the configured Graph service.
+//! Calls to a mail REST API (Microsoft Graph, the Gmail API) for one mailbox: the account's
+//! token for the service's resource (refreshed once when the service refuses it), at most the
+//! service's number of requests at a time per mailbox in this process, throttling answers
+//! (429, 503, 504, or what the service says) waited out with `Retry-After` or exponential
+//! backoff with jitter, both capped, bounded response sizes, and links followed only back to the
+//! configured service.
 
-use super::errors::{self, Doing};
+use super::{Doing, Service};
 use crate::account::Account;
-use crate::config::Resource;
 use crate::error::{Error, Result, Status};
 use crate::log::Level;
 use crate::om_log;
@@ -16,9 +17,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
-/// Exchange Online allows 4 concurrent requests per mailbox and app.
-pub const MAX_CONCURRENT: usize = 4;
-/// Most throttled answers (429/503/504) one request waits through.
+/// Most throttled answers one request waits through.
 const MAX_THROTTLED: u32 = 8;
 /// The longest single wait a `Retry-After` may impose.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
@@ -33,7 +32,7 @@ pub enum Body<'a> {
     Text(&'a [u8]),
 }
 
-/// An answer of Graph.
+/// An answer of the service.
 pub struct Reply {
     pub status: u16,
     pub body: Vec<u8>,
@@ -44,7 +43,7 @@ impl Reply {
         serde_json::from_slice(&self.body).map_err(|e| {
             Error::new(
                 Status::ProtocolError,
-                format!("Microsoft Graph answered JSON that cannot be read: {e}"),
+                format!("the service answered JSON that cannot be read: {e}"),
             )
         })
     }
@@ -53,48 +52,42 @@ impl Reply {
 /// The semaphores of the mailboxes in use, shared by every account handle on one mailbox.
 static PERMITS: Lazy<Mutex<HashMap<String, Weak<Semaphore>>>> = Lazy::new(Default::default);
 
-fn permits_for(key: &str) -> Arc<Semaphore> {
+fn permits_for(key: &str, n: usize) -> Arc<Semaphore> {
     let mut map = PERMITS.lock().unwrap_or_else(|e| e.into_inner());
     map.retain(|_, w| w.strong_count() > 0);
     if let Some(s) = map.get(key).and_then(Weak::upgrade) {
         return s;
     }
-    let s = Arc::new(Semaphore::new(MAX_CONCURRENT));
+    let s = Arc::new(Semaphore::new(n));
     map.insert(key.to_string(), Arc::downgrade(&s));
     s
 }
 
-/// Graph for one account's mailbox.
-pub struct Graph<'a> {
+/// A REST service for one account's mailbox.
+pub struct Rest<'a> {
     pub account: &'a Account,
+    service: &'static Service,
     http: reqwest::Client,
     /// The service root, e.g. `https://graph.microsoft.com/v1.0`.
     root: url::Url,
-    /// `me` or `users/{mailbox}`, below the root.
+    /// The mailbox below the root: `me`, `users/{mailbox}`, `users/me`.
     mailbox_path: String,
     permits: Arc<Semaphore>,
     doing: Doing,
 }
 
-impl<'a> Graph<'a> {
-    pub fn new(account: &'a Account, doing: Doing) -> Result<Graph<'a>> {
-        let settings = account.config.graph.as_ref().ok_or_else(|| {
-            Error::config("no server of this account uses Microsoft Graph (`protocol`: \"graph\")")
-        })?;
-        let root = crate::config::parse_url("graph_url", &settings.url)?;
-        let mailbox_path = match &settings.mailbox {
-            Some(m) => format!(
-                "users/{}",
-                url::form_urlencoded::byte_serialize(m.as_bytes()).collect::<String>()
-            ),
-            None => "me".to_string(),
-        };
-        let who = settings
-            .mailbox
-            .clone()
-            .or_else(|| account.config.sasl_user().map(str::to_string))
-            .unwrap_or_else(|| format!("account {}", account.id))
-            .to_lowercase();
+impl<'a> Rest<'a> {
+    /// A client of `service` at `root` (`key` names the setting), for the mailbox at
+    /// `mailbox_path` below it; `who` names the mailbox for the concurrency limit.
+    pub fn new(
+        account: &'a Account,
+        service: &'static Service,
+        doing: Doing,
+        (root, key): (&str, &str),
+        mailbox_path: String,
+        who: &str,
+    ) -> Result<Rest<'a>> {
+        let root = crate::config::parse_url(key, root)?;
         let tls = crate::tls::client_config(account.config.ca_certs_pem.as_deref())?;
         let timeout = account.config.timeout;
         let http = reqwest::Client::builder()
@@ -102,18 +95,27 @@ impl<'a> Graph<'a> {
             .connect_timeout(timeout)
             .read_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(MAX_CONCURRENT)
+            .pool_max_idle_per_host(service.max_concurrent)
             .user_agent(concat!("oauthmail/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::new(Status::TlsError, format!("cannot set up HTTPS: {e}")))?;
-        Ok(Graph {
+        Ok(Rest {
             account,
+            service,
             http,
-            permits: permits_for(&format!("{}|{who}", root.as_str())),
+            permits: permits_for(
+                &format!("{}|{}", root.as_str(), who.to_lowercase()),
+                service.max_concurrent,
+            ),
             root,
             mailbox_path,
             doing,
         })
+    }
+
+    /// The service root.
+    pub fn root(&self) -> &url::Url {
+        &self.root
     }
 
     /// The URL of `path` below the mailbox, e.g. `mailFolders/inbox`.
@@ -126,13 +128,13 @@ impl<'a> Graph<'a> {
         )
     }
 
-    /// Refuses a link (`@odata.nextLink`, …) that leaves the configured Graph service: the
-    /// account's token is sent only there.
+    /// Refuses a link (`@odata.nextLink`, an upload URL, …) that leaves the configured service:
+    /// the account's token is sent only there.
     fn check_link(&self, link: &str) -> Result<url::Url> {
         let u = url::Url::parse(link).map_err(|e| {
             Error::new(
                 Status::ProtocolError,
-                format!("Microsoft Graph gave a link that is not a URL ({e})"),
+                format!("{} gave a link that is not a URL ({e})", self.service.name),
             )
         })?;
         let same = u.scheme() == self.root.scheme()
@@ -142,7 +144,8 @@ impl<'a> Graph<'a> {
             return Err(Error::new(
                 Status::ProtocolError,
                 format!(
-                    "Microsoft Graph gave a link to another server ({}); it was not followed",
+                    "{} gave a link to another server ({}); it was not followed",
+                    self.service.name,
                     u.host_str().unwrap_or("?")
                 ),
             ));
@@ -165,7 +168,7 @@ impl<'a> Graph<'a> {
         if (200..300).contains(&r.status) {
             return Ok(());
         }
-        Err(errors::map(
+        Err((self.service.map_error)(
             r.status,
             &r.body,
             self.account.config.language,
@@ -196,7 +199,7 @@ impl<'a> Graph<'a> {
                 self.permits.acquire().await.map_err(|_| {
                     Error::new(Status::Cancelled, "the mailbox's requests were closed")
                 })?;
-            let (token, _) = self.account.access_token_for(Resource::Graph).await?;
+            let (token, _) = self.account.access_token_for(self.service.resource).await?;
             let mut rb = self
                 .http
                 .request(method.clone(), target.clone())
@@ -225,7 +228,11 @@ impl<'a> Graph<'a> {
                         continue;
                     }
                     if !safe {
-                        return Err(delivery_unknown(err, self.account.config.language));
+                        return Err(delivery_unknown(
+                            self.service.name,
+                            err,
+                            self.account.config.language,
+                        ));
                     }
                     return Err(err);
                 }
@@ -244,7 +251,7 @@ impl<'a> Graph<'a> {
                         if data.len() + c.len() > limit {
                             return Err(Error::new(
                                 Status::Unsupported,
-                                format!("Microsoft Graph's answer is larger than {limit} bytes (max_message_mb for a message)"),
+                                format!("{}'s answer is larger than {limit} bytes (max_message_mb for a message)", self.service.name),
                             ));
                         }
                         data.extend_from_slice(&c);
@@ -258,28 +265,29 @@ impl<'a> Graph<'a> {
             }
             drop(permit);
             om_log!(Level::Debug, "{method} {} -> HTTP {status}", target.path());
-            if status == 401 && !refreshed {
-                let (_, message) = errors::code_and_message(&data);
-                if !message.to_ascii_lowercase().contains("audience") {
-                    // expired early or revoked: one new token, then the answer stands
-                    self.account.reject_access_token(&token);
-                    refreshed = true;
-                    continue;
-                }
+            if status == 401 && !refreshed && (self.service.refresh_on_401)(&data) {
+                // expired early or revoked: one new token, then the answer stands
+                self.account.reject_access_token(&token);
+                refreshed = true;
+                continue;
             }
             if status == 504 && !idempotent {
                 // a gateway timeout may come after the service did the work: for a send, its
                 // effect is unknown, and it is not repeated
-                let e = errors::map(
+                let e = (self.service.map_error)(
                     status,
                     &data,
                     self.account.config.language,
                     self.doing,
                     self.account.config.is_app_only(),
                 );
-                return Err(delivery_unknown(e, self.account.config.language));
+                return Err(delivery_unknown(
+                    self.service.name,
+                    e,
+                    self.account.config.language,
+                ));
             }
-            if matches!(status, 429 | 503 | 504) && throttled < MAX_THROTTLED {
+            if (self.service.throttled)(status, &data) && throttled < MAX_THROTTLED {
                 throttled += 1;
                 let wait = retry_after
                     .unwrap_or_else(|| Duration::from_millis(500) * 2u32.pow(throttled.min(6)))
@@ -287,7 +295,8 @@ impl<'a> Graph<'a> {
                     + jitter();
                 om_log!(
                     Level::Warn,
-                    "Microsoft Graph answered HTTP {status} (throttled); waiting {} ms",
+                    "{} answered HTTP {status} (throttled); waiting {} ms",
+                    self.service.name,
                     wait.as_millis()
                 );
                 tokio::time::sleep(wait).await;
@@ -309,9 +318,9 @@ impl<'a> Graph<'a> {
     }
 }
 
-impl Graph<'_> {
+impl Rest<'_> {
     /// PUTs one range of an attachment to an upload session's URL. That URL carries its own
-    /// authorization (Graph may point it at another host, e.g. outlook.office.com): no token
+    /// authorization (it may be on another host, e.g. Graph points at outlook.office.com): no token
     /// is sent; it must use the same scheme as the service (HTTPS). Repeated on network errors
     /// and throttling (a range may be sent again).
     pub async fn upload_range(
@@ -324,13 +333,19 @@ impl Graph<'_> {
         let u = url::Url::parse(upload_url).map_err(|e| {
             Error::new(
                 Status::ProtocolError,
-                format!("Microsoft Graph gave an upload URL that is not a URL ({e})"),
+                format!(
+                    "{} gave an upload URL that is not a URL ({e})",
+                    self.service.name
+                ),
             )
         })?;
         if u.scheme() != self.root.scheme() {
             return Err(Error::new(
                 Status::ProtocolError,
-                "Microsoft Graph gave an upload URL that is not HTTPS; it was not used",
+                format!(
+                    "{} gave an upload URL that is not HTTPS; it was not used",
+                    self.service.name
+                ),
             ));
         }
         let host = u.host_str().unwrap_or("").to_string();
@@ -391,12 +406,12 @@ impl Graph<'_> {
 }
 
 /// A request whose answer was lost after it left: its effect (a send) is unknown.
-fn delivery_unknown(e: Error, l: crate::lang::Lang) -> Error {
+fn delivery_unknown(service: &str, e: Error, l: crate::lang::Lang) -> Error {
     Error {
         status: Status::DeliveryUnknown,
         message: l.pick_string(
-            format!("Microsoft Graph's answer was lost (connection cut or gateway timeout) after the request was sent: the message may have been sent; it was not sent again ({})", e.message),
-            format!("la réponse de Microsoft Graph a été perdue (connexion coupée ou délai de passerelle dépassé) après l'envoi de la requête : le message a peut-être été envoyé ; il n'a pas été renvoyé ({})", e.message),
+            format!("{service}'s answer was lost (connection cut or gateway timeout) after the request was sent: the message may have been sent; it was not sent again ({})", e.message),
+            format!("la réponse de {service} a été perdue (connexion coupée ou délai de passerelle dépassé) après l'envoi de la requête : le message a peut-être été envoyé ; il n'a pas été renvoyé ({})", e.message),
         ),
         ..e
     }
