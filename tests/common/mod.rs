@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod capi;
+pub mod gmail;
 pub mod graph;
 pub mod mail;
 pub mod sink;
