@@ -1,7 +1,7 @@
 //! The incoming side of the transport seam: what the C functions `om_fetch`,
 //! `om_fetch_to_directory`, `om_folders_list` and `om_servers_check` need from a mailbox,
-//! whatever reaches it — IMAP ([`crate::imap`]), POP3 ([`crate::pop3`]) or Microsoft Graph
-//! ([`crate::graph`]). Each transport keeps the same guarantees: only what the host accepted
+//! whatever reaches it — IMAP ([`crate::imap`]), POP3 ([`crate::pop3`]), Microsoft Graph
+//! ([`crate::graph`]) or the Gmail API ([`crate::gmail`]). Each transport keeps the same guarantees: only what the host accepted
 //! moves the fetch state, after-delivery actions survive a cut, folders are named the same way.
 
 use crate::account::Account;
@@ -30,6 +30,7 @@ pub async fn fetch(
 ) -> Result<Summary> {
     match protocol(account)? {
         Protocol::Graph => crate::graph::fetch::fetch(account, opts, deliver).await,
+        Protocol::GmailApi => crate::gmail::fetch::fetch(account, opts, deliver).await,
         Protocol::Pop3 => crate::fetch::pop3::fetch(account, opts, deliver).await,
         _ => crate::fetch::fetch(account, opts, deliver).await,
     }
@@ -41,6 +42,10 @@ pub async fn folders(account: &Account) -> Result<Vec<Folder>> {
         Protocol::Graph => {
             let graph = crate::graph::client(account, crate::rest::Doing::Read)?;
             crate::graph::folders::list(&graph).await
+        }
+        Protocol::GmailApi => {
+            let api = crate::gmail::client(account, crate::rest::Doing::Read)?;
+            crate::gmail::labels::list(&api).await
         }
         Protocol::Pop3 => Err(Error::new(
             crate::Status::Unsupported,

@@ -33,6 +33,8 @@ pub mod error;
 pub mod fetch;
 pub mod ffi;
 /// cbindgen:ignore
+pub mod gmail;
+/// cbindgen:ignore
 pub mod graph;
 /// cbindgen:ignore
 pub mod imap;

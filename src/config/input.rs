@@ -44,13 +44,15 @@ pub enum AppType {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Protocol {
     Imap,
     Pop3,
     Smtp,
     /// Microsoft Graph (HTTPS), incoming and outgoing.
     Graph,
+    /// The Gmail API (HTTPS), incoming and outgoing.
+    GmailApi,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +163,10 @@ pub struct ConfigInput {
     pub options: Option<AccountOptions>,
     /// Microsoft Graph's base URL (default `https://graph.microsoft.com/v1.0`).
     pub graph_url: Option<String>,
+    /// The Gmail API's base URL (default `https://gmail.googleapis.com/gmail/v1`) and its media
+    /// upload URL (default: the same host's `/upload/gmail/v1`).
+    pub gmail_api_url: Option<String>,
+    pub gmail_upload_url: Option<String>,
     /// Scopes of the Graph token when it cannot be the account's main token (Office 365: set
     /// by the preset).
     pub graph_scopes: Option<ScopesInput>,

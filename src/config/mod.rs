@@ -82,6 +82,8 @@ pub struct Config {
     pub options: AccountOptions,
     /// Microsoft Graph, when a server's protocol is `graph`.
     pub graph: Option<GraphSettings>,
+    /// The Gmail API, when a server's protocol is `gmail_api`.
+    pub gmail_api: Option<GmailApiSettings>,
     /// The scopes of token requests for the account's main token (refresh, client credentials,
     /// and Microsoft's code exchange): `scopes` less the other resources' scopes, which the
     /// authorization asks consent for but one token request cannot mix.
@@ -119,6 +121,15 @@ pub struct ServiceAccountSettings {
     pub key_from: String,
     /// The user of the domain to act as (`sub`).
     pub subject: Option<String>,
+}
+
+/// Where the Gmail API is called.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct GmailApiSettings {
+    /// e.g. `https://gmail.googleapis.com/gmail/v1` (no trailing slash).
+    pub url: String,
+    /// e.g. `https://gmail.googleapis.com/upload/gmail/v1` (media uploads of large messages).
+    pub upload_url: String,
 }
 
 /// Where and as whom Microsoft Graph is called.
@@ -263,6 +274,14 @@ impl Config {
         ] {
             if let Some(url) = url {
                 check_endpoint(key, url, self.allow_insecure_transport)?;
+            }
+        }
+        if let Some(g) = &self.gmail_api {
+            for (key, u) in [
+                ("gmail_api_url", &g.url),
+                ("gmail_upload_url", &g.upload_url),
+            ] {
+                check_endpoint(key, &parse_url(key, u)?, self.allow_insecure_transport)?;
             }
         }
         if let Some(g) = &self.graph {

@@ -20,6 +20,7 @@ pub const OUTLOOK_POP_SCOPE: &str = "https://outlook.office.com/POP.AccessAsUser
 pub const OUTLOOK_SMTP_SCOPE: &str = "https://outlook.office.com/SMTP.Send";
 pub const OUTLOOK_APP_SCOPE: &str = "https://outlook.office365.com/.default";
 pub const GRAPH_URL: &str = "https://graph.microsoft.com/v1.0";
+pub const GMAIL_API_URL: &str = "https://gmail.googleapis.com/gmail/v1";
 pub const GRAPH_READ_SCOPE: &str = "https://graph.microsoft.com/Mail.ReadWrite";
 pub const GRAPH_SEND_SCOPE: &str = "https://graph.microsoft.com/Mail.Send";
 pub const GRAPH_APP_SCOPE: &str = "https://graph.microsoft.com/.default";
@@ -187,31 +188,69 @@ pub fn apply(input: ConfigInput) -> Result<Config> {
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| GRAPH_URL.to_string());
     let graph_host = parse_url("graph_url", &graph_url)?;
+    let gmail_url = input
+        .gmail_api_url
+        .as_deref()
+        .map(|u| u.trim().trim_end_matches('/').to_string())
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| GMAIL_API_URL.to_string());
+    let gmail_host = parse_url("gmail_api_url", &gmail_url)?;
+    let gmail_upload_url = match input.gmail_upload_url.as_deref().map(str::trim) {
+        Some(u) if !u.is_empty() => u.trim_end_matches('/').to_string(),
+        _ => {
+            // Google's upload endpoint: the same host, /upload before the API's path
+            let mut u = gmail_host.clone();
+            u.set_path(&format!(
+                "/upload{}",
+                gmail_host.path().trim_end_matches('/')
+            ));
+            u.to_string().trim_end_matches('/').to_string()
+        }
+    };
+    let host_of = |p: Option<Protocol>| {
+        if p == Some(Protocol::GmailApi) {
+            &gmail_host
+        } else {
+            &graph_host
+        }
+    };
+    let incoming_host = host_of(input.incoming.as_ref().and(Some(incoming_protocol))).clone();
+    let outgoing_host = host_of(input.outgoing.as_ref().and_then(|s| s.protocol)).clone();
     let incoming = input
         .incoming
-        .map(|s| server(provider, "incoming", s, incoming_protocol, &graph_host))
+        .map(|s| server(provider, "incoming", s, incoming_protocol, &incoming_host))
         .transpose()?;
     let outgoing = input
         .outgoing
-        .map(|s| server(provider, "outgoing", s, Protocol::Smtp, &graph_host))
+        .map(|s| server(provider, "outgoing", s, Protocol::Smtp, &outgoing_host))
         .transpose()?;
     if let Some(s) = &outgoing {
-        if !matches!(s.protocol, Protocol::Smtp | Protocol::Graph) {
+        if !matches!(
+            s.protocol,
+            Protocol::Smtp | Protocol::Graph | Protocol::GmailApi
+        ) {
             return Err(Error::config(
-                "configuration key `outgoing.protocol`: use \"smtp\" or \"graph\" for outgoing mail",
+                "configuration key `outgoing.protocol`: use \"smtp\", \"graph\" or \"gmail_api\" for outgoing mail",
             ));
         }
     }
     if let Some(s) = &incoming {
         if s.protocol == Protocol::Smtp {
             return Err(Error::config(
-                "configuration key `incoming.protocol`: use \"imap\", \"pop3\" or \"graph\"",
+                "configuration key `incoming.protocol`: use \"imap\", \"pop3\", \"graph\" or \"gmail_api\"",
             ));
         }
     }
     let uses_graph = [&incoming, &outgoing]
         .iter()
         .any(|s| s.as_ref().is_some_and(|s| s.protocol == Protocol::Graph));
+    let uses_gmail_api = [&incoming, &outgoing]
+        .iter()
+        .any(|s| s.as_ref().is_some_and(|s| s.protocol == Protocol::GmailApi));
+    let gmail_api = uses_gmail_api.then(|| super::GmailApiSettings {
+        url: gmail_url.clone(),
+        upload_url: gmail_upload_url.clone(),
+    });
     let email = input.email.clone().filter(|s| !s.is_empty());
     let graph = uses_graph.then(|| GraphSettings {
         url: graph_url.clone(),
@@ -288,6 +327,7 @@ pub fn apply(input: ConfigInput) -> Result<Config> {
             skip_fetched: true,
         }),
         graph,
+        gmail_api,
         token_scopes,
         resource_scopes,
         service_account,
@@ -500,10 +540,15 @@ fn server(
     graph_url: &url::Url,
 ) -> Result<Server> {
     let protocol = s.protocol.unwrap_or(default_protocol);
-    if protocol == Protocol::Graph {
+    if matches!(protocol, Protocol::Graph | Protocol::GmailApi) {
         if s.host.is_some() || s.port.is_some() || s.security.is_some() {
+            let url_key = if protocol == Protocol::Graph {
+                "graph_url"
+            } else {
+                "gmail_api_url"
+            };
             return Err(Error::config(format!(
-                "configuration key `{key}`: Microsoft Graph has no host, port or security to set (give `graph_url` for another endpoint)"
+                "configuration key `{key}`: an HTTPS API has no host, port or security to set (give `{url_key}` for another endpoint)"
             )));
         }
         return Ok(Server {
@@ -534,7 +579,7 @@ fn server(
         (Provider::Office365, Protocol::Smtp) => {
             Some(("smtp.office365.com", 587, Security::Starttls))
         }
-        (Provider::Custom, _) | (_, Protocol::Graph) => None,
+        (Provider::Custom, _) | (_, Protocol::Graph | Protocol::GmailApi) => None,
     };
     let host = s
         .host
@@ -562,7 +607,7 @@ fn server(
             (_, Protocol::Pop3, _) => 110,
             (_, Protocol::Smtp, Security::Tls) => 465,
             (_, Protocol::Smtp, _) => 587,
-            (_, Protocol::Graph, _) => 443,
+            (_, Protocol::Graph | Protocol::GmailApi, _) => 443,
         },
     };
     Ok(Server {

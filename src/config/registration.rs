@@ -214,6 +214,15 @@ pub fn check(config: &Config, port_free: impl Fn(&Config) -> Option<String>) -> 
             format!("Compte de service {} : l'administrateur Google Workspace doit accorder la délégation au niveau du domaine à l'ID client {id} avec les portées {scopes} (console d'administration → Sécurité → Commandes des API → Délégation au niveau du domaine) ; il agit alors comme n'importe quel utilisateur du domaine, ici {}.", sa.client_email, sa.subject.as_deref().unwrap_or("?")),
         );
     }
+    if o365 && config.gmail_api.is_some() {
+        add(
+            "office365_with_gmail_api",
+            Severity::Error,
+            Who::SettingsAdmin,
+            "The Gmail API serves Google mailboxes, not Microsoft 365: use \"imap\", \"pop3\", \"smtp\" or \"graph\" for an Office 365 account.".into(),
+            "L'API Gmail sert les boîtes Google, pas Microsoft 365 : utilisez « imap », « pop3 », « smtp » ou « graph » pour un compte Office 365.".into(),
+        );
+    }
     if gmail && config.uses_graph() {
         add(
             "gmail_with_graph",

@@ -67,22 +67,34 @@ pub async fn check(account: &Account) -> Vec<ServerReport> {
     out
 }
 
-/// Microsoft Graph: a token for Graph, and the mailbox answering with it.
+/// An HTTPS API (Microsoft Graph, the Gmail API): a token for it, and the mailbox answering.
 async fn check_graph(
     account: &Account,
     mut r: ServerReport,
     doing: crate::rest::Doing,
 ) -> ServerReport {
-    r.tls = account
-        .config
-        .graph
-        .as_ref()
-        .is_some_and(|g| g.url.starts_with("https:"));
-    match crate::graph::check::check(account, doing).await {
+    let gmail = r.protocol == Protocol::GmailApi;
+    let url = if gmail {
+        account.config.gmail_api.as_ref().map(|g| g.url.as_str())
+    } else {
+        account.config.graph.as_ref().map(|g| g.url.as_str())
+    };
+    r.tls = url.is_some_and(|u| u.starts_with("https:"));
+    let checked = if gmail {
+        crate::gmail::check(account, doing).await
+    } else {
+        crate::graph::check::check(account, doing).await
+    };
+    match checked {
         Ok(()) => {
             r.reachable = true;
             r.authenticated = true;
-            r.greeting = "Microsoft Graph".to_string();
+            r.greeting = if gmail {
+                "the Gmail API"
+            } else {
+                "Microsoft Graph"
+            }
+            .to_string();
             r.mechanisms = vec!["Bearer".to_string()];
             r
         }
@@ -99,7 +111,7 @@ async fn check_graph(
 
 async fn check_incoming(account: &Account, server: &Server) -> ServerReport {
     let mut r = report("incoming", server);
-    if server.protocol == Protocol::Graph {
+    if matches!(server.protocol, Protocol::Graph | Protocol::GmailApi) {
         return check_graph(account, r, crate::rest::Doing::Read).await;
     }
     let tls = match crate::tls::client_config(account.config.ca_certs_pem.as_deref()) {
@@ -150,7 +162,7 @@ async fn check_incoming(account: &Account, server: &Server) -> ServerReport {
 
 async fn check_outgoing(account: &Account, server: &Server) -> ServerReport {
     let mut r = report("outgoing", server);
-    if server.protocol == Protocol::Graph {
+    if matches!(server.protocol, Protocol::Graph | Protocol::GmailApi) {
         return check_graph(account, r, crate::rest::Doing::Send).await;
     }
     match crate::smtp::server_info(account).await {

@@ -99,6 +99,7 @@ pub async fn fetch(
     match server.protocol {
         Protocol::Pop3 => return pop3::fetch(account, opts, deliver).await,
         Protocol::Graph => return crate::graph::fetch::fetch(account, opts, deliver).await,
+        Protocol::GmailApi => return crate::gmail::fetch::fetch(account, opts, deliver).await,
         _ => {}
     }
     let folder = opts.folder().to_string();

@@ -90,6 +90,29 @@ pub struct SyncState {
     /// Key: `user/folder`: Graph messages accepted whose after-delivery action is not done yet.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub graph_pending: BTreeMap<String, Vec<GraphPending>>,
+    /// Key: `user/label`: the Gmail API's sync of the label.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub gmail: BTreeMap<String, GmailLabelState>,
+    /// Key: `user/label`: Gmail messages accepted whose after-delivery action is not done yet.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub gmail_pending: BTreeMap<String, Vec<GraphPending>>,
+}
+
+/// Where a Gmail label's sync stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GmailLabelState {
+    /// The mailbox's historyId from which new mail is read; none before the first full listing
+    /// of the label ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_id: Option<String>,
+    /// A full listing under way: the historyId taken before it began (what comes after it is
+    /// read from history once the listing is done).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listing_from: Option<String>,
+    /// Messages accepted since `history_id` (or during the listing): skipped when read again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub done: Vec<String>,
 }
 
 /// Where a Graph folder's sync stands.
@@ -199,31 +222,22 @@ impl SyncState {
 
     /// Records that Graph message `id` awaits `action`.
     pub fn add_graph_pending(&mut self, key: &str, action: &Action, id: &str) {
-        let list = self.graph_pending.entry(key.to_string()).or_default();
-        match list.iter_mut().find(|p| &p.action == action) {
-            Some(p) => p.ids.push(id.to_string()),
-            None => list.push(GraphPending {
-                action: action.clone(),
-                ids: vec![id.to_string()],
-            }),
-        }
+        add_pending_id(&mut self.graph_pending, key, action, id)
     }
 
     /// Records that `action` was done for Graph messages `ids`; true when something changed.
     pub fn remove_graph_pending(&mut self, key: &str, action: &Action, ids: &[String]) -> bool {
-        let Some(list) = self.graph_pending.get_mut(key) else {
-            return false;
-        };
-        let before: usize = list.iter().map(|p| p.ids.len()).sum();
-        for p in list.iter_mut().filter(|p| &p.action == action) {
-            p.ids.retain(|i| !ids.contains(i));
-        }
-        list.retain(|p| !p.ids.is_empty());
-        let after: usize = list.iter().map(|p| p.ids.len()).sum();
-        if list.is_empty() {
-            self.graph_pending.remove(key);
-        }
-        after != before
+        remove_pending_ids(&mut self.graph_pending, key, action, ids)
+    }
+
+    /// Records that Gmail message `id` awaits `action`.
+    pub fn add_gmail_pending(&mut self, key: &str, action: &Action, id: &str) {
+        add_pending_id(&mut self.gmail_pending, key, action, id)
+    }
+
+    /// Records that `action` was done for Gmail messages `ids`; true when something changed.
+    pub fn remove_gmail_pending(&mut self, key: &str, action: &Action, ids: &[String]) -> bool {
+        remove_pending_ids(&mut self.gmail_pending, key, action, ids)
     }
 
     fn from_v1(v1: SyncStateV1) -> SyncState {
@@ -253,6 +267,45 @@ impl SyncState {
         }
         s
     }
+}
+
+/// Records that message `id` (an id-named message: Graph, Gmail) awaits `action`.
+fn add_pending_id(
+    map: &mut BTreeMap<String, Vec<GraphPending>>,
+    key: &str,
+    action: &Action,
+    id: &str,
+) {
+    let list = map.entry(key.to_string()).or_default();
+    match list.iter_mut().find(|p| &p.action == action) {
+        Some(p) => p.ids.push(id.to_string()),
+        None => list.push(GraphPending {
+            action: action.clone(),
+            ids: vec![id.to_string()],
+        }),
+    }
+}
+
+/// Records that `action` was done for `ids`; true when something changed.
+fn remove_pending_ids(
+    map: &mut BTreeMap<String, Vec<GraphPending>>,
+    key: &str,
+    action: &Action,
+    ids: &[String],
+) -> bool {
+    let Some(list) = map.get_mut(key) else {
+        return false;
+    };
+    let before: usize = list.iter().map(|p| p.ids.len()).sum();
+    for p in list.iter_mut().filter(|p| &p.action == action) {
+        p.ids.retain(|i| !ids.contains(i));
+    }
+    list.retain(|p| !p.ids.is_empty());
+    let after: usize = list.iter().map(|p| p.ids.len()).sum();
+    if list.is_empty() {
+        map.remove(key);
+    }
+    after != before
 }
 
 /// `user@host:port` → `user` (the user may itself hold an `@`).

@@ -34,6 +34,7 @@ pub static SERVICE: Service = Service {
     resource: Resource::Graph,
     max_concurrent: MAX_CONCURRENT,
     throttled: |status, _| matches!(status, 429 | 503 | 504),
+    outcome_unknown: |status| status == 504,
     refresh_on_401: |body| {
         let (_, message) = errors::code_and_message(body);
         !message.to_ascii_lowercase().contains("audience")

@@ -70,9 +70,9 @@ async fn finish(account: &Account, opts: &SendOptions, result: SendResult, bytes
         saved_to: None,
         save_error: None,
     };
-    if super::saves_sent_copy(account) {
-        // Graph keeps the copy itself: an APPEND would make a second one
-        sent.saved_to = Some("sentitems".to_string());
+    if let Some(folder) = super::sent_copy_folder(account) {
+        // Graph and Gmail keep the copy themselves: an APPEND would make a second one
+        sent.saved_to = Some(folder.to_string());
         return sent;
     }
     if let Some(folder) = opts.sent_folder() {

@@ -1,5 +1,6 @@
 //! The outgoing side of the transport seam: raw MIME messages sent with one result per
-//! message, never twice, through SMTP ([`crate::smtp`]) or Microsoft Graph ([`crate::graph`]).
+//! message, never twice, through SMTP ([`crate::smtp`]), Microsoft Graph ([`crate::graph`]) or
+//! the Gmail API ([`crate::gmail`]).
 //! Composing, the send options and save to Sent ([`api`]) sit above.
 
 pub mod api;
@@ -20,9 +21,14 @@ fn protocol(account: &Account) -> Result<Protocol> {
         })
 }
 
-/// True when the outgoing transport keeps a copy in the Sent folder by itself (Graph).
-pub fn saves_sent_copy(account: &Account) -> bool {
-    matches!(protocol(account), Ok(Protocol::Graph))
+/// The folder where the outgoing transport keeps a copy by itself (Graph's Sent Items,
+/// Gmail's SENT label), if it does.
+pub fn sent_copy_folder(account: &Account) -> Option<&'static str> {
+    match protocol(account) {
+        Ok(Protocol::Graph) => Some("sentitems"),
+        Ok(Protocol::GmailApi) => Some("SENT"),
+        _ => None,
+    }
 }
 
 /// Sends one raw message; the envelope from its headers unless `envelope` is given.
@@ -34,6 +40,9 @@ pub async fn send_raw(
 ) -> Result<SendResult> {
     match protocol(account)? {
         Protocol::Graph => crate::graph::send::send_raw(account, raw, envelope, copy_to_self).await,
+        Protocol::GmailApi => {
+            crate::gmail::send::send_raw(account, raw, envelope, copy_to_self).await
+        }
         _ => crate::smtp::send_raw(account, raw, envelope, copy_to_self).await,
     }
 }
@@ -45,6 +54,7 @@ pub async fn send_batch(
 ) -> Vec<Result<SendResult>> {
     match protocol(account) {
         Ok(Protocol::Graph) => crate::graph::send::send_batch(account, messages).await,
+        Ok(Protocol::GmailApi) => crate::gmail::send::send_batch(account, messages).await,
         Ok(_) => crate::smtp::send_batch(account, messages).await,
         Err(e) => messages.iter().map(|_| Err(e.clone())).collect(),
     }

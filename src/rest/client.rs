@@ -30,6 +30,8 @@ pub enum Body<'a> {
     Json(&'a [u8]),
     /// `text/plain`: the base64 MIME of a message (sendMail, draft creation).
     Text(&'a [u8]),
+    /// Bytes of the given content type (a media upload).
+    Raw(&'a [u8], &'static str),
 }
 
 /// An answer of the service.
@@ -214,6 +216,7 @@ impl<'a> Rest<'a> {
                     .header("Content-Type", "application/json")
                     .body(b.to_vec()),
                 Body::Text(b) => rb.header("Content-Type", "text/plain").body(b.to_vec()),
+                Body::Raw(b, t) => rb.header("Content-Type", *t).body(b.to_vec()),
             };
             let mut resp = match rb.send().await {
                 Ok(r) => r,
@@ -271,7 +274,7 @@ impl<'a> Rest<'a> {
                 refreshed = true;
                 continue;
             }
-            if status == 504 && !idempotent {
+            if !idempotent && (self.service.outcome_unknown)(status) {
                 // a gateway timeout may come after the service did the work: for a send, its
                 // effect is unknown, and it is not repeated
                 let e = (self.service.map_error)(

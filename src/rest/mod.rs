@@ -27,6 +27,9 @@ pub struct Service {
     pub max_concurrent: usize,
     /// True for an answer to wait out and repeat (429, 503, …, given the body).
     pub throttled: fn(u16, &[u8]) -> bool,
+    /// True for an answer after which a send's effect is unknown (a gateway timeout may come
+    /// after the work was done): a send is then never repeated.
+    pub outcome_unknown: fn(u16) -> bool,
     /// True when a 401 may be cured by a new token (not when the token is for another
     /// resource: a new one would be refused the same).
     pub refresh_on_401: fn(&[u8]) -> bool,
