@@ -109,18 +109,20 @@ typedef void (*om_free_cb)(void *user_data);
  */
 typedef struct om_message {
   /**
-   * IMAP: the UID. POP3: the message number in this session. Graph: 0.
+   * IMAP: the UID. POP3: the message number in this session. Graph, Gmail API: 0.
    */
   uint32_t uid;
   /**
-   * The folder's UIDVALIDITY: (uidvalidity, uid) identifies the message for good (Graph: 0).
+   * The folder's UIDVALIDITY: (uidvalidity, uid) identifies the message for good (Graph,
+   * Gmail API: 0).
    */
   uint32_t uidvalidity;
   /**
    * 1 when the message may be delivered again because the fetch state did not match the
    * mailbox (the folder's UIDVALIDITY changed; POP3: none of the UIDLs fetched before is on
-   * the server; Graph: the delta link expired and the sync started again): the host may
-   * already have it (compare Message-IDs); else 0.
+   * the server; Graph: the delta link expired and the sync started again; Gmail API: the
+   * historyId was too old and the label was listed again): the host may already have it
+   * (compare Message-IDs); else 0.
    */
   uint32_t resync;
   /**
@@ -140,7 +142,7 @@ typedef struct om_message {
    */
   const char *flags;
   /**
-   * POP3: the UIDL, the message's stable id; Graph: the message id; "" for IMAP.
+   * POP3: the UIDL, the message's stable id; Graph, Gmail API: the message id; "" for IMAP.
    */
   const char *uidl;
 } om_message;
@@ -478,10 +480,11 @@ om_status om_authorize_cancel(struct om_account *account);
 om_status om_device_start(struct om_account *account, uint32_t timeout_ms, char **out_json);
 
 /**
- * Fetches mail from the account's incoming server (IMAP, POP3 or Microsoft Graph) and hands each
+ * Fetches mail from the account's incoming server (IMAP, POP3, Microsoft Graph or the Gmail API)
+ * and hands each
  * message to `callback`, in UID order (POP3: server order, new mail told by UIDL; Graph: the
- * delta query's order, new mail told by the delta link and the ids delivered before), on this
- * thread. With `only_new` (the default follows the account's
+ * delta query's order, new mail told by the delta link and the ids delivered before; Gmail API:
+ * oldest first, new mail told by the history since the stored historyId), on this thread. With `only_new` (the default follows the account's
  * `options.skip_fetched`) only mail not accepted before is delivered; the state advances only
  * past messages the callback accepted, so a crash or a cut connection never loses one and at
  * most the one not yet accepted comes again. The server session is re-opened (fresh token) if
@@ -706,7 +709,9 @@ om_status om_log_write(int32_t level, const char *message);
  * XOAUTH2 / OAUTHBEARER (one token refresh and retry if the server refuses the token) or a
  * password, or Microsoft Graph (`sendMail` with the MIME; above 4 MB a draft whose large
  * attachments are uploaded apart, then sent; Exchange keeps the copy in Sent Items, so
- * `save_to_sent` is not needed and the result says `"saved_to": "sentitems"`).
+ * `save_to_sent` is not needed and the result says `"saved_to": "sentitems"`), or the Gmail
+ * API (`messages.send`, a media upload above 3 MB, up to 35 MB; Gmail keeps the copy:
+ * `"saved_to": "SENT"`).
  *
  * `message_json`: `{"from", "sender"?, "to", "cc"?, "bcc"?, "reply_to"?, "subject", "text"?,
  * "html"?, "attachments"?: [{"filename", "content_type"?, "path"? | "base64"?}],

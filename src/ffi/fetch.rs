@@ -23,14 +23,16 @@ pub const OM_FETCH_ERROR: i32 = 2;
 /// alignment, not packed).
 #[repr(C)]
 pub struct om_message {
-    /// IMAP: the UID. POP3: the message number in this session. Graph: 0.
+    /// IMAP: the UID. POP3: the message number in this session. Graph, Gmail API: 0.
     pub uid: u32,
-    /// The folder's UIDVALIDITY: (uidvalidity, uid) identifies the message for good (Graph: 0).
+    /// The folder's UIDVALIDITY: (uidvalidity, uid) identifies the message for good (Graph,
+    /// Gmail API: 0).
     pub uidvalidity: u32,
     /// 1 when the message may be delivered again because the fetch state did not match the
     /// mailbox (the folder's UIDVALIDITY changed; POP3: none of the UIDLs fetched before is on
-    /// the server; Graph: the delta link expired and the sync started again): the host may
-    /// already have it (compare Message-IDs); else 0.
+    /// the server; Graph: the delta link expired and the sync started again; Gmail API: the
+    /// historyId was too old and the label was listed again): the host may already have it
+    /// (compare Message-IDs); else 0.
     pub resync: u32,
     /// Size in bytes as the server reports it (RFC822.SIZE).
     pub size: u64,
@@ -40,7 +42,7 @@ pub struct om_message {
     pub folder: *const c_char,
     /// The flags, space-separated (e.g. "\\Seen \\Flagged"), UTF-8; "" for POP3.
     pub flags: *const c_char,
-    /// POP3: the UIDL, the message's stable id; Graph: the message id; "" for IMAP.
+    /// POP3: the UIDL, the message's stable id; Graph, Gmail API: the message id; "" for IMAP.
     pub uidl: *const c_char,
 }
 
@@ -57,10 +59,11 @@ pub type om_message_cb = Option<
     ) -> i32,
 >;
 
-/// Fetches mail from the account's incoming server (IMAP, POP3 or Microsoft Graph) and hands each
+/// Fetches mail from the account's incoming server (IMAP, POP3, Microsoft Graph or the Gmail API)
+/// and hands each
 /// message to `callback`, in UID order (POP3: server order, new mail told by UIDL; Graph: the
-/// delta query's order, new mail told by the delta link and the ids delivered before), on this
-/// thread. With `only_new` (the default follows the account's
+/// delta query's order, new mail told by the delta link and the ids delivered before; Gmail API:
+/// oldest first, new mail told by the history since the stored historyId), on this thread. With `only_new` (the default follows the account's
 /// `options.skip_fetched`) only mail not accepted before is delivered; the state advances only
 /// past messages the callback accepted, so a crash or a cut connection never loses one and at
 /// most the one not yet accepted comes again. The server session is re-opened (fresh token) if

@@ -20,7 +20,9 @@ fn limit(opts: &SendOptions, timeout: Duration, messages: usize) -> Duration {
 /// XOAUTH2 / OAUTHBEARER (one token refresh and retry if the server refuses the token) or a
 /// password, or Microsoft Graph (`sendMail` with the MIME; above 4 MB a draft whose large
 /// attachments are uploaded apart, then sent; Exchange keeps the copy in Sent Items, so
-/// `save_to_sent` is not needed and the result says `"saved_to": "sentitems"`).
+/// `save_to_sent` is not needed and the result says `"saved_to": "sentitems"`), or the Gmail
+/// API (`messages.send`, a media upload above 3 MB, up to 35 MB; Gmail keeps the copy:
+/// `"saved_to": "SENT"`).
 ///
 /// `message_json`: `{"from", "sender"?, "to", "cc"?, "bcc"?, "reply_to"?, "subject", "text"?,
 /// "html"?, "attachments"?: [{"filename", "content_type"?, "path"? | "base64"?}],
