@@ -1,6 +1,7 @@
-//! What Microsoft Graph answers where the library reads it without serde types: an error body
-//! (`graph::errors::code_and_message`, then `map` for each status class) and the fingerprints
-//! of delivered messages stored in the fetch state (`graph::seen::Seen::decode`).
+//! What the HTTPS mail APIs answer where the library reads it without serde types: an error
+//! body of Microsoft Graph (`graph::errors::code_and_message`, then `map` for each status
+//! class) and of the Gmail API (`gmail::errors::reason_and_message`, `throttled`, `map`), and
+//! the fingerprints of delivered messages stored in the fetch state (`graph::seen::Seen`).
 //!
 //! Asserts: no panic; an error always maps to a failure status with the HTTP status in its
 //! detail; the detail stays short when the body is not Graph's JSON; fingerprints read back
@@ -30,6 +31,22 @@ fuzz_target!(|data: &[u8]| {
                 "{e:?}"
             );
         }
+    }
+    let (reason, status_name, gmessage) = oauthmail::gmail::errors::reason_and_message(data);
+    if reason.is_empty() && status_name.is_empty() {
+        assert!(gmessage.chars().count() <= 200, "{gmessage:?}");
+    }
+    for status in [400u16, 401, 403, 404, 413, 429, 500, 503] {
+        let _ = oauthmail::gmail::errors::throttled(status, data);
+        let e = oauthmail::gmail::errors::map(status, data, Lang::En, Doing::Send, false);
+        assert_ne!(e.status, oauthmail::Status::Ok);
+        assert!(
+            e.detail
+                .as_deref()
+                .unwrap_or("")
+                .contains(&status.to_string()),
+            "{e:?}"
+        );
     }
     let text = String::from_utf8_lossy(data);
     let seen = Seen::decode(&text);
