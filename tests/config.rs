@@ -454,3 +454,72 @@ fn registration_check_knows_graph_permissions() {
     );
     assert!(f.contains(&("gmail_with_graph", Severity::Error)), "{f:?}");
 }
+
+#[test]
+fn a_gmail_service_account_is_checked_for_what_matters_to_it() {
+    let dir = std::env::temp_dir().join(format!("om-sa-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // a real RSA key made by openssl (the sandbox's tools), never printed
+    let key = dir.join("key.pem");
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&key)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "openssl genpkey failed (apt-get install openssl)");
+    let pem = std::fs::read_to_string(&key).unwrap();
+    let file = dir.join("sa.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({"type": "service_account", "client_email": "robot@p.iam.gserviceaccount.com",
+            "client_id": "1234567890", "private_key_id": "abc", "private_key": pem,
+            "token_uri": "https://oauth2.googleapis.com/token"})
+        .to_string(),
+    )
+    .unwrap();
+    let json = format!(
+        r#"{{"provider":"gmail","flow":"service_account","service_account_key_file":"{}","email":"u@corp.example","incoming":{{"protocol":"gmail_api"}}}}"#,
+        file.display()
+    );
+    let c = cfg(&json);
+    assert_eq!(c.client_id, "1234567890");
+    assert_eq!(c.token_url.as_str(), "https://oauth2.googleapis.com/token");
+    let sa = c.service_account.as_ref().unwrap();
+    assert_eq!(sa.subject.as_deref(), Some("u@corp.example"));
+    let masked = oauthmail::config::masked::to_json(&c);
+    assert!(
+        !masked.contains("PRIVATE KEY") && masked.contains("robot@"),
+        "{masked}"
+    );
+    let f = ids(&json, false);
+    assert!(
+        f.contains(&("service_account_delegation", Severity::Info)),
+        "{f:?}"
+    );
+    for irrelevant in [
+        "gmail_no_secret",
+        "gmail_no_offline",
+        "gmail_testing_status",
+    ] {
+        assert!(
+            !f.iter().any(|(id, _)| *id == irrelevant),
+            "{irrelevant} in {f:?}"
+        );
+    }
+    // without a user to act as
+    let e = err(&format!(
+        r#"{{"provider":"gmail","flow":"service_account","service_account_key_file":"{}"}}"#,
+        file.display()
+    ));
+    assert!(e.contains("`subject`"), "{e}");
+    let _ = std::fs::remove_dir_all(dir);
+}

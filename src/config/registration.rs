@@ -250,7 +250,8 @@ pub fn check(config: &Config, port_free: impl Fn(&Config) -> Option<String>) -> 
             "Google ne propose pas de flux client credentials pour Gmail ; utilisez le flux authorization_code.".into(),
         );
     }
-    if gmail && !secret {
+    let user_flow = !matches!(config.flow, Flow::ServiceAccount | Flow::ClientCredentials);
+    if gmail && !secret && user_flow {
         add(
             "gmail_no_secret",
             Severity::Warning,
@@ -260,6 +261,7 @@ pub fn check(config: &Config, port_free: impl Fn(&Config) -> Option<String>) -> 
         );
     }
     if gmail
+        && user_flow
         && !config
             .extra_authorize_params
             .iter()
@@ -273,7 +275,7 @@ pub fn check(config: &Config, port_free: impl Fn(&Config) -> Option<String>) -> 
             "Sans access_type=offline, Google ne délivre pas de jeton d'actualisation.".into(),
         );
     }
-    if gmail {
+    if gmail && user_flow {
         add(
             "gmail_testing_status",
             Severity::Info,
