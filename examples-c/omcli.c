@@ -16,6 +16,10 @@
  * configuration, ".json" replaced), unless the configuration sets token_file / state_file:
  * then the library keeps them there itself.
  *
+ * A Google service account ("flow": "service_account", its key file) or an app-only account
+ * ("flow": "client_credentials") needs no 'authorize': every other command gets its token from
+ * the key or the client's credentials ('authorize' says so, OM_STATUS_WRONG_STATE).
+ *
  * Exit status: 0 ok, 1 failure, 2 usage error.
  */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
@@ -467,6 +471,7 @@ typedef struct {
     char *tokens_path; /* NULL when the configuration's token_file is used */
     char *state_path;  /* NULL when the configuration's state_file is used */
     char *email;       /* the account's address (effective configuration), or NULL */
+    int no_user;       /* flow service_account or client_credentials: tokens without a user */
 } session;
 
 /* CONFIG.json -> CONFIG<suffix> (e.g. ".tokens.json"). */
@@ -508,6 +513,8 @@ static int open_session(session *s, const char *config_path) {
     const char *sf = jstr(cfg, "state_file", NULL);
     if (!tf || !*tf) s->tokens_path = sibling_path(config_path, ".tokens.json");
     if (!sf || !*sf) s->state_path = sibling_path(config_path, ".state.json");
+    const char *flow = jstr(cfg, "flow", "");
+    s->no_user = !strcmp(flow, "service_account") || !strcmp(flow, "client_credentials");
     const char *email = jstr(cfg, "email", NULL);
     if (email && *email) {
         s->email = xmalloc(strlen(email) + 1);
@@ -670,12 +677,25 @@ static om_status wait_for_authorization(session *s) {
     return st;
 }
 
+/* A service account (its key) or an app-only account (client credentials) gets its tokens
+ * without a user: the library refuses an authorization with OM_STATUS_WRONG_STATE. Says what
+ * to run instead when the library gave no hint of its own. */
+static int authorize_refused(session *s, const char *what, om_status st) {
+    int no_hint = !*om_last_error_hint();
+    report_error(what, st);
+    if (st == OM_STATUS_WRONG_STATE && s->no_user && no_hint)
+        fprintf(stderr, "hint: nothing to authorize: this account gets its tokens without a user; "
+                        "'omcli token %s' gets one now, and check, folders, fetch and send work "
+                        "directly\n", s->config_path);
+    return EXIT_FAIL;
+}
+
 static int cmd_authorize(session *s, const options *o) {
     om_status st;
     char *out = NULL;
     if (o->device) {
         st = om_device_start(s->acc, 0, &out);
-        if (st != OM_STATUS_OK) return report_error("device authorization", st);
+        if (st != OM_STATUS_OK) return authorize_refused(s, "device authorization", st);
         jval *d = jparse(out);
         printf("On any device, open %s\n", jstr(d, "verification_uri", "?"));
         printf("and enter the code: %s\n", jstr(d, "user_code", "?"));
@@ -692,7 +712,7 @@ static int cmd_authorize(session *s, const options *o) {
         sb_add(&opt, "}");
         st = om_authorize_start(s->acc, opt.p, &out);
         free(opt.p);
-        if (st != OM_STATUS_OK) return report_error("om_authorize_start", st);
+        if (st != OM_STATUS_OK) return authorize_refused(s, "authorization", st);
         jval *a = jparse(out);
         printf("Authorization URL:\n  %s\n", jstr(a, "authorization_url", out));
         if (jbool(a, "browser_opened", 0)) {
@@ -1006,7 +1026,8 @@ static void print_usage(FILE *out) {
         "  check     CONFIG.json     registration findings, then connect and log in to each server\n"
         "  authorize CONFIG.json [--no-browser] [--device] [--paste]\n"
         "                            authorize in the browser (or with a device code, or by\n"
-        "                            pasting the final redirect URL)\n"
+        "                            pasting the final redirect URL); not for a service\n"
+        "                            account or client_credentials: they need none\n"
         "  token     CONFIG.json [--show]\n"
         "                            a valid access token: prefix, length, expiry\n"
         "  folders   CONFIG.json     the IMAP folders\n"

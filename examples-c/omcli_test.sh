@@ -330,6 +330,109 @@ fi
 if [ "$(sink_count)" = "$before" ]; then ok "Graph: nothing went through the SMTP server"
 else not_ok "Graph: nothing went through the SMTP server ($before -> $(sink_count) in the sink)"; fi
 
+# ---------------------------------------------------------------- Google service account
+# An account with "flow": "service_account": the sandbox's key file (SANDBOX_SA_KEY_FILE, from
+# sandbox-env.sh), acting for a user of the mail sandbox ("subject"), scope "mail"; no client_id,
+# no client_secret, no authorization: every token comes from a signed JWT assertion
+# (urn:ietf:params:oauth:grant-type:jwt-bearer) at the sandbox's token endpoint, and Dovecot
+# accepts it for IMAP and SMTP like any other.
+sa_user=sa-cli@example.test
+saccount=$work/service-account.json
+stokens=$work/service-account.tokens.json
+python3 - "$saccount" "$SANDBOX_SA_KEY_FILE" "$sa_user" <<PY
+import json, sys
+path, key, user = sys.argv[1:4]
+json.dump({
+  "provider": "custom",
+  "flow": "service_account",
+  "service_account_key_file": key,
+  "subject": user,
+  "email": user,
+  "scopes": "mail",
+  "token_url": "$SANDBOX_TOKEN_URL",
+  "incoming": {"protocol": "imap", "host": "127.0.0.1", "port": $imaps_port, "security": "tls"},
+  "outgoing": {"host": "127.0.0.1", "port": $submission_port, "security": "starttls"},
+  "ca_certs_file": "$SANDBOX_CA_FILE",
+  "language": "en",
+}, open(path, "w"), indent=2)
+PY
+sandbox_stat() { # sandbox_stat GRANT: token requests of that grant type at the OAuth2 server (GET /_test/stats)
+  python3 - "$SANDBOX_ISSUER" "$SANDBOX_CA_FILE" "$1" <<'PY'
+import json, ssl, sys, urllib.request
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+with urllib.request.urlopen(sys.argv[1] + "/_test/stats", context=ctx, timeout=10) as r:
+    print(json.load(r)["token_requests"].get(sys.argv[3], 0))
+PY
+}
+python3 tests/sandbox/mail/seed.py "$maildir_root" "$sa_user" 3 --seed 11 --subject-prefix Relance >/dev/null
+jwt_before=$(sandbox_stat jwt_bearer)
+
+run sa_authorize "$omcli" authorize "$saccount"
+expect sa_authorize "service account: authorize refused (exit 1, WRONG_STATE, a readable message and what to run)" 1 \
+  "^error: authorization: A service account needs no authorization.*\[OM_STATUS_WRONG_STATE\]" "^hint: .*omcli token"
+run sa_device "$omcli" authorize "$saccount" --device
+expect sa_device "service account: authorize --device refused the same way" 1 "OM_STATUS_WRONG_STATE" "^hint: nothing to authorize"
+if [ ! -e "$stokens" ]; then ok "service account: no tokens after the refused authorizations"
+else not_ok "service account: no tokens after the refused authorizations"; fi
+
+run sa_check "$omcli" --verbose check "$saccount" # the first token: an assertion signed, --verbose
+expect sa_check "service account: check with no authorization, both servers authenticated" 0 \
+  "info +\[google_admin\] Service account mail-robot@.*domain-wide delegation.*$sa_user.*\(service_account_delegation\)" \
+  "incoming imap 127\.0\.0\.1:$imaps_port .*OK" "outgoing smtp 127\.0\.0\.1:$submission_port .*OK" "^check passed$"
+stok() { python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]) or '')" "$stokens" "$1" 2>/dev/null; }
+if [ -s "$stokens" ] && [ "$(stat -c %a "$stokens")" = 600 ] && [ -n "$(stok access_token)" ] && [ -z "$(stok refresh_token)" ]; then
+  ok "service account: its token kept in CONFIG.tokens.json (mode 0600), no refresh token"
+else
+  not_ok "service account: its token kept in CONFIG.tokens.json (mode 0600), no refresh token"
+fi
+jwt_after=$(sandbox_stat jwt_bearer)
+if [ "$jwt_after" -gt "$jwt_before" ]; then ok "service account: the token came from a JWT assertion ($((jwt_after - jwt_before)) jwt-bearer request(s))"
+else not_ok "service account: the token came from a JWT assertion (jwt-bearer requests $jwt_before -> $jwt_after)"; fi
+
+run sa_fetch1 "$omcli" fetch "$saccount"
+expect sa_fetch1 "service account: fetch shows $sa_user's 3 seeded messages" 0 \
+  "uid 1 .*— Relance 1$" "uid 2 .*— Relance 2$" "uid 3 .*— Relance 3$" "^INBOX: 3 new message"
+run sa_fetch2 "$omcli" fetch "$saccount"
+expect sa_fetch2 "service account: second fetch, nothing new" 0 "^INBOX: 0 new message" "^nothing new$"
+
+before=$(sink_count)
+run sa_send "$omcli" send "$saccount" --to "Client <client@example.test>" --subject "Relance via un compte de service" \
+  --text $'Bonjour,\nnotre relance.\n'
+expect sa_send "service account: send (exit 0, from the delegated user)" 0 "^sent <" "from: +$sa_user" "250"
+last_json=$(ls -t "$sink_dir"/*.json 2>/dev/null | sed -n 1p)
+last_eml=${last_json%.json}.eml
+if [ "$(sink_count)" = $((before + 1)) ] && grep -qF "\"mail_from\": \"$sa_user\"" "$last_json" &&
+   grep -q '^Subject: Relance via un compte de service' "$last_eml"; then
+  ok "service account: the message reached the SMTP sink (envelope from $sa_user)"
+else
+  not_ok "service account: the message reached the SMTP sink ($before -> $(sink_count)): $(cat "$last_json" 2>/dev/null)"
+fi
+
+sa_access=$(stok access_token)
+run sa_token "$omcli" token "$saccount"
+expect sa_token "service account: token gives the one kept (a prefix only)" 0 "^access token: ${sa_access:0:8}" "^expires: 20[0-9]{2}-"
+# the key never leaves its file: no output holds the private key or a signed assertion
+key_body=$(python3 -c 'import json,sys; k=json.load(open(sys.argv[1]))["private_key"]; print(k.splitlines()[1][:40])' "$SANDBOX_SA_KEY_FILE")
+leaks=0
+for f in "$work"/out/sa_*.out "$work"/out/sa_*.err; do
+  if grep -qF -e "$key_body" -e "PRIVATE KEY" "$f"; then leaks=$((leaks + 1)); echo "# key material in $f"; fi
+  # a signed assertion: a compact JWS (base64url header starting '{"', payload, signature)
+  if grep -qE 'eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.' "$f"; then leaks=$((leaks + 1)); echo "# a JWT in $f"; fi
+done
+if [ "$leaks" = 0 ]; then ok "service account: no output (not even --verbose) shows the private key or a signed assertion"
+else not_ok "service account: no output shows the private key or a signed assertion ($leaks found)"; fi
+
+# a key file that is not the service account's: refused at the token endpoint, said readably
+wrong_key=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["service_account_wrong_key_file"])' "$work/oauth.json")
+python3 - "$saccount" "$work/sa-wrong-key.json" "$wrong_key" <<'PY'
+import json, sys
+acc = json.load(open(sys.argv[1])); acc["service_account_key_file"] = sys.argv[3]
+json.dump(acc, open(sys.argv[2], "w"), indent=2)
+PY
+run sa_wrongkey "$omcli" token "$work/sa-wrong-key.json"
+expect sa_wrongkey "service account with a key the provider does not know: exit 1, the provider's words and a hint" 1 \
+  "^error: .*Invalid JWT Signature" "^hint: "
+
 # ---------------------------------------------------------------- other authorizations
 # --device: the scripted browser enters the user code
 rm -f "$work/device.out"
@@ -337,7 +440,7 @@ rm -f "$work/device.out"
 bg_pid=$!
 code=""
 for _ in $(seq 1 100); do
-  code=$(sed -n 's/^and enter the code: //p' "$work/out/device.out")
+  code=$(sed -n 's/^and enter the code: //p' "$work/out/device.out" 2>/dev/null) # (not created yet: try again)
   [ -n "$code" ] && break
   sleep 0.1
 done
@@ -380,7 +483,7 @@ run token_after "$omcli" token "$account"
 expect token_after "token after re-authorization: exit 0" 0 "^access token: "
 leaks=0
 gtok() { python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]) or '')" "$gtokens" "$1" 2>/dev/null; }
-for t in "$access" "$refresh" "$(tok access_token)" "$(tok refresh_token)" "$(gtok access_token)" "$(gtok refresh_token)"; do
+for t in "$access" "$refresh" "$(tok access_token)" "$(tok refresh_token)" "$(gtok access_token)" "$(gtok refresh_token)" "$(stok access_token)"; do
   [ -n "$t" ] || continue
   for f in "$work"/out/*.out "$work"/out/*.err; do
     case $f in */token_show.out) continue ;; esac
@@ -410,6 +513,14 @@ if [ "$rc" = 0 ] && grep -q "ERROR SUMMARY: 0 errors" "$work/out/vg_folders.valg
   ok "valgrind: omcli folders (TLS + IMAP + JSON parsing) is clean"
 else
   not_ok "valgrind: omcli folders is clean (exit $rc)"; grep -E "ERROR SUMMARY|lost" "$work/out/vg_folders.valgrind" | sed 's/^/#   /'
+fi
+
+rm -f "$stokens" # a new token: the assertion signed under valgrind
+vg vg_sa_token token "$saccount"
+if [ "$rc" = 0 ] && grep -q "ERROR SUMMARY: 0 errors" "$work/out/vg_sa_token.valgrind"; then
+  ok "valgrind: omcli token of a service account (key file, signed assertion) is clean"
+else
+  not_ok "valgrind: omcli token of a service account is clean (exit $rc)"; grep -E "ERROR SUMMARY|lost" "$work/out/vg_sa_token.valgrind" | sed 's/^/#   /'
 fi
 
 # ---------------------------------------------------------------- shared_tokens: the host's token store

@@ -2,9 +2,12 @@
 # emulator (tests/sandbox/graph), both on 127.0.0.1 -- and exports their endpoints.
 # Usage: source scripts/sandbox-env.sh WORKDIR        (from the repository's root)
 # Sets SANDBOX_ISSUER, SANDBOX_AUTHORIZE_URL, SANDBOX_TOKEN_URL, SANDBOX_DEVICE_URL,
-# SANDBOX_REVOCATION_URL, SANDBOX_CA_FILE, SANDBOX_PID; GRAPH_URL (the emulator's service root,
-# for an account's "graph_url"), GRAPH_ROOT (https://127.0.0.1:PORT, for its /_test/ endpoints),
-# GRAPH_PID. Logs: WORKDIR/oauth.log, WORKDIR/graph.log.
+# SANDBOX_REVOCATION_URL, SANDBOX_CA_FILE, SANDBOX_SA_KEY_FILE (the key file of the sandbox's
+# Google-style service account, written by the server at start, for an account's
+# "service_account_key_file": it may act for any user@example.test, scope "mail"), SANDBOX_PID;
+# GRAPH_URL (the emulator's service root, for an account's "graph_url"), GRAPH_ROOT
+# (https://127.0.0.1:PORT, for its /_test/ endpoints), GRAPH_PID. Logs: WORKDIR/oauth.log,
+# WORKDIR/graph.log.
 # Defines sandbox_stop, which stops both servers; an EXIT trap calls it. A script that installs
 # its own EXIT trap afterwards must call sandbox_stop from it.
 # On failure it exits with $SANDBOX_ENV_FAIL_STATUS (default 1).
@@ -60,7 +63,10 @@ SANDBOX_TOKEN_URL=$(_sb_get "$sandbox_dir/oauth.json" token_endpoint)
 SANDBOX_DEVICE_URL=$(_sb_get "$sandbox_dir/oauth.json" device_authorization_endpoint)
 SANDBOX_REVOCATION_URL=$(_sb_get "$sandbox_dir/oauth.json" revocation_endpoint)
 SANDBOX_CA_FILE=$sandbox_dir/pki/ca.pem
-export SANDBOX_ISSUER SANDBOX_AUTHORIZE_URL SANDBOX_TOKEN_URL SANDBOX_DEVICE_URL SANDBOX_REVOCATION_URL SANDBOX_CA_FILE SANDBOX_PID
+SANDBOX_SA_KEY_FILE=$(_sb_get "$sandbox_dir/oauth.json" service_account_key_file)
+[ -s "$SANDBOX_SA_KEY_FILE" ] ||
+  { echo "the sandbox OAuth2 server wrote no service account key file ($SANDBOX_SA_KEY_FILE)" >&2; exit "$_sb_fail"; }
+export SANDBOX_ISSUER SANDBOX_AUTHORIZE_URL SANDBOX_TOKEN_URL SANDBOX_DEVICE_URL SANDBOX_REVOCATION_URL SANDBOX_CA_FILE SANDBOX_SA_KEY_FILE SANDBOX_PID
 
 # The Graph emulator checks every access token at the OAuth2 server above. No SMTP sink: what is
 # sent through it is kept in the sender's "sentitems" (GET $GRAPH_ROOT/_test/mailbox?...).

@@ -100,6 +100,14 @@ fn a_service_account_fetches_and_sends_as_two_users_of_its_domain() {
     // no interactive authorization: the key is the credential
     let e = a1.start("").unwrap_err();
     assert_eq!(e.0, OM_STATUS_WRONG_STATE, "{}", e.1);
+    assert!(
+        !e.1.contains("om_"),
+        "no C function named to a user: {}",
+        e.1
+    );
+    // a service account without scopes is refused before any request
+    let e = refused(service_account(u1, &key, json!({"scopes": null})));
+    assert!(e.1.contains("`scopes`"), "{}", e.1);
     let (_, got1) = a1.fetch("{}");
     let (_, got2) = a2.fetch("{}");
     assert_eq!((got1.len(), got2.len()), (3, 2), "each user's own mailbox");
@@ -165,7 +173,7 @@ fn service_account_refusals_say_who_must_act() {
     )
     .unwrap();
     let (st, e) = acc.token(0).unwrap_err();
-    assert_eq!(st, OM_STATUS_AUTHORIZATION_REQUIRED, "{e}");
+    assert_eq!(st, OM_STATUS_PROVIDER_ERROR, "not the user's to fix: {e}");
     assert!(
         e.contains("Invalid JWT Signature"),
         "Google's text kept: {e}"
@@ -180,7 +188,7 @@ fn service_account_refusals_say_who_must_act() {
     )
     .unwrap();
     let (st, e) = acc.token(0).unwrap_err();
-    assert_eq!(st, OM_STATUS_AUTHORIZATION_REQUIRED, "{e}");
+    assert_eq!(st, OM_STATUS_PROVIDER_ERROR, "{e}");
     assert!(last_hint().contains("subject"), "{}", last_hint());
     // delegation not granted for the scope
     sb.inject("delegation", "scopes=");

@@ -300,7 +300,11 @@ type
     { Starts the browser authorization and returns the authorization URL (show it when the
       browser did not open). InfoJson: the whole om_authorize_start result. Without
       OpenBrowser the account's configuration decides (open_browser, true by default: an admin
-      may have set it to false); with it, this call overrides the configuration. }
+      may have set it to false); with it, this call overrides the configuration.
+      Accounts without a user — "flow": "service_account" (a Google service account's key
+      file) or "client_credentials" — have nothing to authorize: Authorize and
+      StartDeviceAuthorization raise EOAuthMail OM_STATUS_WRONG_STATE, and AccessToken, Fetch
+      and Send get their tokens by themselves. }
     function Authorize: string; overload;
     function Authorize(out InfoJson: string): string; overload;
     function Authorize(OpenBrowser: Boolean): string; overload;

@@ -7,7 +7,10 @@
   OM_C_LAYOUT (sizeof/offsets of om_message from a C compiler), OM_STATS_SCRIPT (a node
   script printing the OAuth2 server's count of token requests of a grant type), OM_GRAPH_URL
   (the Microsoft Graph emulator's service root), OM_GRAPH_USER (its mailbox, where
-  run_test.sh seeded OM_GRAPH_SEEDED messages and then looks for the one sent in Sent Items).
+  run_test.sh seeded OM_GRAPH_SEEDED messages and then looks for the one sent in Sent Items),
+  SANDBOX_SA_KEY_FILE (the sandbox's Google service account key file), OM_SA_USER (the user
+  it acts for, where run_test.sh seeded OM_SA_SEEDED messages with seed.py --seed OM_SA_SEED;
+  it then looks for the one sent in the SMTP sink).
   Prints "ok - ..." / "not ok - ..." and one final line "N passed, M failed". }
 program demo_test;
 
@@ -59,12 +62,16 @@ type
     ReentrantStatus: Integer;
     GraphIds: array of string; // the uidl (Graph message id) of each Graph message
     GraphBad: string;
+    SaIds: array of string;    // the Message-ID of each message the service account fetched
+    SaBad: string;
     procedure Ok(Cond: Boolean; const What: string; const Why: string = '');
     procedure OnTokens(Sender: TOAuthMailAccount; const TokensJson: string);
     procedure OnTokensRaise(Sender: TOAuthMailAccount; const TokensJson: string);
     procedure OnMessage(Sender: TOAuthMailAccount; const Msg: TOAuthMailMessage;
       const Data: TBytes; var Action: TFetchAction);
     procedure OnGraphMessage(Sender: TOAuthMailAccount; const Msg: TOAuthMailMessage;
+      const Data: TBytes; var Action: TFetchAction);
+    procedure OnSaMessage(Sender: TOAuthMailAccount; const Msg: TOAuthMailMessage;
       const Data: TBytes; var Action: TFetchAction);
   end;
 
@@ -179,6 +186,41 @@ begin
     GraphBad := Format('%d bytes, Size %d', [Length(Data), Msg.Size])
   else if Msg.Folder <> 'INBOX' then
     GraphBad := 'folder ' + Msg.Folder;
+  Action := faContinue;
+end;
+
+{ The value of header Name in the raw bytes (first line only; '' when absent). }
+function HeaderOf(const Text, Name: string): string;
+var
+  I, J: Integer;
+begin
+  Result := '';
+  I := Pos(#10 + Name + ': ', #10 + Text);
+  if I = 0 then Exit;
+  I := I + Length(Name) + 2;
+  J := I;
+  while (J <= Length(Text)) and not CharInSet(Text[J], [#13, #10]) do Inc(J);
+  Result := Copy(Text, I, J - I);
+end;
+
+{ A message fetched by the service account from its user's mailbox (IMAP, Dovecot). }
+procedure TDemo.OnSaMessage(Sender: TOAuthMailAccount; const Msg: TOAuthMailMessage;
+  const Data: TBytes; var Action: TFetchAction);
+var
+  Text, Id: string;
+begin
+  Text := BytesToAscii(Data);
+  Id := HeaderOf(Text, 'Message-ID');
+  SetLength(SaIds, Length(SaIds) + 1);
+  SaIds[High(SaIds)] := Id;
+  if Pos('<seed-' + GetEnvironmentVariable('OM_SA_SEED') + '-', Id) <> 1 then
+    SaBad := 'not a message seeded for the service account''s user: ' + Id
+  else if HeaderOf(Text, 'To') <> GetEnvironmentVariable('OM_SA_USER') then
+    SaBad := 'To: ' + HeaderOf(Text, 'To')
+  else if UInt64(Length(Data)) <> Msg.Size then
+    SaBad := Format('uid %d: %d bytes, RFC822.SIZE %d', [Msg.Uid, Length(Data), Msg.Size])
+  else if (Msg.Folder <> 'INBOX') or (Msg.Uid = 0) or (Msg.UidValidity = 0) then
+    SaBad := Format('folder %s, uid %d, uidvalidity %d', [Msg.Folder, Msg.Uid, Msg.UidValidity]);
   Action := faContinue;
 end;
 
@@ -632,6 +674,108 @@ begin
   end;
 end;
 
+{ ---- a Google service account (domain-wide delegation): tokens from its key, no user ---- }
+
+{ The sandbox's service account acting for OM_SA_USER: the key file, no client_id, no
+  client_secret, no authorize_url; "subject" is left out: it defaults to "email". }
+function ServiceAccountJson: string;
+begin
+  Result :=
+    '{"provider": "custom",' +
+    ' "flow": "service_account",' +
+    ' "service_account_key_file": ' + OMJsonString(Env('SANDBOX_SA_KEY_FILE')) + ',' +
+    ' "email": ' + OMJsonString(Env('OM_SA_USER')) + ',' +
+    ' "scopes": "mail",' +
+    ' "token_url": ' + OMJsonString(Env('SANDBOX_TOKEN_URL')) + ',' +
+    ' "incoming": {"protocol": "imap", "host": "127.0.0.1", "port": ' + Env('OM_IMAPS_PORT') +
+      ', "security": "tls"},' +
+    ' "outgoing": {"host": "127.0.0.1", "port": ' + Env('OM_SUBMISSION_PORT') +
+      ', "security": "starttls"},' +
+    ' "ca_certs_file": ' + OMJsonString(Env('SANDBOX_CA_FILE')) + ',' +
+    ' "language": "en"}';
+end;
+
+procedure ServiceAccountScenario(const SaSubject: string);
+var
+  Sa: TOAuthMailAccount;
+  S, User, Token: string;
+  Seeded, Events: Integer;
+  ExpiresAt: Int64;
+  Raised: Boolean;
+begin
+  User := Env('OM_SA_USER');
+  Seeded := StrToInt(Env('OM_SA_SEEDED'));
+  Sa := TOAuthMailAccount.Create(ServiceAccountJson);
+  try
+    Sa.OnTokensChanged := D.OnTokens;
+    Events := D.TokenEvents;
+    S := Compact(Sa.ConfigJson);
+    D.Ok(Contains(S, '"flow":"service_account"') and Contains(S, '"client_email":"mail-robot@') and
+      Contains(S, '"subject":"' + User + '"'),
+      'service account: ConfigJson shows the account and the user it acts for (subject = email)', S);
+    D.Ok(not Contains(S, 'PRIVATE KEY') and not Contains(S, 'MII'),
+      'service account: ConfigJson never shows the private key');
+    S := Sa.Check;
+    D.Ok(Contains(S, 'service_account_delegation') and Contains(S, 'domain-wide delegation'),
+      'service account: Check says what the Workspace admin must delegate', S);
+
+    { nothing to authorize: both interactive flows are refused }
+    Raised := False;
+    try
+      Sa.Authorize(False);
+    except
+      on E: EOAuthMail do
+      begin
+        Raised := E.Status = OM_STATUS_WRONG_STATE;
+        D.Ok(Contains(E.Text, 'service account needs no authorization'),
+          'service account: the refusal says why, readably', E.Text);
+      end;
+    end;
+    D.Ok(Raised, 'service account: Authorize raises EOAuthMail OM_STATUS_WRONG_STATE');
+    Raised := False;
+    try
+      Sa.StartDeviceAuthorization;
+    except
+      on E: EOAuthMail do Raised := E.Status = OM_STATUS_WRONG_STATE;
+    end;
+    D.Ok(Raised, 'service account: StartDeviceAuthorization raises OM_STATUS_WRONG_STATE too');
+
+    Token := Sa.AccessToken(ExpiresAt);
+    D.Ok((Length(Token) > 10) and (ExpiresAt > DateTimeToUnix(Now, False) + 60),
+      'service account: AccessToken without any authorization (a signed assertion)');
+    D.Ok((D.TokenEvents > Events) and not Contains(D.LastTokens, '"refresh_token"'),
+      'service account: OnTokensChanged got the new set, without a refresh token', D.LastTokens);
+    S := Sa.ExportTokens;
+    D.Ok(not Contains(S, '"refresh_token"') and (OMJsonGetString(S, 'access_token') = Token),
+      'service account: ExportTokens holds the access token, no refresh token');
+
+    S := Compact(Sa.ServersCheck(0));
+    D.Ok(CountOf(S, '"authenticated":true') = 2,
+      'service account: ServersCheck logs in to IMAPS and submission as ' + User, S);
+
+    S := Compact(Sa.Fetch('', D.OnSaMessage));
+    D.Ok((Length(D.SaIds) = Seeded) and Contains(S, Format('"delivered":%d', [Seeded])),
+      Format('service account: Fetch delivered the %d messages seeded for %s (%d)',
+        [Seeded, User, Length(D.SaIds)]), S);
+    D.Ok((Length(D.SaIds) > 0) and (D.SaBad = ''),
+      'service account: they are the user''s own (Message-ID, To, size, folder, UID)', D.SaBad);
+    SetLength(D.SaIds, 0);
+    S := Compact(Sa.Fetch('', D.OnSaMessage));
+    D.Ok((Length(D.SaIds) = 0) and Contains(S, '"delivered":0'),
+      'service account: a second Fetch sees nothing new', S);
+
+    S := Compact(Sa.Send('{"to": "Achats <achats@example.test>", "subject": ' +
+      OMJsonString(SaSubject) + ', "text": ' +
+      OMJsonString('Bonjour,'#10'notre relance, envoy'#$00E9'e par le compte de service.'#10) + '}'));
+    D.Ok(Contains(S, '"mail_from":"' + User + '"') and (JsonInt(S, 'reply_code') = 250) and
+      Contains(S, '"message_id"'),
+      'service account: Send through Dovecot as ' + User + ' (250)', S);
+    D.Ok(Sa.AccessToken = Token, 'service account: the token is reused while valid');
+  finally
+    Sa.Free;
+  end;
+end;
+
 function LayoutString: string;
 var
   M: Tom_message;
@@ -923,6 +1067,9 @@ begin
 
       { the same unit with Microsoft Graph as the transport }
       GraphScenario(Subject + ' (Graph)');
+
+      { a Google service account: no authorization, tokens from its key }
+      ServiceAccountScenario(Subject + ' (service account)');
 
       Acc.OnTokensChanged := nil;
       TOAuthMail.LogWrite(OM_LOG_ERROR, 'log from Pascal: '#$00E9't'#$00E9);

@@ -2,8 +2,9 @@
 # Test of the Delphi binding: compiles bindings/delphi/demo_test.dpr (which uses OAuthMail.pas)
 # with Free Pascal in Delphi mode against the freshly built library, starts the local sandbox
 # (the OAuth2 server, the Microsoft Graph emulator, a private Dovecot, the SMTP sink) like
-# scripts/demo.sh, seeds mail (IMAP and Graph), runs the program, then checks what the sink
-# received and what was sent through Graph. Run as root on Debian:
+# scripts/demo.sh, seeds mail (IMAP and Graph; IMAP also for the user the sandbox's Google
+# service account acts for), runs the program, then checks what the sink received (the service
+# account's message among it) and what was sent through Graph. Run as root on Debian:
 #   bash bindings/delphi/run_test.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -73,6 +74,11 @@ maildir_root=$(mj maildir_root)
 
 seeded=3
 python3 tests/sandbox/mail/seed.py "$maildir_root" alice@example.test $seeded --seed 7 --subject-prefix "Commande" >/dev/null
+# The service account scenario's user (the key file: SANDBOX_SA_KEY_FILE from sandbox-env.sh).
+sa_user=delphi-sa@example.test
+sa_seeded=2
+sa_seed=21
+python3 tests/sandbox/mail/seed.py "$maildir_root" "$sa_user" $sa_seeded --seed $sa_seed --subject-prefix "Relance" >/dev/null
 
 # The Graph scenario's mailbox, seeded through the Graph emulator's test endpoint.
 graph_user=delphi-graph@example.test
@@ -127,6 +133,7 @@ JS
 export OM_IMAPS_PORT=$imaps_port OM_SUBMISSION_PORT=$submission_port OM_SEEDED=$seeded
 export OM_WORKDIR=$work OM_C_LAYOUT OM_BROWSER_SCRIPT=$root/tests/sandbox/browser.mjs OM_STATS_SCRIPT=$work/stats.mjs
 export OM_GRAPH_URL=$GRAPH_URL OM_GRAPH_USER=$graph_user OM_GRAPH_SEEDED=$graph_seeded
+export OM_SA_USER=$sa_user OM_SA_SEEDED=$sa_seeded OM_SA_SEED=$sa_seed
 export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
 echo "== running demo_test"
@@ -136,7 +143,8 @@ rc=${PIPESTATUS[0]}
 set -e
 
 # --- what the sink received: Send (1) + SendRaw (1) + SendBatch (1 of 2, one refused recipient)
-expected_sink=3
+# + the service account's Send (1)
+expected_sink=4
 n=$(ls "$sink_dir"/*.json 2>/dev/null | wc -l)
 extra_fail=0
 if [ "$n" -eq "$expected_sink" ]; then
@@ -156,6 +164,23 @@ if [ "$subject" = "Devis n°42 – société Élan" ]; then
   echo "ok - the sink's message decodes to the subject '$subject'"
 else
   echo "not ok - the sink's subject is '$subject'"; extra_fail=1
+fi
+
+# --- the service account's message: sent as its user (envelope and From), subject intact
+sa_sent=$(python3 - "$sink_dir" "$sa_user" <<'PY'
+import email, email.policy, glob, json, sys
+sink, user = sys.argv[1:3]
+for f in sorted(glob.glob(sink + "/*.json")):
+    if json.load(open(f)).get("mail_from") != user:
+        continue
+    m = email.message_from_bytes(open(f[:-5] + ".eml", "rb").read(), policy=email.policy.default)
+    print("%s | %s | %s" % (m["From"], m["To"], m["Subject"]))
+PY
+)
+if [ "$sa_sent" = "$sa_user | Achats <achats@example.test> | Devis n°42 – société Élan (service account)" ]; then
+  echo "ok - the service account's message reached the sink from $sa_user: '$sa_sent'"
+else
+  echo "not ok - the sink's messages from $sa_user: '$sa_sent'"; extra_fail=1
 fi
 
 # --- what was sent through Graph: the emulator keeps it in the mailbox's Sent Items (nothing

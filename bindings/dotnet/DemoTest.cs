@@ -9,14 +9,19 @@
 // the refreshes counted at the OAuth2 server, the log handler's release, the admin's
 // open_browser kept, error texts without repetition; and an account that reads and sends
 // through Microsoft Graph (the Graph emulator): fetch the seeded mail (uid 0, the Graph id in
-// Uidl), nothing new the second time, send one message.
+// Uidl), nothing new the second time, send one message; and a Google service account (the
+// sandbox's key file, domain-wide delegation) acting for a user of the private Dovecot: no
+// authorization (WrongState), fetch that user's seeded mail, send one message as that user.
 //
 // Environment (set by run_test.sh): SANDBOX_AUTHORIZE_URL, SANDBOX_TOKEN_URL,
 // SANDBOX_REVOCATION_URL, SANDBOX_CA_FILE, OM_TEST_BROWSER_JS, OM_TEST_IMAPS_PORT,
 // OM_TEST_SUBMISSION_PORT, OM_TEST_SINK_DIR, OM_TEST_SEEDED, OM_TEST_WORKDIR, OM_TEST_C_LAYOUT,
 // OM_TEST_STATS_JS (prints the sandbox's count of token requests of a grant type),
 // OM_TEST_GRAPH_URL (the Graph emulator's service root), OM_TEST_GRAPH_USER and
-// OM_TEST_GRAPH_SEEDED (its mailbox and the messages run_test.sh seeded in its Inbox).
+// OM_TEST_GRAPH_SEEDED (its mailbox and the messages run_test.sh seeded in its Inbox),
+// SANDBOX_SA_KEY_FILE (the sandbox's service account key file), OM_TEST_SA_USER (the user it
+// acts for), OM_TEST_SA_SEEDED and OM_TEST_SA_SEED (the messages run_test.sh seeded in that
+// user's INBOX with seed.py --seed).
 // Prints "ok - …" / "not ok - …" and one final "N passed, M failed"; exit code 1 on failure.
 
 using System;
@@ -164,6 +169,111 @@ internal static class DemoTest
             Ok(OAuthMailJson.GetInt64(result, "reply_code") == 202 && OAuthMailJson.GetString(result, "saved_to") == "sentitems"
                && !string.IsNullOrEmpty(OAuthMailJson.GetString(result, "message_id")),
                "Graph: Send through Graph (202; Exchange keeps the copy in sentitems)", result);
+        }
+    }
+
+    // A Google service account acting for OM_TEST_SA_USER: the key file and "subject", scope
+    // "mail"; no client_id, client_secret or authorize_url (the key file has the identity).
+    private static string ServiceAccountJson()
+    {
+        string user = Env("OM_TEST_SA_USER");
+        return "{"
+            + "\"provider\": \"custom\","
+            + "\"flow\": \"service_account\","
+            + "\"service_account_key_file\": " + Q(Env("SANDBOX_SA_KEY_FILE")) + ","
+            + "\"subject\": " + Q(user) + ","
+            + "\"email\": " + Q(user) + ","
+            + "\"scopes\": \"mail\","
+            + "\"token_url\": " + Q(Env("SANDBOX_TOKEN_URL")) + ","
+            + "\"incoming\": {\"protocol\": \"imap\", \"host\": \"127.0.0.1\", \"port\": " + Env("OM_TEST_IMAPS_PORT") + ", \"security\": \"tls\"},"
+            + "\"outgoing\": {\"host\": \"127.0.0.1\", \"port\": " + Env("OM_TEST_SUBMISSION_PORT") + ", \"security\": \"starttls\"},"
+            + "\"ca_certs_file\": " + Q(Env("SANDBOX_CA_FILE")) + ","
+            + "\"language\": \"en\""
+            + "}";
+    }
+
+    // A service account: nothing to authorize, the token from its key; fetch the user's seeded
+    // mail (then nothing new) and send one message as that user (found in the SMTP sink).
+    private static void ServiceAccountScenario(string sinkDir)
+    {
+        string user = Env("OM_TEST_SA_USER");
+        int seeded = int.Parse(Env("OM_TEST_SA_SEEDED"), CultureInfo.InvariantCulture);
+        string seedPrefix = "<seed-" + Env("OM_TEST_SA_SEED") + "-";
+        using (var sa = new OAuthMailAccount(ServiceAccountJson()))
+        {
+            var events = new List<string>();
+            sa.TokensChanged += (sender, json) => { lock (events) events.Add(json); };
+
+            string cfg = sa.GetConfigJson();
+            Ok(OAuthMailJson.GetString(cfg, "flow") == "service_account" && cfg.Contains("mail-robot@") && !cfg.Contains("PRIVATE KEY"),
+               "service account: GetConfigJson shows the account, never the private key", cfg);
+            string findings = sa.Check();
+            Ok(findings.Contains("service_account_delegation") && findings.Contains(user),
+               "service account: Check() says what the Workspace admin must delegate", findings);
+
+            // nothing to authorize: both interactive flows are refused
+            var refused = Catch<OAuthMailException>(() => sa.StartAuthorization(false));
+            Ok(refused != null && refused.Status == OAuthMailStatus.WrongState,
+               "service account: StartAuthorization throws OM_STATUS_WRONG_STATE", refused == null ? "no exception" : refused.ToString());
+            Ok(refused != null && refused.Message.Contains("service account needs no authorization"),
+               "service account: the refusal says why, readably", refused == null ? null : refused.Message);
+            var refusedDevice = Catch<OAuthMailException>(() => sa.StartDeviceAuthorization());
+            Ok(refusedDevice != null && refusedDevice.Status == OAuthMailStatus.WrongState,
+               "service account: StartDeviceAuthorization throws OM_STATUS_WRONG_STATE too",
+               refusedDevice == null ? "no exception" : refusedDevice.ToString());
+
+            long expiresAt;
+            string token = sa.GetAccessToken(0, out expiresAt);
+            long now = (long)(DateTime.UtcNow - new DateTime(1970, 1, 1, 0, 0, 0, DateTimeKind.Utc)).TotalSeconds;
+            Ok(!string.IsNullOrEmpty(token) && expiresAt > now + 60, "service account: GetAccessToken without any authorization (a signed assertion)");
+            string tokens = sa.ExportTokens();
+            Ok(OAuthMailJson.GetString(tokens, "access_token") == token && !tokens.Contains("\"refresh_token\""),
+               "service account: ExportTokens holds the access token, no refresh token");
+            lock (events)
+                Ok(events.Count >= 1 && !events[events.Count - 1].Contains("\"refresh_token\""),
+                   "service account: TokensChanged raised with the new set", events.Count + " events");
+
+            var reports = OAuthMailJson.GetArrayItems(sa.ServersCheck(30000));
+            Ok(reports.Count == 2 && reports.All(r => OAuthMailJson.GetBool(r, "authenticated") == true),
+               "service account: ServersCheck logs in to IMAPS and submission as " + user, string.Join(" | ", reports));
+
+            var ids = new List<string>();
+            bool own = true;
+            string summary = sa.Fetch(null, (info, data) =>
+            {
+                string id = Header(data, "Message-ID") ?? "";
+                ids.Add(id);
+                own &= id.StartsWith(seedPrefix, StringComparison.Ordinal) && Header(data, "To") == user
+                       && info.Folder == "INBOX" && info.Uid != 0 && info.Size == (ulong)data.Length;
+                return FetchAction.Continue;
+            });
+            Ok(ids.Count == seeded && OAuthMailJson.GetInt64(summary, "delivered") == seeded,
+               "service account: Fetch delivers the " + seeded + " messages seeded for " + user, summary);
+            Ok(ids.Count > 0 && own, "service account: they are the user's own (Message-ID, To, folder, UID, size)", string.Join(", ", ids));
+            int again = 0;
+            string summary2 = sa.Fetch(null, (info, data) => { again++; return FetchAction.Continue; });
+            Ok(again == 0 && OAuthMailJson.GetInt64(summary2, "delivered") == 0, "service account: a second Fetch sees nothing new", summary2);
+
+            const string saSubject = "Devis n°42 – société Élan (service account)";
+            int sinkBefore = SinkMessages(sinkDir).Length;
+            string result = sa.Send("{"
+                + "\"to\": " + Q("Achats <achats@example.test>") + ","
+                + "\"subject\": " + Q(saSubject) + ","
+                + "\"text\": " + Q("Bonjour,\nnotre relance, envoyée par le compte de service.\n")
+                + "}");
+            Ok(OAuthMailJson.GetInt64(result, "reply_code") == 250 && OAuthMailJson.GetString(result, "mail_from") == user,
+               "service account: Send through Dovecot as " + user + " (250)", result);
+            var files = WaitSink(sinkDir, sinkBefore + 1);
+            string sentFrom = null, sentSubject = null;
+            if (files.Length > sinkBefore)
+            {
+                byte[] raw = File.ReadAllBytes(files[files.Length - 1]);
+                sentFrom = Header(raw, "From");
+                sentSubject = DecodeWords(Header(raw, "Subject"));
+            }
+            Ok(files.Length == sinkBefore + 1 && sentFrom == user && sentSubject == saSubject,
+               "service account: the sink received it, From the user, the subject intact", sentFrom + " / " + sentSubject);
+            Ok(sa.GetAccessToken() == token, "service account: the token is reused while valid");
         }
     }
 
@@ -731,6 +841,9 @@ internal static class DemoTest
 
         // --- Microsoft Graph as the transport ------------------------------------------------------
         Step("Microsoft Graph", GraphScenario);
+
+        // --- a Google service account: no authorization, tokens from its key -------------------------
+        Step("service account", () => ServiceAccountScenario(sinkDir));
 
         // --- cancellation, disposal -------------------------------------------------------------
         Step("cancel from another thread", () =>

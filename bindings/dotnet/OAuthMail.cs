@@ -409,6 +409,10 @@ namespace OAuthMail
         /// Starts the browser authorization; returns the authorization URL (show it if the browser
         /// did not open). The account's configuration decides whether the browser opens
         /// (<c>open_browser</c>, default true; an admin may have set it to false).
+        /// Accounts without a user (<c>"flow": "service_account"</c>, a Google service account's
+        /// key file, or <c>"client_credentials"</c>) have nothing to authorize: this and
+        /// StartDeviceAuthorization throw with Status == WrongState, and GetAccessToken, Fetch
+        /// and Send get their tokens by themselves.
         /// </summary>
         public string StartAuthorization()
         {

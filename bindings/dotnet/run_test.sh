@@ -2,8 +2,10 @@
 # The .NET binding's test: installs Mono if missing, builds the library, compiles
 # bindings/dotnet/OAuthMail.cs + DemoTest.cs with mcs, starts the local sandbox (the test
 # OAuth2 server, the Microsoft Graph emulator, a private Dovecot, the SMTP sink) like
-# scripts/demo.sh, seeds mail (IMAP and Graph), runs the program with mono, and confirms the
-# sends by counting the sink's files and reading the Graph mailbox's Sent Items.
+# scripts/demo.sh, seeds mail (IMAP and Graph; IMAP also for the user the sandbox's Google
+# service account acts for), runs the program with mono, and confirms the sends by counting the
+# sink's files (the service account's message among them) and reading the Graph mailbox's Sent
+# Items.
 # Run as root on Debian 12: bash bindings/dotnet/run_test.sh   (exit code 0 = passed)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -88,6 +90,12 @@ https.get(process.env.SANDBOX_ISSUER + '/_test/stats', { ca: fs.readFileSync(pro
 }).on('error', (e) => { console.error(e.message); process.exit(1); });
 JS
 echo "== seeded $seeded messages for alice@example.test"
+# The service account scenario's user (the key file: SANDBOX_SA_KEY_FILE from sandbox-env.sh).
+sa_user=dotnet-sa@example.test
+sa_seeded=2
+sa_seed=22
+python3 tests/sandbox/mail/seed.py "$maildir_root" "$sa_user" "$sa_seeded" --seed "$sa_seed" --subject-prefix Relance >/dev/null
+echo "== seeded $sa_seeded messages for $sa_user (the service account's user; key $SANDBOX_SA_KEY_FILE)"
 
 # The Graph scenario's mailbox, seeded through the Graph emulator's test endpoint.
 graph_user=dotnet-graph@example.test
@@ -128,6 +136,7 @@ export OM_TEST_IMAPS_PORT OM_TEST_SUBMISSION_PORT OM_TEST_SINK_DIR OM_TEST_C_LAY
 export OM_TEST_SEEDED=$seeded OM_TEST_WORKDIR=$PWD/$work
 export OM_TEST_BROWSER_JS=$PWD/tests/sandbox/browser.mjs OM_TEST_STATS_JS=$PWD/$work/stats.mjs
 export OM_TEST_GRAPH_URL=$GRAPH_URL OM_TEST_GRAPH_USER=$graph_user OM_TEST_GRAPH_SEEDED=$graph_seeded
+export OM_TEST_SA_USER=$sa_user OM_TEST_SA_SEEDED=$sa_seeded OM_TEST_SA_SEED=$sa_seed
 export LD_LIBRARY_PATH=$lib_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
 echo "== running DemoTest.exe with mono"
@@ -140,11 +149,19 @@ echo "== mono exited with $rc after $(( $(date +%s) - t0 ))s"
 
 sink_after=$(find "$OM_TEST_SINK_DIR" -name '*.eml' | wc -l)
 sent=$(( sink_after - sink_before ))
-if [ "$sent" -ne 4 ]; then
-  echo "run_test: the SMTP sink received $sent message(s), expected 4 (Send, SendRaw, SendBatch of 2)" >&2
+if [ "$sent" -ne 5 ]; then
+  echo "run_test: the SMTP sink received $sent message(s), expected 5 (Send, SendRaw, SendBatch of 2, the service account's Send)" >&2
   rc=1
 else
-  echo "== the SMTP sink received the 4 messages sent (Send, SendRaw, SendBatch of 2)"
+  echo "== the SMTP sink received the 5 messages sent (Send, SendRaw, SendBatch of 2, the service account's Send)"
+fi
+# The service account's message: its user is the envelope sender.
+sa_from=$( (grep -lF "\"mail_from\": \"$sa_user\"" "$OM_TEST_SINK_DIR"/*.json || true) | wc -l)
+if [ "$sa_from" -ne 1 ]; then
+  echo "run_test: the SMTP sink holds $sa_from message(s) with envelope sender $sa_user, expected 1" >&2
+  rc=1
+else
+  echo "== the service account's message reached the sink with envelope sender $sa_user"
 fi
 # What was sent through Graph: the emulator keeps it in the mailbox's Sent Items (the emulator
 # has no SMTP sink: the count above is the SMTP sends only).

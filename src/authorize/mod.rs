@@ -18,12 +18,20 @@ pub fn check_interactive(config: &Config) -> Result<()> {
     let l = config.language;
     match config.flow {
         Flow::ServiceAccount => Err(Error::wrong_state(l.pick(
-            "A service account needs no authorization: its tokens come from its key (call om_get_access_token, or just fetch and send)",
-            "Un compte de service n'a pas besoin d'autorisation : ses jetons viennent de sa clé (appelez om_get_access_token, ou relevez et envoyez directement)",
+            "A service account needs no authorization: its tokens come from its key",
+            "Un compte de service n'a pas besoin d'autorisation : ses jetons viennent de sa clé",
+        ))
+        .with_hint(l.pick(
+            "Nothing to do for the user: get a token, fetch or send directly.",
+            "Rien à faire pour l'utilisateur : obtenez un jeton, relevez ou envoyez directement.",
         ))),
         Flow::ClientCredentials => Err(Error::wrong_state(l.pick(
             "An app-only (client_credentials) account needs no user authorization: its tokens come from its credentials",
             "Un compte en mode application (client_credentials) n'a pas besoin d'autorisation par un utilisateur : ses jetons viennent de ses identifiants",
+        ))
+        .with_hint(l.pick(
+            "Nothing to do for the user: get a token, fetch or send directly.",
+            "Rien à faire pour l'utilisateur : obtenez un jeton, relevez ou envoyez directement.",
         ))),
         _ => Ok(()),
     }

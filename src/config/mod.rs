@@ -305,6 +305,11 @@ impl Config {
                         "configuration key `subject`: the user the service account acts as (or `email`)",
                     ))
                 }
+                Some(_) if self.token_scopes.is_empty() => {
+                    return Err(Error::config(
+                        "configuration key `scopes`: a service account asks for its scopes itself (e.g. https://mail.google.com/, the ones delegated to it)",
+                    ))
+                }
                 Some(_) => {}
             }
         }

@@ -31,7 +31,8 @@ pub fn classify(config: &Config, grant: Grant, err: &ProviderError) -> Error {
         (_, "access_denied") => Status::AccessDenied,
         // the admin's setup (delegation, key, user) is wrong: nothing the user can do
         (Grant::ServiceAccount, "unauthorized_client") => Status::AccessDenied,
-        (Grant::ServiceAccount, "invalid_grant") => Status::AuthorizationRequired,
+        // not the user's to fix by authorizing: the admin's key, user or clock
+        (Grant::ServiceAccount, _) => Status::ProviderError,
         (Grant::DeviceCode, "expired_token") => Status::Timeout,
         (Grant::Refresh, "invalid_grant") => Status::AuthorizationRequired,
         (Grant::Refresh, "interaction_required" | "consent_required" | "login_required") => {
@@ -45,8 +46,8 @@ pub fn classify(config: &Config, grant: Grant, err: &ProviderError) -> Error {
             "L'accès a été refusé chez le fournisseur (l'utilisateur a refusé, ou une règle l'interdit)",
         ),
         (_, Grant::ServiceAccount) => l.pick(
-            "Google refused the service account's request for an access token",
-            "Google a refusé la demande de jeton d'accès du compte de service",
+            "The token endpoint refused the service account's request for an access token",
+            "Le point de jeton a refusé la demande de jeton d'accès du compte de service",
         ),
         (Status::AuthorizationRequired, _) => l.pick(
             "Authorization required: the provider no longer accepts the saved authorization; the user must authorize again",
