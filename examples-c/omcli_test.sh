@@ -368,10 +368,10 @@ python3 tests/sandbox/mail/seed.py "$maildir_root" "$sa_user" 3 --seed 11 --subj
 jwt_before=$(sandbox_stat jwt_bearer)
 
 run sa_authorize "$omcli" authorize "$saccount"
-expect sa_authorize "service account: authorize refused (exit 1, WRONG_STATE, a readable message and what to run)" 1 \
-  "^error: authorization: A service account needs no authorization.*\[OM_STATUS_WRONG_STATE\]" "^hint: .*omcli token"
+expect sa_authorize "service account: authorize refused (exit 1, WRONG_STATE, a readable message and the library's hint)" 1 \
+  "^error: authorization: A service account needs no authorization.*\[OM_STATUS_WRONG_STATE\]" "^hint: Nothing to do for the user"
 run sa_device "$omcli" authorize "$saccount" --device
-expect sa_device "service account: authorize --device refused the same way" 1 "OM_STATUS_WRONG_STATE" "^hint: nothing to authorize"
+expect sa_device "service account: authorize --device refused the same way" 1 "OM_STATUS_WRONG_STATE" "^hint: Nothing to do for the user"
 if [ ! -e "$stokens" ]; then ok "service account: no tokens after the refused authorizations"
 else not_ok "service account: no tokens after the refused authorizations"; fi
 
