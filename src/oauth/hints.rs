@@ -254,3 +254,37 @@ fn hint(
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod service_account_tests {
+    use super::*;
+
+    fn refused(code: &str, description: &str) -> Error {
+        let config = Config::from_json(
+            r#"{"provider":"custom","flow":"client_credentials","client_id":"c","token_url":"https://idp.example/token","language":"fr"}"#,
+        )
+        .unwrap();
+        let pe = ProviderError {
+            error: code.to_string(),
+            error_description: Some(description.to_string()),
+            ..Default::default()
+        };
+        classify(&config, Grant::ServiceAccount, &pe)
+    }
+
+    #[test]
+    fn each_refusal_names_who_must_act() {
+        // an assertion Google finds out of time: the workstation's clock
+        let e = refused("invalid_grant", "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.");
+        assert_eq!(e.status, Status::ProviderError);
+        assert!(e.hint.as_deref().unwrap().contains("horloge"), "{e:?}");
+        assert!(e.detail.unwrap().contains("short-lived"));
+        let e = refused("invalid_grant", "Invalid JWT Signature.");
+        assert!(e.hint.unwrap().contains("clé JSON"));
+        let e = refused("unauthorized_client", "Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.");
+        assert_eq!(e.status, Status::AccessDenied);
+        assert!(e.hint.unwrap().contains("Délégation au niveau du domaine"));
+        let e = refused("invalid_grant", "Invalid email or User ID");
+        assert!(e.hint.unwrap().contains("`subject`"));
+    }
+}
