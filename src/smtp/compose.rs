@@ -445,8 +445,21 @@ pub fn compose(
         ))
     })?;
 
+    let bytes = message.formatted();
+    // RFC 5322 §2.1.1: no line above 998 characters. Headers are folded at spaces; a single
+    // word longer than that (a name or subject without any space) cannot be folded.
+    if let Some(n) = bytes
+        .split(|&c| c == b'\n')
+        .map(|l| l.len().saturating_sub(1))
+        .find(|&n| n > 998)
+    {
+        return Err(crate::Error::invalid_argument(lang.pick_string(
+            format!("message: a header would make a line of {n} characters (at most 998): a name, subject or header value has a word that long without any space; shorten it"),
+            format!("message : un en-tête ferait une ligne de {n} caractères (998 au plus) : un nom, un objet ou une valeur d'en-tête contient un mot aussi long sans espace ; raccourcissez-le"),
+        )));
+    }
     Ok(Composed {
-        bytes: message.formatted(),
+        bytes,
         message_id,
         envelope_from: envelope_from.to_string(),
         recipients: recipients.iter().map(|a| a.to_string()).collect(),
