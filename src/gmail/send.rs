@@ -21,7 +21,7 @@ const JSON_LIMIT: usize = 3 * 1024 * 1024;
 const MAX_MESSAGE: usize = 35 * 1024 * 1024;
 
 async fn send_one(api: &Rest<'_>, raw: &[u8], p: Prepared) -> Result<SendResult> {
-    let mime = crate::graph::send::graph_mime(raw, &p)?;
+    let mime = crate::outgoing::mime_with_hidden_recipients(raw, &p)?;
     if mime.len() > MAX_MESSAGE {
         let l = api.account.config.language;
         return Err(Error::new(

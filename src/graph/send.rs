@@ -12,7 +12,6 @@ use super::{Graph, MAX_CONCURRENT};
 use crate::account::Account;
 use crate::error::{Error, Result, Status};
 use crate::rest::Body;
-use crate::smtp::envelope::{header_fields, parse_address_list};
 use crate::smtp::{Envelope, Prepared, SendResult};
 use base64::Engine;
 use futures_util::StreamExt;
@@ -27,38 +26,8 @@ const MAX_MESSAGE: usize = 150 * 1024 * 1024;
 /// Bytes per PUT of an upload session: a multiple of 320 KiB, under 4 MiB (Graph's rules).
 const UPLOAD_CHUNK: usize = 320 * 1024 * 12;
 
-/// The MIME Graph must send: the message without its Bcc header, the hidden recipients of the
-/// envelope added as one Bcc header.
-pub fn graph_mime(raw: &[u8], p: &Prepared) -> Result<Vec<u8>> {
-    let mut shown: Vec<String> = Vec::new();
-    for (n, v) in header_fields(raw) {
-        for name in ["To", "Cc"] {
-            if n.eq_ignore_ascii_case(name) {
-                shown.extend(
-                    parse_address_list(name, &v)?
-                        .into_iter()
-                        .map(|a| a.to_lowercase()),
-                );
-            }
-        }
-    }
-    let hidden: Vec<String> = p
-        .envelope
-        .to()
-        .iter()
-        .map(|a| a.to_string())
-        .filter(|a| !shown.contains(&a.to_lowercase()))
-        .collect();
-    if hidden.is_empty() {
-        return Ok(p.data.clone());
-    }
-    let mut out = format!("Bcc: {}\r\n", hidden.join(", ")).into_bytes();
-    out.extend_from_slice(&p.data);
-    Ok(out)
-}
-
 async fn send_one(graph: &Graph<'_>, raw: &[u8], p: Prepared) -> Result<SendResult> {
-    let mime = graph_mime(raw, &p)?;
+    let mime = crate::outgoing::mime_with_hidden_recipients(raw, &p)?;
     if mime.len().div_ceil(3) * 4 > MAX_REQUEST {
         return send_large(graph, &mime, &p).await;
     }

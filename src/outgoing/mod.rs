@@ -59,3 +59,34 @@ pub async fn send_batch(
         Err(e) => messages.iter().map(|_| Err(e.clone())).collect(),
     }
 }
+
+/// The MIME an HTTPS API (Graph, Gmail) must send, which takes its recipients from the headers:
+/// the message without its Bcc header, the envelope's recipients outside To/Cc added as one Bcc
+/// header (the service removes it from what it delivers).
+pub fn mime_with_hidden_recipients(raw: &[u8], p: &crate::smtp::Prepared) -> Result<Vec<u8>> {
+    let mut shown: Vec<String> = Vec::new();
+    for (n, v) in crate::smtp::envelope::header_fields(raw) {
+        for name in ["To", "Cc"] {
+            if n.eq_ignore_ascii_case(name) {
+                shown.extend(
+                    crate::smtp::envelope::parse_address_list(name, &v)?
+                        .into_iter()
+                        .map(|a| a.to_lowercase()),
+                );
+            }
+        }
+    }
+    let hidden: Vec<String> = p
+        .envelope
+        .to()
+        .iter()
+        .map(|a| a.to_string())
+        .filter(|a| !shown.contains(&a.to_lowercase()))
+        .collect();
+    if hidden.is_empty() {
+        return Ok(p.data.clone());
+    }
+    let mut out = format!("Bcc: {}\r\n", hidden.join(", ")).into_bytes();
+    out.extend_from_slice(&p.data);
+    Ok(out)
+}
