@@ -145,6 +145,11 @@ typedef struct om_message {
    * POP3: the UIDL, the message's stable id; Graph, Gmail API: the message id; "" for IMAP.
    */
   const char *uidl;
+  /**
+   * With the fetch option `"parse": true`: the message parsed, the JSON om_message_parse
+   * gives; else NULL. UTF-8, valid only during the callback.
+   */
+  const char *parsed_json;
 } om_message;
 
 /**
@@ -480,6 +485,147 @@ om_status om_authorize_cancel(struct om_account *account);
 om_status om_device_start(struct om_account *account, uint32_t timeout_ms, char **out_json);
 
 /**
+ * Lists one page of a folder's messages without downloading them. `options_json` (may be
+ * NULL): `{"folder": "INBOX", "search": {"unseen": bool, "flagged": bool, "answered": bool,
+ * "since": "2026-02-01", "before": "2026-03-01", "from": "…", "to": "…", "subject": "…",
+ * "text": "…", "larger": bytes, "smaller": bytes, "keyword": "…"}, "uids": "1:500" (IMAP),
+ * "limit": 100 (1–1000), "cursor": "…", "order": "newest_first"|"oldest_first",
+ * "timeout_ms": N}` — every search key given must match.
+ * `*out_json` (free with om_string_free): `{"folder", "uidvalidity", "total", "next_cursor",
+ * "messages": [{"id", "uid", "flags", "size", "internal_date", "has_attachments", "from",
+ * "sender", "reply_to", "to", "cc", "bcc", "subject", "date", "date_unix", "message_id",
+ * "in_reply_to", "references"}]}` — the header fields as om_message_parse gives them; `id` is
+ * what the other om_messages_* calls take (IMAP: the UID; POP3: the UIDL; Graph, Gmail: the
+ * message id); pass `next_cursor` back as `cursor` for the next page (absent on the last).
+ * IMAP: one UID SEARCH and one UID FETCH of headers, flags, size and BODYSTRUCTURE per page;
+ * POP3: the header of each message with TOP (no search keys but `larger`/`smaller`); Graph:
+ * `$filter`/`$search`; Gmail: `q`. Read-only (EXAMINE): nothing is marked read.
+ *
+ * Blocks; cancel from another thread with om_account_cancel. Needs om_init(). Any host thread.
+ * Errors: as om_fetch; OM_STATUS_INVALID_CONFIG (options: the message names the key),
+ * OM_STATUS_INVALID_ARGUMENT (unknown folder; a cursor of another folder or from before the
+ * folder's UIDVALIDITY changed).
+ *
+ * # Safety
+ * `options_json` is NULL or a NUL-terminated string; `out_json` is writable.
+ */
+om_status om_messages_list(struct om_account *account, const char *options_json, char **out_json);
+
+/**
+ * Fetches chosen messages whole and hands each to `callback` (as om_fetch does, `parsed_json`
+ * included with `"parse": true`). `selection_json`: `{"folder": "INBOX", "ids": ["…"]` (the
+ * `id`s of om_messages_list) or `"uids": [N…]` (IMAP), `"uidvalidity": N` (IMAP, optional:
+ * refused when the folder's changed), `"parse": bool, "mark_seen": bool, "timeout_ms": N}`.
+ * The fetch state is not touched (these messages stay "new" for om_fetch); IMAP reads with
+ * BODY.PEEK unless `mark_seen`. A chosen message that no longer exists is skipped; the callback's
+ * OM_FETCH_STOP ends the call early. `*out_count` (may be NULL): the messages delivered.
+ *
+ * Blocks; cancel with om_account_cancel. Needs om_init(). Any host thread.
+ * Errors: as om_fetch; OM_STATUS_INVALID_ARGUMENT (nothing chosen, an id of another transport,
+ * UIDVALIDITY changed).
+ *
+ * # Safety
+ * `selection_json` is a NUL-terminated string; `callback` follows om_message_cb;
+ * `out_count` is NULL or writable.
+ */
+om_status om_messages_fetch(struct om_account *account,
+                            const char *selection_json,
+                            om_message_cb callback,
+                            void *user_data,
+                            uint32_t *out_count);
+
+/**
+ * Sets and clears flags of chosen messages. `options_json`: the selection of om_messages_fetch
+ * (`folder`, `ids` or `uids`, `uidvalidity`, `timeout_ms`) and `"add": [...]`, `"remove":
+ * [...]` with `seen`, `flagged`, `answered`, `draft` or keywords (IMAP keywords; Graph
+ * categories; Gmail labels, `flagged` = starred). POP3: OM_STATUS_UNSUPPORTED.
+ *
+ * Blocks; cancel with om_account_cancel. Needs om_init(). Any host thread.
+ * Errors: as om_fetch; OM_STATUS_INVALID_ARGUMENT (nothing chosen or to change, a keyword IMAP
+ * cannot hold), OM_STATUS_UNSUPPORTED.
+ *
+ * # Safety
+ * `options_json` is a NUL-terminated string.
+ */
+om_status om_messages_set_flags(struct om_account *account, const char *options_json);
+
+/**
+ * Moves chosen messages into another folder, created when missing. `options_json`: the
+ * selection of om_messages_fetch and `"to": "Clients/Société"` (IMAP: MOVE when the server has
+ * it, else COPY, \Deleted and UID EXPUNGE of exactly these messages; Graph: the folder by
+ * display path or well-known name; Gmail: labels swapped). POP3: OM_STATUS_UNSUPPORTED.
+ *
+ * Blocks; cancel with om_account_cancel. Needs om_init(). Any host thread.
+ * Errors: as om_messages_set_flags.
+ *
+ * # Safety
+ * `options_json` is a NUL-terminated string.
+ */
+om_status om_messages_move(struct om_account *account, const char *options_json);
+
+/**
+ * Copies chosen messages into another folder, created when missing (`options_json` as
+ * om_messages_move; Gmail: the label added). POP3: OM_STATUS_UNSUPPORTED.
+ *
+ * Blocks; cancel with om_account_cancel. Needs om_init(). Any host thread.
+ * Errors: as om_messages_set_flags.
+ *
+ * # Safety
+ * `options_json` is a NUL-terminated string.
+ */
+om_status om_messages_copy(struct om_account *account, const char *options_json);
+
+/**
+ * Deletes chosen messages (`options_json`: the selection of om_messages_fetch). IMAP: flagged
+ * \Deleted and expunged (UID EXPUNGE of exactly these when the server has UIDPLUS, else only
+ * flagged, so another client's \Deleted messages are not expunged); POP3: DELE, then QUIT;
+ * Graph: moved to Deleted Items; Gmail: moved to the trash.
+ *
+ * Blocks; cancel with om_account_cancel. Needs om_init(). Any host thread.
+ * Errors: as om_messages_set_flags.
+ *
+ * # Safety
+ * `options_json` is a NUL-terminated string.
+ */
+om_status om_messages_delete(struct om_account *account, const char *options_json);
+
+/**
+ * Creates the folder `name` (UTF-8, parts separated by `/`; parents are created as the server
+ * needs); a folder that exists already is not an error. POP3: OM_STATUS_UNSUPPORTED.
+ * Blocks up to `timeout_ms` (0: twice timeout_secs). Needs om_init(). Any host thread.
+ * Errors: as om_messages_set_flags.
+ *
+ * # Safety
+ * `name` is a NUL-terminated string.
+ */
+om_status om_folder_create(struct om_account *account, const char *name, uint32_t timeout_ms);
+
+/**
+ * Waits for new mail in a folder: returns as soon as a message arrives or after `timeout_ms`
+ * (then `"new_mail": false`, still OM_STATUS_OK). IMAP: IDLE (RFC 2177) when the server offers
+ * it, re-issued every 25 minutes (Gmail and Exchange drop IDLE after about 29–30), else a UID
+ * SEARCH every `poll_interval_secs`; POP3, Graph, Gmail API: the newest message polled. A cut
+ * connection is re-opened (fresh token) and the wait goes on from where it started, so mail that
+ * arrived meanwhile still wakes it. Flag changes and deletions do not wake it.
+ * `options_json` (may be NULL): `{"folder": "INBOX", "poll_interval_secs": 60,
+ * "idle_refresh_secs": 1500, "poll_only": false}`. `*out_json` (may be NULL; free with
+ * om_string_free): `{"new_mail", "folder", "method": "idle"|"poll", "reconnects"}`.
+ *
+ * Blocks the calling thread (run it on a worker thread: a host loops on it, then calls
+ * om_fetch); om_account_cancel from another thread ends it at once with OM_STATUS_CANCELLED
+ * (and cancels the account's other operations in progress). Needs om_init().
+ * Errors: as om_fetch (the server's refusal, the folder unknown, a connection that cannot be
+ * re-opened).
+ *
+ * # Safety
+ * `options_json` is NULL or a NUL-terminated string; `out_json` is NULL or writable.
+ */
+om_status om_wait_for_mail(struct om_account *account,
+                           const char *options_json,
+                           uint32_t timeout_ms,
+                           char **out_json);
+
+/**
  * Fetches mail from the account's incoming server (IMAP, POP3, Microsoft Graph or the Gmail API)
  * and hands each
  * message to `callback`, in UID order (POP3: server order, new mail told by UIDL; Graph: the
@@ -497,7 +643,9 @@ om_status om_device_start(struct om_account *account, uint32_t timeout_ms, char 
  *
  * `options_json` (may be NULL): `{"folder": "INBOX", "only_new": bool, "max_messages": N,
  * "since": "2026-02-01", "mark_seen": bool, "after_delivery": "keep"|"delete"|"move",
- * "move_to": "Archive", "batch_size": 50, "timeout_ms": N}`. Messages are read with
+ * "move_to": "Archive", "batch_size": 50, "timeout_ms": N, "parse": bool}` (`parse`: each
+ * message also parsed, `om_message.parsed_json`; om_fetch_to_directory writes it as
+ * `<name>.json` beside `<name>.eml`). Messages are read with
  * BODY.PEEK (not marked read unless `mark_seen`). Graph: `folder` is a well-known name
  * (`inbox`, `sentitems`, …) or a display path (`Clients/Société`); `batch_size` is the delta
  * page size; up to 4 messages are downloaded at once (Exchange's limit per mailbox), and
@@ -703,6 +851,85 @@ om_status om_log_set_callback(om_log_cb callback,
  * `message` is NULL or a NUL-terminated string.
  */
 om_status om_log_write(int32_t level, const char *message);
+
+/**
+ * Parses the RFC 5322 bytes `data`/`len` (from om_fetch, a `.eml` file, anywhere) into JSON.
+ * `*out_json` (free with om_string_free): `{"from", "sender", "reply_to", "to", "cc", "bcc"`
+ * (arrays of `{"name", "address"}`, names decoded from RFC 2047 in any charset), `"subject"`,
+ * `"date"` (RFC 3339) and `"date_unix"`, `"message_id"`, `"in_reply_to"`, `"references"`,
+ * `"text"` (UTF-8; derived from the HTML body when there is no text part, then
+ * `"text_from_html": true`), `"html"`, `"attachments"`: `[{"index", "file_name", "content_type",
+ * "size", "content_id", "disposition", "is_message", "is_tnef"}]` (inline parts included, names
+ * decoded from RFC 2231 and 2047), `"encrypted"`, `"signed"`, `"security"` (`"smime"`, `"pgp"`
+ * or null), `"has_tnef"` (a `winmail.dat`, listed but not unpacked), `"unreadable"`}. Absent
+ * values are null. Malformed mail still gives what could be read (never an error).
+ * `options_json` (may be NULL): `{"text": true, "html": true}` (false leaves a body out).
+ *
+ * No account, no network, no om_init() needed. Any thread.
+ * Errors: OM_STATUS_INVALID_ARGUMENT (`data` NULL with `len` > 0, bad options, `out_json`
+ * NULL).
+ *
+ * # Safety
+ * `data` points to `len` readable bytes (or is NULL when `len` is 0); `options_json` is NULL or
+ * a NUL-terminated string; `out_json` is writable.
+ */
+om_status om_message_parse(const uint8_t *data,
+                           size_t len,
+                           const char *options_json,
+                           char **out_json);
+
+/**
+ * The decoded bytes of attachment `index` (the `"index"` om_message_parse lists) of the
+ * message `data`/`len`; a message attached whole gives the attached message's bytes.
+ * `*out_data` (free with om_buffer_free) and `*out_len` receive them (an empty attachment: a
+ * valid pointer and 0).
+ *
+ * No account, no network. Any thread.
+ * Errors: OM_STATUS_INVALID_ARGUMENT (no attachment `index`: the message says how many there
+ * are; NULL pointers).
+ *
+ * # Safety
+ * `data` points to `len` readable bytes; `out_data` and `out_len` are writable.
+ */
+om_status om_message_attachment(const uint8_t *data,
+                                size_t len,
+                                uint32_t index,
+                                uint8_t **out_data,
+                                size_t *out_len);
+
+/**
+ * Frees a buffer returned by om_message_attachment. NULL is ignored. Any thread.
+ *
+ * # Safety
+ * `data` is NULL or a buffer from om_message_attachment not freed yet.
+ */
+void om_buffer_free(uint8_t *data);
+
+/**
+ * Saves every attachment of the message `data`/`len` into `directory` (UTF-8, must exist).
+ * File names come from the decoded attachment names made safe for every system: no path
+ * (`../../x.exe` becomes `_.._x.exe`), no character Windows refuses (`a:b` → `a_b`), no
+ * control or bidirectional-override characters, no trailing dot or space, reserved device
+ * names prefixed (`CON` → `_CON`), at most 120 characters keeping the extension, a fallback
+ * `attachment-N` (`message-N.eml` for attached messages) when nothing is left. Existing files
+ * are never replaced: a name in use gets ` (2)`, ` (3)`… (compared ignoring case).
+ * `options_json` (may be NULL): `{"inline": true}` (false skips parts marked inline).
+ * `*out_json` (may be NULL; free with om_string_free): the attachments as om_message_parse
+ * lists them, each with the `"path"` written.
+ *
+ * No account, no network. Any thread.
+ * Errors: OM_STATUS_INVALID_ARGUMENT, OM_STATUS_IO_ERROR (the directory is missing or a file
+ * cannot be written: the files written before it stay).
+ *
+ * # Safety
+ * `data` points to `len` readable bytes; `directory` is a NUL-terminated string;
+ * `options_json` is NULL or a NUL-terminated string; `out_json` is NULL or writable.
+ */
+om_status om_message_save_attachments(const uint8_t *data,
+                                      size_t len,
+                                      const char *directory,
+                                      const char *options_json,
+                                      char **out_json);
 
 /**
  * Composes a message from JSON and sends it over the account's outgoing server: SMTP with

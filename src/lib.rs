@@ -24,6 +24,8 @@ pub mod atomic_file;
 /// cbindgen:ignore
 pub mod authorize;
 /// cbindgen:ignore
+pub mod browse;
+/// cbindgen:ignore
 pub mod callback_mark;
 /// cbindgen:ignore
 pub mod config;
@@ -49,6 +51,8 @@ pub mod log;
 /// cbindgen:ignore
 pub mod mail;
 /// cbindgen:ignore
+pub mod message;
+/// cbindgen:ignore
 pub mod oauth;
 /// cbindgen:ignore
 pub mod outgoing;
@@ -66,6 +70,8 @@ pub mod runtime;
 pub mod tls;
 /// cbindgen:ignore
 pub mod tokens;
+/// cbindgen:ignore
+pub mod wait;
 
 pub use account::Account;
 pub use error::{Error, Result, Status};

@@ -51,13 +51,27 @@ pub fn write_atomically(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<
     crate::atomic_file::write(&target, data, true, false).map(|_| target)
 }
 
-/// A delivery function writing into `dir`; the names written are collected in `written`.
+/// A delivery function writing into `dir`; the names written are collected in `written`. With
+/// `parse`, the parsed message ([`crate::message::parse`]) is written first as JSON beside it
+/// (`<name>.json` for `<name>.eml`), so an .eml that exists always has its .json.
 pub fn writer<'a>(
     dir: &'a Path,
     written: &'a mut Vec<String>,
+    parse: bool,
 ) -> impl FnMut(&MessageMeta<'_>, &[u8]) -> Control + 'a {
     move |meta, data| {
         let name = file_name(meta);
+        if parse {
+            let json_name = format!("{}.json", name.trim_end_matches(".eml"));
+            let parsed = crate::message::parse(data, &Default::default());
+            let json = serde_json::to_vec(&parsed).unwrap_or_default();
+            if let Err(e) = write_atomically(dir, &json_name, &json) {
+                return Control::Fail(crate::Error::new(
+                    crate::Status::IoError,
+                    format!("cannot write {} in {}: {e}", json_name, dir.display()),
+                ));
+            }
+        }
         match write_atomically(dir, &name, data) {
             Ok(_) => {
                 written.push(name);

@@ -17,6 +17,7 @@ pub mod state;
 use crate::account::Account;
 use crate::config::Protocol;
 use crate::error::{Error, Result, Status};
+use crate::imap::commands::{checked, copy_or_move};
 use crate::imap::mailbox::{self, Message};
 use crate::imap::ImapSession;
 use crate::log::Level;
@@ -414,41 +415,6 @@ async fn after_delivery(
             } else {
                 checked(session, host, "EXPUNGE").await?;
             }
-        }
-    }
-    Ok(())
-}
-
-/// Runs `command`, which must end with its tagged OK: a connection lost before it is an error.
-async fn checked(session: &mut ImapSession, host: &str, command: &str) -> Result<()> {
-    session
-        .run_command_and_check_ok(command)
-        .await
-        .map_err(crate::imap::session::map_err(host))
-}
-
-/// UID MOVE (or COPY) to `dest` (wire name), creating it when the server says TRYCREATE.
-async fn copy_or_move(
-    session: &mut ImapSession,
-    host: &str,
-    set: &str,
-    dest: &str,
-    mv: bool,
-) -> Result<()> {
-    let err = crate::imap::session::map_err(host);
-    for attempt in 0..2 {
-        let r = if mv {
-            session.uid_mv(set, dest).await
-        } else {
-            session.uid_copy(set, dest).await
-        };
-        match r {
-            Ok(()) => return Ok(()),
-            Err(async_imap::error::Error::No(_)) if attempt == 0 => {
-                // most often: the destination does not exist yet
-                session.create(dest).await.map_err(&err)?;
-            }
-            Err(e) => return Err(err(e)),
         }
     }
     Ok(())

@@ -35,6 +35,9 @@ pub struct FetchOptions {
     pub batch_size: Option<u32>,
     /// Bound on the whole fetch in milliseconds (default: none beyond the per-read timeout).
     pub timeout_ms: Option<u64>,
+    /// Hand the parsed message ([`crate::message::parse`]) over beside the raw bytes.
+    #[serde(default)]
+    pub parse: bool,
 }
 
 impl FetchOptions {

@@ -79,3 +79,17 @@ pub fn with_account<T>(
     saved?;
     Ok(v)
 }
+
+/// A required byte buffer (`data` may be NULL only when `len` is 0).
+///
+/// # Safety
+/// `data` is NULL or points to `len` readable bytes valid for the call.
+pub unsafe fn bytes_arg<'a>(data: *const u8, len: usize, name: &str) -> Result<&'a [u8]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if data.is_null() {
+        return Err(Error::invalid_argument(format!("`{name}` is NULL")));
+    }
+    Ok(std::slice::from_raw_parts(data, len))
+}

@@ -44,6 +44,9 @@ pub struct om_message {
     pub flags: *const c_char,
     /// POP3: the UIDL, the message's stable id; Graph, Gmail API: the message id; "" for IMAP.
     pub uidl: *const c_char,
+    /// With the fetch option `"parse": true`: the message parsed, the JSON om_message_parse
+    /// gives; else NULL. UTF-8, valid only during the callback.
+    pub parsed_json: *const c_char,
 }
 
 /// Receives one message: `message` describes it, `data`/`len` are its raw RFC 5322 bytes. Both are
@@ -58,6 +61,50 @@ pub type om_message_cb = Option<
         len: usize,
     ) -> i32,
 >;
+
+/// The delivery function handing each message to the host's `cb` (with the parsed JSON when
+/// `parse`), mapping its answer to a [`Control`]; shared by om_fetch and om_messages_fetch.
+pub(crate) fn host_deliver(
+    acc: std::sync::Arc<crate::account::Account>,
+    cb: unsafe extern "C" fn(*mut c_void, *const om_message, *const u8, usize) -> i32,
+    user_data: *mut c_void,
+    parse: bool,
+) -> impl FnMut(&MessageMeta<'_>, &[u8]) -> Control {
+    move |meta: &MessageMeta<'_>, data: &[u8]| -> Control {
+        let folder = CString::new(meta.folder.replace('\0', " ")).unwrap_or_default();
+        let flags = CString::new(meta.flags.join(" ").replace('\0', " ")).unwrap_or_default();
+        let uidl = CString::new(meta.uidl.unwrap_or("").replace('\0', " ")).unwrap_or_default();
+        let parsed = parse.then(|| {
+            let p = crate::message::parse(data, &Default::default());
+            CString::new(serde_json::to_string(&p).unwrap_or_default()).unwrap_or_default()
+        });
+        let m = om_message {
+            uid: meta.uid,
+            uidvalidity: meta.uidvalidity,
+            resync: u32::from(meta.resync),
+            size: meta.size,
+            internal_date: meta.internal_date,
+            folder: folder.as_ptr(),
+            flags: flags.as_ptr(),
+            uidl: uidl.as_ptr(),
+            parsed_json: parsed.as_ref().map_or(std::ptr::null(), |p| p.as_ptr()),
+        };
+        // SAFETY: the host's callback, called as documented.
+        let code = acc.as_callback(|| unsafe { cb(user_data, &m, data.as_ptr(), data.len()) });
+        match code {
+            OM_FETCH_CONTINUE => Control::Continue,
+            OM_FETCH_STOP => Control::Stop,
+            OM_FETCH_ERROR => Control::Fail(Error::new(
+                crate::Status::Cancelled,
+                "the callback returned OM_FETCH_ERROR",
+            )),
+            other => Control::Fail(Error::new(
+                crate::Status::Cancelled,
+                format!("the callback returned {other}, which is not an OM_FETCH_* value"),
+            )),
+        }
+    }
+}
 
 /// Fetches mail from the account's incoming server (IMAP, POP3, Microsoft Graph or the Gmail API)
 /// and hands each
@@ -76,7 +123,9 @@ pub type om_message_cb = Option<
 ///
 /// `options_json` (may be NULL): `{"folder": "INBOX", "only_new": bool, "max_messages": N,
 /// "since": "2026-02-01", "mark_seen": bool, "after_delivery": "keep"|"delete"|"move",
-/// "move_to": "Archive", "batch_size": 50, "timeout_ms": N}`. Messages are read with
+/// "move_to": "Archive", "batch_size": 50, "timeout_ms": N, "parse": bool}` (`parse`: each
+/// message also parsed, `om_message.parsed_json`; om_fetch_to_directory writes it as
+/// `<name>.json` beside `<name>.eml`). Messages are read with
 /// BODY.PEEK (not marked read unless `mark_seen`). Graph: `folder` is a well-known name
 /// (`inbox`, `sentitems`, …) or a display path (`Clients/Société`); `batch_size` is the delta
 /// page size; up to 4 messages are downloaded at once (Exchange's limit per mailbox), and
@@ -115,39 +164,7 @@ pub unsafe extern "C" fn om_fetch(
             crate::fetch::check_configured(&a.config)?;
             let limit =
                 Duration::from_millis(opts.timeout_ms.unwrap_or(u64::from(u32::MAX) * 1000));
-            let acc = a.clone();
-            let mut deliver = move |meta: &MessageMeta<'_>, data: &[u8]| -> Control {
-                let folder = CString::new(meta.folder.replace('\0', " ")).unwrap_or_default();
-                let flags =
-                    CString::new(meta.flags.join(" ").replace('\0', " ")).unwrap_or_default();
-                let uidl =
-                    CString::new(meta.uidl.unwrap_or("").replace('\0', " ")).unwrap_or_default();
-                let m = om_message {
-                    uid: meta.uid,
-                    uidvalidity: meta.uidvalidity,
-                    resync: u32::from(meta.resync),
-                    size: meta.size,
-                    internal_date: meta.internal_date,
-                    folder: folder.as_ptr(),
-                    flags: flags.as_ptr(),
-                    uidl: uidl.as_ptr(),
-                };
-                // SAFETY: the host's callback, called as documented.
-                let code =
-                    acc.as_callback(|| unsafe { cb(user_data, &m, data.as_ptr(), data.len()) });
-                match code {
-                    OM_FETCH_CONTINUE => Control::Continue,
-                    OM_FETCH_STOP => Control::Stop,
-                    OM_FETCH_ERROR => Control::Fail(Error::new(
-                        crate::Status::Cancelled,
-                        "the callback returned OM_FETCH_ERROR",
-                    )),
-                    other => Control::Fail(Error::new(
-                        crate::Status::Cancelled,
-                        format!("the callback returned {other}, which is not an OM_FETCH_* value"),
-                    )),
-                }
-            };
+            let mut deliver = host_deliver(a.clone(), cb, user_data, opts.parse);
             let a2 = a.clone();
             a.run_blocking(limit, async move {
                 crate::incoming::fetch(&a2, &opts, &mut deliver).await
@@ -273,7 +290,8 @@ pub unsafe extern "C" fn om_fetch_to_directory(
             a.run_blocking(limit, async move {
                 let mut written = Vec::new();
                 let result = {
-                    let mut deliver = crate::fetch::directory::writer(&dir, &mut written);
+                    let mut deliver =
+                        crate::fetch::directory::writer(&dir, &mut written, opts.parse);
                     crate::incoming::fetch(&a2, &opts, &mut deliver).await
                 };
                 let summary = result?;

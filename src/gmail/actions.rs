@@ -11,7 +11,13 @@ use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::json;
 
-async fn batch_modify(api: &Rest<'_>, ids: &[String], add: &[&str], remove: &[&str]) -> Result<()> {
+/// `messages.batchModify` of `ids` (1,000 a request); a 404 counts as done.
+pub(crate) async fn batch_modify(
+    api: &Rest<'_>,
+    ids: &[String],
+    add: &[&str],
+    remove: &[&str],
+) -> Result<()> {
     for chunk in ids.chunks(1000) {
         let body = json!({"ids": chunk, "addLabelIds": add, "removeLabelIds": remove}).to_string();
         let r = api
@@ -31,7 +37,8 @@ async fn batch_modify(api: &Rest<'_>, ids: &[String], add: &[&str], remove: &[&s
     Ok(())
 }
 
-async fn trash(api: &Rest<'_>, id: &str) -> Result<()> {
+/// `messages.trash` of one message; one already gone counts as done.
+pub(crate) async fn trash(api: &Rest<'_>, id: &str) -> Result<()> {
     let enc: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
     let r = api
         .call(

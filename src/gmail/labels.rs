@@ -8,7 +8,8 @@ use crate::rest::{Body, Rest};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-async fn all(api: &Rest<'_>) -> Result<Vec<Value>> {
+/// Every label of the mailbox as `labels.list` gives it (`id`, `name`, `type`).
+pub(crate) async fn all(api: &Rest<'_>) -> Result<Vec<Value>> {
     let v = api.get_json(&api.url("labels"), None).await?;
     Ok(v["labels"].as_array().cloned().unwrap_or_default())
 }

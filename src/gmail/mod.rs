@@ -12,6 +12,7 @@
 //! - [`send`]: `messages.send` with the raw MIME, media upload above the simple limit.
 
 pub mod actions;
+pub mod browse;
 pub mod errors;
 pub mod fetch;
 pub mod labels;

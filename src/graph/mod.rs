@@ -12,6 +12,7 @@
 //! - [`check`]: the settings check.
 
 pub mod actions;
+pub mod browse;
 pub mod check;
 pub mod detach;
 pub mod errors;

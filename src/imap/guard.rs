@@ -54,6 +54,17 @@ impl<S> Guard<S> {
         &self.inner
     }
 
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Sets how long the server may talk without progress (IDLE: as long as the wait), and
+    /// counts from now.
+    pub fn set_progress_limit(&mut self, limit: std::time::Duration) {
+        self.progress_limit = limit;
+        self.progress();
+    }
+
     /// Sets the largest literal accepted from now on.
     pub fn set_max_literal(&mut self, bytes: u64) {
         self.max_literal = bytes;

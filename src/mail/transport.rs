@@ -98,6 +98,14 @@ impl<S> Timed<S> {
         &self.inner
     }
 
+    /// Sets how long a read or write may wait without progress (IDLE: longer than the server's
+    /// silence between keepalives).
+    pub fn set_idle(&mut self, idle: Duration) {
+        self.idle = idle;
+        self.read_deadline = None;
+        self.write_deadline = None;
+    }
+
     pub fn into_inner(self) -> S {
         self.inner
     }

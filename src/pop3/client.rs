@@ -467,6 +467,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
             .await
     }
 
+    /// TOP n 0: the message's header block (dot-unstuffed), at most `max_bytes`. Unsupported
+    /// when the server refuses TOP (an optional command).
+    pub async fn top_header(&mut self, msgno: u32, max_bytes: usize) -> Result<Vec<u8>> {
+        check_msgno(msgno)?;
+        self.conn.send(&format!("TOP {msgno} 0")).await?;
+        match self.conn.reply().await? {
+            Reply::Ok(_) => {}
+            Reply::Err(t) => {
+                return Err(Error::new(
+                    Status::Unsupported,
+                    format!(
+                        "{} refused TOP (message {msgno}): its messages cannot be listed without downloading them",
+                        self.conn.host()
+                    ),
+                )
+                .with_detail(t))
+            }
+            Reply::More(_) => return Err(self.conn.protocol("a continuation in reply to TOP")),
+        }
+        self.conn
+            .multiline_sized(max_bytes, &format!("the header of message {msgno}"), 0)
+            .await
+    }
+
     /// DELE: marks the message for deletion; [`Pop3Session::quit`] commits it.
     pub async fn dele(&mut self, msgno: u32) -> Result<()> {
         check_msgno(msgno)?;

@@ -31,7 +31,7 @@ pub fn last_hint() -> String {
         .into_owned()
 }
 
-fn check(status: i32) -> Result<(), Failure> {
+pub fn check(status: i32) -> Result<(), Failure> {
     if status == 0 {
         Ok(())
     } else {
@@ -39,7 +39,7 @@ fn check(status: i32) -> Result<(), Failure> {
     }
 }
 
-unsafe fn take(s: *mut c_char) -> String {
+pub unsafe fn take(s: *mut c_char) -> String {
     assert!(!s.is_null());
     let v = CStr::from_ptr(s).to_string_lossy().into_owned();
     om_string_free(s);
@@ -207,12 +207,12 @@ impl Got {
     }
 }
 
-struct FetchCtx<'a> {
-    got: Vec<Got>,
-    decide: &'a mut dyn FnMut(&Got) -> i32,
+pub struct FetchCtx<'a> {
+    pub got: Vec<Got>,
+    pub decide: &'a mut dyn FnMut(&Got) -> i32,
 }
 
-unsafe extern "C" fn on_message(
+pub unsafe extern "C" fn on_message(
     user_data: *mut c_void,
     m: *const oauthmail::ffi::fetch::om_message,
     data: *const u8,

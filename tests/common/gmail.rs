@@ -218,6 +218,43 @@ impl GmailEmulator {
         }
     }
 
+    /// The label ids of message `id` of `user` (`None` when there is no such message).
+    pub fn labels_of(&self, user: &str, id: &str) -> Option<Vec<String>> {
+        self.list(user, "")
+            .into_iter()
+            .find(|m| m["id"] == id)
+            .map(|m| {
+                m["labelIds"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|l| l.as_str().unwrap().to_string())
+                    .collect()
+            })
+    }
+
+    /// `user`'s user labels, `[{"id","name","type","messagesTotal",…}]` (`[]` for an unknown
+    /// mailbox).
+    pub fn user_labels(&self, user: &str) -> Vec<Value> {
+        let rb = self.http.get(format!(
+            "{}?{}",
+            self.test_url("labels"),
+            form(&[("user", user)])
+        ));
+        match self.test_json(rb, "labels") {
+            Value::Array(v) => v,
+            v => panic!("labels: {v}"),
+        }
+    }
+
+    /// The id of `user`'s user label `name` (exact), or `None`.
+    pub fn label_id(&self, user: &str, name: &str) -> Option<String> {
+        self.user_labels(user)
+            .into_iter()
+            .find(|l| l["name"] == name)
+            .map(|l| l["id"].as_str().unwrap().to_string())
+    }
+
     /// The stored bytes of a message.
     pub fn raw(&self, user: &str, id: &str) -> Vec<u8> {
         let r = self

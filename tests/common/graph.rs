@@ -168,7 +168,8 @@ impl GraphEmulator {
         self.seed_with(mailbox, folder, Value::Array(list))
     }
 
-    /// Like `seed` with `[{"mime_base64", "isRead"?, "receivedDateTime"?}]`.
+    /// Like `seed` with `[{"mime_base64", "isRead"?, "receivedDateTime"?, "flagStatus"?,
+    /// "categories"?, "lastVerbExecuted"?}]`.
     pub fn seed_with(&self, mailbox: &str, folder: &str, messages: Value) -> Vec<String> {
         let body = json!({ "mailbox": mailbox, "folder": folder, "messages": messages });
         let v = self.test_json(self.http.post(self.test_url("seed")).json(&body), "seed");
@@ -202,8 +203,8 @@ impl GraphEmulator {
     }
 
     /// `[{"id","isRead","internetMessageId","receivedDateTime","size","subject","isDraft",
-    /// "attachments"}]` of a folder, in arrival order ([] for an unknown mailbox; panics for an
-    /// unknown folder).
+    /// "flagStatus","categories","lastVerbExecuted","sentDateTime","attachments"}]` of a folder,
+    /// in arrival order ([] for an unknown mailbox; panics for an unknown folder).
     pub fn list(&self, mailbox: &str, folder: &str) -> Vec<Value> {
         let rb = self
             .http

@@ -2,6 +2,7 @@
 //! binary) and thin wrappers over the C ABI.
 #![allow(dead_code)]
 
+pub mod browse;
 pub mod capi;
 pub mod gmail;
 pub mod graph;

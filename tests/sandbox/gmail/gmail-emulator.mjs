@@ -668,26 +668,97 @@ function parseDate(v) {
   throw invalidArgument(`Invalid date in search query: ${v} (the emulator takes epoch seconds or yyyy/mm/dd)`);
 }
 
+// larger:/smaller:/size: values: bytes, or with K / M (1024-based: the emulator's choice).
+function parseSize(v, term) {
+  const s = /^(\d{1,15})([kKmM]?)$/.exec(v);
+  if (!s) throw invalidArgument(`Invalid size in search query: ${term} (the emulator takes bytes, or a number with K or M)`);
+  const unit = { '': 1, k: KiB, m: MiB }[s[2].toLowerCase()];
+  return Number(s[1]) * unit;
+}
+
+// Does the message have an attachment? A leaf part (below the top level or not) with a file
+// name (Content-Disposition filename or Content-Type name), a Content-Disposition of
+// "attachment", or an attached message (message/rfc822 below the top level). Bounded depth.
+function hasAttachmentIn(buf, depth) {
+  const { headerLen, bodyStart } = headerEnd(buf);
+  const fields = parseHeaderFields(buf.subarray(0, headerLen).toString('latin1'));
+  const get = (n) => fields.find((f) => f.name.toLowerCase() === n)?.value;
+  const ct = get('content-type') || 'text/plain';
+  const type = ct.split(';')[0].trim().toLowerCase();
+  if (type.startsWith('multipart/')) {
+    const b = param(ct, 'boundary');
+    if (!b || depth >= 10) return false;
+    return splitMultipart(buf.subarray(bodyStart), b, 100).some((p) => hasAttachmentIn(p, depth + 1));
+  }
+  const disp = get('content-disposition') || '';
+  if (depth > 0 && type === 'message/rfc822') return true;
+  if (/^\s*attachment\b/i.test(disp)) return true;
+  return !!(param(disp, 'filename') || param(ct, 'name'));
+}
+
+function hasAttachment(m) {
+  if (m.hasAttachment === undefined) m.hasAttachment = hasAttachmentIn(m.raw, 0);
+  return m.hasAttachment;
+}
+
+// The decoded text of every text/* leaf part (transfer encoding undone; UTF-8, else Latin-1).
+function collectText(buf, depth, out) {
+  const { headerLen, bodyStart } = headerEnd(buf);
+  const fields = parseHeaderFields(buf.subarray(0, headerLen).toString('latin1'));
+  const get = (n) => fields.find((f) => f.name.toLowerCase() === n)?.value;
+  const ct = get('content-type') || 'text/plain';
+  const type = ct.split(';')[0].trim().toLowerCase();
+  const body = buf.subarray(bodyStart);
+  if (type.startsWith('multipart/')) {
+    const b = param(ct, 'boundary');
+    if (b && depth < 10) for (const p of splitMultipart(body, b, 100)) collectText(p, depth + 1, out);
+    return;
+  }
+  if (type.startsWith('text/')) {
+    let t = toText(decodeTransferBuf(body.subarray(0, 1 * MiB), get('content-transfer-encoding')).toString('latin1'));
+    if (type === 'text/html') t = t.replace(/<[^>]*>/g, ' ');
+    out.push(t);
+  }
+}
+
+// Full-text search: the decoded header values and the text parts, lower case (cached).
+function fullText(m) {
+  if (m.fullText === undefined) {
+    const out = m.meta.fields.map((f) => decodeWords(toText(f.value)));
+    collectText(m.raw, 0, out);
+    m.fullText = out.join('\n').replace(/\s+/g, ' ').toLowerCase();
+  }
+  return m.fullText;
+}
+
 // -> {preds: [m => bool], spamTrash: bool}
 function parseQuery(mb, q) {
   const preds = [];
   let spamTrash = false;
-  const terms = String(q).match(/-?[A-Za-z0-9_]+:"[^"]*"|\S+/g) || [];
+  const terms = String(q).match(/-?[A-Za-z0-9_]+:"[^"]*"|-?"[^"]*"|\S+/g) || [];
   if (terms.length > 50) throw invalidArgument('Too many search terms (the emulator takes up to 50).');
   const hdr = (m, names) => names.flatMap((n) => m.meta.fields.filter((f) => f.name.toLowerCase() === n).map((f) => decodeWords(toText(f.value)).toLowerCase()));
   for (const term of terms) {
-    const neg = term.startsWith('-');
+    const neg = term.startsWith('-') && term.length > 1;
     const t = neg ? term.slice(1) : term;
-    const c = t.indexOf(':');
+    const c = t.startsWith('"') ? -1 : t.indexOf(':');
     const op = c > 0 ? t.slice(0, c).toLowerCase() : '';
-    const val = c > 0 ? t.slice(c + 1).replace(/^"(.*)"$/, '$1') : t;
-    const vl = val.toLowerCase();
+    const val = (c > 0 ? t.slice(c + 1) : t).replace(/^"(.*)"$/, '$1');
+    const vl = val.toLowerCase().replace(/\s+/g, ' ').trim();
     let p;
     if (op === 'is') {
       const map = { unread: 'UNREAD', starred: 'STARRED', important: 'IMPORTANT' };
       if (vl === 'read') p = (m) => !m.labels.has('UNREAD');
       else if (map[vl]) p = (m) => m.labels.has(map[vl]);
       else throw invalidArgument(`Unsupported search term '${term}' (emulator: is:unread|read|starred|important)`);
+    } else if (op === 'has') {
+      if (vl !== 'attachment') throw invalidArgument(`Unsupported search term '${term}' (emulator: has:attachment)`);
+      p = (m) => hasAttachment(m);
+    } else if (op === 'larger' || op === 'smaller' || op === 'size') {
+      const n = parseSize(val, term);
+      if (op === 'larger') p = (m) => m.raw.length > n;
+      else if (op === 'smaller') p = (m) => m.raw.length < n;
+      else p = (m) => m.raw.length === n;
     } else if (op === 'in' || op === 'label') {
       if (vl === 'anywhere' && op === 'in') { spamTrash = true; p = () => true; } else {
         const sys = { inbox: 'INBOX', sent: 'SENT', trash: 'TRASH', spam: 'SPAM', draft: 'DRAFT', drafts: 'DRAFT', starred: 'STARRED', important: 'IMPORTANT', unread: 'UNREAD' };
@@ -711,9 +782,12 @@ function parseQuery(mb, q) {
       p = (m) => (m.meta.messageId || '').toLowerCase().replace(/^<|>$/g, '') === want;
     } else if (op === 'from' || op === 'to' || op === 'subject' || op === 'cc' || op === 'bcc') {
       const names = op === 'to' ? ['to', 'cc', 'bcc'] : [op];
-      p = (m) => hdr(m, names).some((v) => v.includes(vl));
+      p = (m) => hdr(m, names).some((v) => v.replace(/\s+/g, ' ').includes(vl));
+    } else if (!op && !/^(OR|AND|AROUND)$/.test(t) && !/^[({]|[)}]$/.test(t)) {
+      // a word or a "quoted phrase": full text (headers and text parts)
+      p = (m) => fullText(m).includes(vl);
     } else {
-      throw invalidArgument(`Unsupported search term '${term}' (emulator: is:, in:, label:, after:, before:, newer:, older:, rfc822msgid:, from:, to:, cc:, bcc:, subject:)`);
+      throw invalidArgument(`Unsupported search term '${term}' (emulator: is:, has:attachment, in:, label:, after:, before:, newer:, older:, larger:, smaller:, size:, rfc822msgid:, from:, to:, cc:, bcc:, subject:, words and "phrases"; no OR, AROUND or grouping)`);
     }
     preds.push(neg ? (m) => !p(m) : p);
   }
@@ -1180,7 +1254,8 @@ function listMessages(ctx, mb, route) {
     const last = page[page.length - 1];
     out.nextPageToken = signToken({ k: 'm', u: mb.key, f: fp, g: generation, a: [last.internalDate, last.seq] });
   }
-  out.resultSizeEstimate = rest.length;
+  // Google: "Estimated total number of results"; here the exact count of every page
+  out.resultSizeEstimate = all.length;
   return { status: 200, json: out };
 }
 

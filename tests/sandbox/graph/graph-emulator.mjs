@@ -99,7 +99,7 @@ const MESSAGE_PROPS = [
   'internetMessageHeaders', 'uniqueBody',
 ];
 const MESSAGE_PROP_BY_LOWER = new Map(MESSAGE_PROPS.map((p) => [p.toLowerCase(), p]));
-// PATCH: applied (isRead, categories) or accepted and ignored (the rest)
+// PATCH: applied (isRead, categories, flag) or accepted and ignored (the rest)
 const PATCHABLE = new Set(['isRead', 'categories', 'flag', 'importance', 'inferenceClassification', 'subject', 'body',
   'toRecipients', 'ccRecipients', 'bccRecipients', 'from', 'sender', 'replyTo', 'isDeliveryReceiptRequested',
   'isReadReceiptRequested', 'internetMessageHeaders']);
@@ -175,6 +175,8 @@ function resetStats() {
     introspections: 0,
     introspection_cache_hits: 0,
     upload_chunks: 0,
+    list_requests: 0,
+    copies: 0,
   };
   recent = [];
 }
@@ -398,7 +400,9 @@ function parseMime(buf) {
 }
 
 // ---------------------------------------------------------------- messages
-function addMessage(mb, folder, mime, { isRead = false, received = Date.now(), isDraft = false, categories = [], attachments = [] } = {}) {
+function addMessage(mb, folder, mime, {
+  isRead = false, received = Date.now(), isDraft = false, categories = [], attachments = [], flagStatus = 'notFlagged', lastVerb = null,
+} = {}) {
   const now = Date.now();
   mb.seq += 1;
   const meta = parseMime(mime);
@@ -416,6 +420,8 @@ function addMessage(mb, folder, mime, { isRead = false, received = Date.now(), i
     changeKey: newChangeKey(),
     categories,
     attachments,
+    flagStatus,
+    lastVerb, // PidTagLastVerbExecuted (0x1081): 102 reply, 103 reply all, 104 forward
     meta,
     conversationId: `AAQkAD${b64url(hmac('conv', meta.subject.replace(/^((re|fw|fwd|aw|wg):\s*)+/i, '').toLowerCase())).slice(0, 40)}=`,
   };
@@ -447,9 +453,17 @@ function removeMessage(mb, m) {
 function moveMessage(mb, m, dest) {
   if (dest.id === m.folderId) return m;
   removeMessage(mb, m);
-  const n = addMessage(mb, dest, m.mime, { isRead: m.isRead, received: m.received, isDraft: m.isDraft, categories: m.categories, attachments: m.attachments });
+  const n = addMessage(mb, dest, m.mime, copyOptions(m));
   n.created = m.created;
   return n;
+}
+
+// What a moved or copied message keeps.
+function copyOptions(m) {
+  return {
+    isRead: m.isRead, received: m.received, isDraft: m.isDraft, categories: [...m.categories], attachments: m.attachments,
+    flagStatus: m.flagStatus, lastVerb: m.lastVerb,
+  };
 }
 
 function messageByIdOr404(mb, id) {
@@ -466,7 +480,7 @@ function mimeWithAttachments(m) {
   return m.attachments.length ? composeWithAttachments(m.mime, m.attachments) : m.mime;
 }
 
-function messageJson(mb, m, select, forDelta) {
+function messageJson(mb, m, select, forDelta, expand = null) {
   const meta = m.meta;
   const out = {};
   if (forDelta) out['@odata.type'] = '#microsoft.graph.message';
@@ -502,7 +516,7 @@ function messageJson(mb, m, select, forDelta) {
       case 'ccRecipients': return recipients(meta.cc);
       case 'bccRecipients': return recipients(meta.bcc);
       case 'replyTo': return recipients(meta.replyTo);
-      case 'flag': return { flagStatus: 'notFlagged' };
+      case 'flag': return { flagStatus: m.flagStatus };
       case 'internetMessageHeaders': return meta.fields.map((f) => ({ name: f.name, value: toText(f.value) }));
       default: return undefined;
     }
@@ -510,6 +524,10 @@ function messageJson(mb, m, select, forDelta) {
   const props = select || MESSAGE_PROPS.filter((p) => p !== 'internetMessageHeaders' && p !== 'uniqueBody');
   if (select && !select.includes('id')) out.id = m.id;
   for (const p of props) out[p] = value(p);
+  if (expand) {
+    const ext = extendedProperties(m, expand);
+    if (ext.length) out.singleValueExtendedProperties = ext;
+  }
   return out;
 }
 
@@ -1039,6 +1057,7 @@ function matchRoute(method, rest) {
     if (t === '' && method === 'DELETE') return r('DELETE /messages/{id}', deleteMessage);
     if (t === '$value' && method === 'GET') return r('GET /messages/{id}/$value', getValue);
     if (t === 'move' && method === 'POST') return r('POST /messages/{id}/move', postMove);
+    if (t === 'copy' && method === 'POST') return r('POST /messages/{id}/copy', postCopy);
     if (t === 'send' && method === 'POST') return r('POST /messages/{id}/send', postSendDraft, { perm: 'send', isSend: true });
     if (t === 'attachments/createuploadsession' && method === 'POST') return r('POST /messages/{id}/attachments/createUploadSession', postUploadSession);
     return null;
@@ -1080,6 +1099,315 @@ function decodeMimeBody(ctx) {
   return Buffer.from(s, 'base64');
 }
 
+// ---------------------------------------------------------------- listing: $expand, $filter, $orderby, $search, $count
+// Extended properties (MAPI proptags) the emulator knows on a message: the size, In-Reply-To,
+// References and the last verb executed. Keys are "type tag" with the tag a number.
+const EXT_SIZE = 'integer 3592'; // Integer 0x0E08 PidTagMessageSize
+const EXT_IN_REPLY_TO = 'string 4162'; // String 0x1042 PidTagInReplyToId
+const EXT_REFERENCES = 'string 4153'; // String 0x1039 PidTagInternetReferences
+const EXT_LAST_VERB = 'integer 4225'; // Integer 0x1081 PidTagLastVerbExecuted
+
+// "Integer 0x0E08" -> {key: "integer 3592", id: "Integer 0xe08"}; null for other id formats
+function extId(raw) {
+  const m = /^\s*(\w+)\s+0x([0-9a-f]{1,8})\s*$/i.exec(raw);
+  if (!m) return null;
+  let tag = Number.parseInt(m[2], 16);
+  if (tag > 0xffff) tag = Math.floor(tag / 0x10000); // a full property tag (id and type)
+  const type = m[1].charAt(0).toUpperCase() + m[1].slice(1).toLowerCase();
+  return { key: `${m[1].toLowerCase()} ${tag}`, id: `${type} 0x${tag.toString(16)}` };
+}
+
+// $expand=singleValueExtendedProperties($filter=id eq 'X' or id eq 'Y') -> [extId…]; null when absent
+function parseExpand(raw) {
+  if (raw === null || raw === undefined || raw.trim() === '') return null;
+  const m = /^\s*singleValueExtendedProperties\s*\(\s*\$filter\s*=\s*(.*)\)\s*$/i.exec(raw);
+  if (!m) throw badRequest(`This $expand is not emulated: ${raw} (only singleValueExtendedProperties($filter=id eq '…' or …)).`);
+  const out = [];
+  for (const part of m[1].split(/\s+or\s+/i)) {
+    const c = /^\s*id\s+eq\s+'([^']*)'\s*$/i.exec(part);
+    if (!c) throw badRequest(`This $expand filter is not emulated: ${part.trim()}`);
+    const id = extId(c[1]);
+    if (id) out.push(id);
+  }
+  return out;
+}
+
+function headerValue(m, name) {
+  const f = m.meta.fields.find((x) => x.name.toLowerCase() === name);
+  return f ? toText(f.value) : null;
+}
+
+// The asked extended properties this message has (Graph leaves out the ones it does not have).
+function extendedProperties(m, wanted) {
+  const out = [];
+  for (const w of wanted) {
+    let v = null;
+    if (w.key === EXT_SIZE) v = String(mimeWithAttachments(m).length);
+    else if (w.key === EXT_IN_REPLY_TO) v = headerValue(m, 'in-reply-to');
+    else if (w.key === EXT_REFERENCES) v = headerValue(m, 'references');
+    else if (w.key === EXT_LAST_VERB && m.lastVerb !== null) v = String(m.lastVerb);
+    if (v !== null && !out.some((x) => x.id === w.id)) out.push({ id: w.id, value: v });
+  }
+  return out;
+}
+
+const CMP = {
+  eq: (a, b) => a === b, ne: (a, b) => a !== b, gt: (a, b) => a > b, ge: (a, b) => a >= b, lt: (a, b) => a < b, le: (a, b) => a <= b,
+};
+const inefficientFilter = () => new GraphError(400, 'InefficientFilter', 'The restriction or sort order is too complex for this operation.');
+const filterNotEmulated = (clause) => new GraphError(400, 'ErrorInvalidUrlQueryFilter', `This $filter clause is not emulated (or is invalid): ${clause}`);
+const unquote = (s) => s.replace(/''/g, "'");
+const sentMs = (m) => m.meta.date ?? m.received;
+
+// Splits `s` at `sep` (a regex matching at the start of the rest) outside parentheses and quotes.
+function splitTop(s, sep) {
+  const parts = [];
+  let depth = 0;
+  let quoted = false;
+  let cur = '';
+  for (let i = 0; i < s.length;) {
+    const ch = s[i];
+    if (ch === "'") quoted = !quoted;
+    else if (!quoted && ch === '(') depth += 1;
+    else if (!quoted && ch === ')') depth -= 1;
+    if (!quoted && depth === 0) {
+      const m = sep.exec(s.slice(i));
+      if (m && m.index === 0 && cur) {
+        parts.push(cur);
+        cur = '';
+        i += m[0].length;
+        continue;
+      }
+    }
+    cur += ch;
+    i += 1;
+  }
+  if (quoted || depth !== 0) return null;
+  parts.push(cur);
+  return parts.map((p) => p.trim());
+}
+
+// One clause -> {prop, test(m)}. The subset a mail client needs; anything else is refused.
+function filterClause(raw) {
+  let c = raw.trim();
+  while (/^\(.*\)$/.test(c) && splitTop(c.slice(1, -1), /^\s+and\s+/i)?.length === 1) c = c.slice(1, -1).trim();
+  let m = /^not\s*\((.*)\)$/i.exec(c);
+  if (m) {
+    const inner = filterClause(m[1]);
+    return { prop: inner.prop, test: (x) => !inner.test(x) };
+  }
+  m = /^(receivedDateTime|sentDateTime)\s+(eq|ne|gt|ge|lt|le)\s+'?([0-9T:.+\-Z]+)'?$/i.exec(c);
+  if (m) {
+    const ms = Date.parse(m[3]);
+    if (Number.isNaN(ms)) throw filterNotEmulated(raw);
+    const sent = m[1].toLowerCase() === 'sentdatetime';
+    const cmp = CMP[m[2].toLowerCase()];
+    return { prop: sent ? 'sentDateTime' : 'receivedDateTime', test: (x) => cmp(sent ? sentMs(x) : x.received, ms) };
+  }
+  m = /^(isRead|hasAttachments|isDraft)\s+(eq|ne)\s+(true|false)$/i.exec(c);
+  if (m) {
+    const p = m[1].toLowerCase();
+    const want = m[3].toLowerCase() === 'true';
+    const cmp = CMP[m[2].toLowerCase()];
+    const get = { isread: (x) => x.isRead, isdraft: (x) => x.isDraft, hasattachments: (x) => x.meta.multipartMixed || x.attachments.length > 0 }[p];
+    return { prop: p === 'isread' ? 'isRead' : p, test: (x) => cmp(get(x), want) };
+  }
+  m = /^flag\/flagStatus\s+(eq|ne)\s+'([^']*)'$/i.exec(c);
+  if (m) {
+    const cmp = CMP[m[1].toLowerCase()];
+    const want = m[2];
+    return { prop: 'flag/flagStatus', test: (x) => cmp(x.flagStatus, want) };
+  }
+  m = /^categories\/any\(\s*(\w+)\s*:\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*\)$/i.exec(c);
+  if (m && m[1] === m[2]) {
+    const want = unquote(m[3]).toLowerCase();
+    return { prop: 'categories', test: (x) => x.categories.some((k) => k.toLowerCase() === want) };
+  }
+  m = /^(from|sender)\/emailAddress\/address\s+(eq|ne)\s+'((?:[^']|'')*)'$/i.exec(c);
+  if (m) {
+    const who = m[1].toLowerCase();
+    const want = unquote(m[3]).toLowerCase();
+    const cmp = CMP[m[2].toLowerCase()];
+    return { prop: `${who}/emailAddress/address`, test: (x) => cmp((x.meta[who]?.address || '').toLowerCase(), want) };
+  }
+  m = /^singleValueExtendedProperties\/any\(\s*(\w+)\s*:\s*(\w+)\/id\s+eq\s+'([^']*)'\s+and\s+cast\(\s*(\w+)\/value\s*,\s*Edm\.Int32\s*\)\s+(eq|ne|gt|ge|lt|le)\s+(-?\d+)\s*\)$/i.exec(c);
+  if (m && m[1] === m[2] && m[1] === m[4] && extId(m[3])?.key === EXT_SIZE) {
+    const cmp = CMP[m[5].toLowerCase()];
+    const n = Number(m[6]);
+    return { prop: 'singleValueExtendedProperties', test: (x) => cmp(mimeWithAttachments(x).length, n) };
+  }
+  throw filterNotEmulated(raw);
+}
+
+function parseFilter(raw) {
+  if (raw === null || raw.trim() === '') return null;
+  const parts = splitTop(raw.trim(), /^\s+and\s+/i);
+  if (!parts || parts.some((p) => !p)) throw new GraphError(400, 'BadRequest', `Invalid filter clause: ${raw}`);
+  return parts.map(filterClause);
+}
+
+// $orderby: receivedDateTime or sentDateTime, asc (default) or desc.
+function parseOrderBy(raw) {
+  if (raw === null || raw.trim() === '') return null;
+  return raw.split(',').map((part) => {
+    const m = /^\s*(\S+)(?:\s+(asc|desc))?\s*$/i.exec(part);
+    const prop = m && { receiveddatetime: 'receivedDateTime', sentdatetime: 'sentDateTime' }[m[1].toLowerCase()];
+    if (!prop) throw badRequest(`This $orderby is not emulated: ${part.trim()} (receivedDateTime or sentDateTime, asc or desc).`);
+    return { prop, desc: (m[2] || 'asc').toLowerCase() === 'desc' };
+  });
+}
+
+// Graph's rule for $filter with $orderby on messages (user-list-messages, "Using filter and
+// orderby in the same query"): the $orderby properties come first in $filter, in the same order.
+function checkFilterOrder(clauses, order) {
+  const seq = [];
+  for (const c of clauses) if (seq[seq.length - 1] !== c.prop) seq.push(c.prop);
+  order.forEach((o, i) => {
+    if (seq[i] !== o.prop) throw inefficientFilter();
+  });
+}
+
+// $search (KQL subset): terms joined by AND (or juxtaposed); `prop:value`, `"a phrase"`,
+// `size>N`, `size<N`, `size:A..B`. Text matches are case-insensitive substrings (KQL matches words
+// and their prefixes: what passes here with whole words passes there).
+function parseSearch(raw) {
+  let s = raw.trim();
+  if (s.length >= 2 && s.startsWith('"') && s.endsWith('"')) s = s.slice(1, -1).replace(/\\(["\\])/g, '$1');
+  const tokens = [];
+  let cur = '';
+  let quoted = false;
+  for (const ch of s) {
+    if (ch === '"') { quoted = !quoted; continue; }
+    if (!quoted && /\s/.test(ch)) {
+      if (cur) tokens.push(cur);
+      cur = '';
+      continue;
+    }
+    cur += ch;
+  }
+  if (quoted) throw badRequest(`Syntax error: unbalanced quotes in $search ${raw}.`);
+  if (cur) tokens.push(cur);
+  const text = (m) => [m.meta.from?.name, m.meta.from?.address, m.meta.subject, m.meta.text].filter(Boolean).join('\n');
+  const addrs = (list) => list.map((a) => `${a.name} ${a.address}`).join('\n');
+  const fields = {
+    from: (m) => (m.meta.from ? `${m.meta.from.name} ${m.meta.from.address}` : ''),
+    to: (m) => addrs(m.meta.to),
+    cc: (m) => addrs(m.meta.cc),
+    bcc: (m) => addrs(m.meta.bcc),
+    recipients: (m) => addrs([...m.meta.to, ...m.meta.cc, ...m.meta.bcc]),
+    participants: (m) => addrs([m.meta.from, ...m.meta.to, ...m.meta.cc, ...m.meta.bcc].filter(Boolean)),
+    subject: (m) => m.meta.subject,
+    body: (m) => m.meta.text || '',
+  };
+  const preds = [];
+  for (const t of tokens) {
+    if (t === 'AND') continue;
+    if (t === 'OR' || t === 'NOT') throw badRequest(`$search: ${t} is not emulated.`);
+    let m = /^size(>=|<=|>|<|=)(\d+)$/i.exec(t);
+    if (m) {
+      const cmp = { '>': CMP.gt, '<': CMP.lt, '>=': CMP.ge, '<=': CMP.le, '=': CMP.eq }[m[1]];
+      const n = Number(m[2]);
+      preds.push((x) => cmp(mimeWithAttachments(x).length, n));
+      continue;
+    }
+    m = /^size:(\d+)\.\.(\d+)$/i.exec(t);
+    if (m) {
+      const [a, b] = [Number(m[1]), Number(m[2])];
+      preds.push((x) => mimeWithAttachments(x).length >= a && mimeWithAttachments(x).length <= b);
+      continue;
+    }
+    m = /^(\w+):(.+)$/.exec(t);
+    if (m) {
+      const f = fields[m[1].toLowerCase()];
+      if (!f) throw badRequest(`$search: the property ${m[1]} is not emulated.`);
+      const want = m[2].toLowerCase();
+      preds.push((x) => f(x).toLowerCase().includes(want));
+      continue;
+    }
+    const want = t.toLowerCase();
+    preds.push((x) => text(x).toLowerCase().includes(want));
+  }
+  return (x) => preds.every((p) => p(x));
+}
+
+const SEARCH_MAX = 1000; // "A $search request returns up to 1000 results."
+
+function listMessages(ctx, mb, args) {
+  stats.list_requests += 1;
+  const f = folderByIdOrName(mb, args.folder);
+  const sp = ctx.url.searchParams;
+  const sel = parseSelect(sp.get('$select'));
+  const exp = parseExpand(sp.get('$expand'));
+  const search = sp.get('$search');
+  const filterRaw = sp.get('$filter');
+  const orderRaw = sp.get('$orderby');
+  if (search !== null) {
+    // Graph: "You cannot use $filter or $orderby in a search request."
+    if (filterRaw !== null) throw new GraphError(400, 'SearchWithFilter', "The query parameter '$filter' is not supported with '$search'.");
+    if (orderRaw !== null) throw new GraphError(400, 'SearchWithOrderBy', "The query parameter '$orderBy' is not supported with '$search'.");
+    if (sp.get('$skip') !== null) throw badRequest("The query parameter '$skip' is not supported with '$search'.");
+  }
+  const top = sp.get('$top') === null ? 10 : Number(sp.get('$top'));
+  if (!Number.isInteger(top) || top < 1 || top > 1000) throw badRequest('Invalid $top.');
+  let all = [...f.msgs].map((id) => mb.messages.get(id));
+  const linkBase = `${ctx.base}/${ctx.mbPath}/mailFolders/${encodeURIComponent(f.id)}/messages`;
+  const body = { '@odata.context': `${ctx.base}/$metadata#Collection(message)` };
+  let pageItems;
+  if (search !== null) {
+    const match = parseSearch(search);
+    // "The results of the search are sorted by the date and time that the message was sent."
+    all = all.filter(match).sort((a, b) => sentMs(b) - sentMs(a) || b.seq - a.seq).slice(0, SEARCH_MAX);
+    const tok = sp.get('$skiptoken');
+    let pos = 0;
+    if (tok !== null) {
+      const [n, sig] = tok.split('.');
+      if (!/^\d+$/.test(n || '') || sig !== b64url(hmac('search-skip', mb.key, f.id, search, n)).slice(0, 22)) {
+        throw badRequest('The $skiptoken is not valid for this request.');
+      }
+      pos = Number(n);
+    }
+    pageItems = all.slice(pos, pos + top);
+    if (pos + top < all.length) {
+      const q = new URLSearchParams(sp);
+      const n = String(pos + top);
+      q.set('$skiptoken', `${n}.${b64url(hmac('search-skip', mb.key, f.id, search, n)).slice(0, 22)}`);
+      body['@odata.nextLink'] = `${linkBase}?${q.toString().replace(/%24/g, '$')}`;
+    }
+    // $count is not honoured with $search on messages (no @odata.count: microsoft-graph-docs #9638, #10801)
+  } else {
+    const clauses = parseFilter(filterRaw);
+    const order = parseOrderBy(orderRaw);
+    if (clauses && order) checkFilterOrder(clauses, order);
+    if (clauses) all = all.filter((m) => clauses.every((c) => c.test(m)));
+    const keys = order || [{ prop: 'receivedDateTime', desc: true }];
+    const val = (m, p) => (p === 'sentDateTime' ? sentMs(m) : m.received);
+    all.sort((a, b) => {
+      for (const k of keys) {
+        const d = val(a, k.prop) - val(b, k.prop);
+        if (d) return k.desc ? -d : d;
+      }
+      return keys[0].desc ? b.seq - a.seq : a.seq - b.seq;
+    });
+    const skip = sp.get('$skip') === null ? 0 : Number(sp.get('$skip'));
+    if (!Number.isInteger(skip) || skip < 0) throw badRequest('Invalid $skip.');
+    if ((sp.get('$count') || '').toLowerCase() === 'true') body['@odata.count'] = all.length;
+    pageItems = all.slice(skip, skip + top);
+    if (skip + top < all.length) {
+      const q = new URLSearchParams(sp);
+      q.set('$top', String(top));
+      q.set('$skip', String(skip + top));
+      body['@odata.nextLink'] = `${linkBase}?${q.toString().replace(/%24/g, '$')}`;
+    }
+  }
+  body.value = pageItems.map((m) => messageJson(mb, m, sel, false, exp));
+  if (body['@odata.nextLink']) { // Graph puts the link after the items
+    const next = body['@odata.nextLink'];
+    delete body['@odata.nextLink'];
+    body['@odata.nextLink'] = next;
+  }
+  return { status: 200, json: body };
+}
+
 // ---------------------------------------------------------------- Graph handlers
 function listPage(ctx, all, render, linkPath) {
   const sp = ctx.url.searchParams;
@@ -1119,12 +1447,6 @@ function createFolder(ctx, mb, args) {
   return { status: 201, json: { '@odata.context': `${ctx.base}/$metadata#mailFolders/$entity`, ...folderJson(mb, f) } };
 }
 
-function listMessages(ctx, mb, args) {
-  const f = folderByIdOrName(mb, args.folder);
-  const sel = parseSelect(ctx.url.searchParams.get('$select'));
-  const all = [...f.msgs].map((id) => mb.messages.get(id)).sort((a, b) => b.received - a.received || b.seq - a.seq);
-  return listPage(ctx, all, (m) => messageJson(mb, m, sel, false), `mailFolders/${encodeURIComponent(f.id)}/messages`);
-}
 
 function getDelta(ctx, mb, args) {
   stats.delta_requests += 1;
@@ -1134,7 +1456,8 @@ function getDelta(ctx, mb, args) {
 function getMessage(ctx, mb, args) {
   const m = messageByIdOr404(mb, args.id);
   const sel = parseSelect(ctx.url.searchParams.get('$select'));
-  return { status: 200, json: { '@odata.context': `${ctx.base}/$metadata#messages/$entity`, ...messageJson(mb, m, sel, false) } };
+  const exp = parseExpand(ctx.url.searchParams.get('$expand'));
+  return { status: 200, json: { '@odata.context': `${ctx.base}/$metadata#messages/$entity`, ...messageJson(mb, m, sel, false, exp) } };
 }
 
 function getValue(ctx, mb, args) {
@@ -1152,14 +1475,19 @@ function patchMessage(ctx, mb, args) {
   }
   if ('isRead' in b && typeof b.isRead !== 'boolean') throw new GraphError(400, 'RequestBodyRead', "Cannot convert the literal to the expected type 'Edm.Boolean'.");
   if ('categories' in b && (!Array.isArray(b.categories) || b.categories.some((c) => typeof c !== 'string'))) throw new GraphError(400, 'RequestBodyRead', 'categories must be an array of strings.');
+  const FLAG_STATUSES = ['notFlagged', 'complete', 'flagged'];
+  if ('flag' in b && (!b.flag || typeof b.flag !== 'object' || Array.isArray(b.flag)
+    || ('flagStatus' in b.flag && !FLAG_STATUSES.includes(b.flag.flagStatus)))) {
+    throw new GraphError(400, 'RequestBodyRead', "Cannot convert the literal to the expected type 'microsoft.graph.followupFlagStatus'.");
+  }
   if ('isRead' in b) m.isRead = b.isRead;
   if ('categories' in b) m.categories = b.categories.slice(0, 100);
+  if ('flag' in b && 'flagStatus' in b.flag) m.flagStatus = b.flag.flagStatus;
   touch(mb, m);
   return { status: 200, json: { '@odata.context': `${ctx.base}/$metadata#messages/$entity`, ...messageJson(mb, m, null, false) } };
 }
 
-function postMove(ctx, mb, args) {
-  const m = messageByIdOr404(mb, args.id);
+function destinationOf(ctx, mb) {
   const b = parseJsonBody(ctx);
   if (typeof b.destinationId !== 'string' || !b.destinationId) throw new GraphError(400, 'ErrorInvalidParameter', 'destinationId is missing.');
   let dest;
@@ -1169,7 +1497,21 @@ function postMove(ctx, mb, args) {
     throw new GraphError(404, 'ErrorItemNotFound', 'The specified destination folder was not found in the store.');
   }
   if (dest === mb.root) throw new GraphError(400, 'ErrorInvalidParameter', 'Messages cannot be moved to the root folder.');
-  const n = moveMessage(mb, m, dest);
+  return dest;
+}
+
+function postMove(ctx, mb, args) {
+  const m = messageByIdOr404(mb, args.id);
+  const n = moveMessage(mb, m, destinationOf(ctx, mb));
+  return { status: 201, json: { '@odata.context': `${ctx.base}/$metadata#messages/$entity`, ...messageJson(mb, n, null, false) } };
+}
+
+// message: copy -> 201, the copy (a new item with a new id) in the destination; the original stays
+function postCopy(ctx, mb, args) {
+  const m = messageByIdOr404(mb, args.id);
+  const dest = destinationOf(ctx, mb);
+  const n = addMessage(mb, dest, m.mime, copyOptions(m));
+  stats.copies += 1;
   return { status: 201, json: { '@odata.context': `${ctx.base}/$metadata#messages/$entity`, ...messageJson(mb, n, null, false) } };
 }
 
@@ -1498,7 +1840,20 @@ async function handleTest(req, res, url) {
             received = Date.parse(m.receivedDateTime);
             if (Number.isNaN(received)) throw new Error(`seed: messages[${i}].receivedDateTime is not a date`);
           }
-          ids.push(addMessage(mb, f, mime, { isRead: m.isRead === true, received }).id);
+          const extra = {};
+          if (m.flagStatus !== undefined) {
+            if (!['notFlagged', 'complete', 'flagged'].includes(m.flagStatus)) throw new Error(`seed: messages[${i}].flagStatus must be notFlagged, complete or flagged`);
+            extra.flagStatus = m.flagStatus;
+          }
+          if (m.categories !== undefined) {
+            if (!Array.isArray(m.categories) || m.categories.some((c) => typeof c !== 'string')) throw new Error(`seed: messages[${i}].categories must be strings`);
+            extra.categories = [...m.categories];
+          }
+          if (m.lastVerbExecuted !== undefined) {
+            if (!Number.isInteger(m.lastVerbExecuted)) throw new Error(`seed: messages[${i}].lastVerbExecuted must be an integer`);
+            extra.lastVerb = m.lastVerbExecuted;
+          }
+          ids.push(addMessage(mb, f, mime, { isRead: m.isRead === true, received, ...extra }).id);
         }
         return sendJson(res, 200, { ids, folder_id: f.id, mailbox: mb.address });
       }
@@ -1515,6 +1870,10 @@ async function handleTest(req, res, url) {
           size: mimeWithAttachments(m).length,
           subject: m.meta.subject,
           isDraft: m.isDraft,
+          flagStatus: m.flagStatus,
+          categories: m.categories,
+          lastVerbExecuted: m.lastVerb,
+          sentDateTime: iso(m.meta.date ?? m.received),
           attachments: m.attachments.map((a) => ({ name: a.name, size: a.size, contentType: a.contentType })),
         }));
         return sendJson(res, 200, list);

@@ -2,7 +2,7 @@
 """Fill a sandbox mailbox quickly by writing Maildir files directly (stdlib only).
 
     seed.py MAILDIR_ROOT USER COUNT [--folder NAME] [--size-kb N] [--seed S]
-            [--new] [--seen] [--subject-prefix TEXT]
+            [--new] [--seen] [--subject-prefix TEXT] [--eml FILE]...
 
 MAILDIR_ROOT is mail.json's "maildir_root"; the mailbox is MAILDIR_ROOT/USER/Maildir
 (start.sh: mail_location = maildir:WORKDIR/mail/%u/Maildir, users lower-case).
@@ -80,6 +80,8 @@ def main():
     ap.add_argument("--new", action="store_true")
     ap.add_argument("--seen", action="store_true")
     ap.add_argument("--subject-prefix", default="Test message")
+    ap.add_argument("--eml", action="append", default=[], metavar="FILE",
+                    help="store this message file as is (CRLF turned into LF), after the COUNT generated ones")
     a = ap.parse_args()
     if a.count < 0:
         sys.exit("seed.py: COUNT must be >= 0")
@@ -160,6 +162,21 @@ def main():
         finally:
             os.close(fd)
         os.utime(tmp, (ts, ts))
+        os.rename(tmp, os.path.join(fdir, sub_dir, name + flags))
+        total += len(data)
+    for k, path in enumerate(a.eml):
+        with open(path, "rb") as f:
+            data = f.read().replace(b"\r\n", b"\n")
+        vsize = len(data) + data.count(b"\n")
+        name = "%d.E%dP%d.%s,S=%d,W=%d" % (int(now), k, os.getpid(), host, len(data), vsize)
+        tmp = os.path.join(fdir, "tmp", name)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, data)
+            if do_chown:
+                os.fchown(fd, uid, gid)
+        finally:
+            os.close(fd)
         os.rename(tmp, os.path.join(fdir, sub_dir, name + flags))
         total += len(data)
     print(json.dumps({"user": user, "folder": a.folder, "dir": fdir, "count": a.count,
