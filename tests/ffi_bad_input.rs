@@ -581,3 +581,247 @@ fn token_store_needs_both_callbacks_and_no_token_file() {
     assert_eq!(om_account_free(h), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn message_functions_reject_bad_input_and_never_fail_on_bad_mail() {
+    use oauthmail::ffi::message::*;
+    unsafe {
+        let mut out = std::ptr::dangling_mut::<c_char>();
+        expect(
+            om_message_parse(null(), 5, null(), &mut out),
+            OM_STATUS_INVALID_ARGUMENT,
+            "data",
+        );
+        assert!(out.is_null());
+        expect(
+            om_message_parse(b"x".as_ptr(), 1, null(), null_mut()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "out_json",
+        );
+        let bad = CString::new(r#"{"texte":true}"#).unwrap();
+        expect(
+            om_message_parse(b"x".as_ptr(), 1, bad.as_ptr(), &mut out),
+            OM_STATUS_INVALID_ARGUMENT,
+            "texte",
+        );
+        expect(
+            om_message_parse(
+                b"x".as_ptr(),
+                1,
+                BAD_UTF8.as_ptr() as *const c_char,
+                &mut out,
+            ),
+            OM_STATUS_INVALID_ARGUMENT,
+            "UTF-8",
+        );
+        // NULL with length 0, garbage, binary: JSON every time
+        for data in [
+            &b""[..],
+            b"\0\xff\xfe garbage",
+            b"Subject: =?x?Q?broken\r\n\r\n\xff",
+        ] {
+            let p = if data.is_empty() {
+                null()
+            } else {
+                data.as_ptr()
+            };
+            assert_eq!(
+                om_message_parse(p, data.len(), null(), &mut out),
+                0,
+                "{}",
+                msg()
+            );
+            let v: serde_json::Value =
+                serde_json::from_str(CStr::from_ptr(out).to_str().unwrap()).unwrap();
+            assert!(v["attachments"].is_array(), "{v}");
+            om_string_free(out);
+        }
+        let mut buf = std::ptr::dangling_mut::<u8>();
+        let mut len = 7usize;
+        expect(
+            om_message_attachment(
+                b"Subject: x\r\n\r\nbody".as_ptr(),
+                18,
+                0,
+                &mut buf,
+                &mut len,
+            ),
+            OM_STATUS_INVALID_ARGUMENT,
+            "0 attachment",
+        );
+        assert!(buf.is_null() && len == 0);
+        expect(
+            om_message_attachment(b"x".as_ptr(), 1, 0, null_mut(), &mut len),
+            OM_STATUS_INVALID_ARGUMENT,
+            "out_data",
+        );
+        om_buffer_free(null_mut());
+        let dir = CString::new("/nonexistent/dir/for/attachments").unwrap();
+        expect(
+            om_message_save_attachments(b"x".as_ptr(), 1, dir.as_ptr(), null(), null_mut()),
+            OM_STATUS_IO_ERROR,
+            "does not exist",
+        );
+        expect(
+            om_message_save_attachments(b"x".as_ptr(), 1, null(), null(), null_mut()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "directory",
+        );
+        let tmp = CString::new(std::env::temp_dir().to_str().unwrap()).unwrap();
+        expect(
+            om_message_save_attachments(b"x".as_ptr(), 1, tmp.as_ptr(), bad.as_ptr(), null_mut()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "texte",
+        );
+    }
+}
+
+#[test]
+fn browse_functions_reject_bad_input() {
+    use oauthmail::ffi::browse::*;
+    let h = account();
+    let freed = account();
+    om_account_free(freed);
+    let sel = CString::new(r#"{"uids":[1]}"#).unwrap();
+    unsafe {
+        let mut out = std::ptr::dangling_mut::<c_char>();
+        expect(
+            om_messages_list(h, null(), null_mut()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "out_json",
+        );
+        for (json, needle) in [
+            (r#"{"limit":0}"#, "limit"),
+            (r#"{"limit":5000}"#, "limit"),
+            (r#"{"search":{"since":"hier"}}"#, "search.since"),
+            (r#"{"search":{"couleur":1}}"#, "couleur"),
+            (r#"{"uids":"1;DELETE"}"#, "uids"),
+            (r#"{"order":"random"}"#, "order"),
+            ("[1,2", "list options"),
+        ] {
+            let j = CString::new(json).unwrap();
+            expect(
+                om_messages_list(h, j.as_ptr(), &mut out),
+                OM_STATUS_INVALID_CONFIG,
+                needle,
+            );
+            assert!(out.is_null());
+        }
+        // no incoming server on this account, a freed handle, NULL
+        expect(
+            om_messages_list(h, null(), &mut out),
+            OM_STATUS_INVALID_CONFIG,
+            "incoming",
+        );
+        expect(
+            om_messages_list(freed, null(), &mut out),
+            OM_STATUS_INVALID_HANDLE,
+            "handle",
+        );
+        expect(
+            om_messages_list(null_mut(), null(), &mut out),
+            OM_STATUS_INVALID_ARGUMENT,
+            "account",
+        );
+
+        let mut n = 9u32;
+        expect(
+            om_messages_fetch(h, sel.as_ptr(), None, null_mut(), &mut n),
+            OM_STATUS_INVALID_ARGUMENT,
+            "callback",
+        );
+        assert_eq!(n, 0);
+        for (json, needle) in [
+            (r#"{}"#, "no message chosen"),
+            (r#"{"ids":["a"],"colour":1}"#, "colour"),
+            (r#"{"uids":"1:5"}"#, "uids"),
+        ] {
+            let j = CString::new(json).unwrap();
+            expect(
+                om_messages_fetch(h, j.as_ptr(), Some(accept_all), null_mut(), &mut n),
+                OM_STATUS_INVALID_ARGUMENT,
+                needle,
+            );
+        }
+        expect(
+            om_messages_fetch(h, null(), Some(accept_all), null_mut(), null_mut()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "selection_json",
+        );
+        for (json, needle) in [
+            (r#"{"uids":[1]}"#, "add"),
+            (r#"{"add":["seen"]}"#, "no message chosen"),
+            (r#"{"uids":[1],"add":["\\Deleted"]}"#, "Deleted"),
+            (r#"{"uids":[1],"add":["a(b"]}"#, "keyword"),
+        ] {
+            let j = CString::new(json).unwrap();
+            expect(
+                om_messages_set_flags(h, j.as_ptr()),
+                OM_STATUS_INVALID_ARGUMENT,
+                needle,
+            );
+        }
+        expect(
+            om_messages_set_flags(h, null()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "options_json",
+        );
+        expect(
+            om_messages_move(h, sel.as_ptr()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "to",
+        );
+        let no_ids = CString::new(r#"{"to":"X"}"#).unwrap();
+        expect(
+            om_messages_copy(h, no_ids.as_ptr()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "no message",
+        );
+        expect(
+            om_messages_delete(h, null()),
+            OM_STATUS_INVALID_ARGUMENT,
+            "options_json",
+        );
+        expect(
+            om_messages_delete(freed, sel.as_ptr()),
+            OM_STATUS_INVALID_HANDLE,
+            "handle",
+        );
+        // valid requests on an account without an incoming server
+        expect(
+            om_messages_delete(h, sel.as_ptr()),
+            OM_STATUS_INVALID_CONFIG,
+            "incoming",
+        );
+        let empty = CString::new(" ").unwrap();
+        expect(
+            om_folder_create(h, empty.as_ptr(), 0),
+            OM_STATUS_INVALID_ARGUMENT,
+            "name",
+        );
+        expect(
+            om_folder_create(h, null(), 0),
+            OM_STATUS_INVALID_ARGUMENT,
+            "name",
+        );
+        let mut w = std::ptr::dangling_mut::<c_char>();
+        let bad = CString::new(r#"{"poll_interval_secs":0}"#).unwrap();
+        expect(
+            om_wait_for_mail(h, bad.as_ptr(), 10, &mut w),
+            OM_STATUS_INVALID_CONFIG,
+            "poll_interval_secs",
+        );
+        assert!(w.is_null());
+        expect(
+            om_wait_for_mail(h, null(), 10, null_mut()),
+            OM_STATUS_INVALID_CONFIG,
+            "incoming",
+        );
+        expect(
+            om_wait_for_mail(freed, null(), 10, null_mut()),
+            OM_STATUS_INVALID_HANDLE,
+            "handle",
+        );
+    }
+    om_account_free(h);
+}

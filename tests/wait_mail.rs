@@ -162,3 +162,72 @@ fn pop3_waits_by_polling() {
         .unwrap();
     assert_eq!(w["new_mail"], false);
 }
+
+/// A TCP proxy in front of `upstream` that cuts its first connection `after` it was accepted and
+/// holds the second one `hold` before connecting it (TLS passes through: it only forwards
+/// bytes). Hand-written: no real server cuts on demand.
+fn cutting_proxy(upstream: u16, after: Duration, hold: Duration) -> u16 {
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for (n, c) in l.incoming().take(20).enumerate() {
+            let Ok(c) = c else { continue };
+            if n == 1 {
+                std::thread::sleep(hold);
+            }
+            let Ok(s) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                continue;
+            };
+            let pipe = |mut from: TcpStream, mut to: TcpStream| {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(Shutdown::Write);
+                })
+            };
+            pipe(c.try_clone().unwrap(), s.try_clone().unwrap());
+            pipe(s.try_clone().unwrap(), c.try_clone().unwrap());
+            if n == 0 {
+                std::thread::spawn(move || {
+                    std::thread::sleep(after);
+                    let _ = c.shutdown(Shutdown::Both);
+                    let _ = s.shutdown(Shutdown::Both);
+                });
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn idle_survives_a_cut_connection_and_still_sees_mail_that_arrived_meanwhile() {
+    let _s = serial();
+    init();
+    let m = mail_sandbox();
+    let user = "wait-cut@example.test";
+    m.seed(user, 1, "INBOX", &[]);
+    let tokens = account(user, "imap", "imaps_port");
+    // cut at 3 s, the next connection held until about 7 s: mail arriving at 5 s arrives while
+    // the wait has no connection
+    let port = cutting_proxy(
+        m.port("imaps_port"),
+        Duration::from_secs(3),
+        Duration::from_secs(3),
+    );
+    let acc = Arc::new(
+        Acc::new(&common::sandbox().config(
+            "confidential-app",
+            json!({"email": user, "incoming": {"protocol": "imap", "host": "127.0.0.1",
+                   "port": port, "security": "tls"}}),
+        ))
+        .unwrap(),
+    );
+    acc.import(&tokens.export()).unwrap();
+    let h = wait_in_thread(&acc, "{}", 120_000);
+    std::thread::sleep(Duration::from_secs(5));
+    m.seed(user, 1, "INBOX", &["--new"]);
+    let (r, _) = h.join().unwrap();
+    let w = r.unwrap();
+    assert_eq!(w["new_mail"], true, "{w}");
+    assert!(w["reconnects"].as_u64().unwrap() >= 1, "{w}");
+}
