@@ -757,3 +757,31 @@ fn flags_labels_moves_copies_trash_and_folders_in_the_mailbox() {
     let e = acc.create_folder("a//b").unwrap_err();
     assert_eq!(e.0, OM_STATUS_INVALID_ARGUMENT, "{}", e.1);
 }
+
+#[test]
+fn waiting_for_mail_polls_the_newest_message() {
+    let _s = serial();
+    init();
+    let g = gmail_emulator();
+    let user = "gmail-wait@example.test";
+    let mail = |n: u32| {
+        format!("Message-ID: <wait-{n}@example.test>\r\nFrom: a@example.test\r\nTo: {user}\r\nSubject: wait {n}\r\n\r\nbody\r\n")
+            .into_bytes()
+    };
+    g.seed(user, &["INBOX"], &[mail(1)]);
+    let acc = std::sync::Arc::new(account(user));
+    let a2 = acc.clone();
+    let h = std::thread::spawn(move || a2.wait_for_mail(r#"{"poll_interval_secs": 1}"#, 120_000));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    g.seed(user, &["INBOX"], &[mail(2)]);
+    let w = h.join().unwrap().unwrap();
+    assert_eq!(
+        (w["new_mail"].as_bool(), w["method"].as_str()),
+        (Some(true), Some("poll")),
+        "{w}"
+    );
+    let w = acc
+        .wait_for_mail(r#"{"poll_interval_secs": 1}"#, 2500)
+        .unwrap();
+    assert_eq!(w["new_mail"], false, "{w}");
+}

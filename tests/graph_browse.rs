@@ -1099,3 +1099,32 @@ fn the_emulator_refuses_search_with_filter_or_orderby_and_an_inefficient_filter(
     assert_eq!(g.list(user, "inbox").len(), 2);
     assert_eq!(g.list(user, "archive").len(), 1);
 }
+
+#[test]
+fn waiting_for_mail_polls_the_newest_message() {
+    let _s = serial();
+    init();
+    let g = graph_emulator();
+    let user = "graph-wait@example.test";
+    let mail = |n: u32| {
+        format!("Message-ID: <wait-{n}@example.test>\r\nFrom: a@example.test\r\nTo: {user}\r\nSubject: wait {n}\r\n\r\nbody\r\n")
+            .into_bytes()
+    };
+    g.seed(user, "inbox", &[mail(1)]);
+    let acc = std::sync::Arc::new(graph_account(user));
+    let a2 = acc.clone();
+    let h = std::thread::spawn(move || a2.wait_for_mail(r#"{"poll_interval_secs": 1}"#, 120_000));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    g.seed(user, "inbox", &[mail(2)]);
+    let w = h.join().unwrap().unwrap();
+    assert_eq!(
+        (w["new_mail"].as_bool(), w["method"].as_str()),
+        (Some(true), Some("poll")),
+        "{w}"
+    );
+    // nothing new: the time runs out
+    let w = acc
+        .wait_for_mail(r#"{"poll_interval_secs": 1}"#, 2500)
+        .unwrap();
+    assert_eq!(w["new_mail"], false, "{w}");
+}
