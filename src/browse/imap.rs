@@ -226,11 +226,11 @@ async fn list_in(
     let mut uids: Vec<u32> = if sel.exists == 0 {
         Vec::new()
     } else {
-        s.uid_search(&command)
-            .await
-            .map_err(map_err(host))?
-            .into_iter()
-            .collect()
+        // the reply is one line listing every UID that matches
+        s.get_mut().set_max_line(crate::imap::guard::MAX_SEARCH_LINE);
+        let found = s.uid_search(&command).await;
+        s.get_mut().set_max_line(crate::imap::guard::MAX_LINE);
+        found.map_err(map_err(host))?.into_iter().collect()
     };
     uids.sort_unstable();
     let total = uids.len() as u64;

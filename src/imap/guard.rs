@@ -20,11 +20,16 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 pub const MAX_COMMAND_LITERAL: u64 = 1 << 20;
 /// Longest line outside literals.
 pub const MAX_LINE: usize = 1 << 20;
+/// Longest line of a SEARCH reply (a UID list: about 7 bytes a message, so a folder of two
+/// million messages).
+pub const MAX_SEARCH_LINE: usize = 16 << 20;
 
 pub struct Guard<S> {
     inner: S,
     /// Largest literal accepted now.
     max_literal: u64,
+    /// Longest line accepted now.
+    max_line: usize,
     /// How long the server may talk without progress.
     progress_limit: std::time::Duration,
     last_progress: std::time::Instant,
@@ -42,6 +47,7 @@ impl<S> Guard<S> {
         Guard {
             inner,
             max_literal: MAX_COMMAND_LITERAL,
+            max_line: MAX_LINE,
             progress_limit,
             last_progress: std::time::Instant::now(),
             literal_left: 0,
@@ -63,6 +69,11 @@ impl<S> Guard<S> {
     pub fn set_progress_limit(&mut self, limit: std::time::Duration) {
         self.progress_limit = limit;
         self.progress();
+    }
+
+    /// Sets the longest line accepted from now on (a SEARCH reply is one line).
+    pub fn set_max_line(&mut self, bytes: usize) {
+        self.max_line = bytes;
     }
 
     /// Sets the largest literal accepted from now on.
@@ -93,10 +104,10 @@ impl<S> Guard<S> {
                 continue;
             }
             self.line_len += 1;
-            if self.line_len > MAX_LINE {
+            if self.line_len > self.max_line {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!("the server sent a line longer than {} KiB", MAX_LINE >> 10),
+                    format!("the server sent a line longer than {} KiB", self.max_line >> 10),
                 ));
             }
             if b == b'0' && self.tail.last() == Some(&b'{') {
