@@ -143,6 +143,7 @@ typedef struct om_message {
   const char *flags;
   /**
    * POP3: the UIDL, the message's stable id; Graph, Gmail API: the message id; "" for IMAP.
+   * The `id` the om_messages_* calls take is this, or for IMAP the UID in decimal.
    */
   const char *uidl;
   /**
@@ -496,7 +497,7 @@ om_status om_device_start(struct om_account *account, uint32_t timeout_ms, char 
  * "sender", "reply_to", "to", "cc", "bcc", "subject", "date", "date_unix", "message_id",
  * "in_reply_to", "references"}]}` — the header fields as om_message_parse gives them; `id` is
  * what the other om_messages_* calls take (IMAP: the UID; POP3: the UIDL; Graph, Gmail: the
- * message id); pass `next_cursor` back as `cursor` for the next page (absent on the last).
+ * message id); pass `next_cursor` back as `cursor` for the next page (null on the last).
  * IMAP: one UID SEARCH and one UID FETCH of headers, flags, size and BODYSTRUCTURE per page;
  * POP3: the header of each message with TOP (no search keys but `larger`/`smaller`); Graph:
  * `$filter`/`$search`; Gmail: `q`. Read-only (EXAMINE): nothing is marked read.

@@ -3,10 +3,13 @@
   Two layers:
   1. The C API, one declaration per exported function, cdecl, with the exact C types
      (om_* names kept so that the header's documentation applies word for word).
-  2. An idiomatic layer: TOAuthMail (library init, versions, log), TOAuthMailAccount (an
-     account object; every call raises EOAuthMail on failure), IOAuthMailTokenStore (the
-     host's database as the shared home of a mailbox's tokens), UTF-8 <-> string conversion,
-     every library-owned string freed with om_string_free in a finally block.
+  2. An idiomatic layer: TOAuthMail (library init, versions, log; message bytes parsed,
+     attachments read and saved), TOAuthMailAccount (an account object; every call raises
+     EOAuthMail on failure), IOAuthMailTokenStore (the host's database as the shared home of a
+     mailbox's tokens), records for parsed and listed messages and the browsing calls' options
+     (read from and written to the library's JSON inside the unit), UTF-8 <-> string
+     conversion, every library-owned string freed with om_string_free (and buffer with
+     om_buffer_free) in a finally block.
 
   Compiles with Delphi 2009+ (Windows 32/64-bit: oauthmail.dll) and Free Pascal 3.2+ in
   Delphi mode (Linux: liboauthmail.so, Windows: oauthmail.dll, macOS: liboauthmail.dylib).
@@ -115,9 +118,12 @@ type
     folder: PUTF8Char;      // UTF-8
     flags: PUTF8Char;       // space-separated, UTF-8; '' for POP3
     uidl: PUTF8Char;        // POP3 UIDL; Graph: the message id; '' for IMAP
+    parsed_json: PUTF8Char; // with the fetch option "parse": true, the om_message_parse JSON; else nil
   end;
 {$IFDEF FPC}{$PACKRECORDS DEFAULT}{$ENDIF}
   Pom_message = ^Tom_message;
+  PPOMByte = ^PByte;        // uint8_t ** (library-owned buffer out-parameter: om_buffer_free)
+  POMSize = ^NativeUInt;    // size_t *
 
   { callbacks (all cdecl) }
   om_token_cb = procedure(user_data: Pointer; tokens_json: PUTF8Char); cdecl;
@@ -180,6 +186,26 @@ function om_get_access_token(account: Pom_account; timeout_ms: UInt32; out_token
 function om_tokens_export(account: Pom_account; out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
 function om_tokens_import(account: Pom_account; tokens_json: PUTF8Char): om_status; cdecl; external OAuthMailLib;
 function om_tokens_revoke(account: Pom_account; timeout_ms: UInt32): om_status; cdecl; external OAuthMailLib;
+{ parsing message bytes (no account, no network, no om_init needed) }
+function om_message_parse(data: PByte; len: NativeUInt; options_json: PUTF8Char;
+  out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
+function om_message_attachment(data: PByte; len: NativeUInt; index: UInt32; out_data: PPOMByte;
+  out_len: POMSize): om_status; cdecl; external OAuthMailLib;
+procedure om_buffer_free(data: PByte); cdecl; external OAuthMailLib;
+function om_message_save_attachments(data: PByte; len: NativeUInt; directory: PUTF8Char;
+  options_json: PUTF8Char; out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
+{ browsing and acting on a mailbox }
+function om_messages_list(account: Pom_account; options_json: PUTF8Char;
+  out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
+function om_messages_fetch(account: Pom_account; selection_json: PUTF8Char; callback: om_message_cb;
+  user_data: Pointer; out_count: PCardinal): om_status; cdecl; external OAuthMailLib;
+function om_messages_set_flags(account: Pom_account; options_json: PUTF8Char): om_status; cdecl; external OAuthMailLib;
+function om_messages_move(account: Pom_account; options_json: PUTF8Char): om_status; cdecl; external OAuthMailLib;
+function om_messages_copy(account: Pom_account; options_json: PUTF8Char): om_status; cdecl; external OAuthMailLib;
+function om_messages_delete(account: Pom_account; options_json: PUTF8Char): om_status; cdecl; external OAuthMailLib;
+function om_folder_create(account: Pom_account; name: PUTF8Char; timeout_ms: UInt32): om_status; cdecl; external OAuthMailLib;
+function om_wait_for_mail(account: Pom_account; options_json: PUTF8Char; timeout_ms: UInt32;
+  out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
 
 { ---- layer 2: the Pascal API ---- }
 
@@ -217,6 +243,145 @@ type
 
   TFetchAction = (faContinue, faStop, faError); // OM_FETCH_CONTINUE / _STOP / _ERROR
 
+  TOMStrings = array of string;
+  TOMUids = array of UInt32;
+
+  { One address of an address header: Name decoded (RFC 2047, any charset), '' when none. }
+  TOMAddress = record
+    Name: string;
+    Address: string;
+  end;
+  TOMAddresses = array of TOMAddress;
+
+  { One attachment or inline part of a message, as TOAuthMail.ParseMessage lists it. }
+  TOMAttachment = record
+    Index: Integer;       // what TOAuthMail.GetAttachment takes
+    FileName: string;     // decoded (RFC 2231, RFC 2047); '' when the part has none
+    ContentType: string;  // 'type/subtype', lower case
+    Size: Int64;          // decoded size in bytes
+    ContentId: string;    // without <> (what cid: URLs of the HTML body name); '' when none
+    Disposition: string;  // 'attachment', 'inline' or ''
+    IsMessage: Boolean;   // a message attached whole (message/rfc822)
+    IsTnef: Boolean;      // Outlook's winmail.dat (listed, not unpacked)
+  end;
+  TOMAttachments = array of TOMAttachment;
+
+  { An attachment written by TOAuthMail.SaveAttachments: the part as listed, and the file. }
+  TOMSavedAttachment = record
+    Index: Integer;
+    FileName: string;     // the decoded name (the file's own name may differ: made safe, unique)
+    ContentType: string;
+    Size: Int64;
+    ContentId: string;
+    Disposition: string;
+    IsMessage: Boolean;
+    IsTnef: Boolean;
+    Path: string;         // the file written
+  end;
+  TOMSavedAttachments = array of TOMSavedAttachment;
+
+  { A message parsed (om_message_parse). Absent values are '' / 0 / empty arrays. To is a
+    reserved word: write it &To (Msg.&To[0].Address). }
+  TOMParsedMessage = record
+    From, Sender, ReplyTo, &To, Cc, Bcc: TOMAddresses;
+    Subject: string;         // decoded
+    Date: TDateTime;         // the Date header in UTC; 0 when missing or unreadable
+    DateUnix: Int64;         // the same instant in Unix seconds; 0 when none
+    DateText: string;        // RFC 3339 with the sender's offset ('2026-02-04T09:30:00+01:00')
+    MessageId: string;       // without <>
+    InReplyTo: TOMStrings;   // message ids without <>
+    References: TOMStrings;
+    Text: string;            // the plain-text body (UTF-16 here, whatever the message's charset)
+    TextFromHtml: Boolean;   // Text was derived from Html (the message had no text part)
+    Html: string;            // the HTML body as sent
+    Attachments: TOMAttachments; // inline parts included
+    Encrypted: Boolean;      // S/MIME or PGP encrypted: the bodies are not readable here
+    Signed: Boolean;
+    Security: string;        // 'smime', 'pgp' or ''
+    HasTnef: Boolean;        // an attachment is a winmail.dat
+    Unreadable: Boolean;     // the bytes held no message header at all
+  end;
+
+  { One message of a listing (TOAuthMailAccount.ListMessages): what a mail window shows,
+    without downloading the message. }
+  TOMListedMessage = record
+    Id: string;              // what TOMSelection.Ids takes (IMAP: the UID in decimal)
+    Uid: UInt32;             // IMAP: the UID; POP3: the message number; Graph, Gmail: 0
+    Flags: TOMStrings;       // '\Seen', '\Flagged', keywords... (OMHasFlag)
+    Size: Int64;
+    InternalDate: Int64;     // when the server received it, Unix seconds (0 if unknown)
+    HasAttachments: Boolean;
+    From, Sender, ReplyTo, &To, Cc, Bcc: TOMAddresses;
+    Subject: string;
+    Date: TDateTime;         // UTC; 0 when none
+    DateUnix: Int64;
+    DateText: string;
+    MessageId: string;
+    InReplyTo: TOMStrings;
+    References: TOMStrings;
+  end;
+  TOMListedMessages = array of TOMListedMessage;
+
+  { One page of a listing. }
+  TOMMessagePage = record
+    Folder: string;
+    UidValidity: UInt32;     // IMAP: the folder's UIDVALIDITY (give it back in TOMSelection); else 0
+    Total: Int64;            // messages matching, all pages; -1 when the server does not say
+    NextCursor: string;      // TOMListOptions.Cursor for the next page; '' on the last one
+    Messages: TOMListedMessages;
+  end;
+
+  TOMTriState = (tsAny, tsYes, tsNo);
+  TOMListOrder = (loNewestFirst, loOldestFirst);
+
+  { Search criteria of a listing: every one set must match. }
+  TOMSearch = record
+    Unseen: TOMTriState;     // tsYes: unread only; tsNo: read only
+    Flagged: TOMTriState;
+    Answered: TOMTriState;
+    Since: TDateTime;        // received on or after this day; 0 = any
+    Before: TDateTime;       // received before this day; 0 = any
+    From, &To, Subject, Text: string; // case-insensitive substrings; '' = any
+    Keyword: string;         // IMAP keyword, Graph category, Gmail label
+    Larger: Int64;           // bytes; 0 = any
+    Smaller: Int64;          // bytes; 0 = any
+  end;
+
+  { What ListMessages lists: OMListOptions gives the defaults. }
+  TOMListOptions = record
+    Folder: string;          // '' = INBOX
+    Search: TOMSearch;
+    Uids: string;            // IMAP: a UID set such as '1:500'; '' = all
+    Limit: Integer;          // messages per page, 1..1000; 0 = 100
+    Cursor: string;          // the previous page's NextCursor
+    Order: TOMListOrder;
+    TimeoutMs: Cardinal;     // bound on the call; 0 = none beyond the account's timeout_secs per read
+  end;
+
+  { Chosen messages of one folder, by Ids (a listing's Id) or, IMAP only, by Uids:
+    OMSelection / OMSelectionUids. }
+  TOMSelection = record
+    Folder: string;          // '' = INBOX
+    Ids: TOMStrings;
+    Uids: TOMUids;
+    UidValidity: UInt32;     // IMAP: refused when the folder's changed since; 0 = not checked
+    TimeoutMs: Cardinal;     // 0 = none
+  end;
+
+  TOMWaitOptions = record
+    Folder: string;          // '' = INBOX
+    PollIntervalSecs: Cardinal; // when IDLE is not available; 0 = 60
+    IdleRefreshSecs: Cardinal;  // IDLE re-issued after; 0 = 1500
+    PollOnly: Boolean;
+  end;
+
+  TOMWaitResult = record
+    NewMail: Boolean;        // False: the time was up
+    Folder: string;
+    Method: string;          // 'idle' or 'poll'
+    Reconnects: Integer;
+  end;
+
   { om_message converted to Pascal types (strings copied: valid after the event). }
   TOAuthMailMessage = record
     Uid: UInt32;         // IMAP: the UID; POP3: the message number; Microsoft Graph: 0
@@ -227,6 +392,11 @@ type
     Folder: string;
     Flags: string;
     Uidl: string;        // POP3: the UIDL; Graph: the message id; '' for IMAP
+    { With the fetch option "parse": true (Fetch, FetchToDirectory) or FetchMessages' Parse:
+      HasParsed, the message parsed, and the JSON it came from (to store); else False, '' }
+    HasParsed: Boolean;
+    Parsed: TOMParsedMessage;
+    ParsedJson: string;
   end;
 
   TOAuthMailAccount = class;
@@ -278,6 +448,24 @@ type
     { Log sinks the library holds (0 or 1; each is released by the library's free function). }
     class function LogSinksAlive: Integer;
     class procedure LogWrite(Level: Integer; const Msg: string);
+
+    { Message bytes from anywhere (Fetch, a .eml file, a database): no account, no network,
+      no Init needed, any thread. Malformed mail still gives what could be read. }
+    class function ParseMessage(const Data: TBytes; IncludeText: Boolean = True;
+      IncludeHtml: Boolean = True): TOMParsedMessage;
+    { The om_message_parse JSON itself (to store); OptionsJson '' = everything. }
+    class function ParseMessageJson(const Data: TBytes; const OptionsJson: string = ''): string;
+    { A record from that JSON (ParseMessageJson, TOAuthMailMessage.ParsedJson, the .json files
+      FetchToDirectory writes with "parse": true). }
+    class function ParsedMessageFromJson(const Json: string): TOMParsedMessage;
+    { The decoded bytes of attachment Index (TOMAttachment.Index); a message attached whole
+      gives its bytes. EOAuthMail OM_STATUS_INVALID_ARGUMENT when there is no such index. }
+    class function GetAttachment(const Data: TBytes; Index: Integer): TBytes;
+    { Writes every attachment into Directory (must exist) under names made safe for every
+      system, never replacing a file (' (2)' added); IncludeInline False skips the parts marked
+      inline. EOAuthMail OM_STATUS_IO_ERROR when the directory is missing or a write fails. }
+    class function SaveAttachments(const Data: TBytes; const Directory: string;
+      IncludeInline: Boolean = True): TOMSavedAttachments;
   end;
 
   TOAuthMailAccount = class
@@ -341,12 +529,50 @@ type
     function SendRaw(const Data: TBytes; const OptionsJson: string = ''): string;
     function SendBatch(const MessagesJson: string; const OptionsJson: string = ''): string;
 
+    { ---- browsing and acting on the mailbox (not the fetch state: these leave "new" mail new) ----
+      All block; Cancel from another thread ends them with OM_STATUS_CANCELLED. POP3 has no
+      flags, folders or moves: EOAuthMail OM_STATUS_UNSUPPORTED. }
+
+    { One page of a folder's messages, read-only (nothing is marked read). }
+    function ListMessages(const Options: TOMListOptions): TOMMessagePage; overload;
+    function ListMessages(const Folder: string = ''; Limit: Integer = 0): TOMMessagePage; overload;
+    { Hands the chosen messages to OnMessage as Fetch does (Parse: Msg.Parsed filled); returns
+      how many were delivered. A chosen message that no longer exists is skipped; faStop ends
+      it early. Read with BODY.PEEK unless MarkSeen. }
+    function FetchMessages(const Selection: TOMSelection; OnMessage: TOAuthMailMessageEvent;
+      Parse: Boolean = False; MarkSeen: Boolean = False): Integer;
+    { Add/Remove: 'seen', 'flagged', 'answered', 'draft' or keywords (Graph categories,
+      Gmail labels). }
+    procedure SetFlags(const Selection: TOMSelection; const Add: array of string;
+      const Remove: array of string);
+    { Into ToFolder ('Clients/Société'), created when missing. }
+    procedure MoveMessages(const Selection: TOMSelection; const ToFolder: string);
+    procedure CopyMessages(const Selection: TOMSelection; const ToFolder: string);
+    { IMAP: \Deleted and expunged (only these); Graph: to Deleted Items; Gmail: to the trash. }
+    procedure DeleteMessages(const Selection: TOMSelection);
+    { Parts separated by '/'; an existing folder is not an error. }
+    procedure CreateFolder(const Name: string; TimeoutMs: Cardinal = 0);
+    { Returns as soon as a message arrives in the folder (NewMail True) or after TimeoutMs
+      (NewMail False). IMAP IDLE when offered, else polling. Blocks: run it on a worker
+      thread, then Fetch; Cancel from another thread ends it (EOAuthMail OM_STATUS_CANCELLED). }
+    function WaitForMail(const Folder: string; TimeoutMs: Cardinal): TOMWaitResult; overload;
+    function WaitForMail(const Options: TOMWaitOptions; TimeoutMs: Cardinal): TOMWaitResult; overload;
+
     { Cancels every operation in progress on the account (from another thread). }
     procedure Cancel;
 
     property Handle: Pom_account read FHandle;
     property OnTokensChanged: TOAuthMailTokensEvent read FOnTokensChanged write SetOnTokensChanged;
   end;
+
+{ Defaults for the browsing calls' records (Pascal leaves a local record's numbers unset). }
+function OMListOptions(const Folder: string = ''; Limit: Integer = 0): TOMListOptions;
+function OMSelection(const Folder: string; const Ids: array of string): TOMSelection;
+function OMSelectionUids(const Folder: string; const Uids: array of UInt32;
+  UidValidity: UInt32 = 0): TOMSelection;
+function OMWaitOptions(const Folder: string = ''): TOMWaitOptions;
+{ Flags holds Flag ('\Seen', '\Flagged', a keyword), compared ignoring case. }
+function OMHasFlag(const Flags: TOMStrings; const Flag: string): Boolean;
 
 { UTF-8 helpers. }
 function OMToUtf8(const S: string): UTF8String;
@@ -463,6 +689,575 @@ begin
       Result := Result + Json[I];
     Inc(I);
   end;
+end;
+
+{ ---- reading the library's JSON ----
+  A small reader of the JSON the library writes (serde_json: UTF-8 decoded to a string
+  first, \uXXXX escapes for control characters): an object is split once into its members'
+  raw texts, each converted when asked. No dependency (fpjson, System.JSON) so that the unit
+  stays one file for Free Pascal and every Delphi since 2009. }
+
+type
+  TJMember = record
+    Key: string;
+    Raw: string;
+  end;
+  TJMembers = array of TJMember;
+
+procedure JFail(const S: string; I: Integer);
+begin
+  raise EConvertError.CreateFmt('oauthmail: unexpected JSON at character %d of %d', [I, Length(S)]);
+end;
+
+procedure JSkipWs(const S: string; var I: Integer);
+begin
+  while (I <= Length(S)) and CharInSet(S[I], [' ', #9, #10, #13]) do Inc(I);
+end;
+
+{ S[I] = '"': the string decoded; I ends after the closing quote. }
+function JReadString(const S: string; var I: Integer): string;
+var
+  Start, N, Len, Code: Integer;
+  C: Char;
+begin
+  Len := Length(S);
+  if (I > Len) or (S[I] <> '"') then JFail(S, I);
+  Inc(I);
+  Start := I;
+  while (I <= Len) and (S[I] <> '"') and (S[I] <> '\') do Inc(I);
+  if (I <= Len) and (S[I] = '"') then
+  begin
+    Result := Copy(S, Start, I - Start); // no escape: one copy
+    Inc(I);
+    Exit;
+  end;
+  SetLength(Result, Len - Start + 1); // the decoded text is never longer
+  N := 0;
+  I := Start;
+  while I <= Len do
+  begin
+    C := S[I];
+    if C = '"' then
+    begin
+      SetLength(Result, N);
+      Inc(I);
+      Exit;
+    end;
+    if C = '\' then
+    begin
+      Inc(I);
+      if I > Len then Break;
+      C := S[I];
+      case C of
+        'n': C := #10;
+        'r': C := #13;
+        't': C := #9;
+        'b': C := #8;
+        'f': C := #12;
+        'u':
+          begin
+            Code := StrToIntDef('$' + AnsiString(Copy(S, I + 1, 4)), Ord('?'));
+            C := Char(Code); // UTF-16 code unit: surrogate pairs come out right
+            Inc(I, 4);
+          end;
+      end; // else \" \\ \/ : the character itself
+    end;
+    Inc(N);
+    Result[N] := C;
+    Inc(I);
+  end;
+  JFail(S, I);
+end;
+
+procedure JSkipValue(const S: string; var I: Integer);
+var
+  Depth, Len: Integer;
+begin
+  Len := Length(S);
+  if I > Len then JFail(S, I);
+  case S[I] of
+    '"':
+      begin
+        Inc(I);
+        while (I <= Len) and (S[I] <> '"') do
+        begin
+          if S[I] = '\' then Inc(I);
+          Inc(I);
+        end;
+        if I > Len then JFail(S, I);
+        Inc(I);
+      end;
+    '{', '[':
+      begin
+        Depth := 0;
+        while I <= Len do
+        begin
+          case S[I] of
+            '"':
+              begin
+                JSkipValue(S, I);
+                Continue;
+              end;
+            '{', '[': Inc(Depth);
+            '}', ']':
+              begin
+                Dec(Depth);
+                if Depth = 0 then
+                begin
+                  Inc(I);
+                  Exit;
+                end;
+              end;
+          end;
+          Inc(I);
+        end;
+        JFail(S, I);
+      end;
+  else
+    while (I <= Len) and not CharInSet(S[I], [',', '}', ']', ' ', #9, #10, #13]) do Inc(I);
+  end;
+end;
+
+{ The members of the JSON object S (none when S is not an object: null). }
+function JObject(const S: string): TJMembers;
+var
+  I, Start, N: Integer;
+  Key: string;
+begin
+  Result := nil;
+  I := 1;
+  JSkipWs(S, I);
+  if (I > Length(S)) or (S[I] <> '{') then Exit;
+  Inc(I);
+  N := 0;
+  while True do
+  begin
+    JSkipWs(S, I);
+    if I > Length(S) then JFail(S, I);
+    if S[I] = '}' then Break;
+    if S[I] = ',' then
+    begin
+      Inc(I);
+      Continue;
+    end;
+    Key := JReadString(S, I);
+    JSkipWs(S, I);
+    if (I > Length(S)) or (S[I] <> ':') then JFail(S, I);
+    Inc(I);
+    JSkipWs(S, I);
+    Start := I;
+    JSkipValue(S, I);
+    if N = Length(Result) then SetLength(Result, N * 2 + 8);
+    Result[N].Key := Key;
+    Result[N].Raw := Copy(S, Start, I - Start);
+    Inc(N);
+  end;
+  SetLength(Result, N);
+end;
+
+{ The raw texts of the elements of the JSON array S (none when S is not an array). }
+function JArray(const S: string): TOMStrings;
+var
+  I, Start, N: Integer;
+begin
+  Result := nil;
+  I := 1;
+  JSkipWs(S, I);
+  if (I > Length(S)) or (S[I] <> '[') then Exit;
+  Inc(I);
+  N := 0;
+  while True do
+  begin
+    JSkipWs(S, I);
+    if I > Length(S) then JFail(S, I);
+    if S[I] = ']' then Break;
+    if S[I] = ',' then
+    begin
+      Inc(I);
+      Continue;
+    end;
+    Start := I;
+    JSkipValue(S, I);
+    if N = Length(Result) then SetLength(Result, N * 2 + 8);
+    Result[N] := Copy(S, Start, I - Start);
+    Inc(N);
+  end;
+  SetLength(Result, N);
+end;
+
+{ The raw text of member Key ('' when absent). }
+function JGet(const M: TJMembers; const Key: string): string;
+var
+  I: Integer;
+begin
+  for I := 0 to High(M) do
+    if M[I].Key = Key then
+    begin
+      Result := M[I].Raw;
+      Exit;
+    end;
+  Result := '';
+end;
+
+function JStr(const Raw: string): string;
+var
+  I: Integer;
+begin
+  if (Raw <> '') and (Raw[1] = '"') then
+  begin
+    I := 1;
+    Result := JReadString(Raw, I);
+  end
+  else
+    Result := '';
+end;
+
+function JInt(const Raw: string; Def: Int64 = 0): Int64;
+begin
+  Result := StrToInt64Def(AnsiString(Raw), Def); // '' and null give Def
+end;
+
+function JBool(const Raw: string): Boolean;
+begin
+  Result := Raw = 'true';
+end;
+
+function JStrings(const Raw: string): TOMStrings;
+var
+  I: Integer;
+begin
+  Result := JArray(Raw);
+  for I := 0 to High(Result) do Result[I] := JStr(Result[I]);
+end;
+
+function JAddresses(const Raw: string): TOMAddresses;
+var
+  Items: TOMStrings;
+  M: TJMembers;
+  I: Integer;
+begin
+  Items := JArray(Raw);
+  Result := nil;
+  SetLength(Result, Length(Items));
+  for I := 0 to High(Items) do
+  begin
+    M := JObject(Items[I]);
+    Result[I].Name := JStr(JGet(M, 'name'));
+    Result[I].Address := JStr(JGet(M, 'address'));
+  end;
+end;
+
+function UnixToUtc(Secs: Int64): TDateTime;
+begin
+  Result := UnixDateDelta + Secs / SecsPerDay;
+end;
+
+{ The envelope members (om_message_parse, om_messages_list) into a record's fields. }
+procedure JEnvelope(const M: TJMembers; var From, Sender, ReplyTo, ToList, Cc, Bcc: TOMAddresses;
+  var Subject: string; var Date: TDateTime; var DateUnix: Int64; var DateText, MessageId: string;
+  var InReplyTo, References: TOMStrings);
+begin
+  From := JAddresses(JGet(M, 'from'));
+  Sender := JAddresses(JGet(M, 'sender'));
+  ReplyTo := JAddresses(JGet(M, 'reply_to'));
+  ToList := JAddresses(JGet(M, 'to'));
+  Cc := JAddresses(JGet(M, 'cc'));
+  Bcc := JAddresses(JGet(M, 'bcc'));
+  Subject := JStr(JGet(M, 'subject'));
+  DateText := JStr(JGet(M, 'date'));
+  DateUnix := JInt(JGet(M, 'date_unix'));
+  if DateText <> '' then Date := UnixToUtc(DateUnix) else Date := 0;
+  MessageId := JStr(JGet(M, 'message_id'));
+  InReplyTo := JStrings(JGet(M, 'in_reply_to'));
+  References := JStrings(JGet(M, 'references'));
+end;
+
+procedure JAttachment(const M: TJMembers; var Index: Integer; var FileName, ContentType: string;
+  var Size: Int64; var ContentId, Disposition: string; var IsMessage, IsTnef: Boolean);
+begin
+  Index := JInt(JGet(M, 'index'));
+  FileName := JStr(JGet(M, 'file_name'));
+  ContentType := JStr(JGet(M, 'content_type'));
+  Size := JInt(JGet(M, 'size'));
+  ContentId := JStr(JGet(M, 'content_id'));
+  Disposition := JStr(JGet(M, 'disposition'));
+  IsMessage := JBool(JGet(M, 'is_message'));
+  IsTnef := JBool(JGet(M, 'is_tnef'));
+end;
+
+function ParsedFromJson(const Json: string): TOMParsedMessage;
+var
+  M, A: TJMembers;
+  Items: TOMStrings;
+  I: Integer;
+begin
+  M := JObject(Json);
+  Result := Default(TOMParsedMessage);
+  with Result do
+  begin
+    JEnvelope(M, From, Sender, ReplyTo, &To, Cc, Bcc, Subject, Date, DateUnix, DateText, MessageId,
+      InReplyTo, References);
+    Text := JStr(JGet(M, 'text'));
+    TextFromHtml := JBool(JGet(M, 'text_from_html'));
+    Html := JStr(JGet(M, 'html'));
+    Items := JArray(JGet(M, 'attachments'));
+    SetLength(Attachments, Length(Items));
+    for I := 0 to High(Items) do
+    begin
+      A := JObject(Items[I]);
+      with Attachments[I] do
+        JAttachment(A, Index, FileName, ContentType, Size, ContentId, Disposition, IsMessage, IsTnef);
+    end;
+    Encrypted := JBool(JGet(M, 'encrypted'));
+    Signed := JBool(JGet(M, 'signed'));
+    Security := JStr(JGet(M, 'security'));
+    HasTnef := JBool(JGet(M, 'has_tnef'));
+    Unreadable := JBool(JGet(M, 'unreadable'));
+  end;
+end;
+
+function PageFromJson(const Json: string): TOMMessagePage;
+var
+  M, L: TJMembers;
+  Items: TOMStrings;
+  I: Integer;
+begin
+  M := JObject(Json);
+  Result.Folder := JStr(JGet(M, 'folder'));
+  Result.UidValidity := UInt32(JInt(JGet(M, 'uidvalidity')));
+  Result.Total := JInt(JGet(M, 'total'), -1);
+  Result.NextCursor := JStr(JGet(M, 'next_cursor'));
+  Items := JArray(JGet(M, 'messages'));
+  SetLength(Result.Messages, Length(Items));
+  for I := 0 to High(Items) do
+  begin
+    L := JObject(Items[I]);
+    with Result.Messages[I] do
+    begin
+      Id := JStr(JGet(L, 'id'));
+      Uid := UInt32(JInt(JGet(L, 'uid')));
+      Flags := JStrings(JGet(L, 'flags'));
+      Size := JInt(JGet(L, 'size'));
+      InternalDate := JInt(JGet(L, 'internal_date'));
+      HasAttachments := JBool(JGet(L, 'has_attachments'));
+      JEnvelope(L, From, Sender, ReplyTo, &To, Cc, Bcc, Subject, Date, DateUnix, DateText, MessageId,
+        InReplyTo, References);
+    end;
+  end;
+end;
+
+function SavedFromJson(const Json: string): TOMSavedAttachments;
+var
+  Items: TOMStrings;
+  A: TJMembers;
+  I: Integer;
+begin
+  Items := JArray(Json);
+  Result := nil;
+  SetLength(Result, Length(Items));
+  for I := 0 to High(Items) do
+  begin
+    A := JObject(Items[I]);
+    with Result[I] do
+    begin
+      JAttachment(A, Index, FileName, ContentType, Size, ContentId, Disposition, IsMessage, IsTnef);
+      Path := JStr(JGet(A, 'path'));
+    end;
+  end;
+end;
+
+function WaitFromJson(const Json: string): TOMWaitResult;
+var
+  M: TJMembers;
+begin
+  M := JObject(Json);
+  Result.NewMail := JBool(JGet(M, 'new_mail'));
+  Result.Folder := JStr(JGet(M, 'folder'));
+  Result.Method := JStr(JGet(M, 'method'));
+  Result.Reconnects := JInt(JGet(M, 'reconnects'));
+end;
+
+{ ---- writing the browsing calls' JSON ---- }
+
+function JStrArray(const A: array of string): string;
+var
+  I: Integer;
+begin
+  Result := '[';
+  for I := 0 to High(A) do
+  begin
+    if I > 0 then Result := Result + ', ';
+    Result := Result + OMJsonString(A[I]);
+  end;
+  Result := Result + ']';
+end;
+
+function JDay(D: TDateTime): string;
+begin
+  Result := OMJsonString(string(FormatDateTime('yyyy"-"mm"-"dd', D)));
+end;
+
+{ Appends '"Key": Value' to the members in Acc. }
+procedure JAdd(var Acc: string; const Key, Value: string);
+begin
+  if Acc <> '' then Acc := Acc + ', ';
+  Acc := Acc + '"' + Key + '": ' + Value;
+end;
+
+function SearchJson(const S: TOMSearch): string;
+const
+  Tri: array[TOMTriState] of string = ('', 'true', 'false');
+begin
+  Result := '';
+  if S.Unseen <> tsAny then JAdd(Result, 'unseen', Tri[S.Unseen]);
+  if S.Flagged <> tsAny then JAdd(Result, 'flagged', Tri[S.Flagged]);
+  if S.Answered <> tsAny then JAdd(Result, 'answered', Tri[S.Answered]);
+  if S.Since <> 0 then JAdd(Result, 'since', JDay(S.Since));
+  if S.Before <> 0 then JAdd(Result, 'before', JDay(S.Before));
+  if S.From <> '' then JAdd(Result, 'from', OMJsonString(S.From));
+  if S.&To <> '' then JAdd(Result, 'to', OMJsonString(S.&To));
+  if S.Subject <> '' then JAdd(Result, 'subject', OMJsonString(S.Subject));
+  if S.Text <> '' then JAdd(Result, 'text', OMJsonString(S.Text));
+  if S.Keyword <> '' then JAdd(Result, 'keyword', OMJsonString(S.Keyword));
+  if S.Larger > 0 then JAdd(Result, 'larger', string(IntToStr(S.Larger)));
+  if S.Smaller > 0 then JAdd(Result, 'smaller', string(IntToStr(S.Smaller)));
+end;
+
+function ListOptionsJson(const O: TOMListOptions): string;
+const
+  Orders: array[TOMListOrder] of string = ('"newest_first"', '"oldest_first"');
+var
+  Search: string;
+begin
+  Result := '';
+  if O.Folder <> '' then JAdd(Result, 'folder', OMJsonString(O.Folder));
+  Search := SearchJson(O.Search);
+  if Search <> '' then JAdd(Result, 'search', '{' + Search + '}');
+  if O.Uids <> '' then JAdd(Result, 'uids', OMJsonString(O.Uids));
+  if O.Limit <> 0 then JAdd(Result, 'limit', string(IntToStr(O.Limit)));
+  if O.Cursor <> '' then JAdd(Result, 'cursor', OMJsonString(O.Cursor));
+  JAdd(Result, 'order', Orders[O.Order]);
+  if O.TimeoutMs <> 0 then JAdd(Result, 'timeout_ms', string(IntToStr(O.TimeoutMs)));
+  Result := '{' + Result + '}';
+end;
+
+{ The selection's members, Extra (more members) appended, as one JSON object. }
+function SelectionJson(const S: TOMSelection; const Extra: string = ''): string;
+var
+  I: Integer;
+  Uids: string;
+begin
+  Result := '';
+  if S.Folder <> '' then JAdd(Result, 'folder', OMJsonString(S.Folder));
+  if Length(S.Ids) > 0 then JAdd(Result, 'ids', JStrArray(S.Ids));
+  if Length(S.Uids) > 0 then
+  begin
+    Uids := '';
+    for I := 0 to High(S.Uids) do
+    begin
+      if I > 0 then Uids := Uids + ', ';
+      Uids := Uids + string(IntToStr(S.Uids[I]));
+    end;
+    JAdd(Result, 'uids', '[' + Uids + ']');
+  end;
+  if S.UidValidity <> 0 then JAdd(Result, 'uidvalidity', string(IntToStr(S.UidValidity)));
+  if S.TimeoutMs <> 0 then JAdd(Result, 'timeout_ms', string(IntToStr(S.TimeoutMs)));
+  if Extra <> '' then
+  begin
+    if Result <> '' then Result := Result + ', ';
+    Result := Result + Extra;
+  end;
+  Result := '{' + Result + '}';
+end;
+
+function OMListOptions(const Folder: string; Limit: Integer): TOMListOptions;
+begin
+  Result.Folder := Folder;
+  Result.Search.Unseen := tsAny;
+  Result.Search.Flagged := tsAny;
+  Result.Search.Answered := tsAny;
+  Result.Search.Since := 0;
+  Result.Search.Before := 0;
+  Result.Search.From := '';
+  Result.Search.&To := '';
+  Result.Search.Subject := '';
+  Result.Search.Text := '';
+  Result.Search.Keyword := '';
+  Result.Search.Larger := 0;
+  Result.Search.Smaller := 0;
+  Result.Uids := '';
+  Result.Limit := Limit;
+  Result.Cursor := '';
+  Result.Order := loNewestFirst;
+  Result.TimeoutMs := 0;
+end;
+
+function OMSelection(const Folder: string; const Ids: array of string): TOMSelection;
+var
+  I: Integer;
+begin
+  Result.Folder := Folder;
+  SetLength(Result.Ids, Length(Ids));
+  for I := 0 to High(Ids) do Result.Ids[I] := Ids[I];
+  SetLength(Result.Uids, 0);
+  Result.UidValidity := 0;
+  Result.TimeoutMs := 0;
+end;
+
+function OMSelectionUids(const Folder: string; const Uids: array of UInt32;
+  UidValidity: UInt32): TOMSelection;
+var
+  I: Integer;
+begin
+  Result.Folder := Folder;
+  SetLength(Result.Ids, 0);
+  SetLength(Result.Uids, Length(Uids));
+  for I := 0 to High(Uids) do Result.Uids[I] := Uids[I];
+  Result.UidValidity := UidValidity;
+  Result.TimeoutMs := 0;
+end;
+
+function OMWaitOptions(const Folder: string): TOMWaitOptions;
+begin
+  Result.Folder := Folder;
+  Result.PollIntervalSecs := 0;
+  Result.IdleRefreshSecs := 0;
+  Result.PollOnly := False;
+end;
+
+{ A and B equal ignoring the case of ASCII letters (flags and keywords are ASCII atoms). }
+function SameAscii(const A, B: string): Boolean;
+var
+  I: Integer;
+  X, Y: Char;
+begin
+  Result := Length(A) = Length(B);
+  if not Result then Exit;
+  for I := 1 to Length(A) do
+  begin
+    X := A[I];
+    Y := B[I];
+    if CharInSet(X, ['a'..'z']) then X := Char(Ord(X) - 32);
+    if CharInSet(Y, ['a'..'z']) then Y := Char(Ord(Y) - 32);
+    if X <> Y then
+    begin
+      Result := False;
+      Exit;
+    end;
+  end;
+end;
+
+function OMHasFlag(const Flags: TOMStrings; const Flag: string): Boolean;
+var
+  I: Integer;
+begin
+  for I := 0 to High(Flags) do
+    if SameAscii(Flags[I], Flag) then
+    begin
+      Result := True;
+      Exit;
+    end;
+  Result := False;
 end;
 
 { ---- EOAuthMail ---- }
@@ -620,6 +1415,93 @@ begin
   if St <> OM_STATUS_OK then raise EOAuthMail.FromLastError(St, 'om_log_write');
 end;
 
+{ The library string P of a call without an account (freed here); raises on failure. }
+function TakeLibString(Status: om_status; var P: PUTF8Char; const Context: string): string;
+var
+  E: EOAuthMail;
+begin
+  try
+    if Status <> OM_STATUS_OK then
+    begin
+      E := EOAuthMail.FromLastError(Status, Context); // before om_string_free
+      raise E;
+    end;
+    Result := OMFromUtf8(P);
+  finally
+    om_string_free(P);
+    P := nil;
+  end;
+end;
+
+function BytesPtr(const Data: TBytes): PByte;
+begin
+  if Length(Data) > 0 then Result := @Data[0] else Result := nil;
+end;
+
+class function TOAuthMail.ParseMessageJson(const Data: TBytes; const OptionsJson: string): string;
+var
+  O: UTF8String;
+  P: PUTF8Char;
+begin
+  O := OMToUtf8(OptionsJson);
+  P := nil;
+  Result := TakeLibString(om_message_parse(BytesPtr(Data), NativeUInt(Length(Data)), OptPtr(O), @P),
+    P, 'om_message_parse');
+end;
+
+class function TOAuthMail.ParseMessage(const Data: TBytes; IncludeText, IncludeHtml: Boolean): TOMParsedMessage;
+const
+  B: array[Boolean] of string = ('false', 'true');
+var
+  Options: string;
+begin
+  if IncludeText and IncludeHtml then
+    Options := ''
+  else
+    Options := '{"text": ' + B[IncludeText] + ', "html": ' + B[IncludeHtml] + '}';
+  Result := ParsedFromJson(ParseMessageJson(Data, Options));
+end;
+
+class function TOAuthMail.ParsedMessageFromJson(const Json: string): TOMParsedMessage;
+begin
+  Result := ParsedFromJson(Json);
+end;
+
+class function TOAuthMail.GetAttachment(const Data: TBytes; Index: Integer): TBytes;
+var
+  St: om_status;
+  P: PByte;
+  N: NativeUInt;
+begin
+  if Index < 0 then
+    raise EOAuthMail.CreateStatus(OM_STATUS_INVALID_ARGUMENT,
+      'attachment index ' + string(IntToStr(Index)) + ': the indexes start at 0', '', '');
+  P := nil;
+  N := 0;
+  St := om_message_attachment(BytesPtr(Data), NativeUInt(Length(Data)), UInt32(Index), @P, @N);
+  if St <> OM_STATUS_OK then raise EOAuthMail.FromLastError(St, 'om_message_attachment');
+  try
+    Result := nil;
+    SetLength(Result, N);
+    if N > 0 then Move(P^, Result[0], N);
+  finally
+    om_buffer_free(P); // malloc'd by the library: never FreeMem
+  end;
+end;
+
+class function TOAuthMail.SaveAttachments(const Data: TBytes; const Directory: string;
+  IncludeInline: Boolean): TOMSavedAttachments;
+var
+  D, O: UTF8String;
+  P: PUTF8Char;
+begin
+  D := OMToUtf8(Directory);
+  if IncludeInline then O := '' else O := '{"inline": false}';
+  P := nil;
+  Result := SavedFromJson(TakeLibString(om_message_save_attachments(BytesPtr(Data),
+    NativeUInt(Length(Data)), PUTF8Char(D), OptPtr(O), @P), P, 'om_message_save_attachments'));
+end;
+
 { ---- TOAuthMailAccount ---- }
 
 threadvar
@@ -676,6 +1558,12 @@ begin
     M.Folder := OMFromUtf8(msg^.folder);
     M.Flags := OMFromUtf8(msg^.flags);
     M.Uidl := OMFromUtf8(msg^.uidl);
+    M.HasParsed := msg^.parsed_json <> nil;
+    if M.HasParsed then
+    begin
+      M.ParsedJson := OMFromUtf8(msg^.parsed_json);
+      M.Parsed := ParsedFromJson(M.ParsedJson);
+    end;
     SetLength(Bytes, len);
     if len > 0 then Move(data^, Bytes[0], len);
     Action := faContinue;
@@ -1123,6 +2011,112 @@ begin
   O := OMToUtf8(OptionsJson);
   P := nil;
   Result := TakeString(om_send_batch(FHandle, PUTF8Char(M), OptPtr(O), @P), P, 'om_send_batch');
+end;
+
+function TOAuthMailAccount.ListMessages(const Options: TOMListOptions): TOMMessagePage;
+var
+  U: UTF8String;
+  P: PUTF8Char;
+begin
+  U := OMToUtf8(ListOptionsJson(Options));
+  P := nil;
+  Result := PageFromJson(TakeString(om_messages_list(FHandle, PUTF8Char(U), @P), P, 'om_messages_list'));
+end;
+
+function TOAuthMailAccount.ListMessages(const Folder: string; Limit: Integer): TOMMessagePage;
+begin
+  Result := ListMessages(OMListOptions(Folder, Limit));
+end;
+
+function TOAuthMailAccount.FetchMessages(const Selection: TOMSelection; OnMessage: TOAuthMailMessageEvent;
+  Parse, MarkSeen: Boolean): Integer;
+const
+  B: array[Boolean] of string = ('false', 'true');
+var
+  U: UTF8String;
+  St: om_status;
+  Ctx: TFetchContext;
+  N: Cardinal;
+  E: TObject;
+begin
+  U := OMToUtf8(SelectionJson(Selection, '"parse": ' + B[Parse] + ', "mark_seen": ' + B[MarkSeen]));
+  Ctx.Account := Self;
+  Ctx.Handler := OnMessage;
+  Ctx.Failure := nil;
+  N := 0;
+  St := om_messages_fetch(FHandle, PUTF8Char(U), MessageTrampoline, @Ctx, @N);
+  if Ctx.Failure <> nil then
+  begin
+    FreeAndNil(GStoreFailure);
+    FreeAndNil(GDeferred);
+    E := Ctx.Failure;
+    raise E; // the handler's own exception
+  end;
+  Check0(St, 'om_messages_fetch');
+  Result := N;
+end;
+
+procedure TOAuthMailAccount.SetFlags(const Selection: TOMSelection; const Add: array of string;
+  const Remove: array of string);
+var
+  U: UTF8String;
+begin
+  U := OMToUtf8(SelectionJson(Selection, '"add": ' + JStrArray(Add) + ', "remove": ' + JStrArray(Remove)));
+  Check0(om_messages_set_flags(FHandle, PUTF8Char(U)), 'om_messages_set_flags');
+end;
+
+procedure TOAuthMailAccount.MoveMessages(const Selection: TOMSelection; const ToFolder: string);
+var
+  U: UTF8String;
+begin
+  U := OMToUtf8(SelectionJson(Selection, '"to": ' + OMJsonString(ToFolder)));
+  Check0(om_messages_move(FHandle, PUTF8Char(U)), 'om_messages_move');
+end;
+
+procedure TOAuthMailAccount.CopyMessages(const Selection: TOMSelection; const ToFolder: string);
+var
+  U: UTF8String;
+begin
+  U := OMToUtf8(SelectionJson(Selection, '"to": ' + OMJsonString(ToFolder)));
+  Check0(om_messages_copy(FHandle, PUTF8Char(U)), 'om_messages_copy');
+end;
+
+procedure TOAuthMailAccount.DeleteMessages(const Selection: TOMSelection);
+var
+  U: UTF8String;
+begin
+  U := OMToUtf8(SelectionJson(Selection));
+  Check0(om_messages_delete(FHandle, PUTF8Char(U)), 'om_messages_delete');
+end;
+
+procedure TOAuthMailAccount.CreateFolder(const Name: string; TimeoutMs: Cardinal);
+var
+  U: UTF8String;
+begin
+  U := OMToUtf8(Name);
+  Check0(om_folder_create(FHandle, PUTF8Char(U), TimeoutMs), 'om_folder_create');
+end;
+
+function TOAuthMailAccount.WaitForMail(const Options: TOMWaitOptions; TimeoutMs: Cardinal): TOMWaitResult;
+var
+  J: string;
+  U: UTF8String;
+  P: PUTF8Char;
+begin
+  J := '';
+  if Options.Folder <> '' then JAdd(J, 'folder', OMJsonString(Options.Folder));
+  if Options.PollIntervalSecs <> 0 then JAdd(J, 'poll_interval_secs', string(IntToStr(Options.PollIntervalSecs)));
+  if Options.IdleRefreshSecs <> 0 then JAdd(J, 'idle_refresh_secs', string(IntToStr(Options.IdleRefreshSecs)));
+  if Options.PollOnly then JAdd(J, 'poll_only', 'true');
+  U := OMToUtf8('{' + J + '}');
+  P := nil;
+  Result := WaitFromJson(TakeString(om_wait_for_mail(FHandle, PUTF8Char(U), TimeoutMs, @P), P,
+    'om_wait_for_mail'));
+end;
+
+function TOAuthMailAccount.WaitForMail(const Folder: string; TimeoutMs: Cardinal): TOMWaitResult;
+begin
+  Result := WaitForMail(OMWaitOptions(Folder), TimeoutMs);
 end;
 
 procedure TOAuthMailAccount.Cancel;

@@ -10,7 +10,10 @@
   run_test.sh seeded OM_GRAPH_SEEDED messages and then looks for the one sent in Sent Items),
   SANDBOX_SA_KEY_FILE (the sandbox's Google service account key file), OM_SA_USER (the user
   it acts for, where run_test.sh seeded OM_SA_SEEDED messages with seed.py --seed OM_SA_SEED;
-  it then looks for the one sent in the SMTP sink).
+  it then looks for the one sent in the SMTP sink), OM_BROWSE_USER (another user the service
+  account acts for, where run_test.sh seeded OM_BROWSE_SEEDED messages and a facture with
+  attachments: the browsing scenario), OM_SEED_SCRIPT and OM_MAILDIR_ROOT (seed.py and the
+  mailboxes' root, to deliver a message while the program waits for mail).
   Prints "ok - ..." / "not ok - ..." and one final line "N passed, M failed". }
 program demo_test;
 
@@ -64,6 +67,8 @@ type
     GraphBad: string;
     SaIds: array of string;    // the Message-ID of each message the service account fetched
     SaBad: string;
+    Got: array of TOAuthMailMessage; // what OnCollect received
+    GotData: array of TBytes;
     procedure Ok(Cond: Boolean; const What: string; const Why: string = '');
     procedure OnTokens(Sender: TOAuthMailAccount; const TokensJson: string);
     procedure OnTokensRaise(Sender: TOAuthMailAccount; const TokensJson: string);
@@ -73,6 +78,21 @@ type
       const Data: TBytes; var Action: TFetchAction);
     procedure OnSaMessage(Sender: TOAuthMailAccount; const Msg: TOAuthMailMessage;
       const Data: TBytes; var Action: TFetchAction);
+    procedure OnCollect(Sender: TOAuthMailAccount; const Msg: TOAuthMailMessage;
+      const Data: TBytes; var Action: TFetchAction);
+  end;
+
+  { Delivers one more message into a mailbox's INBOX after DelayMs (seed.py, as a mail server
+    would), while the main thread waits for it. }
+  TSeedThread = class(TThread)
+  private
+    FUser: string;
+    FDelayMs: Integer;
+  protected
+    procedure Execute; override;
+  public
+    Error: string;
+    constructor Create(const User: string; DelayMs: Integer);
   end;
 
   TCancelThread = class(TThread)
@@ -221,6 +241,17 @@ begin
     SaBad := Format('uid %d: %d bytes, RFC822.SIZE %d', [Msg.Uid, Length(Data), Msg.Size])
   else if (Msg.Folder <> 'INBOX') or (Msg.Uid = 0) or (Msg.UidValidity = 0) then
     SaBad := Format('folder %s, uid %d, uidvalidity %d', [Msg.Folder, Msg.Uid, Msg.UidValidity]);
+  Action := faContinue;
+end;
+
+{ Keeps every message and its bytes. }
+procedure TDemo.OnCollect(Sender: TOAuthMailAccount; const Msg: TOAuthMailMessage;
+  const Data: TBytes; var Action: TFetchAction);
+begin
+  SetLength(Got, Length(Got) + 1);
+  Got[High(Got)] := Msg;
+  SetLength(GotData, Length(GotData) + 1);
+  GotData[High(GotData)] := Data;
   Action := faContinue;
 end;
 
@@ -678,13 +709,13 @@ end;
 
 { The sandbox's service account acting for OM_SA_USER: the key file, no client_id, no
   client_secret, no authorize_url; "subject" is left out: it defaults to "email". }
-function ServiceAccountJson: string;
+function ServiceAccountJson(const User: string): string;
 begin
   Result :=
     '{"provider": "custom",' +
     ' "flow": "service_account",' +
     ' "service_account_key_file": ' + OMJsonString(Env('SANDBOX_SA_KEY_FILE')) + ',' +
-    ' "email": ' + OMJsonString(Env('OM_SA_USER')) + ',' +
+    ' "email": ' + OMJsonString(User) + ',' +
     ' "scopes": "mail",' +
     ' "token_url": ' + OMJsonString(Env('SANDBOX_TOKEN_URL')) + ',' +
     ' "incoming": {"protocol": "imap", "host": "127.0.0.1", "port": ' + Env('OM_IMAPS_PORT') +
@@ -705,7 +736,7 @@ var
 begin
   User := Env('OM_SA_USER');
   Seeded := StrToInt(Env('OM_SA_SEEDED'));
-  Sa := TOAuthMailAccount.Create(ServiceAccountJson);
+  Sa := TOAuthMailAccount.Create(ServiceAccountJson(User));
   try
     Sa.OnTokensChanged := D.OnTokens;
     Events := D.TokenEvents;
@@ -776,16 +807,372 @@ begin
   end;
 end;
 
+{ ---- parsing, browsing and acting on a mailbox, waiting for mail ---- }
+
+const
+  // The message run_test.sh stored with seed.py --eml (names in RFC 2047 / RFC 2231 words).
+  FactureId = 'facture-7@elan.example';
+  FactureSubject = 'Facture n'#$00B0'7 '#$2013' soci'#$00E9't'#$00E9' '#$00C9'lan';
+  FactureFile = 'Facture n'#$00B0'7 '#$00C9'lan.pdf';
+  FacturePdf = '%PDF-1.4'#10'%facture-7'#10'%%EOF'#10; // the attachment's decoded bytes
+  ElanName = 'Soci'#$00E9't'#$00E9' '#$00C9'lan';
+  ClientsFolder = 'Clients/Soci'#$00E9't'#$00E9' '#$00C9'lan';
+
+constructor TSeedThread.Create(const User: string; DelayMs: Integer);
+begin
+  FUser := User;
+  FDelayMs := DelayMs;
+  inherited Create(False);
+end;
+
+procedure TSeedThread.Execute;
+{$IFDEF FPC}
+var
+  O: AnsiString;
+begin
+  Sleep(FDelayMs);
+  try
+    O := '';
+    if not RunCommand('python3', [AnsiString(GetEnvironmentVariable('OM_SEED_SCRIPT')),
+      AnsiString(GetEnvironmentVariable('OM_MAILDIR_ROOT')), AnsiString(FUser), '1', '--new',
+      '--subject-prefix', 'Wake'], O) then
+      Error := 'seed.py failed: ' + string(O);
+  except
+    on E: Exception do Error := string(E.Message);
+  end;
+end;
+{$ELSE}
+begin
+  Error := 'TSeedThread: the sandbox test runs with Free Pascal only';
+end;
+{$ENDIF}
+
+{ Data holds exactly the ASCII text S. }
+function BytesAre(const Data: TBytes; const S: string): Boolean;
+var
+  I: Integer;
+begin
+  Result := Length(Data) = Length(S);
+  if Result then
+    for I := 0 to High(Data) do
+      if Data[I] <> Ord(S[I + 1]) then Exit(False);
+end;
+
+function Names(const A: TOMAddresses): string;
+var
+  I: Integer;
+begin
+  Result := '';
+  for I := 0 to High(A) do
+    Result := Result + A[I].Name + ' <' + A[I].Address + '>;';
+end;
+
+function FlagsText(const F: TOMStrings): string;
+var
+  I: Integer;
+begin
+  Result := '';
+  for I := 0 to High(F) do Result := Result + F[I] + ' ';
+end;
+
+{ The index of the listed message with MessageId Id, -1 when none. }
+function Find(const Page: TOMMessagePage; const Id: string): Integer;
+var
+  I: Integer;
+begin
+  for I := 0 to High(Page.Messages) do
+    if Page.Messages[I].MessageId = Id then Exit(I);
+  Result := -1;
+end;
+
+function AttachmentNamed(const P: TOMParsedMessage; const Name: string): Integer;
+var
+  I: Integer;
+begin
+  for I := 0 to High(P.Attachments) do
+    if P.Attachments[I].FileName = Name then Exit(I);
+  Result := -1;
+end;
+
+{ The checks of a parsed facture (from FetchMessages' Parse, Fetch's "parse", ParseMessage). }
+procedure CheckFacture(const P: TOMParsedMessage; const How: string);
+var
+  Pdf: Integer;
+begin
+  D.Ok((Length(P.From) = 1) and (P.From[0].Name = ElanName) and (P.From[0].Address = 'factures@elan.example') and
+    (P.Subject = FactureSubject) and (P.MessageId = FactureId),
+    How + ': From (name decoded), Subject, MessageId', Names(P.From) + ' ' + P.Subject);
+  Pdf := AttachmentNamed(P, FactureFile);
+  D.Ok((Length(P.Attachments) = 2) and (Pdf >= 0) and (P.Attachments[Pdf].ContentType = 'application/pdf') and
+    (P.Attachments[Pdf].Size = Length(FacturePdf)) and (P.Attachments[Pdf].Disposition = 'attachment'),
+    How + ': the attachment ' + FactureFile + ' (RFC 2231 name), application/pdf, its size',
+    IntToStr(Length(P.Attachments)) + ' attachments');
+end;
+
+procedure BrowseScenario;
+var
+  B: TOAuthMailAccount;
+  User, Dir, Why: string;
+  Page, Page2: TOMMessagePage;
+  Opts: TOMListOptions;
+  F, G: TOMListedMessage;
+  P: TOMParsedMessage;
+  Raw, Att: TBytes;
+  Saved: TOMSavedAttachments;
+  W: TOMWaitResult;
+  Seeder: TSeedThread;
+  I, N, Seeded, Pdf, Png: Integer;
+  T0: TDateTime;
+  Ms: Int64;
+  Good, Raised: Boolean;
+begin
+  User := Env('OM_BROWSE_USER');
+  Seeded := StrToInt(Env('OM_BROWSE_SEEDED')) + 1; // seed.py's messages and the facture
+  B := TOAuthMailAccount.Create(ServiceAccountJson(User));
+  try
+    { a listing: the header fields without downloading the messages }
+    Page := B.ListMessages('INBOX');
+    D.Ok((Length(Page.Messages) = Seeded) and (Page.Total = Seeded) and (Page.NextCursor = '') and
+      (Page.UidValidity <> 0) and (Page.Folder = 'INBOX'),
+      Format('ListMessages: the %d messages of INBOX, Total, UidValidity, no next page', [Seeded]),
+      Format('%d messages, total %d, cursor "%s"', [Length(Page.Messages), Page.Total, Page.NextCursor]));
+    I := Find(Page, FactureId);
+    D.Ok(I >= 0, 'ListMessages: the facture is listed (MessageId without <>)');
+    if I < 0 then Exit;
+    F := Page.Messages[I];
+    D.Ok((F.Subject = FactureSubject) and (Length(F.From) = 1) and (F.From[0].Name = ElanName) and
+      (F.From[0].Address = 'factures@elan.example'),
+      'ListMessages: the subject and the sender''s name decoded (RFC 2047)', F.Subject + ' / ' + Names(F.From));
+    D.Ok((Length(F.&To) = 1) and (F.&To[0].Name = 'Z'#$00E9'lie Durand') and (F.&To[0].Address = User) and
+      (Length(F.Cc) = 1) and (F.Cc[0].Name = 'J'#$00E9'r'#$00F4'me Br'#$00FB'l'#$00E9) and (Length(F.Bcc) = 0),
+      'ListMessages: To and Cc (a name in ISO-8859-1)', Names(F.&To) + ' ' + Names(F.Cc));
+    D.Ok((F.DateUnix = 1770193800) and (F.DateText = '2026-02-04T09:30:00+01:00') and
+      (Abs(F.Date - EncodeDateTime(2026, 2, 4, 8, 30, 0, 0)) < 1 / SecsPerDay),
+      'ListMessages: Date (UTC), DateUnix, DateText with the sender''s offset', F.DateText);
+    D.Ok((Length(F.InReplyTo) = 1) and (F.InReplyTo[0] = 'devis-42@example.test') and
+      (Length(F.References) = 2) and (F.References[1] = 'devis-42@example.test'),
+      'ListMessages: InReplyTo, References');
+    D.Ok(F.HasAttachments and (F.Uid > 0) and (F.Id = IntToStr(F.Uid)) and (F.Size > 0) and
+      (Length(F.Flags) = 0) and (F.InternalDate > 1704067200),
+      'ListMessages: HasAttachments, Id = the UID, Size, no flags, InternalDate',
+      Format('id %s uid %d size %d flags %s', [F.Id, F.Uid, F.Size, FlagsText(F.Flags)]));
+    Good := True;
+    for I := 0 to High(Page.Messages) do
+    begin
+      if (I > 0) and (Page.Messages[I].Uid >= Page.Messages[I - 1].Uid) then Good := False;
+      if (Page.Messages[I].MessageId <> FactureId) and
+        (Page.Messages[I].HasAttachments or (Pos('Liste ', Page.Messages[I].Subject) <> 1)) then Good := False;
+    end;
+    D.Ok(Good, 'ListMessages: newest first; the other messages have no attachment');
+
+    { pages }
+    Opts := OMListOptions('INBOX', 2);
+    Opts.Order := loOldestFirst;
+    Page := B.ListMessages(Opts);
+    D.Ok((Length(Page.Messages) = 2) and (Page.NextCursor <> '') and (Page.Messages[0].Uid < Page.Messages[1].Uid),
+      'ListMessages Limit 2, oldest first: 2 messages and a NextCursor');
+    Opts.Cursor := Page.NextCursor;
+    Page2 := B.ListMessages(Opts);
+    D.Ok((Length(Page2.Messages) = Seeded - 2) and (Page2.NextCursor = '') and (Length(Page.Messages) = 2) and
+      (Page2.Messages[0].Uid > Page.Messages[1].Uid),
+      'ListMessages with the cursor: the rest, then no NextCursor', IntToStr(Length(Page2.Messages)));
+
+    { search criteria }
+    Opts := OMListOptions;
+    Opts.Search.Subject := 'facture';
+    Page := B.ListMessages(Opts);
+    D.Ok((Length(Page.Messages) = 1) and (Page.Messages[0].MessageId = FactureId),
+      'ListMessages, Search.Subject: only the facture', IntToStr(Length(Page.Messages)));
+    Opts := OMListOptions;
+    Opts.Search.Before := EncodeDate(2025, 1, 1);
+    Page := B.ListMessages(Opts);
+    D.Ok(Length(Page.Messages) = Seeded - 1, 'ListMessages, Search.Before: the messages received in 2024',
+      IntToStr(Length(Page.Messages)));
+
+    { chosen messages, fetched whole and parsed; the fetch state is not touched }
+    SetLength(D.Got, 0);
+    SetLength(D.GotData, 0);
+    N := B.FetchMessages(OMSelection('INBOX', [F.Id]), D.OnCollect, True);
+    D.Ok((N = 1) and (Length(D.Got) = 1) and D.Got[0].HasParsed and (D.Got[0].Uid = F.Uid) and
+      (D.Got[0].ParsedJson <> ''),
+      'FetchMessages (Parse): the chosen message, with Msg.Parsed', IntToStr(N));
+    if Length(D.Got) <> 1 then Exit;
+    CheckFacture(D.Got[0].Parsed, 'FetchMessages Parsed');
+    Raw := D.GotData[0];
+
+    SetLength(D.Got, 0);
+    N := B.FetchMessages(OMSelectionUids('INBOX', [F.Uid], Page.UidValidity), D.OnCollect);
+    D.Ok((N = 1) and (Length(D.Got) = 1) and not D.Got[0].HasParsed and (D.Got[0].ParsedJson = ''),
+      'FetchMessages by UID with UidValidity, without Parse: no parsed record');
+
+    { TOAuthMail.ParseMessage: the bytes from anywhere }
+    P := TOAuthMail.ParseMessage(Raw);
+    CheckFacture(P, 'ParseMessage');
+    D.Ok((Pos('facture n'#$00B0'7', P.Text) > 0) and (Pos('<p>Bonjour', P.Html) = 1) and not P.TextFromHtml,
+      'ParseMessage: Text (quoted-printable UTF-8 decoded) and Html', P.Text);
+    D.Ok(not P.Encrypted and not P.Signed and (P.Security = '') and not P.HasTnef and not P.Unreadable,
+      'ParseMessage: not encrypted, not signed, no TNEF');
+    Png := AttachmentNamed(P, 'logo.png');
+    D.Ok((Png >= 0) and (P.Attachments[Png].ContentId = 'logo@elan.example') and
+      (P.Attachments[Png].Disposition = 'inline') and (P.Attachments[Png].Size = 8),
+      'ParseMessage: the inline image, its ContentId');
+    P := TOAuthMail.ParseMessage(Raw, False, False);
+    D.Ok((P.Text = '') and (P.Html = '') and (P.Subject = FactureSubject), 'ParseMessage without the bodies');
+    P := TOAuthMail.ParsedMessageFromJson(TOAuthMail.ParseMessageJson(Raw));
+    D.Ok(P.Subject = FactureSubject, 'ParsedMessageFromJson(ParseMessageJson)');
+
+    { the attachment's bytes }
+    P := TOAuthMail.ParseMessage(Raw);
+    Pdf := AttachmentNamed(P, FactureFile);
+    if Pdf >= 0 then
+    begin
+      Att := TOAuthMail.GetAttachment(Raw, P.Attachments[Pdf].Index);
+      D.Ok(BytesAre(Att, FacturePdf), 'GetAttachment: the decoded bytes of the PDF (base64)',
+        IntToStr(Length(Att)) + ' bytes');
+    end;
+    Raised := False;
+    try
+      TOAuthMail.GetAttachment(Raw, 9);
+    except
+      on E: EOAuthMail do Raised := (E.Status = OM_STATUS_INVALID_ARGUMENT) and Contains(E.Text, '2 attachment');
+    end;
+    D.Ok(Raised, 'GetAttachment of a missing index: EOAuthMail INVALID_ARGUMENT saying how many there are');
+
+    { saved into a directory with a non-ASCII name }
+    Dir := IncludeTrailingPathDelimiter(Env('OM_WORKDIR')) + 'pi'#$00E8'ces jointes';
+    ForceDirectories(Dir);
+    Saved := TOAuthMail.SaveAttachments(Raw, Dir);
+    Good := Length(Saved) = 2;
+    for I := 0 to High(Saved) do
+      if not FileExists(Saved[I].Path) then Good := False;
+    D.Ok(Good, 'SaveAttachments: both parts written', IntToStr(Length(Saved)));
+    I := 0;
+    while (I < Length(Saved)) and (Saved[I].FileName <> FactureFile) do Inc(I);
+    D.Ok((I < Length(Saved)) and (ExtractFileName(Saved[I].Path) = FactureFile) and
+      (ReadText(Saved[I].Path) = FacturePdf) and (Saved[I].ContentType = 'application/pdf'),
+      'SaveAttachments: "' + FactureFile + '" with the PDF''s bytes');
+    Saved := TOAuthMail.SaveAttachments(Raw, Dir, False);
+    D.Ok((Length(Saved) = 1) and
+      (ExtractFileName(Saved[0].Path) = 'Facture n'#$00B0'7 '#$00C9'lan (2).pdf'),
+      'SaveAttachments again, without inline parts: one file, the existing one kept (" (2)")');
+    Raised := False;
+    try
+      TOAuthMail.SaveAttachments(Raw, Dir + PathDelim + 'missing');
+    except
+      on E: EOAuthMail do Raised := E.Status = OM_STATUS_IO_ERROR;
+    end;
+    D.Ok(Raised, 'SaveAttachments into a missing directory: EOAuthMail IO_ERROR');
+
+    { Fetch with the option "parse": every message new (FetchMessages left the state alone) }
+    SetLength(D.Got, 0);
+    B.Fetch('{"parse": true}', D.OnCollect);
+    Good := Length(D.Got) = Seeded;
+    N := -1;
+    for I := 0 to High(D.Got) do
+    begin
+      if not D.Got[I].HasParsed or (D.Got[I].Parsed.MessageId = '') then Good := False;
+      if D.Got[I].Parsed.MessageId = FactureId then N := I;
+    end;
+    D.Ok(Good and (N >= 0), Format('Fetch "parse": true: the %d messages, each with Msg.Parsed', [Seeded]),
+      IntToStr(Length(D.Got)));
+    if N >= 0 then CheckFacture(D.Got[N].Parsed, 'Fetch Parsed');
+
+    { flags }
+    B.SetFlags(OMSelection('INBOX', [F.Id]), ['flagged', 'seen'], []);
+    Page := B.ListMessages('INBOX');
+    I := Find(Page, FactureId);
+    if I >= 0 then Why := FlagsText(Page.Messages[I].Flags) else Why := 'not listed';
+    D.Ok((I >= 0) and OMHasFlag(Page.Messages[I].Flags, '\Flagged') and OMHasFlag(Page.Messages[I].Flags, '\Seen'),
+      'SetFlags flagged, seen: the next listing shows \Flagged \Seen', Why);
+    Opts := OMListOptions;
+    Opts.Search.Flagged := tsYes;
+    Page := B.ListMessages(Opts);
+    D.Ok((Length(Page.Messages) = 1) and (Page.Messages[0].Id = F.Id), 'Search.Flagged = tsYes: only that one');
+    B.SetFlags(OMSelection('INBOX', [F.Id]), [], ['seen']);
+    Opts := OMListOptions;
+    Opts.Search.Unseen := tsYes;
+    Page := B.ListMessages(Opts);
+    D.Ok(Length(Page.Messages) = Seeded, 'SetFlags remove seen: every message unseen again',
+      IntToStr(Length(Page.Messages)));
+
+    { folders: create, move, copy, delete }
+    B.CreateFolder(ClientsFolder);
+    B.CreateFolder(ClientsFolder); // exists already: not an error
+    D.Ok(Contains(B.Folders, '"' + ClientsFolder + '"'), 'CreateFolder "' + ClientsFolder + '" (twice)');
+    Page := B.ListMessages('INBOX');
+    I := 0;
+    while (I < Length(Page.Messages)) and (Page.Messages[I].MessageId = FactureId) do Inc(I);
+    G := Page.Messages[I];
+    B.MoveMessages(OMSelection('INBOX', [G.Id]), ClientsFolder);
+    Page := B.ListMessages('INBOX');
+    Page2 := B.ListMessages(ClientsFolder);
+    D.Ok((Length(Page.Messages) = Seeded - 1) and (Find(Page, G.MessageId) < 0) and
+      (Length(Page2.Messages) = 1) and (Page2.Messages[0].MessageId = G.MessageId),
+      'MoveMessages: out of INBOX, into ' + ClientsFolder,
+      Format('%d in INBOX, %d in the folder', [Length(Page.Messages), Length(Page2.Messages)]));
+    B.CopyMessages(OMSelection('INBOX', [F.Id]), 'Archive');
+    Page := B.ListMessages('INBOX');
+    Page2 := B.ListMessages('Archive');
+    D.Ok((Length(Page.Messages) = Seeded - 1) and (Length(Page2.Messages) = 1) and
+      (Page2.Messages[0].MessageId = FactureId) and Page2.Messages[0].HasAttachments,
+      'CopyMessages into Archive (created): INBOX keeps it');
+    if Length(Page2.Messages) = 1 then
+      B.DeleteMessages(OMSelection('Archive', [Page2.Messages[0].Id]));
+    Page2 := B.ListMessages('Archive');
+    D.Ok(Length(Page2.Messages) = 0, 'DeleteMessages: Archive is empty again');
+
+    Raised := False;
+    try
+      B.MoveMessages(OMSelection('INBOX', []), 'Archive');
+    except
+      on E: EOAuthMail do Raised := E.Status = OM_STATUS_INVALID_ARGUMENT;
+    end;
+    D.Ok(Raised, 'MoveMessages of nothing: EOAuthMail INVALID_ARGUMENT');
+    Raised := False;
+    try
+      B.ListMessages('Nowhere');
+    except
+      on E: EOAuthMail do Raised := E.Status = OM_STATUS_INVALID_ARGUMENT;
+    end;
+    D.Ok(Raised, 'ListMessages of an unknown folder: EOAuthMail INVALID_ARGUMENT');
+
+    { waiting for mail }
+    T0 := Now;
+    W := B.WaitForMail('INBOX', 1500);
+    Ms := MilliSecondsBetween(Now, T0);
+    D.Ok(not W.NewMail and (W.Method = 'idle') and (W.Folder = 'INBOX') and (Ms >= 1400),
+      Format('WaitForMail 1.5 s, nothing arrives: NewMail False after %d ms (IDLE)', [Ms]), W.Method);
+    Seeder := TSeedThread.Create(User, 3000);
+    try
+      T0 := Now;
+      W := B.WaitForMail('INBOX', 60000);
+      Ms := MilliSecondsBetween(Now, T0);
+      Seeder.WaitFor;
+      Why := Seeder.Error;
+    finally
+      Seeder.Free;
+    end;
+    D.Ok(Why = '', 'a message delivered by another thread (seed.py) during the wait', Why);
+    D.Ok(W.NewMail and (W.Method = 'idle') and (Ms < 30000),
+      Format('WaitForMail woken by the new message after %d ms (of 60000)', [Ms]));
+    Page := B.ListMessages('INBOX');
+    D.Ok((Length(Page.Messages) = Seeded) and (Pos('Wake ', Page.Messages[0].Subject) = 1),
+      'the new message is listed first', IntToStr(Length(Page.Messages)));
+  finally
+    B.Free;
+  end;
+end;
+
 function LayoutString: string;
 var
   M: Tom_message;
   B: NativeUInt;
 begin
   B := NativeUInt(@M);
-  Result := Format('%d,%d,%d,%d,%d,%d,%d,%d,%d', [SizeOf(Tom_message),
+  Result := Format('%d,%d,%d,%d,%d,%d,%d,%d,%d,%d', [SizeOf(Tom_message),
     NativeUInt(@M.uid) - B, NativeUInt(@M.uidvalidity) - B, NativeUInt(@M.resync) - B,
     NativeUInt(@M.size) - B, NativeUInt(@M.internal_date) - B, NativeUInt(@M.folder) - B,
-    NativeUInt(@M.flags) - B, NativeUInt(@M.uidl) - B]);
+    NativeUInt(@M.flags) - B, NativeUInt(@M.uidl) - B, NativeUInt(@M.parsed_json) - B]);
 end;
 
 const
@@ -1070,6 +1457,9 @@ begin
 
       { a Google service account: no authorization, tokens from its key }
       ServiceAccountScenario(Subject + ' (service account)');
+
+      { messages parsed, listed, flagged, moved; waiting for mail }
+      BrowseScenario;
 
       Acc.OnTokensChanged := nil;
       TOAuthMail.LogWrite(OM_LOG_ERROR, 'log from Pascal: '#$00E9't'#$00E9);

@@ -2,9 +2,11 @@
 # Test of the Delphi binding: compiles bindings/delphi/demo_test.dpr (which uses OAuthMail.pas)
 # with Free Pascal in Delphi mode against the freshly built library, starts the local sandbox
 # (the OAuth2 server, the Microsoft Graph emulator, a private Dovecot, the SMTP sink) like
-# scripts/demo.sh, seeds mail (IMAP and Graph; IMAP also for the user the sandbox's Google
-# service account acts for), runs the program, then checks what the sink received (the service
-# account's message among it) and what was sent through Graph. Run as root on Debian:
+# scripts/demo.sh, seeds mail (IMAP and Graph; IMAP also for the users the sandbox's Google
+# service account acts for: one for fetching and sending, one for parsing, listing, flags,
+# moves and the new-mail wait, with a facture.eml stored by seed.py --eml), runs the program,
+# then checks what the sink received (the service account's message among it) and what was
+# sent through Graph. Run as root on Debian:
 #   bash bindings/delphi/run_test.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -43,10 +45,10 @@ cat > "$work/layout.c" <<'C'
 #include <stddef.h>
 #include "oauthmail.h"
 int main(void) {
-  printf("%zu,%zu,%zu,%zu,%zu,%zu,%zu,%zu,%zu\n", sizeof(om_message),
+  printf("%zu,%zu,%zu,%zu,%zu,%zu,%zu,%zu,%zu,%zu\n", sizeof(om_message),
          offsetof(om_message, uid), offsetof(om_message, uidvalidity), offsetof(om_message, resync),
          offsetof(om_message, size), offsetof(om_message, internal_date), offsetof(om_message, folder),
-         offsetof(om_message, flags), offsetof(om_message, uidl));
+         offsetof(om_message, flags), offsetof(om_message, uidl), offsetof(om_message, parsed_json));
   return 0;
 }
 C
@@ -79,6 +81,56 @@ sa_user=delphi-sa@example.test
 sa_seeded=2
 sa_seed=21
 python3 tests/sandbox/mail/seed.py "$maildir_root" "$sa_user" $sa_seeded --seed $sa_seed --subject-prefix "Relance" >/dev/null
+
+# The browsing scenario's mailbox (read through the service account too): 3 plain messages and
+# a facture with an inline image and a PDF attached, its names in RFC 2047 / RFC 2231 words
+# (UTF-8 and ISO-8859-1). The program delivers one more itself (seed.py) while it waits for mail.
+browse_user=delphi-browse@example.test
+browse_seeded=3
+cat > "$work/facture.eml" <<EML
+From: =?UTF-8?Q?Soci=C3=A9t=C3=A9_=C3=89lan?= <factures@elan.example>
+To: =?UTF-8?Q?Z=C3=A9lie_Durand?= <$browse_user>
+Cc: =?ISO-8859-1?Q?J=E9r=F4me_Br=FBl=E9?= <jerome@example.test>
+Subject: =?UTF-8?Q?Facture_n=C2=B07_=E2=80=93_soci=C3=A9t=C3=A9_=C3=89lan?=
+Date: Wed, 04 Feb 2026 09:30:00 +0100
+Message-ID: <facture-7@elan.example>
+In-Reply-To: <devis-42@example.test>
+References: <devis-41@example.test> <devis-42@example.test>
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="=_mixed"
+
+--=_mixed
+Content-Type: multipart/alternative; boundary="=_alt"
+
+--=_alt
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: quoted-printable
+
+Bonjour,
+veuillez trouver ci-joint la facture n=C2=B07.
+--=_alt
+Content-Type: text/html; charset=utf-8
+Content-Transfer-Encoding: quoted-printable
+
+<p>Bonjour,<br>veuillez trouver ci-joint la facture n=C2=B07.</p><img src=3D"cid:logo@elan.example">
+--=_alt--
+--=_mixed
+Content-Type: image/png; name="logo.png"
+Content-Disposition: inline; filename="logo.png"
+Content-ID: <logo@elan.example>
+Content-Transfer-Encoding: base64
+
+iVBORw0KGgo=
+--=_mixed
+Content-Type: application/pdf; name="=?UTF-8?Q?Facture_n=C2=B07_=C3=89lan.pdf?="
+Content-Disposition: attachment; filename*=UTF-8''Facture%20n%C2%B07%20%C3%89lan.pdf
+Content-Transfer-Encoding: base64
+
+JVBERi0xLjQKJWZhY3R1cmUtNwolJUVPRgo=
+--=_mixed--
+EML
+python3 tests/sandbox/mail/seed.py "$maildir_root" "$browse_user" $browse_seeded --seed 31 --subject-prefix "Liste" \
+  --eml "$work/facture.eml" >/dev/null
 
 # The Graph scenario's mailbox, seeded through the Graph emulator's test endpoint.
 graph_user=delphi-graph@example.test
@@ -134,6 +186,8 @@ export OM_IMAPS_PORT=$imaps_port OM_SUBMISSION_PORT=$submission_port OM_SEEDED=$
 export OM_WORKDIR=$work OM_C_LAYOUT OM_BROWSER_SCRIPT=$root/tests/sandbox/browser.mjs OM_STATS_SCRIPT=$work/stats.mjs
 export OM_GRAPH_URL=$GRAPH_URL OM_GRAPH_USER=$graph_user OM_GRAPH_SEEDED=$graph_seeded
 export OM_SA_USER=$sa_user OM_SA_SEEDED=$sa_seeded OM_SA_SEED=$sa_seed
+export OM_BROWSE_USER=$browse_user OM_BROWSE_SEEDED=$browse_seeded
+export OM_MAILDIR_ROOT=$maildir_root OM_SEED_SCRIPT=$root/tests/sandbox/mail/seed.py
 export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
 echo "== running demo_test"

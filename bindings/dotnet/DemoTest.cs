@@ -11,7 +11,10 @@
 // through Microsoft Graph (the Graph emulator): fetch the seeded mail (uid 0, the Graph id in
 // Uidl), nothing new the second time, send one message; and a Google service account (the
 // sandbox's key file, domain-wide delegation) acting for a user of the private Dovecot: no
-// authorization (WrongState), fetch that user's seeded mail, send one message as that user.
+// authorization (WrongState), fetch that user's seeded mail, send one message as that user;
+// and, through the service account for another user, the mailbox browsed: messages listed
+// (envelopes, pages, search), chosen ones fetched and parsed, attachments read and saved, flags
+// set, folders created, messages moved, copied, deleted, and the wait for new mail.
 //
 // Environment (set by run_test.sh): SANDBOX_AUTHORIZE_URL, SANDBOX_TOKEN_URL,
 // SANDBOX_REVOCATION_URL, SANDBOX_CA_FILE, OM_TEST_BROWSER_JS, OM_TEST_IMAPS_PORT,
@@ -21,7 +24,10 @@
 // OM_TEST_GRAPH_SEEDED (its mailbox and the messages run_test.sh seeded in its Inbox),
 // SANDBOX_SA_KEY_FILE (the sandbox's service account key file), OM_TEST_SA_USER (the user it
 // acts for), OM_TEST_SA_SEEDED and OM_TEST_SA_SEED (the messages run_test.sh seeded in that
-// user's INBOX with seed.py --seed).
+// user's INBOX with seed.py --seed), OM_TEST_BROWSE_USER and OM_TEST_BROWSE_SEEDED (a second
+// user of the service account, for parsing and browsing: OM_TEST_BROWSE_SEEDED plain messages
+// and a facture with attachments stored with seed.py --eml), OM_TEST_SEED_PY and
+// OM_TEST_MAILDIR_ROOT (to deliver one more message while the program waits for mail).
 // Prints "ok - …" / "not ok - …" and one final "N passed, M failed"; exit code 1 on failure.
 
 using System;
@@ -176,7 +182,11 @@ internal static class DemoTest
     // "mail"; no client_id, client_secret or authorize_url (the key file has the identity).
     private static string ServiceAccountJson()
     {
-        string user = Env("OM_TEST_SA_USER");
+        return ServiceAccountJson(Env("OM_TEST_SA_USER"));
+    }
+
+    private static string ServiceAccountJson(string user)
+    {
         return "{"
             + "\"provider\": \"custom\","
             + "\"flow\": \"service_account\","
@@ -274,6 +284,236 @@ internal static class DemoTest
             Ok(files.Length == sinkBefore + 1 && sentFrom == user && sentSubject == saSubject,
                "service account: the sink received it, From the user, the subject intact", sentFrom + " / " + sentSubject);
             Ok(sa.GetAccessToken() == token, "service account: the token is reused while valid");
+        }
+    }
+
+    // --- parsing, browsing and acting on a mailbox, waiting for mail ------------------------------
+
+    // The message run_test.sh stored with seed.py --eml (its names in RFC 2047 / RFC 2231 words).
+    private const string FactureId = "facture-7@elan.example";
+    private const string FactureSubject = "Facture n°7 – société Élan";
+    private const string FactureFile = "Facture n°7 Élan.pdf";
+    private const string FacturePdf = "%PDF-1.4\n%facture-7\n%%EOF\n"; // the attachment's decoded bytes
+    private const string ClientsFolder = "Clients/Société Élan";
+
+    private static string Names(IEnumerable<Address> addresses)
+    {
+        return string.Join("; ", addresses.Select(a => a.ToString()));
+    }
+
+    // The checks of a parsed facture (FetchMessages' parse, Fetch's "parse", ParseMessage).
+    private static void CheckFacture(ParsedMessage p, string how)
+    {
+        Ok(p != null && p.From.Count == 1 && p.From[0].Name == "Société Élan" && p.From[0].Email == "factures@elan.example"
+           && p.Subject == FactureSubject && p.MessageId == FactureId,
+           how + ": From (name decoded), Subject, MessageId", p == null ? "null" : Names(p.From) + " / " + p.Subject);
+        var pdf = p == null ? null : p.Attachments.FirstOrDefault(a => a.FileName == FactureFile);
+        Ok(p != null && p.Attachments.Count == 2 && pdf != null && pdf.ContentType == "application/pdf"
+           && pdf.Size == FacturePdf.Length && pdf.Disposition == "attachment" && !pdf.IsInline,
+           how + ": the attachment \"" + FactureFile + "\" (RFC 2231 name), application/pdf, its size",
+           p == null ? null : string.Join(", ", p.Attachments.Select(a => a.FileName + " " + a.ContentType + " " + a.Size)));
+    }
+
+    // Delivers one more message into the user's INBOX (seed.py, as a mail server would).
+    private static void SeedOne(string user, string prefix)
+    {
+        var psi = new ProcessStartInfo("python3", "\"" + Env("OM_TEST_SEED_PY") + "\" \"" + Env("OM_TEST_MAILDIR_ROOT") + "\" \""
+                                       + user + "\" 1 --new --subject-prefix " + prefix)
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using (var p = Process.Start(psi))
+        {
+            p.StandardOutput.ReadToEnd();
+            string error = p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            if (p.ExitCode != 0) throw new InvalidOperationException("seed.py: " + error);
+        }
+    }
+
+    // A mailbox read through the service account: list (envelopes, pages, search), fetch chosen
+    // messages parsed, parse the bytes, an attachment's bytes, save the attachments, flags, folders,
+    // move, copy, delete, and the wait for new mail (time up; woken by a message delivered meanwhile).
+    private static void BrowseScenario(string workDir)
+    {
+        string user = Env("OM_TEST_BROWSE_USER");
+        int seeded = int.Parse(Env("OM_TEST_BROWSE_SEEDED"), CultureInfo.InvariantCulture) + 1; // and the facture
+        using (var b = new OAuthMailAccount(ServiceAccountJson(user)))
+        {
+            // a listing: the header fields without downloading the messages
+            MessagePage page = b.ListMessages("INBOX");
+            Ok(page.Messages.Count == seeded && page.Total == seeded && page.NextCursor == null && page.UidValidity != 0 && page.Folder == "INBOX",
+               "ListMessages: the " + seeded + " messages of INBOX, Total, UidValidity, no next page",
+               page.Messages.Count + " messages, total " + page.Total + ", cursor " + page.NextCursor);
+            ListedMessage f = page.Messages.FirstOrDefault(m => m.MessageId == FactureId);
+            Ok(f != null, "ListMessages: the facture is listed (MessageId without <>)");
+            if (f == null) return;
+            Ok(f.Subject == FactureSubject && f.From.Count == 1 && f.From[0].Name == "Société Élan" && f.From[0].Email == "factures@elan.example",
+               "ListMessages: the subject and the sender's name decoded (RFC 2047)", f.Subject + " / " + Names(f.From));
+            Ok(f.To.Count == 1 && f.To[0].Name == "Zélie Durand" && f.To[0].Email == user && f.Cc.Count == 1
+               && f.Cc[0].Name == "Jérôme Brûlé" && f.Bcc.Count == 0,
+               "ListMessages: To and Cc (a name in ISO-8859-1)", Names(f.To) + " / " + Names(f.Cc));
+            Ok(f.DateUnix == 1770193800 && f.Date.HasValue && f.Date.Value.Offset == TimeSpan.FromHours(1)
+               && f.Date.Value.UtcDateTime == new DateTime(2026, 2, 4, 8, 30, 0, DateTimeKind.Utc),
+               "ListMessages: Date with the sender's offset, DateUnix", f.Date.HasValue ? f.Date.Value.ToString("o", CultureInfo.InvariantCulture) : "null");
+            Ok(f.InReplyTo.SequenceEqual(new[] { "devis-42@example.test" }) && f.References.SequenceEqual(new[] { "devis-41@example.test", "devis-42@example.test" }),
+               "ListMessages: InReplyTo, References", string.Join(",", f.InReplyTo) + " / " + string.Join(",", f.References));
+            Ok(f.HasAttachments && f.Uid > 0 && f.Id == f.Uid.ToString(CultureInfo.InvariantCulture) && f.Size > 0 && f.Flags.Count == 0
+               && f.InternalDateUtc.HasValue && f.InternalDateUtc.Value.Year >= 2024,
+               "ListMessages: HasAttachments, Id = the UID, Size, no flags, InternalDate",
+               "id " + f.Id + " uid " + f.Uid + " size " + f.Size + " flags " + string.Join(" ", f.Flags));
+            bool newestFirst = true;
+            for (int i = 1; i < page.Messages.Count; i++) newestFirst &= page.Messages[i].Uid < page.Messages[i - 1].Uid;
+            Ok(newestFirst && page.Messages.Where(m => m != f).All(m => !m.HasAttachments && m.Subject.StartsWith("Liste ", StringComparison.Ordinal)),
+               "ListMessages: newest first; the other messages have no attachment");
+
+            // pages
+            var options = new ListOptions { Folder = "INBOX", Limit = 2, Order = ListOrder.OldestFirst };
+            MessagePage first = b.ListMessages(options);
+            Ok(first.Messages.Count == 2 && first.NextCursor != null && first.Messages[0].Uid < first.Messages[1].Uid,
+               "ListMessages Limit 2, oldest first: 2 messages and a NextCursor");
+            options.Cursor = first.NextCursor;
+            MessagePage rest = b.ListMessages(options);
+            Ok(rest.Messages.Count == seeded - 2 && rest.NextCursor == null && first.Messages.Count == 2 && rest.Messages[0].Uid > first.Messages[1].Uid,
+               "ListMessages with the cursor: the rest, then no NextCursor", rest.Messages.Count.ToString());
+
+            // search criteria
+            page = b.ListMessages(new ListOptions { Search = new SearchCriteria { Subject = "facture" } });
+            Ok(page.Messages.Count == 1 && page.Messages[0].MessageId == FactureId, "ListMessages, Search.Subject: only the facture",
+               page.Messages.Count.ToString());
+            page = b.ListMessages(new ListOptions { Search = new SearchCriteria { Before = new DateTime(2025, 1, 1) } });
+            Ok(page.Messages.Count == seeded - 1, "ListMessages, Search.Before: the messages received in 2024", page.Messages.Count.ToString());
+
+            // chosen messages, fetched whole and parsed; the fetch state is not touched
+            var got = new List<MailMessageInfo>();
+            var gotData = new List<byte[]>();
+            int n = b.FetchMessages(Selection.ByIds("INBOX", f.Id), (info, data) =>
+            {
+                GC.Collect(); // the callback thunk must survive a collection inside the native call
+                got.Add(info);
+                gotData.Add(data);
+                return FetchAction.Continue;
+            }, parse: true);
+            Ok(n == 1 && got.Count == 1 && got[0].Parsed != null && got[0].ParsedJson != null && got[0].Uid == f.Uid,
+               "FetchMessages (parse: true): the chosen message, with info.Parsed", n.ToString());
+            if (got.Count != 1) return;
+            CheckFacture(got[0].Parsed, "FetchMessages Parsed");
+            byte[] raw = gotData[0];
+
+            got.Clear();
+            n = b.FetchMessages(Selection.ByUids("INBOX", first.UidValidity, f.Uid), (info, data) => { got.Add(info); return FetchAction.Continue; });
+            Ok(n == 1 && got.Count == 1 && got[0].Parsed == null && got[0].ParsedJson == null,
+               "FetchMessages by UID with UidValidity, without parse: no parsed message");
+
+            // OAuthMailLibrary.ParseMessage: the bytes from anywhere
+            ParsedMessage p = OAuthMailLibrary.ParseMessage(raw);
+            CheckFacture(p, "ParseMessage");
+            Ok(p.Text.Contains("facture n°7") && p.Html.StartsWith("<p>Bonjour", StringComparison.Ordinal) && !p.TextFromHtml,
+               "ParseMessage: Text (quoted-printable UTF-8 decoded) and Html", p.Text);
+            Ok(!p.Encrypted && !p.Signed && p.Security == null && !p.HasTnef && !p.Unreadable, "ParseMessage: not encrypted, not signed, no TNEF");
+            var png = p.Attachments.FirstOrDefault(a => a.FileName == "logo.png");
+            Ok(png != null && png.ContentId == "logo@elan.example" && png.IsInline && png.Size == 8, "ParseMessage: the inline image, its ContentId");
+            ParsedMessage bare = OAuthMailLibrary.ParseMessage(raw, includeText: false, includeHtml: false);
+            Ok(bare.Text == null && bare.Html == null && bare.Subject == FactureSubject, "ParseMessage without the bodies");
+            Ok(ParsedMessage.FromJson(OAuthMailLibrary.ParseMessageJson(raw)).Subject == FactureSubject, "ParsedMessage.FromJson(ParseMessageJson)");
+
+            // the attachment's bytes
+            var pdf = p.Attachments.First(a => a.FileName == FactureFile);
+            byte[] bytes = OAuthMailLibrary.GetAttachment(raw, pdf.Index);
+            Ok(Encoding.ASCII.GetString(bytes) == FacturePdf, "GetAttachment: the decoded bytes of the PDF (base64)", bytes.Length + " bytes");
+            var missing = Catch<OAuthMailException>(() => OAuthMailLibrary.GetAttachment(raw, 9));
+            Ok(missing != null && missing.Status == OAuthMailStatus.InvalidArgument && missing.Message.Contains("2 attachment"),
+               "GetAttachment of a missing index: InvalidArgument saying how many there are", missing == null ? "no exception" : missing.ToString());
+
+            // saved into a directory with a non-ASCII name
+            string dir = Path.Combine(workDir, "pièces jointes");
+            Directory.CreateDirectory(dir);
+            IList<SavedAttachment> saved = OAuthMailLibrary.SaveAttachments(raw, dir);
+            Ok(saved.Count == 2 && saved.All(a => File.Exists(a.Path)), "SaveAttachments: both parts written", saved.Count.ToString());
+            var savedPdf = saved.FirstOrDefault(a => a.FileName == FactureFile);
+            Ok(savedPdf != null && Path.GetFileName(savedPdf.Path) == FactureFile && File.ReadAllText(savedPdf.Path) == FacturePdf
+               && savedPdf.ContentType == "application/pdf",
+               "SaveAttachments: \"" + FactureFile + "\" with the PDF's bytes", savedPdf == null ? null : savedPdf.Path);
+            saved = OAuthMailLibrary.SaveAttachments(raw, dir, includeInline: false);
+            Ok(saved.Count == 1 && Path.GetFileName(saved[0].Path) == "Facture n°7 Élan (2).pdf",
+               "SaveAttachments again, without inline parts: one file, the existing one kept (\" (2)\")",
+               string.Join(", ", saved.Select(a => a.Path)));
+            var noDir = Catch<OAuthMailException>(() => OAuthMailLibrary.SaveAttachments(raw, Path.Combine(dir, "missing")));
+            Ok(noDir != null && noDir.Status == OAuthMailStatus.IoError, "SaveAttachments into a missing directory: IoError",
+               noDir == null ? "no exception" : noDir.ToString());
+
+            // Fetch with the option "parse": every message new (FetchMessages left the state alone)
+            var fetched = new List<MailMessageInfo>();
+            b.Fetch("{\"parse\": true}", (info, data) => { fetched.Add(info); return FetchAction.Continue; });
+            Ok(fetched.Count == seeded && fetched.All(i => i.Parsed != null && i.Parsed.MessageId != null),
+               "Fetch \"parse\": true: the " + seeded + " messages, each with info.Parsed", fetched.Count.ToString());
+            var fetchedFacture = fetched.FirstOrDefault(i => i.Parsed != null && i.Parsed.MessageId == FactureId);
+            if (fetchedFacture != null) CheckFacture(fetchedFacture.Parsed, "Fetch Parsed");
+            else Ok(false, "Fetch \"parse\": the facture among them");
+
+            // flags
+            b.SetFlags(Selection.ByIds("INBOX", f.Id), new[] { "flagged", "seen" });
+            page = b.ListMessages("INBOX");
+            var flagged = page.Messages.FirstOrDefault(m => m.MessageId == FactureId);
+            Ok(flagged != null && flagged.HasFlag("\\Flagged") && flagged.HasFlag("\\Seen"),
+               "SetFlags flagged, seen: the next listing shows \\Flagged \\Seen", flagged == null ? "not listed" : string.Join(" ", flagged.Flags));
+            page = b.ListMessages(new ListOptions { Search = new SearchCriteria { Flagged = true } });
+            Ok(page.Messages.Count == 1 && page.Messages[0].Id == f.Id, "Search.Flagged = true: only that one");
+            b.SetFlags(Selection.ByIds("INBOX", f.Id), null, new[] { "seen" });
+            page = b.ListMessages(new ListOptions { Search = new SearchCriteria { Unseen = true } });
+            Ok(page.Messages.Count == seeded, "SetFlags remove seen: every message unseen again", page.Messages.Count.ToString());
+
+            // folders: create, move, copy, delete
+            b.CreateFolder(ClientsFolder);
+            b.CreateFolder(ClientsFolder); // exists already: not an error
+            var folderNames = OAuthMailJson.GetArrayItems(b.ListFolders()).Select(x => OAuthMailJson.GetString(x, "name")).ToList();
+            Ok(folderNames.Contains(ClientsFolder), "CreateFolder \"" + ClientsFolder + "\" (twice)", string.Join(", ", folderNames));
+            page = b.ListMessages("INBOX");
+            ListedMessage g = page.Messages.First(m => m.MessageId != FactureId);
+            b.MoveMessages(Selection.ByIds("INBOX", g.Id), ClientsFolder);
+            page = b.ListMessages("INBOX");
+            MessagePage clients = b.ListMessages(ClientsFolder);
+            Ok(page.Messages.Count == seeded - 1 && page.Messages.All(m => m.MessageId != g.MessageId)
+               && clients.Messages.Count == 1 && clients.Messages[0].MessageId == g.MessageId,
+               "MoveMessages: out of INBOX, into " + ClientsFolder, page.Messages.Count + " in INBOX, " + clients.Messages.Count + " in the folder");
+            b.CopyMessages(Selection.ByIds("INBOX", f.Id), "Archive");
+            page = b.ListMessages("INBOX");
+            MessagePage archive = b.ListMessages("Archive");
+            Ok(page.Messages.Count == seeded - 1 && archive.Messages.Count == 1 && archive.Messages[0].MessageId == FactureId
+               && archive.Messages[0].HasAttachments,
+               "CopyMessages into Archive (created): INBOX keeps it");
+            if (archive.Messages.Count == 1) b.DeleteMessages(Selection.ByIds("Archive", archive.Messages[0].Id));
+            Ok(b.ListMessages("Archive").Messages.Count == 0, "DeleteMessages: Archive is empty again");
+            var nothing = Catch<OAuthMailException>(() => b.MoveMessages(new Selection { Folder = "INBOX" }, "Archive"));
+            Ok(nothing != null && nothing.Status == OAuthMailStatus.InvalidArgument, "MoveMessages of nothing: InvalidArgument",
+               nothing == null ? "no exception" : nothing.ToString());
+            var unknown = Catch<OAuthMailException>(() => b.ListMessages("Nowhere"));
+            Ok(unknown != null && unknown.Status == OAuthMailStatus.InvalidArgument, "ListMessages of an unknown folder: InvalidArgument",
+               unknown == null ? "no exception" : unknown.ToString());
+
+            // waiting for mail
+            var sw = Stopwatch.StartNew();
+            WaitResult w = b.WaitForMail("INBOX", TimeSpan.FromSeconds(1.5));
+            Ok(!w.NewMail && w.Method == "idle" && w.Folder == "INBOX" && sw.ElapsedMilliseconds >= 1400,
+               "WaitForMail 1.5 s, nothing arrives: NewMail false after " + sw.ElapsedMilliseconds + " ms (IDLE)", w.Method);
+            Exception seedError = null;
+            var seeder = new Thread(() =>
+            {
+                try { Thread.Sleep(3000); SeedOne(user, "Wake"); }
+                catch (Exception ex) { seedError = ex; }
+            });
+            sw.Restart();
+            seeder.Start();
+            w = b.WaitForMail("INBOX", TimeSpan.FromSeconds(60));
+            long waited = sw.ElapsedMilliseconds;
+            seeder.Join();
+            Ok(seedError == null, "a message delivered by another thread (seed.py) during the wait", seedError == null ? null : seedError.ToString());
+            Ok(w.NewMail && w.Method == "idle" && waited < 30000, "WaitForMail woken by the new message after " + waited + " ms (of 60000)");
+            page = b.ListMessages("INBOX");
+            Ok(page.Messages.Count == seeded && page.Messages[0].Subject.StartsWith("Wake ", StringComparison.Ordinal),
+               "the new message is listed first", page.Messages.Count + ": " + page.Messages[0].Subject);
         }
     }
 
@@ -568,10 +808,11 @@ internal static class DemoTest
         {
             Type t = typeof(Native.om_message);
             string mine = string.Format(CultureInfo.InvariantCulture,
-                "sizeof={0} uid={1} uidvalidity={2} resync={3} size={4} internal_date={5} folder={6} flags={7} uidl={8}",
+                "sizeof={0} uid={1} uidvalidity={2} resync={3} size={4} internal_date={5} folder={6} flags={7} uidl={8} parsed_json={9}",
                 Marshal.SizeOf(t), Marshal.OffsetOf(t, "uid"), Marshal.OffsetOf(t, "uidvalidity"),
                 Marshal.OffsetOf(t, "resync"), Marshal.OffsetOf(t, "size"), Marshal.OffsetOf(t, "internal_date"),
-                Marshal.OffsetOf(t, "folder"), Marshal.OffsetOf(t, "flags"), Marshal.OffsetOf(t, "uidl"));
+                Marshal.OffsetOf(t, "folder"), Marshal.OffsetOf(t, "flags"), Marshal.OffsetOf(t, "uidl"),
+                Marshal.OffsetOf(t, "parsed_json"));
             string c = Env("OM_TEST_C_LAYOUT");
             Ok(mine == c, "om_message: C# layout equals the C compiler's (" + c + ")", "C# " + mine);
         });
@@ -844,6 +1085,9 @@ internal static class DemoTest
 
         // --- a Google service account: no authorization, tokens from its key -------------------------
         Step("service account", () => ServiceAccountScenario(sinkDir));
+
+        // --- messages parsed, listed, flagged, moved; waiting for mail --------------------------------
+        Step("browsing", () => BrowseScenario(workDir));
 
         // --- cancellation, disposal -------------------------------------------------------------
         Step("cancel from another thread", () =>

@@ -264,6 +264,101 @@ namespace OAuthMail
         {
             if (status != OAuthMailStatus.Ok) throw OAuthMailException.FromLastError(status, null);
         }
+
+        // --- message bytes from anywhere: no account, no network, no Init needed, any thread ---
+
+        /// <summary>
+        /// Parses RFC 5322 bytes (from Fetch, a .eml file, a database) into addresses with decoded
+        /// names, the decoded subject, the date, the thread ids, the bodies and the attachment
+        /// list (om_message_parse). Malformed mail still gives what could be read.
+        /// </summary>
+        public static ParsedMessage ParseMessage(byte[] data, bool includeText = true, bool includeHtml = true)
+        {
+            string options = includeText && includeHtml ? null
+                : "{\"text\": " + (includeText ? "true" : "false") + ", \"html\": " + (includeHtml ? "true" : "false") + "}";
+            return ParsedMessage.FromJson(ParseMessageJson(data, options));
+        }
+
+        /// <summary>The om_message_parse JSON itself (to store); optionsJson null = everything.</summary>
+        public static string ParseMessageJson(byte[] data, string optionsJson = null)
+        {
+            if (data == null) throw new ArgumentNullException("data");
+            using (var opt = new Utf8Arg(optionsJson))
+            {
+                IntPtr json;
+                int st = Native.om_message_parse(data, new UIntPtr((uint)data.Length), opt.Ptr, out json);
+                return TakeString(st, json);
+            }
+        }
+
+        /// <summary>
+        /// The decoded bytes of attachment <paramref name="index"/> (<see cref="AttachmentInfo.Index"/>);
+        /// a message attached whole gives the attached message's bytes. No such index: an
+        /// OAuthMailException with Status == InvalidArgument saying how many there are.
+        /// </summary>
+        public static byte[] GetAttachment(byte[] data, int index)
+        {
+            if (data == null) throw new ArgumentNullException("data");
+            if (index < 0) throw new ArgumentOutOfRangeException("index", "attachment indexes start at 0");
+            IntPtr buffer;
+            UIntPtr length;
+            int st = Native.om_message_attachment(data, new UIntPtr((uint)data.Length), (uint)index, out buffer, out length);
+            try
+            {
+                if (st != OAuthMailStatus.Ok) throw OAuthMailException.FromLastError(st, null);
+                ulong n = length.ToUInt64();
+                if (n > int.MaxValue) throw new InvalidOperationException("attachment larger than 2 GiB");
+                var bytes = new byte[(int)n];
+                if (n > 0) Marshal.Copy(buffer, bytes, 0, (int)n);
+                return bytes;
+            }
+            finally
+            {
+                Native.om_buffer_free(buffer); // malloc'd by the library (NULL-safe): never FreeHGlobal
+            }
+        }
+
+        /// <summary>
+        /// Writes every attachment into <paramref name="directory"/> (must exist) under names made
+        /// safe for every system, never replacing a file (" (2)" added); includeInline false skips
+        /// the parts marked inline. Returns what was written. A missing directory or a failed write:
+        /// OAuthMailException with Status == IoError (the files written before it stay).
+        /// </summary>
+        public static IList<SavedAttachment> SaveAttachments(byte[] data, string directory, bool includeInline = true)
+        {
+            if (data == null) throw new ArgumentNullException("data");
+            if (directory == null) throw new ArgumentNullException("directory");
+            using (var dir = new Utf8Arg(directory))
+            using (var opt = new Utf8Arg(includeInline ? null : "{\"inline\": false}"))
+            {
+                IntPtr json;
+                int st = Native.om_message_save_attachments(data, new UIntPtr((uint)data.Length), dir.Ptr, opt.Ptr, out json);
+                var saved = new List<SavedAttachment>();
+                foreach (string item in OAuthMailJson.GetArrayItems(TakeString(st, json)))
+                {
+                    var o = new JsonMembers(item);
+                    var a = new SavedAttachment();
+                    a.Read(o);
+                    a.Path = o.Str("path");
+                    saved.Add(a);
+                }
+                return saved;
+            }
+        }
+
+        /// <summary>Checks a call without an account and decodes, then frees, its library string.</summary>
+        internal static string TakeString(int status, IntPtr owned)
+        {
+            try
+            {
+                if (status != OAuthMailStatus.Ok) throw OAuthMailException.FromLastError(status, null);
+                return Utf8.FromNative(owned);
+            }
+            finally
+            {
+                Native.om_string_free(owned);
+            }
+        }
     }
 
     /// <summary>What the fetch handler gets besides the raw bytes (om_message, copied).</summary>
@@ -286,6 +381,15 @@ namespace OAuthMail
         public string Flags { get; internal set; }
         /// <summary>POP3: the UIDL. Microsoft Graph: the message id. "" for IMAP.</summary>
         public string Uidl { get; internal set; }
+
+        /// <summary>
+        /// The message parsed, when asked: the fetch option <c>"parse": true</c> (Fetch) or
+        /// FetchMessages' <c>parse</c>; else null.
+        /// </summary>
+        public ParsedMessage Parsed { get; internal set; }
+
+        /// <summary>The JSON <see cref="Parsed"/> was read from (to store as is), or null.</summary>
+        public string ParsedJson { get; internal set; }
 
         /// <summary>InternalDate as a DateTimeOffset (UTC), or null when unknown.</summary>
         public DateTimeOffset? InternalDateUtc
@@ -677,6 +781,145 @@ namespace OAuthMail
             }
         }
 
+        // --- browsing and acting on the mailbox ---------------------------------------------------
+        // Not the fetch state: messages listed, fetched or flagged here stay "new" for Fetch. All
+        // block; Cancel() from another thread ends them (Status == Cancelled). POP3 has no flags,
+        // folders or moves (Status == Unsupported).
+
+        /// <summary>
+        /// One page of a folder's messages described without downloading them, read-only (nothing
+        /// is marked read). Pass <see cref="MessagePage.NextCursor"/> back as
+        /// <see cref="ListOptions.Cursor"/> for the next page.
+        /// </summary>
+        public MessagePage ListMessages(ListOptions options)
+        {
+            using (Lease())
+            using (var opt = new Utf8Arg((options ?? new ListOptions()).ToJson()))
+            {
+                IntPtr json;
+                int st = Native.om_messages_list(_handle, opt.Ptr, out json);
+                return MessagePage.FromJson(Finish(st, json));
+            }
+        }
+
+        /// <summary>The first page (100 messages, newest first) of <paramref name="folder"/> (null: INBOX).</summary>
+        public MessagePage ListMessages(string folder)
+        {
+            return ListMessages(new ListOptions { Folder = folder });
+        }
+
+        /// <summary>
+        /// Hands the chosen messages to <paramref name="onMessage"/> as Fetch does (with
+        /// <paramref name="parse"/>, <see cref="MailMessageInfo.Parsed"/> is filled); returns how many
+        /// were delivered. A chosen message that no longer exists is skipped; FetchAction.Stop ends
+        /// the call early. Read with BODY.PEEK unless <paramref name="markSeen"/>.
+        /// </summary>
+        public int FetchMessages(Selection selection, Func<MailMessageInfo, byte[], FetchAction> onMessage,
+                                 bool parse = false, bool markSeen = false)
+        {
+            if (selection == null) throw new ArgumentNullException("selection");
+            if (onMessage == null) throw new ArgumentNullException("onMessage");
+            var ctx = new FetchContext(onMessage);
+            var cb = new Native.om_message_cb(ctx.Invoke);
+            string extra = "\"parse\": " + (parse ? "true" : "false") + ", \"mark_seen\": " + (markSeen ? "true" : "false");
+            using (Lease())
+            using (var sel = new Utf8Arg(selection.ToJson(extra)))
+            {
+                uint count;
+                int st = Native.om_messages_fetch(_handle, sel.Ptr, cb, IntPtr.Zero, out count);
+                GC.KeepAlive(cb);
+                if (ctx.Exception != null)
+                {
+                    t_callbackException = null;
+                    ExceptionDispatchInfo.Capture(ctx.Exception).Throw();
+                }
+                Finish(st, IntPtr.Zero);
+                return (int)count;
+            }
+        }
+
+        /// <summary>
+        /// Sets and clears flags: <c>seen</c>, <c>flagged</c>, <c>answered</c>, <c>draft</c> or
+        /// keywords (Graph categories, Gmail labels; Gmail: flagged = starred).
+        /// </summary>
+        public void SetFlags(Selection selection, IEnumerable<string> add, IEnumerable<string> remove = null)
+        {
+            if (selection == null) throw new ArgumentNullException("selection");
+            string extra = "\"add\": " + OAuthMailJson.QuoteAll(add) + ", \"remove\": " + OAuthMailJson.QuoteAll(remove);
+            using (Lease())
+            using (var opt = new Utf8Arg(selection.ToJson(extra)))
+                Finish(Native.om_messages_set_flags(_handle, opt.Ptr), IntPtr.Zero);
+        }
+
+        /// <summary>Moves the chosen messages into <paramref name="toFolder"/> ("Clients/Société"), created when missing.</summary>
+        public void MoveMessages(Selection selection, string toFolder)
+        {
+            if (selection == null) throw new ArgumentNullException("selection");
+            using (Lease())
+            using (var opt = new Utf8Arg(selection.ToJson("\"to\": " + OAuthMailJson.Quote(toFolder))))
+                Finish(Native.om_messages_move(_handle, opt.Ptr), IntPtr.Zero);
+        }
+
+        /// <summary>Copies the chosen messages into <paramref name="toFolder"/>, created when missing.</summary>
+        public void CopyMessages(Selection selection, string toFolder)
+        {
+            if (selection == null) throw new ArgumentNullException("selection");
+            using (Lease())
+            using (var opt = new Utf8Arg(selection.ToJson("\"to\": " + OAuthMailJson.Quote(toFolder))))
+                Finish(Native.om_messages_copy(_handle, opt.Ptr), IntPtr.Zero);
+        }
+
+        /// <summary>
+        /// Deletes the chosen messages (IMAP: \Deleted and expunged, only these; POP3: DELE; Graph:
+        /// moved to Deleted Items; Gmail: moved to the trash).
+        /// </summary>
+        public void DeleteMessages(Selection selection)
+        {
+            if (selection == null) throw new ArgumentNullException("selection");
+            using (Lease())
+            using (var opt = new Utf8Arg(selection.ToJson(null)))
+                Finish(Native.om_messages_delete(_handle, opt.Ptr), IntPtr.Zero);
+        }
+
+        /// <summary>Creates a folder (parts separated by "/"); one that exists already is not an error.</summary>
+        public void CreateFolder(string name, uint timeoutMs = 0)
+        {
+            using (Lease())
+            using (var n = new Utf8Arg(name))
+                Finish(Native.om_folder_create(_handle, n.Ptr, timeoutMs), IntPtr.Zero);
+        }
+
+        /// <summary>
+        /// Waits for new mail in <paramref name="folder"/> (null: INBOX): returns as soon as a message
+        /// arrives (NewMail true) or when <paramref name="timeout"/> has passed (NewMail false). IMAP
+        /// IDLE when offered, else polling. Blocks: run it on a worker thread, then Fetch; Cancel()
+        /// from another thread ends it at once (Status == Cancelled).
+        /// </summary>
+        public WaitResult WaitForMail(string folder, TimeSpan timeout)
+        {
+            return WaitForMail(new WaitOptions { Folder = folder }, timeout);
+        }
+
+        /// <summary>Waits for new mail with polling and IDLE settings.</summary>
+        public WaitResult WaitForMail(WaitOptions options, TimeSpan timeout)
+        {
+            uint ms = Milliseconds(timeout, "timeout");
+            using (Lease())
+            using (var opt = new Utf8Arg((options ?? new WaitOptions()).ToJson()))
+            {
+                IntPtr json;
+                int st = Native.om_wait_for_mail(_handle, opt.Ptr, ms, out json);
+                return WaitResult.FromJson(Finish(st, json));
+            }
+        }
+
+        internal static uint Milliseconds(TimeSpan t, string name)
+        {
+            if (t < TimeSpan.Zero) throw new ArgumentOutOfRangeException(name, "a negative time");
+            double ms = Math.Ceiling(t.TotalMilliseconds);
+            return ms >= uint.MaxValue ? uint.MaxValue : (uint)ms;
+        }
+
         /// <summary>Cancels every operation in progress on the account (from any thread).</summary>
         public void Cancel()
         {
@@ -801,6 +1044,11 @@ namespace OAuthMail
                         Flags = Utf8.FromNative(m.flags),
                         Uidl = Utf8.FromNative(m.uidl),
                     };
+                    if (m.parsed_json != IntPtr.Zero)
+                    {
+                        info.ParsedJson = Utf8.FromNative(m.parsed_json);
+                        info.Parsed = ParsedMessage.FromJson(info.ParsedJson);
+                    }
                     ulong n = len.ToUInt64();
                     if (n > int.MaxValue) throw new InvalidOperationException("message larger than 2 GiB");
                     var bytes = new byte[(int)n];
@@ -814,6 +1062,515 @@ namespace OAuthMail
                 }
             }
         }
+    }
+
+    // --- parsed, listed and chosen messages ---------------------------------------------------
+
+    /// <summary>One address of an address header (a From, To, Cc… entry).</summary>
+    public sealed class Address
+    {
+        /// <summary>The display name decoded (RFC 2047, any charset), or null when there is none.</summary>
+        public string Name { get; internal set; }
+        /// <summary>The address itself ("client@example.test"), or null (a group's name alone).</summary>
+        public string Email { get; internal set; }
+
+        /// <summary>"Name &lt;email&gt;", or the email alone.</summary>
+        public override string ToString()
+        {
+            if (string.IsNullOrEmpty(Name)) return Email ?? "";
+            return Name + " <" + Email + ">";
+        }
+
+        internal static IList<Address> ListFrom(string rawArray)
+        {
+            var list = new List<Address>();
+            foreach (string item in OAuthMailJson.GetArrayItems(rawArray))
+            {
+                var o = new JsonMembers(item);
+                list.Add(new Address { Name = o.Str("name"), Email = o.Str("address") });
+            }
+            return list;
+        }
+    }
+
+    /// <summary>One attachment or inline part of a message (inline images of the HTML body included).</summary>
+    public class AttachmentInfo
+    {
+        /// <summary>Its position: what <see cref="OAuthMailLibrary.GetAttachment"/> takes.</summary>
+        public int Index { get; internal set; }
+        /// <summary>Decoded (RFC 2231, RFC 2047), or null when the part has no name.</summary>
+        public string FileName { get; internal set; }
+        /// <summary>"type/subtype", lower case.</summary>
+        public string ContentType { get; internal set; }
+        /// <summary>Decoded size in bytes.</summary>
+        public long Size { get; internal set; }
+        /// <summary>Without the angle brackets (what "cid:" URLs of the HTML body name), or null.</summary>
+        public string ContentId { get; internal set; }
+        /// <summary>"attachment", "inline", or null when the part says neither.</summary>
+        public string Disposition { get; internal set; }
+        /// <summary>A message attached whole (message/rfc822): its bytes are the attached message.</summary>
+        public bool IsMessage { get; internal set; }
+        /// <summary>Outlook's winmail.dat (TNEF): listed, not unpacked.</summary>
+        public bool IsTnef { get; internal set; }
+        /// <summary>Disposition is "inline".</summary>
+        public bool IsInline { get { return Disposition == "inline"; } }
+
+        internal void Read(JsonMembers o)
+        {
+            Index = (int)(o.Long("index") ?? 0);
+            FileName = o.Str("file_name");
+            ContentType = o.Str("content_type");
+            Size = o.Long("size") ?? 0;
+            ContentId = o.Str("content_id");
+            Disposition = o.Str("disposition");
+            IsMessage = o.Bool("is_message");
+            IsTnef = o.Bool("is_tnef");
+        }
+    }
+
+    /// <summary>An attachment written by <see cref="OAuthMailLibrary.SaveAttachments"/>.</summary>
+    public sealed class SavedAttachment : AttachmentInfo
+    {
+        /// <summary>The file written (its name made safe and unique: it may differ from FileName).</summary>
+        public string Path { get; internal set; }
+    }
+
+    /// <summary>The header fields a message is filed by: what a parse and a listing both give.</summary>
+    public abstract class MessageEnvelope
+    {
+        private static readonly IList<Address> NoAddresses = new List<Address>().AsReadOnly();
+        private static readonly IList<string> NoStrings = new List<string>().AsReadOnly();
+
+        protected MessageEnvelope()
+        {
+            From = Sender = ReplyTo = To = Cc = Bcc = NoAddresses;
+            InReplyTo = References = NoStrings;
+        }
+
+        public IList<Address> From { get; internal set; }
+        public IList<Address> Sender { get; internal set; }
+        public IList<Address> ReplyTo { get; internal set; }
+        public IList<Address> To { get; internal set; }
+        public IList<Address> Cc { get; internal set; }
+        public IList<Address> Bcc { get; internal set; }
+        /// <summary>Decoded, or null when the message has none.</summary>
+        public string Subject { get; internal set; }
+        /// <summary>The Date header with the sender's offset, or null when missing or unreadable.</summary>
+        public DateTimeOffset? Date { get; internal set; }
+        /// <summary>The same instant in Unix seconds, or null.</summary>
+        public long? DateUnix { get; internal set; }
+        /// <summary>The Message-ID without the angle brackets, or null.</summary>
+        public string MessageId { get; internal set; }
+        /// <summary>The In-Reply-To ids, without the angle brackets.</summary>
+        public IList<string> InReplyTo { get; internal set; }
+        /// <summary>The References ids, without the angle brackets.</summary>
+        public IList<string> References { get; internal set; }
+
+        internal void ReadEnvelope(JsonMembers o)
+        {
+            From = Address.ListFrom(o.Raw("from"));
+            Sender = Address.ListFrom(o.Raw("sender"));
+            ReplyTo = Address.ListFrom(o.Raw("reply_to"));
+            To = Address.ListFrom(o.Raw("to"));
+            Cc = Address.ListFrom(o.Raw("cc"));
+            Bcc = Address.ListFrom(o.Raw("bcc"));
+            Subject = o.Str("subject");
+            DateUnix = o.Long("date_unix");
+            string date = o.Str("date");
+            DateTimeOffset d;
+            if (date != null && DateTimeOffset.TryParse(date, CultureInfo.InvariantCulture, DateTimeStyles.None, out d)) Date = d;
+            else if (DateUnix.HasValue) Date = new DateTimeOffset(1970, 1, 1, 0, 0, 0, TimeSpan.Zero).AddSeconds(DateUnix.Value);
+            MessageId = o.Str("message_id");
+            InReplyTo = o.Strings("in_reply_to");
+            References = o.Strings("references");
+        }
+    }
+
+    /// <summary>A message parsed (<see cref="OAuthMailLibrary.ParseMessage"/>, or Fetch with "parse").</summary>
+    public sealed class ParsedMessage : MessageEnvelope
+    {
+        /// <summary>The plain-text body (whatever the message's charset), or null.</summary>
+        public string Text { get; internal set; }
+        /// <summary>Text was derived from Html (the message had no text part).</summary>
+        public bool TextFromHtml { get; internal set; }
+        /// <summary>The HTML body as sent, or null.</summary>
+        public string Html { get; internal set; }
+        /// <summary>The attachments, inline parts included.</summary>
+        public IList<AttachmentInfo> Attachments { get; internal set; }
+        /// <summary>S/MIME or PGP encrypted: the bodies are not readable here.</summary>
+        public bool Encrypted { get; internal set; }
+        public bool Signed { get; internal set; }
+        /// <summary>"smime", "pgp", or null.</summary>
+        public string Security { get; internal set; }
+        /// <summary>An attachment is Outlook's winmail.dat.</summary>
+        public bool HasTnef { get; internal set; }
+        /// <summary>The bytes held no message header at all.</summary>
+        public bool Unreadable { get; internal set; }
+
+        /// <summary>
+        /// A ParsedMessage from om_message_parse's JSON (<see cref="OAuthMailLibrary.ParseMessageJson"/>,
+        /// <see cref="MailMessageInfo.ParsedJson"/>, the .json files FetchToDirectory writes with "parse").
+        /// </summary>
+        public static ParsedMessage FromJson(string json)
+        {
+            var o = new JsonMembers(json);
+            var p = new ParsedMessage();
+            p.ReadEnvelope(o);
+            p.Text = o.Str("text");
+            p.TextFromHtml = o.Bool("text_from_html");
+            p.Html = o.Str("html");
+            var attachments = new List<AttachmentInfo>();
+            foreach (string item in OAuthMailJson.GetArrayItems(o.Raw("attachments")))
+            {
+                var a = new AttachmentInfo();
+                a.Read(new JsonMembers(item));
+                attachments.Add(a);
+            }
+            p.Attachments = attachments;
+            p.Encrypted = o.Bool("encrypted");
+            p.Signed = o.Bool("signed");
+            p.Security = o.Str("security");
+            p.HasTnef = o.Bool("has_tnef");
+            p.Unreadable = o.Bool("unreadable");
+            return p;
+        }
+    }
+
+    /// <summary>One message of a listing: what a mail window shows, without downloading it.</summary>
+    public sealed class ListedMessage : MessageEnvelope
+    {
+        /// <summary>What <see cref="Selection.Ids"/> takes (IMAP: the UID in decimal; POP3: the UIDL; Graph, Gmail: the message id).</summary>
+        public string Id { get; internal set; }
+        /// <summary>IMAP: the UID; POP3: the message number in this session; Graph, Gmail: 0.</summary>
+        public uint Uid { get; internal set; }
+        /// <summary>"\Seen", "\Flagged", keywords… (Graph and Gmail mapped to the same names; POP3: none).</summary>
+        public IList<string> Flags { get; internal set; }
+        /// <summary>Size in bytes as the server reports it.</summary>
+        public long Size { get; internal set; }
+        /// <summary>When the server received it, Unix seconds (0 if unknown).</summary>
+        public long InternalDate { get; internal set; }
+        /// <summary>At least one attachment (IMAP: from BODYSTRUCTURE).</summary>
+        public bool HasAttachments { get; internal set; }
+
+        /// <summary>InternalDate as a DateTimeOffset (UTC), or null when unknown.</summary>
+        public DateTimeOffset? InternalDateUtc
+        {
+            get { return InternalDate == 0 ? (DateTimeOffset?)null : new DateTimeOffset(1970, 1, 1, 0, 0, 0, TimeSpan.Zero).AddSeconds(InternalDate); }
+        }
+
+        /// <summary>Flags holds <paramref name="flag"/> ("\Seen", "\Flagged", a keyword), ignoring case.</summary>
+        public bool HasFlag(string flag)
+        {
+            foreach (string f in Flags)
+                if (string.Equals(f, flag, StringComparison.OrdinalIgnoreCase)) return true;
+            return false;
+        }
+
+        internal static ListedMessage Read(JsonMembers o)
+        {
+            var m = new ListedMessage();
+            m.ReadEnvelope(o);
+            m.Id = o.Str("id");
+            m.Uid = (uint)(o.Long("uid") ?? 0);
+            m.Flags = o.Strings("flags");
+            m.Size = o.Long("size") ?? 0;
+            m.InternalDate = o.Long("internal_date") ?? 0;
+            m.HasAttachments = o.Bool("has_attachments");
+            return m;
+        }
+    }
+
+    /// <summary>One page of a listing (<see cref="OAuthMailAccount.ListMessages(ListOptions)"/>).</summary>
+    public sealed class MessagePage
+    {
+        public string Folder { get; internal set; }
+        /// <summary>IMAP: the folder's UIDVALIDITY (give it back in <see cref="Selection.UidValidity"/>); else 0.</summary>
+        public uint UidValidity { get; internal set; }
+        /// <summary>How many messages match, all pages, or null when the server does not say.</summary>
+        public long? Total { get; internal set; }
+        /// <summary>For <see cref="ListOptions.Cursor"/>: the next page; null on the last one.</summary>
+        public string NextCursor { get; internal set; }
+        public IList<ListedMessage> Messages { get; internal set; }
+
+        internal static MessagePage FromJson(string json)
+        {
+            var o = new JsonMembers(json);
+            var page = new MessagePage
+            {
+                Folder = o.Str("folder"),
+                UidValidity = (uint)(o.Long("uidvalidity") ?? 0),
+                Total = o.Long("total"),
+                NextCursor = o.Str("next_cursor"),
+            };
+            var messages = new List<ListedMessage>();
+            foreach (string item in OAuthMailJson.GetArrayItems(o.Raw("messages")))
+                messages.Add(ListedMessage.Read(new JsonMembers(item)));
+            page.Messages = messages;
+            return page;
+        }
+    }
+
+    /// <summary>Search criteria of a listing: every one set must match. Null/unset: not a criterion.</summary>
+    public sealed class SearchCriteria
+    {
+        /// <summary>true: unread messages only; false: read ones only.</summary>
+        public bool? Unseen { get; set; }
+        /// <summary>true: flagged (starred) only; false: unflagged only.</summary>
+        public bool? Flagged { get; set; }
+        /// <summary>true: answered only; false: unanswered only (IMAP).</summary>
+        public bool? Answered { get; set; }
+        /// <summary>Received on or after this day (its date part).</summary>
+        public DateTime? Since { get; set; }
+        /// <summary>Received before this day (its date part).</summary>
+        public DateTime? Before { get; set; }
+        /// <summary>Case-insensitive substrings.</summary>
+        public string From { get; set; }
+        public string To { get; set; }
+        public string Subject { get; set; }
+        /// <summary>Anywhere in the header or body.</summary>
+        public string Text { get; set; }
+        /// <summary>An IMAP keyword, a Graph category, a Gmail label.</summary>
+        public string Keyword { get; set; }
+        /// <summary>Larger than this many bytes.</summary>
+        public long? Larger { get; set; }
+        /// <summary>Smaller than this many bytes.</summary>
+        public long? Smaller { get; set; }
+
+        internal string ToJson()
+        {
+            var j = new JsonWriter();
+            j.Bool("unseen", Unseen);
+            j.Bool("flagged", Flagged);
+            j.Bool("answered", Answered);
+            j.Day("since", Since);
+            j.Day("before", Before);
+            j.Str("from", From);
+            j.Str("to", To);
+            j.Str("subject", Subject);
+            j.Str("text", Text);
+            j.Str("keyword", Keyword);
+            j.Long("larger", Larger);
+            j.Long("smaller", Smaller);
+            return j.IsEmpty ? null : j.ToString();
+        }
+    }
+
+    /// <summary>The order of a listing.</summary>
+    public enum ListOrder
+    {
+        /// <summary>What a mail window shows (the default).</summary>
+        NewestFirst,
+        OldestFirst,
+    }
+
+    /// <summary>What <see cref="OAuthMailAccount.ListMessages(ListOptions)"/> lists.</summary>
+    public sealed class ListOptions
+    {
+        /// <summary>The folder; null: INBOX.</summary>
+        public string Folder { get; set; }
+        /// <summary>Search criteria, or null for every message.</summary>
+        public SearchCriteria Search { get; set; }
+        /// <summary>IMAP only: a UID set such as "1:500" or "7,9,20:*".</summary>
+        public string Uids { get; set; }
+        /// <summary>Messages per page, 1–1000; null: 100.</summary>
+        public int? Limit { get; set; }
+        /// <summary>The previous page's <see cref="MessagePage.NextCursor"/>.</summary>
+        public string Cursor { get; set; }
+        public ListOrder Order { get; set; }
+        /// <summary>A bound on the call; null: none beyond the account's timeout_secs per read.</summary>
+        public TimeSpan? Timeout { get; set; }
+
+        internal string ToJson()
+        {
+            var j = new JsonWriter();
+            j.Str("folder", Folder);
+            if (Search != null) j.Raw("search", Search.ToJson());
+            j.Str("uids", Uids);
+            j.Long("limit", Limit);
+            j.Str("cursor", Cursor);
+            j.Raw("order", Order == ListOrder.OldestFirst ? "\"oldest_first\"" : "\"newest_first\"");
+            if (Timeout.HasValue) j.Long("timeout_ms", OAuthMailAccount.Milliseconds(Timeout.Value, "Timeout"));
+            return j.ToString();
+        }
+    }
+
+    /// <summary>
+    /// Chosen messages of one folder: by <see cref="Ids"/> (a listing's <see cref="ListedMessage.Id"/>)
+    /// or, IMAP only, by <see cref="Uids"/>.
+    /// </summary>
+    public sealed class Selection
+    {
+        public Selection()
+        {
+            Ids = new List<string>();
+            Uids = new List<uint>();
+        }
+
+        /// <summary>The folder; null: INBOX.</summary>
+        public string Folder { get; set; }
+        public IList<string> Ids { get; set; }
+        public IList<uint> Uids { get; set; }
+        /// <summary>IMAP: the call is refused when the folder's UIDVALIDITY is no longer this one (the UIDs may name other messages).</summary>
+        public uint? UidValidity { get; set; }
+        /// <summary>A bound on the call; null: none beyond the account's timeout_secs per read.</summary>
+        public TimeSpan? Timeout { get; set; }
+
+        /// <summary>The messages of <paramref name="folder"/> with these listing ids.</summary>
+        public static Selection ByIds(string folder, params string[] ids)
+        {
+            return new Selection { Folder = folder, Ids = new List<string>(ids) };
+        }
+
+        /// <summary>IMAP: the messages of <paramref name="folder"/> with these UIDs, checked against uidValidity when given.</summary>
+        public static Selection ByUids(string folder, uint? uidValidity, params uint[] uids)
+        {
+            return new Selection { Folder = folder, Uids = new List<uint>(uids), UidValidity = uidValidity };
+        }
+
+        internal string ToJson(string extraMembers)
+        {
+            var j = new JsonWriter();
+            j.Str("folder", Folder);
+            if (Ids != null && Ids.Count > 0) j.Raw("ids", OAuthMailJson.QuoteAll(Ids));
+            if (Uids != null && Uids.Count > 0)
+            {
+                var uids = new StringBuilder();
+                foreach (uint u in Uids) uids.Append(uids.Length > 0 ? ", " : "").Append(u.ToString(CultureInfo.InvariantCulture));
+                j.Raw("uids", "[" + uids + "]");
+            }
+            if (UidValidity.HasValue) j.Long("uidvalidity", UidValidity.Value);
+            if (Timeout.HasValue) j.Long("timeout_ms", OAuthMailAccount.Milliseconds(Timeout.Value, "Timeout"));
+            if (!string.IsNullOrEmpty(extraMembers)) j.Members(extraMembers);
+            return j.ToString();
+        }
+    }
+
+    /// <summary>How <see cref="OAuthMailAccount.WaitForMail(WaitOptions, TimeSpan)"/> waits.</summary>
+    public sealed class WaitOptions
+    {
+        /// <summary>The folder; null: INBOX.</summary>
+        public string Folder { get; set; }
+        /// <summary>Between two polls when IDLE is not available (whole seconds; null: 60 s).</summary>
+        public TimeSpan? PollInterval { get; set; }
+        /// <summary>IDLE ended and started again after (whole seconds; null: 25 min).</summary>
+        public TimeSpan? IdleRefresh { get; set; }
+        /// <summary>Poll even when the server offers IDLE.</summary>
+        public bool PollOnly { get; set; }
+
+        internal string ToJson()
+        {
+            var j = new JsonWriter();
+            j.Str("folder", Folder);
+            if (PollInterval.HasValue) j.Long("poll_interval_secs", Seconds(PollInterval.Value));
+            if (IdleRefresh.HasValue) j.Long("idle_refresh_secs", Seconds(IdleRefresh.Value));
+            if (PollOnly) j.Raw("poll_only", "true");
+            return j.ToString();
+        }
+
+        private static long Seconds(TimeSpan t)
+        {
+            return Math.Max(1L, (long)Math.Ceiling(t.TotalSeconds));
+        }
+    }
+
+    /// <summary>How a wait for mail ended.</summary>
+    public sealed class WaitResult
+    {
+        /// <summary>A message arrived (or the folder was rebuilt: fetch to see); false when the time was up.</summary>
+        public bool NewMail { get; internal set; }
+        public string Folder { get; internal set; }
+        /// <summary>"idle" or "poll".</summary>
+        public string Method { get; internal set; }
+        /// <summary>Connections re-opened during the wait.</summary>
+        public int Reconnects { get; internal set; }
+
+        internal static WaitResult FromJson(string json)
+        {
+            var o = new JsonMembers(json);
+            return new WaitResult
+            {
+                NewMail = o.Bool("new_mail"),
+                Folder = o.Str("folder"),
+                Method = o.Str("method"),
+                Reconnects = (int)(o.Long("reconnects") ?? 0),
+            };
+        }
+    }
+
+    /// <summary>A JSON object of the library split once into its members (values kept as raw JSON).</summary>
+    internal sealed class JsonMembers
+    {
+        private static readonly IList<string> NoStrings = new List<string>().AsReadOnly();
+        private readonly Dictionary<string, string> _m;
+
+        public JsonMembers(string json)
+        {
+            _m = OAuthMailJson.GetMembers(json);
+        }
+
+        public string Raw(string key)
+        {
+            string raw;
+            return _m.TryGetValue(key, out raw) ? raw : null;
+        }
+
+        public string Str(string key) { return OAuthMailJson.StringValue(Raw(key)); }
+
+        public long? Long(string key)
+        {
+            long v;
+            string raw = Raw(key);
+            if (raw != null && long.TryParse(raw, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out v)) return v;
+            return null;
+        }
+
+        public bool Bool(string key) { return Raw(key) == "true"; }
+
+        public IList<string> Strings(string key)
+        {
+            string raw = Raw(key);
+            if (raw == null) return NoStrings;
+            var list = new List<string>();
+            foreach (string item in OAuthMailJson.GetArrayItems(raw)) list.Add(OAuthMailJson.StringValue(item));
+            return list;
+        }
+    }
+
+    /// <summary>Builds the JSON objects of the options (members left out when not set).</summary>
+    internal sealed class JsonWriter
+    {
+        private readonly StringBuilder _sb = new StringBuilder();
+
+        public bool IsEmpty { get { return _sb.Length == 0; } }
+
+        public void Raw(string key, string json)
+        {
+            if (json == null) return;
+            if (_sb.Length > 0) _sb.Append(", ");
+            _sb.Append(OAuthMailJson.Quote(key)).Append(": ").Append(json);
+        }
+
+        public void Members(string members)
+        {
+            if (_sb.Length > 0) _sb.Append(", ");
+            _sb.Append(members);
+        }
+
+        public void Str(string key, string value) { if (value != null) Raw(key, OAuthMailJson.Quote(value)); }
+
+        public void Bool(string key, bool? value) { if (value.HasValue) Raw(key, value.Value ? "true" : "false"); }
+
+        public void Long(string key, long? value)
+        {
+            if (value.HasValue) Raw(key, value.Value.ToString(CultureInfo.InvariantCulture));
+        }
+
+        public void Day(string key, DateTime? value)
+        {
+            if (value.HasValue) Raw(key, OAuthMailJson.Quote(value.Value.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)));
+        }
+
+        public override string ToString() { return "{" + _sb + "}"; }
     }
 
     /// <summary>
@@ -1006,6 +1763,53 @@ namespace OAuthMail
             }
             sb.Append('"');
             return sb.ToString();
+        }
+
+        /// <summary>A JSON array of string literals ("[]" for null).</summary>
+        public static string QuoteAll(IEnumerable<string> items)
+        {
+            var sb = new StringBuilder("[");
+            if (items != null)
+                foreach (string item in items)
+                {
+                    if (item == null) throw new ArgumentException("a null string in the list");
+                    if (sb.Length > 1) sb.Append(", ");
+                    sb.Append(Quote(item));
+                }
+            return sb.Append(']').ToString();
+        }
+
+        /// <summary>The members of a JSON object: key and raw JSON text of each value (empty when not an object).</summary>
+        internal static Dictionary<string, string> GetMembers(string json)
+        {
+            var members = new Dictionary<string, string>(StringComparer.Ordinal);
+            if (json == null) return members;
+            int i = 0;
+            SkipWs(json, ref i);
+            if (i >= json.Length || json[i] != '{') return members;
+            i++;
+            while (true)
+            {
+                SkipWs(json, ref i);
+                if (i >= json.Length || json[i] == '}') return members;
+                if (json[i] == ',') { i++; continue; }
+                string k = ReadString(json, ref i);
+                SkipWs(json, ref i);
+                if (i >= json.Length || json[i] != ':') throw new FormatException("JSON ':' expected at " + i);
+                i++;
+                SkipWs(json, ref i);
+                int start = i;
+                SkipValue(json, ref i);
+                members[k] = json.Substring(start, i - start);
+            }
+        }
+
+        /// <summary>The value of a raw JSON string literal, or null (null, absent, not a string).</summary>
+        internal static string StringValue(string raw)
+        {
+            if (raw == null || raw.Length == 0 || raw[0] != '"') return null;
+            int i = 0;
+            return ReadString(raw, ref i);
         }
 
         /// <summary>The string value of a top-level key of a JSON object, or null (absent or not a string).</summary>
@@ -1217,7 +2021,7 @@ namespace OAuthMail
         internal const int OM_TOKEN_STORE_FAILED = 2;
 
         // struct om_message: field order and types as in the header; natural alignment (4 bytes
-        // of padding before `size`): 56 bytes on 64-bit, 48 on 32-bit Windows.
+        // of padding before `size`): 64 bytes on 64-bit, 52 on 32-bit Windows.
         [StructLayout(LayoutKind.Sequential)]
         internal struct om_message
         {
@@ -1229,6 +2033,7 @@ namespace OAuthMail
             public IntPtr folder;       // const char *
             public IntPtr flags;        // const char *
             public IntPtr uidl;         // const char *
+            public IntPtr parsed_json;  // const char * (NULL unless the fetch option "parse")
         }
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
@@ -1354,5 +2159,47 @@ namespace OAuthMail
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern int om_tokens_revoke(AccountHandle account, uint timeout_ms);
+
+        // byte[] in: pinned for the call (blittable), as om_send_raw.
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_message_parse(byte[] data, UIntPtr len, IntPtr options_json, out IntPtr out_json);
+
+        // *out_data: malloc'd by the library, freed with om_buffer_free (not om_string_free, not FreeHGlobal).
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_message_attachment(byte[] data, UIntPtr len, uint index, out IntPtr out_data,
+                                                         out UIntPtr out_len);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern void om_buffer_free(IntPtr data);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_message_save_attachments(byte[] data, UIntPtr len, IntPtr directory,
+                                                               IntPtr options_json, out IntPtr out_json);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_messages_list(AccountHandle account, IntPtr options_json, out IntPtr out_json);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_messages_fetch(AccountHandle account, IntPtr selection_json, om_message_cb callback,
+                                                     IntPtr user_data, out uint out_count);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_messages_set_flags(AccountHandle account, IntPtr options_json);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_messages_move(AccountHandle account, IntPtr options_json);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_messages_copy(AccountHandle account, IntPtr options_json);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_messages_delete(AccountHandle account, IntPtr options_json);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_folder_create(AccountHandle account, IntPtr name, uint timeout_ms);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int om_wait_for_mail(AccountHandle account, IntPtr options_json, uint timeout_ms,
+                                                    out IntPtr out_json);
     }
 }

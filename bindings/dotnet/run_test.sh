@@ -2,10 +2,11 @@
 # The .NET binding's test: installs Mono if missing, builds the library, compiles
 # bindings/dotnet/OAuthMail.cs + DemoTest.cs with mcs, starts the local sandbox (the test
 # OAuth2 server, the Microsoft Graph emulator, a private Dovecot, the SMTP sink) like
-# scripts/demo.sh, seeds mail (IMAP and Graph; IMAP also for the user the sandbox's Google
-# service account acts for), runs the program with mono, and confirms the sends by counting the
-# sink's files (the service account's message among them) and reading the Graph mailbox's Sent
-# Items.
+# scripts/demo.sh, seeds mail (IMAP and Graph; IMAP also for the users the sandbox's Google
+# service account acts for: one for fetching and sending, one for parsing, listing, flags, moves
+# and the new-mail wait, with a facture.eml stored by seed.py --eml), runs the program with mono,
+# and confirms the sends by counting the sink's files (the service account's message among them)
+# and reading the Graph mailbox's Sent Items.
 # Run as root on Debian 12: bash bindings/dotnet/run_test.sh   (exit code 0 = passed)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -51,10 +52,11 @@ cat > "$work/layout.c" <<'C'
 #include <stddef.h>
 #include "oauthmail.h"
 int main(void) {
-    printf("sizeof=%zu uid=%zu uidvalidity=%zu resync=%zu size=%zu internal_date=%zu folder=%zu flags=%zu uidl=%zu\n",
+    printf("sizeof=%zu uid=%zu uidvalidity=%zu resync=%zu size=%zu internal_date=%zu folder=%zu flags=%zu uidl=%zu parsed_json=%zu\n",
            sizeof(om_message), offsetof(om_message, uid), offsetof(om_message, uidvalidity),
            offsetof(om_message, resync), offsetof(om_message, size), offsetof(om_message, internal_date),
-           offsetof(om_message, folder), offsetof(om_message, flags), offsetof(om_message, uidl));
+           offsetof(om_message, folder), offsetof(om_message, flags), offsetof(om_message, uidl),
+           offsetof(om_message, parsed_json));
     return 0;
 }
 C
@@ -97,6 +99,57 @@ sa_seed=22
 python3 tests/sandbox/mail/seed.py "$maildir_root" "$sa_user" "$sa_seeded" --seed "$sa_seed" --subject-prefix Relance >/dev/null
 echo "== seeded $sa_seeded messages for $sa_user (the service account's user; key $SANDBOX_SA_KEY_FILE)"
 
+# The browsing scenario's mailbox (read through the service account too): 3 plain messages and
+# a facture with an inline image and a PDF attached, its names in RFC 2047 / RFC 2231 words
+# (UTF-8 and ISO-8859-1). The program delivers one more itself (seed.py) while it waits for mail.
+browse_user=dotnet-browse@example.test
+browse_seeded=3
+cat > "$work/facture.eml" <<EML
+From: =?UTF-8?Q?Soci=C3=A9t=C3=A9_=C3=89lan?= <factures@elan.example>
+To: =?UTF-8?Q?Z=C3=A9lie_Durand?= <$browse_user>
+Cc: =?ISO-8859-1?Q?J=E9r=F4me_Br=FBl=E9?= <jerome@example.test>
+Subject: =?UTF-8?Q?Facture_n=C2=B07_=E2=80=93_soci=C3=A9t=C3=A9_=C3=89lan?=
+Date: Wed, 04 Feb 2026 09:30:00 +0100
+Message-ID: <facture-7@elan.example>
+In-Reply-To: <devis-42@example.test>
+References: <devis-41@example.test> <devis-42@example.test>
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="=_mixed"
+
+--=_mixed
+Content-Type: multipart/alternative; boundary="=_alt"
+
+--=_alt
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: quoted-printable
+
+Bonjour,
+veuillez trouver ci-joint la facture n=C2=B07.
+--=_alt
+Content-Type: text/html; charset=utf-8
+Content-Transfer-Encoding: quoted-printable
+
+<p>Bonjour,<br>veuillez trouver ci-joint la facture n=C2=B07.</p><img src=3D"cid:logo@elan.example">
+--=_alt--
+--=_mixed
+Content-Type: image/png; name="logo.png"
+Content-Disposition: inline; filename="logo.png"
+Content-ID: <logo@elan.example>
+Content-Transfer-Encoding: base64
+
+iVBORw0KGgo=
+--=_mixed
+Content-Type: application/pdf; name="=?UTF-8?Q?Facture_n=C2=B07_=C3=89lan.pdf?="
+Content-Disposition: attachment; filename*=UTF-8''Facture%20n%C2%B07%20%C3%89lan.pdf
+Content-Transfer-Encoding: base64
+
+JVBERi0xLjQKJWZhY3R1cmUtNwolJUVPRgo=
+--=_mixed--
+EML
+python3 tests/sandbox/mail/seed.py "$maildir_root" "$browse_user" "$browse_seeded" --seed 32 --subject-prefix Liste \
+  --eml "$work/facture.eml" >/dev/null
+echo "== seeded $browse_seeded messages and a facture with attachments for $browse_user (browsing, through the service account)"
+
 # The Graph scenario's mailbox, seeded through the Graph emulator's test endpoint.
 graph_user=dotnet-graph@example.test
 graph_seeded=3
@@ -137,6 +190,8 @@ export OM_TEST_SEEDED=$seeded OM_TEST_WORKDIR=$PWD/$work
 export OM_TEST_BROWSER_JS=$PWD/tests/sandbox/browser.mjs OM_TEST_STATS_JS=$PWD/$work/stats.mjs
 export OM_TEST_GRAPH_URL=$GRAPH_URL OM_TEST_GRAPH_USER=$graph_user OM_TEST_GRAPH_SEEDED=$graph_seeded
 export OM_TEST_SA_USER=$sa_user OM_TEST_SA_SEEDED=$sa_seeded OM_TEST_SA_SEED=$sa_seed
+export OM_TEST_BROWSE_USER=$browse_user OM_TEST_BROWSE_SEEDED=$browse_seeded
+export OM_TEST_MAILDIR_ROOT=$maildir_root OM_TEST_SEED_PY=$PWD/tests/sandbox/mail/seed.py
 export LD_LIBRARY_PATH=$lib_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
 echo "== running DemoTest.exe with mono"

@@ -36,6 +36,6 @@ pub struct Page {
     /// How many messages match (all pages), when the server says it.
     pub total: Option<u64>,
     pub messages: Vec<Listed>,
-    /// Pass it as `cursor` for the next page; absent on the last one.
+    /// Pass it as `cursor` for the next page; null on the last one.
     pub next_cursor: Option<String>,
 }

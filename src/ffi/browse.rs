@@ -25,7 +25,7 @@ fn bound(timeout_ms: Option<u64>) -> Duration {
 /// "sender", "reply_to", "to", "cc", "bcc", "subject", "date", "date_unix", "message_id",
 /// "in_reply_to", "references"}]}` — the header fields as om_message_parse gives them; `id` is
 /// what the other om_messages_* calls take (IMAP: the UID; POP3: the UIDL; Graph, Gmail: the
-/// message id); pass `next_cursor` back as `cursor` for the next page (absent on the last).
+/// message id); pass `next_cursor` back as `cursor` for the next page (null on the last).
 /// IMAP: one UID SEARCH and one UID FETCH of headers, flags, size and BODYSTRUCTURE per page;
 /// POP3: the header of each message with TOP (no search keys but `larger`/`smaller`); Graph:
 /// `$filter`/`$search`; Gmail: `q`. Read-only (EXAMINE): nothing is marked read.

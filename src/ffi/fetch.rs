@@ -43,6 +43,7 @@ pub struct om_message {
     /// The flags, space-separated (e.g. "\\Seen \\Flagged"), UTF-8; "" for POP3.
     pub flags: *const c_char,
     /// POP3: the UIDL, the message's stable id; Graph, Gmail API: the message id; "" for IMAP.
+    /// The `id` the om_messages_* calls take is this, or for IMAP the UID in decimal.
     pub uidl: *const c_char,
     /// With the fetch option `"parse": true`: the message parsed, the JSON om_message_parse
     /// gives; else NULL. UTF-8, valid only during the callback.
