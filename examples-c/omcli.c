@@ -9,8 +9,11 @@
  *   token      CONFIG.json [--show]
  *   folders    CONFIG.json
  *   fetch      CONFIG.json [--folder F] [--max N] [--dir D] [--all]
+ *   list       CONFIG.json [--folder F] [--max N] [--search JSON] [--cursor C]
+ *   wait       CONFIG.json [--folder F] [--timeout SECS]
  *   send       CONFIG.json --to ADDR [--to ADDR]... --subject S [--text T] [--attach FILE]...
  *              | --raw FILE.eml [--to ADDR]...
+ *   parse      FILE.eml [--save-attachments DIR]       (no CONFIG: no account, no network)
  *
  * Tokens are kept in CONFIG.tokens.json and the fetch state in CONFIG.state.json (next to the
  * configuration, ".json" replaced), unless the configuration sets token_file / state_file:
@@ -20,7 +23,10 @@
  * ("flow": "client_credentials") needs no 'authorize': every other command gets its token from
  * the key or the client's credentials ('authorize' says so, OM_STATUS_WRONG_STATE).
  *
- * Exit status: 0 ok, 1 failure, 2 usage error.
+ * Text that comes from a message (names, subjects, file names, the text excerpt) is printed with
+ * its control characters replaced, so that a hostile message cannot drive the terminal.
+ *
+ * Exit status: 0 ok, 1 failure, 2 usage error ('wait': 0 whether mail arrived or not).
  */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L
@@ -463,6 +469,103 @@ static void print_time(FILE *out, int64_t unix_secs) {
     fputs(buf, out);
 }
 
+/* ------------------------------------------------------------------ presenting mail */
+/* Names, subjects and file names come from the messages: whoever sent them chose them. */
+
+/* Appends `s` with what could drive a terminal replaced: tab and line ends by a space, other
+ * control characters (C0, DEL, C1) and the bidirectional overrides/isolates (which can make
+ * "fdp.exe" look like "exe.pdf") by '?'. Other UTF-8 is copied as it is. */
+static void sb_add_clean(sbuf *b, const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        if (*p == '\t' || *p == '\r' || *p == '\n') { sb_add(b, " "); p++; continue; }
+        if (*p < 0x20 || *p == 0x7f) { sb_add(b, "?"); p++; continue; }
+        if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) { sb_add(b, "?"); p += 2; continue; }
+        if (p[0] == 0xe2 && ((p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae) ||
+                             (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9))) {
+            sb_add(b, "?"); p += 3; continue;
+        }
+        sb_addn(b, (const char *)p, 1);
+        p++;
+    }
+}
+
+/* A cleaned copy of `s` (free it). */
+static char *clean_dup(const char *s) {
+    sbuf b = {0};
+    sb_add(&b, "");
+    sb_add_clean(&b, s ? s : "");
+    return b.p;
+}
+
+/* "2026-02-01 09:30" (UTC) into buf. */
+static void fmt_time(int64_t unix_secs, char *buf, size_t n) {
+    time_t t = (time_t)unix_secs;
+    struct tm tmv;
+#ifdef _WIN32
+    struct tm *tp = gmtime(&t);
+    if (tp) tmv = *tp; else memset(&tmv, 0, sizeof tmv);
+#else
+    gmtime_r(&t, &tmv);
+#endif
+    if (unix_secs <= 0 || strftime(buf, n, "%Y-%m-%d %H:%M", &tmv) == 0) snprintf(buf, n, "%-16s", "(no date)");
+}
+
+/* "812 B", "1.2 KiB", "3.4 MiB" into buf. */
+static void fmt_size(double bytes, char *buf, size_t n) {
+    if (bytes < 1024) snprintf(buf, n, "%.0f B", bytes);
+    else if (bytes < 1024.0 * 1024.0) snprintf(buf, n, "%.1f KiB", bytes / 1024.0);
+    else snprintf(buf, n, "%.1f MiB", bytes / (1024.0 * 1024.0));
+}
+
+/* The addresses of an om_message_parse address list ([{"name", "address"}]) as
+ * "Name <address>, address", cleaned (free it). */
+static char *addr_join(const jval *arr) {
+    sbuf b = {0};
+    sb_add(&b, "");
+    if (!arr || arr->type != J_ARR) return b.p;
+    for (size_t i = 0; i < arr->count; i++) {
+        const jval *a = &arr->items[i];
+        const char *name = jstr(a, "name", NULL), *addr = jstr(a, "address", NULL);
+        if (b.len) sb_add(&b, ", ");
+        if (name && *name) {
+            sb_add_clean(&b, name);
+            if (addr && *addr) { sb_add(&b, " <"); sb_add_clean(&b, addr); sb_add(&b, ">"); }
+        } else {
+            sb_add_clean(&b, addr && *addr ? addr : "?");
+        }
+    }
+    return b.p;
+}
+
+/* The start of `text`: white space runs made one space, cleaned, at most about `max` bytes
+ * cut at a character boundary, "…" when cut (free it). */
+static char *excerpt(const char *text, size_t max) {
+    sbuf flat = {0};
+    sb_add(&flat, "");
+    int space = 1; /* drops leading white space */
+    for (const char *p = text ? text : ""; *p; p++) {
+        if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') {
+            if (!space) sb_add(&flat, " ");
+            space = 1;
+        } else {
+            sb_addn(&flat, p, 1);
+            space = 0;
+        }
+    }
+    while (flat.len && flat.p[flat.len - 1] == ' ') flat.p[--flat.len] = '\0';
+    if (flat.len > max) {
+        size_t cut = max;
+        while (cut > 0 && ((unsigned char)flat.p[cut] & 0xc0) == 0x80) cut--; /* not mid-character */
+        flat.p[cut] = '\0';
+        flat.len = cut;
+        sb_add(&flat, "\xe2\x80\xa6"); /* … */
+    }
+    char *r = clean_dup(flat.p);
+    free(flat.p);
+    return r;
+}
+
 /* ------------------------------------------------------------------ the account */
 
 typedef struct {
@@ -577,7 +680,9 @@ static void close_session(session *s) {
 typedef struct {
     int no_browser, device, paste, show, all;
     const char *folder, *dir, *subject, *text, *raw;
+    const char *search, *cursor, *save_dir; /* list; list; parse */
     long max;
+    long timeout; /* wait: seconds, 0 = until mail arrives */
     const char **to; size_t n_to;
     const char **attach; size_t n_attach;
 } options;
@@ -934,6 +1039,131 @@ static int cmd_fetch(session *s, const options *o) {
     return g_interrupted ? EXIT_FAIL : EXIT_OK;
 }
 
+/* ------------------------------------------------------------------ list */
+
+/* One page of a folder, newest first, read-only (nothing downloaded, nothing marked read). */
+static int cmd_list(session *s, const options *o) {
+    sbuf opt = {0};
+    sb_add(&opt, "{");
+    int first = 1;
+    if (o->folder) json_kv_str(&opt, &first, "folder", o->folder);
+    if (o->max > 0) {
+        char num[64];
+        snprintf(num, sizeof num, "%s\"limit\": %ld", first ? "" : ", ", o->max);
+        sb_add(&opt, num);
+        first = 0;
+    }
+    if (o->search) { /* checked in main: a JSON object */
+        sb_add(&opt, first ? "\"search\": " : ", \"search\": ");
+        sb_add(&opt, o->search);
+        first = 0;
+    }
+    if (o->cursor) json_kv_str(&opt, &first, "cursor", o->cursor);
+    sb_add(&opt, "}");
+    if (g_verbose) fprintf(stderr, "list options: %s\n", opt.p);
+
+    char *json = NULL;
+    om_status st = om_messages_list(s->acc, opt.p, &json);
+    free(opt.p);
+    if (st != OM_STATUS_OK) return report_error("list", st);
+    if (g_verbose) fprintf(stderr, "listing: %s\n", json);
+    jval *page = jparse(json);
+    const jval *msgs = jget(page, "messages");
+    if (!msgs || msgs->type != J_ARR) {
+        printf("%s\n", json);
+        jfree(page);
+        om_string_free(json);
+        return EXIT_OK;
+    }
+    /* uid 12  2026-02-01 09:30   1.2 KiB 📎 Name <address> — Subject  [\Seen \Flagged] */
+    for (size_t i = 0; i < msgs->count; i++) {
+        const jval *m = &msgs->items[i];
+        sbuf line = {0};
+        sb_add(&line, "");
+        double uid = jnum(m, "uid", 0);
+        char buf[64];
+        if (uid > 0) { /* IMAP: the UID; POP3: the message number (the id is the UIDL) */
+            snprintf(buf, sizeof buf, "uid %.0f", uid);
+            sb_add(&line, buf);
+            const char *id = jstr(m, "id", "");
+            if (*id && strcmp(id, buf + 4) != 0) { sb_add(&line, " id "); sb_add_clean(&line, id); }
+        } else { /* Graph, Gmail: the message id, whole: what other tools take */
+            sb_add(&line, "id ");
+            sb_add_clean(&line, jstr(m, "id", "?"));
+        }
+        const jval *du = jget(m, "date_unix"); /* the Date header; else when the server got it */
+        int64_t when = du && du->type == J_NUM ? (int64_t)du->num : (int64_t)jnum(m, "internal_date", 0);
+        fmt_time(when, buf, sizeof buf);
+        sb_add(&line, "  ");
+        sb_add(&line, buf);
+        fmt_size(jnum(m, "size", 0), buf, sizeof buf);
+        char col[80];
+        snprintf(col, sizeof col, "  %9s ", buf);
+        sb_add(&line, col);
+        sb_add(&line, jbool(m, "has_attachments", 0) ? "\xf0\x9f\x93\x8e " : "   "); /* 📎 */
+        char *from = addr_join(jget(m, "from"));
+        sb_add(&line, *from ? from : "(no sender)");
+        free(from);
+        sb_add(&line, " \xe2\x80\x94 "); /* — */
+        const char *subject = jstr(m, "subject", NULL);
+        sb_add_clean(&line, subject ? subject : "(no subject)");
+        char *flags = jjoin(jget(m, "flags"), " ");
+        if (*flags) { sb_add(&line, "  ["); sb_add_clean(&line, flags); sb_add(&line, "]"); }
+        free(flags);
+        printf("%s\n", line.p);
+        free(line.p);
+    }
+    const char *folder = jstr(page, "folder", o->folder ? o->folder : "INBOX");
+    const jval *total = jget(page, "total");
+    printf("%s: %zu message(s) on this page", folder, msgs->count);
+    if (total && total->type == J_NUM) printf(", %.0f in all", total->num);
+    printf("\n");
+    const char *next = jstr(page, "next_cursor", NULL);
+    if (next && *next) printf("next cursor: %s\n", next);
+    else info("last page\n");
+    jfree(page);
+    om_string_free(json);
+    return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------ wait */
+
+static int cmd_wait(session *s, const options *o) {
+    sbuf opt = {0};
+    sb_add(&opt, "{");
+    int first = 1;
+    if (o->folder) json_kv_str(&opt, &first, "folder", o->folder);
+    sb_add(&opt, "}");
+    const char *folder = o->folder ? o->folder : "INBOX";
+    /* no --timeout: as long as the library waits in one call (2^32 - 1 ms, about 49 days) */
+    uint32_t ms = o->timeout > 0 ? (uint32_t)((unsigned long long)o->timeout * 1000ULL) : UINT32_MAX;
+    if (o->timeout > 0) info("waiting up to %ld s for new mail in %s ...\n", o->timeout, folder);
+    else info("waiting for new mail in %s (Ctrl-C stops) ...\n", folder);
+    fflush(stdout);
+    /* The wait blocks inside the library and keeps nothing to save (tokens are written when
+     * they change, atomically): Ctrl-C ends omcli at once, as it does any command-line tool. */
+    signal(SIGINT, SIG_DFL);
+    time_t t0 = time(NULL);
+    char *json = NULL;
+    om_status st = om_wait_for_mail(s->acc, opt.p, ms, &json);
+    signal(SIGINT, on_sigint);
+    free(opt.p);
+    if (st != OM_STATUS_OK) return report_error("wait", st);
+    if (g_verbose) fprintf(stderr, "wait: %s\n", json);
+    jval *w = jparse(json);
+    long waited = (long)(time(NULL) - t0);
+    const char *method = jstr(w, "method", "?");
+    if (jbool(w, "new_mail", 0))
+        printf("new mail in %s (after %ld s, %s)\n", jstr(w, "folder", folder), waited, method);
+    else
+        printf("no new mail in %s (waited %ld s, %s)\n", jstr(w, "folder", folder), waited, method);
+    double rc = jnum(w, "reconnects", 0);
+    if (rc > 0) info("%.0f reconnect(s) during the wait\n", rc);
+    jfree(w);
+    om_string_free(json);
+    return EXIT_OK;
+}
+
 /* ------------------------------------------------------------------ send */
 
 static int cmd_send(session *s, const options *o) {
@@ -1017,11 +1247,109 @@ static int cmd_send(session *s, const options *o) {
     return EXIT_OK;
 }
 
+/* ------------------------------------------------------------------ parse */
+
+/* A message file read and shown: no account, no network (om_message_parse). */
+static int cmd_parse(const char *path, const options *o) {
+    size_t len = 0;
+    char *data = read_file(path, &len);
+    if (!data) {
+        fprintf(stderr, "error: cannot read %s: %s\n", path, strerror(errno));
+        return EXIT_FAIL;
+    }
+    char *json = NULL;
+    om_status st = om_message_parse((const uint8_t *)data, len, NULL, &json);
+    if (st != OM_STATUS_OK) { free(data); return report_error("parse", st); }
+    if (g_verbose) fprintf(stderr, "parsed: %s\n", json);
+    jval *m = jparse(json);
+    if (!m) {
+        printf("%s\n", json);
+    } else {
+        static const char *const lists[][2] = {
+            {"from", "From:"}, {"sender", "Sender:"}, {"reply_to", "Reply-To:"},
+            {"to", "To:"}, {"cc", "Cc:"}, {"bcc", "Bcc:"},
+        };
+        for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+            char *a = addr_join(jget(m, lists[i][0]));
+            if (*a || i == 0 || i == 3) printf("%-12s %s\n", lists[i][1], *a ? a : "(none)");
+            free(a);
+        }
+        char *subject = clean_dup(jstr(m, "subject", "(no subject)"));
+        printf("%-12s %s\n", "Subject:", subject);
+        free(subject);
+        const jval *du = jget(m, "date_unix");
+        if (du && du->type == J_NUM) {
+            char when[64];
+            fmt_time((int64_t)du->num, when, sizeof when);
+            char *date = clean_dup(jstr(m, "date", ""));
+            printf("%-12s %s UTC (%s)\n", "Date:", when, date);
+            free(date);
+        } else {
+            printf("%-12s (none)\n", "Date:");
+        }
+        const char *mid = jstr(m, "message_id", NULL);
+        if (mid) { char *c = clean_dup(mid); printf("%-12s %s\n", "Message-ID:", c); free(c); }
+        if (jbool(m, "signed", 0) || jbool(m, "encrypted", 0))
+            printf("%-12s %s%s%s (%s)\n", "Security:", jbool(m, "signed", 0) ? "signed" : "",
+                   jbool(m, "signed", 0) && jbool(m, "encrypted", 0) ? ", " : "",
+                   jbool(m, "encrypted", 0) ? "encrypted" : "", jstr(m, "security", "?"));
+        if (jbool(m, "unreadable", 0)) printf("%-12s %s\n", "Note:", "not readable as mail (shown what could be read)");
+        const char *text = jstr(m, "text", NULL);
+        char *ex = excerpt(text, 240);
+        printf("%-12s %s%s\n", "Text:", *ex ? ex : "(none)",
+               jbool(m, "text_from_html", 0) ? "  (from the HTML part)" : "");
+        free(ex);
+        const jval *atts = jget(m, "attachments");
+        size_t n = atts && atts->type == J_ARR ? atts->count : 0;
+        printf("%-12s %zu\n", "Attachments:", n);
+        for (size_t i = 0; i < n; i++) {
+            const jval *a = &atts->items[i];
+            char size[32];
+            fmt_size(jnum(a, "size", 0), size, sizeof size);
+            const char *name = jstr(a, "file_name", NULL);
+            char *cname = clean_dup(name ? name : "(no name)");
+            char *ctype = clean_dup(jstr(a, "content_type", "?"));
+            const char *disp = jstr(a, "disposition", NULL);
+            printf("  [%s] %s  (%s, %s%s%s%s)\n", jstr(a, "index", "?"), cname, ctype, size,
+                   disp && strcmp(disp, "inline") == 0 ? ", inline" : "",
+                   jbool(a, "is_message", 0) ? ", a message attached whole" : "",
+                   jbool(a, "is_tnef", 0) ? ", winmail.dat: not unpacked" : "");
+            free(cname);
+            free(ctype);
+        }
+    }
+    jfree(m);
+    om_string_free(json);
+
+    int rc = EXIT_OK;
+    if (o->save_dir) {
+        char *saved = NULL;
+        st = om_message_save_attachments((const uint8_t *)data, len, o->save_dir, NULL, &saved);
+        if (st != OM_STATUS_OK) {
+            rc = report_error("save attachments", st);
+        } else {
+            jval *list = jparse(saved);
+            size_t count = list && list->type == J_ARR ? list->count : 0;
+            for (size_t i = 0; i < count; i++) {
+                char *p = clean_dup(jstr(&list->items[i], "path", "?"));
+                printf("saved [%s] %s\n", jstr(&list->items[i], "index", "?"), p);
+                free(p);
+            }
+            printf("%zu attachment(s) saved into %s\n", count, o->save_dir);
+            jfree(list);
+        }
+        om_string_free(saved);
+    }
+    free(data);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ main */
 
 static void print_usage(FILE *out) {
     fputs(
         "usage: omcli [--quiet] [--verbose] COMMAND CONFIG.json [options]\n"
+        "       omcli [--quiet] [--verbose] parse FILE.eml [--save-attachments DIR]\n"
         "\n"
         "  check     CONFIG.json     registration findings, then connect and log in to each server\n"
         "  authorize CONFIG.json [--no-browser] [--device] [--paste]\n"
@@ -1034,13 +1362,33 @@ static void print_usage(FILE *out) {
         "  fetch     CONFIG.json [--folder F] [--max N] [--dir D] [--all]\n"
         "                            the new mail (--all: also what was fetched before;\n"
         "                            --dir: write .eml files into D)\n"
+        "  list      CONFIG.json [--folder F] [--max N] [--search JSON] [--cursor C]\n"
+        "                            one page of a folder, newest first, without downloading\n"
+        "                            or marking anything: uid (or id), date, size, a paperclip\n"
+        "                            for attachments, from \xe2\x80\x94 subject, [flags]; then the\n"
+        "                            next cursor (pass it to --cursor for the next page).\n"
+        "                            --max: messages per page (1-1000, default 100);\n"
+        "                            --search: a JSON object, every key must match, e.g.\n"
+        "                            '{\"subject\": \"Devis\", \"unseen\": true}' (keys: unseen,\n"
+        "                            flagged, answered, since, before, from, to, subject, text,\n"
+        "                            larger, smaller, keyword)\n"
+        "  wait      CONFIG.json [--folder F] [--timeout SECS]\n"
+        "                            wait for new mail (IMAP IDLE, else polling) and say\n"
+        "                            whether some arrived; exit 0 either way. Without\n"
+        "                            --timeout: until mail arrives (Ctrl-C stops)\n"
         "  send      CONFIG.json --to ADDR --subject S [--text T] [--attach FILE]...\n"
         "  send      CONFIG.json --raw FILE.eml [--to ADDR]...\n"
+        "  parse     FILE.eml [--save-attachments DIR]\n"
+        "                            no CONFIG, no network: the message's addresses, subject,\n"
+        "                            date, the start of its text and its attachments;\n"
+        "                            --save-attachments writes them into DIR (which must\n"
+        "                            exist) under safe names, never outside DIR, never\n"
+        "                            replacing a file\n"
         "\n"
         "Tokens are kept in CONFIG.tokens.json and the fetch state in CONFIG.state.json,\n"
         "unless the configuration sets token_file / state_file.\n"
         "--quiet prints less; --verbose adds the library's debug log on stderr.\n"
-        "Exit status: 0 ok, 1 failure, 2 usage error.\n",
+        "Exit status: 0 ok, 1 failure, 2 usage error ('wait': 0 with or without new mail).\n",
         out);
 }
 
@@ -1088,6 +1436,16 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--raw") == 0) { NEED_ARG(); o.raw = argv[++i]; }
         else if (strcmp(a, "--to") == 0) { NEED_ARG(); o.to[o.n_to++] = argv[++i]; }
         else if (strcmp(a, "--attach") == 0) { NEED_ARG(); o.attach[o.n_attach++] = argv[++i]; }
+        else if (strcmp(a, "--search") == 0) { NEED_ARG(); o.search = argv[++i]; }
+        else if (strcmp(a, "--cursor") == 0) { NEED_ARG(); o.cursor = argv[++i]; }
+        else if (strcmp(a, "--save-attachments") == 0) { NEED_ARG(); o.save_dir = argv[++i]; }
+        else if (strcmp(a, "--timeout") == 0) {
+            NEED_ARG();
+            if (parse_long(argv[++i], &o.timeout) != 0 || o.timeout > 4294967L) {
+                rc = usage_error("--timeout needs a number of seconds (1-4294967), not '%s'", argv[i]);
+                goto done;
+            }
+        }
         else if (strcmp(a, "--max") == 0) {
             NEED_ARG();
             if (parse_long(argv[++i], &o.max) != 0) {
@@ -1103,22 +1461,56 @@ int main(int argc, char **argv) {
 #undef NEED_ARG
 
     if (!command) { print_usage(stderr); rc = EXIT_USAGE; goto done; }
-    static const char *const commands[] = { "check", "authorize", "token", "folders", "fetch", "send" };
+    static const char *const commands[] = { "check", "authorize", "token", "folders", "fetch",
+                                            "list", "wait", "send", "parse" };
     int known = 0;
     for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
         if (strcmp(command, commands[k]) == 0) known = 1;
     if (!known) { rc = usage_error("unknown command '%s'", command); goto done; }
-    if (!config) { rc = usage_error("%s needs a CONFIG.json", command); goto done; }
+    int is_parse = !strcmp(command, "parse");
+    if (!config) {
+        rc = is_parse ? usage_error("parse needs a FILE.eml")
+                      : usage_error("%s needs a CONFIG.json", command);
+        goto done;
+    }
     /* options that do not belong to the command are usage errors, not silently ignored */
     int is_auth = !strcmp(command, "authorize"), is_fetch = !strcmp(command, "fetch"),
-        is_send = !strcmp(command, "send"), is_token = !strcmp(command, "token");
+        is_send = !strcmp(command, "send"), is_token = !strcmp(command, "token"),
+        is_list = !strcmp(command, "list"), is_wait = !strcmp(command, "wait");
     if (!is_auth && (o.no_browser || o.device || o.paste)) {
         rc = usage_error("--no-browser, --device and --paste belong to 'authorize'"); goto done;
     }
     if (o.device && o.paste) { rc = usage_error("--device and --paste exclude each other"); goto done; }
     if (!is_token && o.show) { rc = usage_error("--show belongs to 'token'"); goto done; }
-    if (!is_fetch && (o.folder || o.dir || o.all || o.max)) {
-        rc = usage_error("--folder, --max, --dir and --all belong to 'fetch'"); goto done;
+    if (!is_fetch && (o.dir || o.all)) {
+        rc = usage_error("--dir and --all belong to 'fetch'"); goto done;
+    }
+    if (!is_fetch && !is_list && !is_wait && o.folder) {
+        rc = usage_error("--folder belongs to 'fetch', 'list' and 'wait'"); goto done;
+    }
+    if (!is_fetch && !is_list && o.max) {
+        rc = usage_error("--max belongs to 'fetch' and 'list'"); goto done;
+    }
+    if (!is_list && (o.search || o.cursor)) {
+        rc = usage_error("--search and --cursor belong to 'list'"); goto done;
+    }
+    if (!is_wait && o.timeout) { rc = usage_error("--timeout belongs to 'wait'"); goto done; }
+    if (!is_parse && o.save_dir) {
+        rc = usage_error("--save-attachments belongs to 'parse'"); goto done;
+    }
+    if (is_list && o.max > 1000) {
+        rc = usage_error("list --max is a page: at most 1000 (follow the next cursor for more)");
+        goto done;
+    }
+    if (is_list && o.search) {
+        jval *sv = jparse(o.search);
+        int is_obj = sv && sv->type == J_OBJ;
+        jfree(sv);
+        if (!is_obj) {
+            rc = usage_error("--search needs a JSON object, e.g. '{\"subject\": \"Devis\"}', not '%s'",
+                             o.search);
+            goto done;
+        }
     }
     if (!is_send && (o.n_to || o.subject || o.text || o.raw || o.n_attach)) {
         rc = usage_error("--to, --subject, --text, --attach and --raw belong to 'send'"); goto done;
@@ -1138,6 +1530,11 @@ int main(int argc, char **argv) {
         om_status st = om_log_set_callback(on_log, OM_LOG_DEBUG, NULL, NULL);
         if (st != OM_STATUS_OK) report_error("om_log_set_callback", st);
     }
+    if (is_parse) { /* no account, no network: no om_init() */
+        rc = cmd_parse(config, &o);
+        if (g_verbose) om_log_set_callback(NULL, OM_LOG_ERROR, NULL, NULL);
+        goto done;
+    }
     om_status st = om_init();
     if (st != OM_STATUS_OK) { rc = report_error("om_init", st); goto done; }
     signal(SIGINT, on_sigint);
@@ -1150,6 +1547,8 @@ int main(int argc, char **argv) {
         else if (is_token) rc = cmd_token(&s, &o);
         else if (!strcmp(command, "folders")) rc = cmd_folders(&s);
         else if (is_fetch) rc = cmd_fetch(&s, &o);
+        else if (is_list) rc = cmd_list(&s, &o);
+        else if (is_wait) rc = cmd_wait(&s, &o);
         else rc = cmd_send(&s, &o);
     }
     close_session(&s);

@@ -223,6 +223,163 @@ expect fetch_baddir "fetch --dir into a missing directory: exit 1, names the dir
 run fetch_badfolder "$omcli" fetch "$account" --folder "No such folder"
 expect fetch_badfolder "fetch of an unknown folder: exit 1, names the folder" 1 "^error: fetch: .*No such folder.*OM_STATUS_INVALID_ARGUMENT"
 
+# ---------------------------------------------------------------- parse (no account, no network)
+# A small message: a sender name and a subject in RFC 2047, an attachment named in RFC 2231
+# (facture-été.pdf) and one with a hostile name (../../x.exe), which must stay in the directory.
+python3 - "$work/piece.eml" "$work/piece.pdf" <<'PY'
+import base64, sys
+pdf = b"%PDF-1.4\n% facture ete\n"
+open(sys.argv[2], "wb").write(pdf)
+eml = (
+    "From: =?UTF-8?Q?Fran=C3=A7ois_M=C3=BCller?= <francois@example.test>\r\n"
+    "To: Alice <alice@example.test>\r\n"
+    "Subject: =?UTF-8?Q?Facture_=C3=A9t=C3=A9?=\r\n"
+    "Date: Mon, 01 Jun 2026 09:30:00 +0200\r\n"
+    "Message-ID: <omcli-parse-1@example.test>\r\n"
+    "MIME-Version: 1.0\r\n"
+    "Content-Type: multipart/mixed; boundary=\"b1\"\r\n"
+    "\r\n"
+    "--b1\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\n"
+    "Content-Transfer-Encoding: 8bit\r\n"
+    "\r\n"
+    "Bonjour,\r\n\r\nvoici la facture de l'\u00e9t\u00e9.\r\n"
+    "--b1\r\n"
+    "Content-Type: application/pdf; name*=UTF-8''facture-%C3%A9t%C3%A9.pdf\r\n"
+    "Content-Disposition: attachment; filename*=UTF-8''facture-%C3%A9t%C3%A9.pdf\r\n"
+    "Content-Transfer-Encoding: base64\r\n"
+    "\r\n" + base64.b64encode(pdf).decode() + "\r\n"
+    "--b1\r\n"
+    "Content-Type: application/octet-stream\r\n"
+    "Content-Disposition: attachment; filename=\"../../x.exe\"\r\n"
+    "Content-Transfer-Encoding: base64\r\n"
+    "\r\n" + base64.b64encode(b"MZ\x90\x00").decode() + "\r\n"
+    "--b1--\r\n")
+open(sys.argv[1], "wb").write(eml.encode("utf-8"))
+PY
+run parse "$omcli" parse "$work/piece.eml"
+expect parse "parse FILE.eml: the decoded sender, subject, date, text and attachments" 0 \
+  "^From: +François Müller <francois@example.test>$" "^To: +Alice <alice@example.test>$" \
+  "^Subject: +Facture été$" "^Date: +2026-06-01 07:30 UTC" "^Text: +Bonjour, voici la facture de l'été\.$" \
+  "^Attachments: 2$" "^  \[0\] facture-été\.pdf  \(application/pdf, 23 B\)$" "^  \[1\] \.\./\.\./x\.exe  \("
+if grep -q '^saved' "$(o parse).out"; then not_ok "parse without --save-attachments writes nothing" "$(o parse)"
+else ok "parse without --save-attachments writes nothing"; fi
+mkdir -p "$work/att/in/here"
+run parse_save "$omcli" parse "$work/piece.eml" --save-attachments "$work/att/in/here"
+expect parse_save "parse --save-attachments: both saved, under safe names" 0 \
+  "^saved \[0\] .*/att/in/here/facture-été\.pdf$" "^saved \[1\] .*/att/in/here/_\.\._x\.exe$" "^2 attachment\(s\) saved into "
+n_att=$(find "$work/att" -type f | wc -l)
+if [ "$n_att" = 2 ] && cmp -s "$work/piece.pdf" "$work/att/in/here/facture-été.pdf" &&
+   [ -f "$work/att/in/here/_.._x.exe" ] && [ ! -e "$work/att/x.exe" ] && [ ! -e "$work/x.exe" ]; then
+  ok "the attachments are in DIR only (the PDF byte for byte; nothing at DIR/../../x.exe)"
+else
+  not_ok "the attachments are in DIR only ($n_att files under att/: $(find "$work/att" -type f | tr '\n' ' '))" "$(o parse_save)"
+fi
+run parse_again "$omcli" parse "$work/piece.eml" --save-attachments "$work/att/in/here"
+expect parse_again "parse --save-attachments again: existing files kept, new names" 0 \
+  "^saved \[0\] .*/facture-été \(2\)\.pdf$" "^saved \[1\] .*/_\.\._x \(2\)\.exe$"
+if [ "$(find "$work/att" -type f | wc -l)" = 4 ] && cmp -s "$work/piece.pdf" "$work/att/in/here/facture-été.pdf"; then
+  ok "a second save replaces nothing (4 files)"
+else
+  not_ok "a second save replaces nothing: $(find "$work/att" -type f | tr '\n' ' ')"
+fi
+run parse_nodir "$omcli" parse "$work/piece.eml" --save-attachments "$work/att/missing"
+expect parse_nodir "parse --save-attachments into a missing directory: exit 1" 1 "^error: save attachments: .*OM_STATUS_IO_ERROR"
+run parse_nofile "$omcli" parse "$work/no-such.eml"
+expect parse_nofile "parse of a missing file: exit 1" 1 "^error: cannot read .*no-such\.eml"
+run parse_usage "$omcli" parse
+expect parse_usage "parse without FILE.eml: exit 2" 2 "parse needs a FILE\.eml"
+run parse_usage2 "$omcli" parse "$work/piece.eml" --folder INBOX
+expect parse_usage2 "parse --folder: exit 2" 2 "--folder belongs to 'fetch', 'list' and 'wait'"
+run parse_usage3 "$omcli" list "$account" --save-attachments "$work/att"
+expect parse_usage3 "list --save-attachments: exit 2" 2 "--save-attachments belongs to 'parse'"
+
+# ---------------------------------------------------------------- list (read-only paging)
+# The folder "Liste": Offre 1-3 unread, Offre 4-5 read (\Seen), then the message above (its
+# attachment: the paperclip).
+python3 tests/sandbox/mail/seed.py "$maildir_root" alice@example.test 3 --folder Liste --seed 3 --subject-prefix Offre >/dev/null
+python3 tests/sandbox/mail/seed.py "$maildir_root" alice@example.test 2 --folder Liste --seed 3 --subject-prefix Offre --seen >/dev/null
+python3 tests/sandbox/mail/seed.py "$maildir_root" alice@example.test 0 --folder Liste --eml "$work/piece.eml" >/dev/null
+clip=$'\xf0\x9f\x93\x8e'
+run list "$omcli" list "$account" --folder Liste
+expect list "list: every message, its sender, subject, date, size, flags, the paperclip" 0 \
+  "^uid [0-9]+  2024-01-01 00:00 +[0-9.]+ (B|KiB)    Sender 0 <sender0@example.test> — Offre 1$" \
+  "^uid [0-9]+  .* Sender 1 <sender1@example.test> — Offre 2$" "^uid [0-9]+  .* Sender 2 <sender2@example.test> — Offre 3$" \
+  "^uid [0-9]+  .* Sender 3 <sender3@example.test> — Offre 4  \[\\\\Seen\]$" "^uid [0-9]+  .* — Offre 5  \[\\\\Seen\]$" \
+  "^uid [0-9]+  2026-06-01 07:30 .* $clip François Müller <francois@example.test> — Facture été$" \
+  "^Liste: 6 message\(s\) on this page" "^last page$"
+if [ "$(grep -c '^uid ' "$(o list).out")" = 6 ] && [ "$(grep -c "$clip" "$(o list).out")" = 1 ]; then
+  ok "list: 6 lines, the paperclip on the one with attachments only"
+else not_ok "list: 6 lines, the paperclip on the one with attachments only" "$(o list)"; fi
+# paging: 2 per page, following "next cursor:" to the end
+cursor=""; pages=0; : >"$work/out/list_pages.all"
+while [ "$pages" -lt 10 ]; do
+  pages=$((pages + 1))
+  run "list_page$pages" "$omcli" list "$account" --folder Liste --max 2 ${cursor:+--cursor "$cursor"}
+  [ "$rc" = 0 ] || break
+  grep '^uid ' "$(o "list_page$pages").out" >>"$work/out/list_pages.all"
+  cursor=$(sed -n 's/^next cursor: //p' "$(o "list_page$pages").out")
+  [ -n "$cursor" ] || break
+done
+expect list_page1 "list --max 2: a page of 2 and the next cursor" 0 "^Liste: 2 message\(s\) on this page" "^next cursor: .+"
+n_paged=$(wc -l <"$work/out/list_pages.all")
+n_uids=$(awk '{print $2}' "$work/out/list_pages.all" | sort -u | wc -l)
+if [ "$pages" = 3 ] && [ "$n_paged" = 6 ] && [ "$n_uids" = 6 ] && [ "$rc" = 0 ] &&
+   grep -q "^last page$" "$(o list_page3).out" && grep -q "— Offre 1$" "$work/out/list_pages.all" &&
+   grep -q "— Facture été$" "$work/out/list_pages.all"; then
+  ok "list --cursor: 3 pages of 2, each message once, the last page says so"
+else
+  not_ok "list --cursor: 3 pages of 2 ($pages pages, $n_paged lines, $n_uids distinct, rc $rc)" "$(o "list_page$pages")"
+fi
+run list_search "$omcli" list "$account" --folder Liste --search '{"subject": "Offre 3"}'
+expect list_search "list --search subject: only that message" 0 "^uid [0-9]+ .* — Offre 3$" "^Liste: 1 message\(s\) on this page"
+if [ "$(grep -c '^uid ' "$(o list_search).out")" = 1 ]; then ok "list --search subject: one line"
+else not_ok "list --search subject: one line" "$(o list_search)"; fi
+run list_unseen "$omcli" list "$account" --folder Liste --search '{"unseen": true, "from": "sender"}'
+expect list_unseen "list --search unseen + from: the 3 unread Offre" 0 "— Offre 1$" "— Offre 2$" "— Offre 3$" "^Liste: 3 message\(s\)"
+if grep -qE "Offre [45]|Facture" "$(o list_unseen).out"; then not_ok "list --search unseen leaves out the read ones" "$(o list_unseen)"
+else ok "list --search unseen leaves out the read ones and the other sender"; fi
+run list_badkey "$omcli" list "$account" --folder Liste --search '{"colour": "blue"}'
+expect list_badkey "list --search with an unknown key: exit 1, names it" 1 "^error: list: .*colour" "OM_STATUS_INVALID_CONFIG"
+run list_badfolder "$omcli" list "$account" --folder "No such folder"
+expect list_badfolder "list of an unknown folder: exit 1" 1 "^error: list: .*No such folder" "OM_STATUS_INVALID_ARGUMENT"
+run list_usage1 "$omcli" list "$account" --search 'subject=Devis'
+expect list_usage1 "list --search not JSON: exit 2" 2 "--search needs a JSON object"
+run list_usage2 "$omcli" list "$account" --max 5000
+expect list_usage2 "list --max above a page: exit 2" 2 "at most 1000"
+run list_usage3 "$omcli" list "$account" --cursor
+expect list_usage3 "list --cursor without its value: exit 2" 2 "--cursor needs a value"
+run list_usage4 "$omcli" fetch "$account" --cursor abc
+expect list_usage4 "fetch --cursor: exit 2" 2 "--search and --cursor belong to 'list'"
+run list_usage5 "$omcli" list "$account" --timeout 3
+expect list_usage5 "list --timeout: exit 2" 2 "--timeout belongs to 'wait'"
+
+# ---------------------------------------------------------------- wait (IMAP IDLE)
+python3 tests/sandbox/mail/seed.py "$maildir_root" alice@example.test 1 --folder Attente --seed 4 --subject-prefix Ancien >/dev/null
+t0=$(date +%s)
+run wait_none "$omcli" wait "$account" --folder Attente --timeout 2
+t1=$(date +%s)
+expect wait_none "wait --timeout 2 with no new mail: exit 0, says so" 0 "^no new mail in Attente \(waited [0-9]+ s, idle\)$"
+if [ $((t1 - t0)) -ge 2 ] && [ $((t1 - t0)) -lt 30 ]; then ok "wait --timeout 2 took about 2 s ($((t1 - t0)) s)"
+else not_ok "wait --timeout 2 took about 2 s ($((t1 - t0)) s)"; fi
+(sleep 2; python3 tests/sandbox/mail/seed.py "$maildir_root" alice@example.test 1 --folder Attente --seed 4 --subject-prefix Réveil --new >/dev/null) &
+bg_pid=$!
+t0=$(date +%s)
+run wait_new "$omcli" wait "$account" --folder Attente --timeout 60
+t1=$(date +%s)
+wait "$bg_pid"; bg_pid=
+expect wait_new "wait woken by a message arriving meanwhile: exit 0, new mail" 0 "^new mail in Attente \(after [0-9]+ s, idle\)$"
+if [ $((t1 - t0)) -ge 1 ] && [ $((t1 - t0)) -lt 30 ]; then ok "the wait ended when the message came ($((t1 - t0)) s, not the 60 s timeout)"
+else not_ok "the wait ended when the message came ($((t1 - t0)) s)"; fi
+run wait_badfolder "$omcli" wait "$account" --folder "No such folder" --timeout 2
+expect wait_badfolder "wait on an unknown folder: exit 1" 1 "^error: wait: .*No such folder"
+run wait_usage1 "$omcli" wait "$account" --timeout 0
+expect wait_usage1 "wait --timeout 0: exit 2" 2 "--timeout needs a number of seconds"
+run wait_usage2 "$omcli" wait "$account" --max 3
+expect wait_usage2 "wait --max: exit 2" 2 "--max belongs to 'fetch' and 'list'"
+run wait_usage3 "$omcli" wait "$account" --search '{}'
+expect wait_usage3 "wait --search: exit 2" 2 "belong to 'list'"
+
 # ---------------------------------------------------------------- send
 printf '%%PDF-1.4\n%% devis 42\n' >"$work/devis.pdf"
 before=$(sink_count)
@@ -305,6 +462,12 @@ if grep -q '"graph"' "$work/graph.state.json" 2>/dev/null; then ok "Graph: the f
 else not_ok "Graph: the fetch state (delta link) kept in CONFIG.state.json"; fi
 run graph_fetch2 "$omcli" fetch "$gaccount"
 expect graph_fetch2 "Graph: second fetch, nothing new" 0 "^INBOX: 0 new message" "^nothing new$"
+run graph_list "$omcli" list "$gaccount"
+expect graph_list "Graph: list shows the 3 messages by their Graph id" 0 \
+  "^id [A-Za-z0-9_=-]+  2026-12-01 10:01 .*Sender <sender@example.test> — Offre 1( |$)" "^id [A-Za-z0-9_=-]+ .* — Offre 2( |$)" \
+  "^id [A-Za-z0-9_=-]+ .* — Offre 3( |$)" ": 3 message\(s\) on this page"
+run graph_wait "$omcli" wait "$gaccount" --timeout 2
+expect graph_wait "Graph: wait --timeout 2 polls, no new mail" 0 "^no new mail in .*poll\)$"
 mkdir -p "$work/graph-eml"
 run graph_fetch_dir "$omcli" fetch "$gaccount" --all --dir "$work/graph-eml"
 expect graph_fetch_dir "Graph: fetch --all --dir writes the messages as .eml files" 0 "^wrote INBOX_.*\.eml$" "^INBOX: 3 new message"
@@ -513,6 +676,19 @@ if [ "$rc" = 0 ] && grep -q "ERROR SUMMARY: 0 errors" "$work/out/vg_folders.valg
   ok "valgrind: omcli folders (TLS + IMAP + JSON parsing) is clean"
 else
   not_ok "valgrind: omcli folders is clean (exit $rc)"; grep -E "ERROR SUMMARY|lost" "$work/out/vg_folders.valgrind" | sed 's/^/#   /'
+fi
+vg vg_list list "$account" --folder Liste --max 4
+if [ "$rc" = 0 ] && grep -q "ERROR SUMMARY: 0 errors" "$work/out/vg_list.valgrind" && grep -q "^next cursor: " "$work/out/vg_list.out"; then
+  ok "valgrind: omcli list (listing JSON, addresses, paging) is clean"
+else
+  not_ok "valgrind: omcli list is clean (exit $rc)"; grep -E "ERROR SUMMARY|lost" "$work/out/vg_list.valgrind" | sed 's/^/#   /'
+fi
+mkdir -p "$work/att/vg"
+vg vg_parse parse "$work/piece.eml" --save-attachments "$work/att/vg"
+if [ "$rc" = 0 ] && grep -q "ERROR SUMMARY: 0 errors" "$work/out/vg_parse.valgrind" && grep -q "^2 attachment(s) saved" "$work/out/vg_parse.out"; then
+  ok "valgrind: omcli parse --save-attachments is clean"
+else
+  not_ok "valgrind: omcli parse --save-attachments is clean (exit $rc)"; grep -E "ERROR SUMMARY|lost" "$work/out/vg_parse.valgrind" | sed 's/^/#   /'
 fi
 
 rm -f "$stokens" # a new token: the assertion signed under valgrind

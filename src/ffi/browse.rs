@@ -284,7 +284,7 @@ pub unsafe extern "C" fn om_folder_create(
 }
 
 /// Waits for new mail in a folder: returns as soon as a message arrives or after `timeout_ms`
-/// (then `"new_mail": false`, still OM_STATUS_OK). IMAP: IDLE (RFC 2177) when the server offers
+/// (then `"new_mail": false`, still OM_STATUS_OK; 0 returns once the folder is opened). IMAP: IDLE (RFC 2177) when the server offers
 /// it, re-issued every 25 minutes (Gmail and Exchange drop IDLE after about 29–30), else a UID
 /// SEARCH every `poll_interval_secs`; POP3, Graph, Gmail API: the newest message polled. A cut
 /// connection is re-opened (fresh token) and the wait goes on from where it started, so mail that

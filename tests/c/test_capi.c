@@ -28,6 +28,7 @@
 
 #include "oauthmail.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -35,7 +36,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------------------------------ */
 /* Reporting                                                                                  */
@@ -1212,6 +1215,202 @@ static void test_bad_input(void)
         }
     }
 
+    section("bad input: om_messages_* / om_folder_create / om_wait_for_mail");
+    {
+        /* The account has no incoming server: well-formed calls end with INVALID_CONFIG naming
+         * `incoming`, so every other status here comes from the argument checks. */
+        static const char sel[] = "{\"ids\":[\"1\"]}";
+        uint32_t count = 77;
+        out = SENTINEL;
+        expect(om_messages_list(NULL, NULL, &out), OM_STATUS_INVALID_ARGUMENT, out == NULL, "account",
+               "om_messages_list(NULL account) -> INVALID_ARGUMENT, out NULL");
+        expect(om_messages_list(acc, NULL, NULL), OM_STATUS_INVALID_ARGUMENT, 1, "out_json",
+               "om_messages_list(NULL out_json) -> INVALID_ARGUMENT");
+        static const struct {
+            const char *opts;
+            om_status want;
+            const char *needle, *what;
+        } bad_list[] = {
+            {"{", OM_STATUS_INVALID_CONFIG, NULL, "om_messages_list(options \"{\") -> INVALID_CONFIG"},
+            {"[]", OM_STATUS_INVALID_CONFIG, NULL, "om_messages_list(options not an object) -> INVALID_CONFIG"},
+            {"{\"bogus\":1}", OM_STATUS_INVALID_CONFIG, "bogus",
+             "om_messages_list(unknown key) -> INVALID_CONFIG naming it"},
+            {"{\"limit\":0}", OM_STATUS_INVALID_CONFIG, "limit",
+             "om_messages_list(limit 0) -> INVALID_CONFIG naming limit"},
+            {"{\"limit\":1001}", OM_STATUS_INVALID_CONFIG, "limit",
+             "om_messages_list(limit 1001) -> INVALID_CONFIG naming limit"},
+            {"{\"search\":{\"since\":\"yesterday\"}}", OM_STATUS_INVALID_CONFIG, "since",
+             "om_messages_list(search.since not a date) -> INVALID_CONFIG naming it"},
+            {"{\"search\":{\"colour\":\"blue\"}}", OM_STATUS_INVALID_CONFIG, "colour",
+             "om_messages_list(unknown search key) -> INVALID_CONFIG naming it"},
+            {"{\"order\":\"sideways\"}", OM_STATUS_INVALID_CONFIG, "sideways",
+             "om_messages_list(unknown order) -> INVALID_CONFIG"},
+            {"\xff\xfe", OM_STATUS_INVALID_ARGUMENT, "UTF-8",
+             "om_messages_list(invalid UTF-8 options) -> INVALID_ARGUMENT"},
+            {NULL, OM_STATUS_INVALID_CONFIG, "incoming",
+             "om_messages_list without an incoming server -> INVALID_CONFIG"},
+        };
+        for (size_t i = 0; i < sizeof bad_list / sizeof bad_list[0]; i++) {
+            out = SENTINEL;
+            expect(om_messages_list(acc, bad_list[i].opts, &out), bad_list[i].want, out == NULL,
+                   bad_list[i].needle, bad_list[i].what);
+        }
+
+        expect(om_messages_fetch(NULL, sel, accept_message, NULL, &count), OM_STATUS_INVALID_ARGUMENT,
+               count == 0, "account", "om_messages_fetch(NULL account) -> INVALID_ARGUMENT, count 0");
+        count = 77;
+        expect(om_messages_fetch(acc, NULL, accept_message, NULL, &count), OM_STATUS_INVALID_ARGUMENT,
+               count == 0, "selection_json", "om_messages_fetch(NULL selection) -> INVALID_ARGUMENT");
+        count = 77;
+        expect(om_messages_fetch(acc, sel, NULL, NULL, &count), OM_STATUS_INVALID_ARGUMENT,
+               count == 0, "callback", "om_messages_fetch(NULL callback) -> INVALID_ARGUMENT");
+        static const struct {
+            const char *sel, *needle, *what;
+        } bad_sel[] = {
+            {"{", NULL, "om_messages_fetch(selection \"{\") -> INVALID_ARGUMENT"},
+            {"{\"folder\":\"INBOX\"}", "no message chosen",
+             "om_messages_fetch(nothing chosen) -> INVALID_ARGUMENT"},
+            {"{\"ids\":[]}", "no message chosen", "om_messages_fetch(ids []) -> INVALID_ARGUMENT"},
+            {"{\"ids\":[\"1\"],\"bogus\":1}", "bogus",
+             "om_messages_fetch(unknown key) -> INVALID_ARGUMENT naming it"},
+            {"{\"ids\":[\"1\"],\"parse\":\"yes\"}", NULL,
+             "om_messages_fetch(parse not a bool) -> INVALID_ARGUMENT"},
+            {"{\"uids\":[\"x\"]}", "uids", "om_messages_fetch(uids not numbers) -> INVALID_ARGUMENT"},
+            {"\xff", "UTF-8", "om_messages_fetch(invalid UTF-8 selection) -> INVALID_ARGUMENT"},
+        };
+        for (size_t i = 0; i < sizeof bad_sel / sizeof bad_sel[0]; i++) {
+            count = 77;
+            expect(om_messages_fetch(acc, bad_sel[i].sel, accept_message, NULL, &count),
+                   OM_STATUS_INVALID_ARGUMENT, count == 0, bad_sel[i].needle, bad_sel[i].what);
+        }
+        count = 77;
+        expect(om_messages_fetch(acc, sel, accept_message, NULL, &count), OM_STATUS_INVALID_CONFIG,
+               count == 0, "incoming", "om_messages_fetch without an incoming server -> INVALID_CONFIG");
+        expect(om_messages_fetch(acc, sel, accept_message, NULL, NULL), OM_STATUS_INVALID_CONFIG, 1,
+               "incoming", "om_messages_fetch(NULL out_count) -> the same INVALID_CONFIG");
+
+        expect(om_messages_set_flags(NULL, "{\"ids\":[\"1\"],\"add\":[\"seen\"]}"),
+               OM_STATUS_INVALID_ARGUMENT, 1, "account", "om_messages_set_flags(NULL account) -> INVALID_ARGUMENT");
+        static const struct {
+            const char *opts, *needle, *what;
+        } bad_flags[] = {
+            {NULL, "options_json", "om_messages_set_flags(NULL options) -> INVALID_ARGUMENT"},
+            {"{", NULL, "om_messages_set_flags(options \"{\") -> INVALID_ARGUMENT"},
+            {"{\"ids\":[\"1\"]}", "nothing to change",
+             "om_messages_set_flags(nothing to add or remove) -> INVALID_ARGUMENT"},
+            {"{\"add\":[\"seen\"]}", "no message chosen",
+             "om_messages_set_flags(no message chosen) -> INVALID_ARGUMENT"},
+            {"{\"ids\":[\"1\"],\"add\":[\"\\\\Recent\"]}", "Recent",
+             "om_messages_set_flags(add \\Recent, not settable) -> INVALID_ARGUMENT naming it"},
+            {"{\"ids\":[\"1\"],\"add\":[\"a b\"]}", "a b",
+             "om_messages_set_flags(keyword with a space) -> INVALID_ARGUMENT naming it"},
+            {"{\"ids\":[\"1\"],\"add\":\"seen\"}", "add",
+             "om_messages_set_flags(add not an array) -> INVALID_ARGUMENT naming it"},
+            {"{\"ids\":[\"1\"],\"add\":[\"seen\"],\"bogus\":1}", "bogus",
+             "om_messages_set_flags(unknown key) -> INVALID_ARGUMENT naming it"},
+            {"\xff", "UTF-8", "om_messages_set_flags(invalid UTF-8) -> INVALID_ARGUMENT"},
+        };
+        for (size_t i = 0; i < sizeof bad_flags / sizeof bad_flags[0]; i++)
+            expect(om_messages_set_flags(acc, bad_flags[i].opts), OM_STATUS_INVALID_ARGUMENT, 1,
+                   bad_flags[i].needle, bad_flags[i].what);
+        expect(om_messages_set_flags(acc, "{\"ids\":[\"1\"],\"add\":[\"seen\"]}"), OM_STATUS_INVALID_CONFIG,
+               1, "incoming", "om_messages_set_flags without an incoming server -> INVALID_CONFIG");
+
+        typedef om_status (*opts_fn)(om_account *, const char *);
+        static const struct {
+            opts_fn fn;
+            const char *name;
+            int takes_to;
+        } movers[] = {
+            {om_messages_move, "om_messages_move", 1},
+            {om_messages_copy, "om_messages_copy", 1},
+            {om_messages_delete, "om_messages_delete", 0},
+        };
+        for (size_t f = 0; f < sizeof movers / sizeof movers[0]; f++) {
+            const char *valid = movers[f].takes_to ? "{\"ids\":[\"1\"],\"to\":\"Archive\"}" : sel;
+            snprintf(what, sizeof what, "%s(NULL account) -> INVALID_ARGUMENT", movers[f].name);
+            expect(movers[f].fn(NULL, valid), OM_STATUS_INVALID_ARGUMENT, 1, "account", what);
+            snprintf(what, sizeof what, "%s(NULL options) -> INVALID_ARGUMENT", movers[f].name);
+            expect(movers[f].fn(acc, NULL), OM_STATUS_INVALID_ARGUMENT, 1, "options_json", what);
+            snprintf(what, sizeof what, "%s(options \"{\") -> INVALID_ARGUMENT", movers[f].name);
+            expect(movers[f].fn(acc, "{"), OM_STATUS_INVALID_ARGUMENT, 1, NULL, what);
+            snprintf(what, sizeof what, "%s(nothing chosen) -> INVALID_ARGUMENT", movers[f].name);
+            expect(movers[f].fn(acc, movers[f].takes_to ? "{\"to\":\"Archive\"}" : "{}"),
+                   OM_STATUS_INVALID_ARGUMENT, 1, "no message chosen", what);
+            snprintf(what, sizeof what, "%s(unknown key) -> INVALID_ARGUMENT naming it", movers[f].name);
+            expect(movers[f].fn(acc, movers[f].takes_to ? "{\"ids\":[\"1\"],\"to\":\"A\",\"bogus\":1}"
+                                                        : "{\"ids\":[\"1\"],\"bogus\":1}"),
+                   OM_STATUS_INVALID_ARGUMENT, 1, "bogus", what);
+            if (movers[f].takes_to) {
+                snprintf(what, sizeof what, "%s(no \"to\") -> INVALID_ARGUMENT naming to", movers[f].name);
+                expect(movers[f].fn(acc, sel), OM_STATUS_INVALID_ARGUMENT, 1, "to", what);
+                snprintf(what, sizeof what, "%s(\"to\" blank) -> INVALID_ARGUMENT naming to", movers[f].name);
+                expect(movers[f].fn(acc, "{\"ids\":[\"1\"],\"to\":\"  \"}"), OM_STATUS_INVALID_ARGUMENT, 1,
+                       "to", what);
+            }
+            snprintf(what, sizeof what, "%s without an incoming server -> INVALID_CONFIG", movers[f].name);
+            expect(movers[f].fn(acc, valid), OM_STATUS_INVALID_CONFIG, 1, "incoming", what);
+        }
+
+        expect(om_folder_create(NULL, "Archive", 1000), OM_STATUS_INVALID_ARGUMENT, 1, "account",
+               "om_folder_create(NULL account) -> INVALID_ARGUMENT");
+        expect(om_folder_create(acc, NULL, 1000), OM_STATUS_INVALID_ARGUMENT, 1, "name",
+               "om_folder_create(NULL name) -> INVALID_ARGUMENT naming name");
+        expect(om_folder_create(acc, "  ", 1000), OM_STATUS_INVALID_ARGUMENT, 1, "name",
+               "om_folder_create(blank name) -> INVALID_ARGUMENT naming name");
+        expect(om_folder_create(acc, "Soci\xe9t\xe9", 1000), OM_STATUS_INVALID_ARGUMENT, 1, "UTF-8",
+               "om_folder_create(Latin-1 name, not UTF-8) -> INVALID_ARGUMENT");
+        expect(om_folder_create(acc, "Archive", 1000), OM_STATUS_INVALID_CONFIG, 1, "incoming",
+               "om_folder_create without an incoming server -> INVALID_CONFIG");
+
+        out = SENTINEL;
+        expect(om_wait_for_mail(NULL, NULL, 1000, &out), OM_STATUS_INVALID_ARGUMENT, out == NULL,
+               "account", "om_wait_for_mail(NULL account) -> INVALID_ARGUMENT, out NULL");
+        static const struct {
+            const char *opts;
+            om_status want;
+            const char *needle, *what;
+        } bad_wait[] = {
+            {"{", OM_STATUS_INVALID_CONFIG, NULL, "om_wait_for_mail(options \"{\") -> INVALID_CONFIG"},
+            {"{\"bogus\":1}", OM_STATUS_INVALID_CONFIG, "bogus",
+             "om_wait_for_mail(unknown key) -> INVALID_CONFIG naming it"},
+            {"{\"poll_interval_secs\":0}", OM_STATUS_INVALID_CONFIG, "poll_interval_secs",
+             "om_wait_for_mail(poll_interval_secs 0) -> INVALID_CONFIG naming it"},
+            {"{\"poll_only\":\"yes\"}", OM_STATUS_INVALID_CONFIG, "poll_only",
+             "om_wait_for_mail(poll_only not a bool) -> INVALID_CONFIG naming it"},
+            {"\xff", OM_STATUS_INVALID_ARGUMENT, "UTF-8",
+             "om_wait_for_mail(invalid UTF-8 options) -> INVALID_ARGUMENT"},
+            {NULL, OM_STATUS_INVALID_CONFIG, "incoming",
+             "om_wait_for_mail without an incoming server -> INVALID_CONFIG"},
+        };
+        for (size_t i = 0; i < sizeof bad_wait / sizeof bad_wait[0]; i++) {
+            out = SENTINEL;
+            expect(om_wait_for_mail(acc, bad_wait[i].opts, 1000, &out), bad_wait[i].want, out == NULL,
+                   bad_wait[i].needle, bad_wait[i].what);
+        }
+        expect(om_wait_for_mail(acc, NULL, 1000, NULL), OM_STATUS_INVALID_CONFIG, 1, "incoming",
+               "om_wait_for_mail(NULL out_json) -> the same INVALID_CONFIG");
+
+        for (size_t i = 0; i < 3; i++) {
+            snprintf(what, sizeof what,
+                     "om_messages_* / om_folder_create / om_wait_for_mail on a %s handle -> INVALID_HANDLE",
+                     bad_handles[i].name);
+            om_account *h = bad_handles[i].h;
+            char *o1 = SENTINEL, *o2 = SENTINEL;
+            count = 77;
+            int all = om_messages_list(h, NULL, &o1) == OM_STATUS_INVALID_HANDLE && o1 == NULL &&
+                      om_messages_fetch(h, sel, accept_message, NULL, &count) == OM_STATUS_INVALID_HANDLE &&
+                      count == 0 &&
+                      om_messages_set_flags(h, "{\"ids\":[\"1\"],\"add\":[\"seen\"]}") == OM_STATUS_INVALID_HANDLE &&
+                      om_messages_move(h, "{\"ids\":[\"1\"],\"to\":\"A\"}") == OM_STATUS_INVALID_HANDLE &&
+                      om_messages_copy(h, "{\"ids\":[\"1\"],\"to\":\"A\"}") == OM_STATUS_INVALID_HANDLE &&
+                      om_messages_delete(h, sel) == OM_STATUS_INVALID_HANDLE &&
+                      om_folder_create(h, "A", 1000) == OM_STATUS_INVALID_HANDLE &&
+                      om_wait_for_mail(h, NULL, 1000, &o2) == OM_STATUS_INVALID_HANDLE && o2 == NULL;
+            check(all, what, "%s", "a call did not return INVALID_HANDLE (or left an out-value set)");
+        }
+    }
+
     section("last error after success; the account after use");
     expect(om_tokens_import(acc, NULL), OM_STATUS_INVALID_ARGUMENT, 1, NULL, "a failing call");
     out = NULL;
@@ -1230,6 +1429,335 @@ static void test_bad_input(void)
            "om_tokens_export after free -> INVALID_HANDLE");
     expect(om_authorize_wait(acc, 0), OM_STATUS_INVALID_HANDLE, 1, NULL,
            "om_authorize_wait after free -> INVALID_HANDLE");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Part 0b: parsing messages and their attachments (no account, no network, before om_init)   */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A message with a Latin-1 encoded-word subject, a UTF-8 sender name, a text part and three
+ * attachments: binary bytes (NUL, 0xff, CR LF), a hostile name, an empty one. */
+static const char k_message[] =
+    "From: =?UTF-8?Q?Fran=C3=A7ois_M=C3=BCller?= <francois@example.test>\r\n"
+    "To: Compta <compta@example.test>\r\n"
+    "Subject: =?ISO-8859-1?Q?Facture_=E9t=E9?=\r\n"
+    "Date: Mon, 01 Jun 2026 09:30:00 +0200\r\n"
+    "Message-ID: <capi-parse@example.test>\r\n"
+    "MIME-Version: 1.0\r\n"
+    "Content-Type: multipart/mixed; boundary=\"sep\"\r\n"
+    "\r\n"
+    "--sep\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\n"
+    "\r\n"
+    "Bonjour, la facture est jointe.\r\n"
+    "--sep\r\n"
+    "Content-Type: application/octet-stream\r\n"
+    "Content-Disposition: attachment; filename=\"data.bin\"\r\n"
+    "Content-Transfer-Encoding: base64\r\n"
+    "\r\n"
+    "AAH//kENCoA=\r\n"
+    "--sep\r\n"
+    "Content-Type: application/octet-stream\r\n"
+    "Content-Disposition: attachment; filename=\"../../evil.txt\"\r\n"
+    "Content-Transfer-Encoding: base64\r\n"
+    "\r\n"
+    "ZXZpbA==\r\n"
+    "--sep\r\n"
+    "Content-Type: text/plain\r\n"
+    "Content-Disposition: attachment; filename=\"empty.txt\"\r\n"
+    "\r\n"
+    "\r\n"
+    "--sep--\r\n";
+static const unsigned char k_data_bin[] = {0x00, 0x01, 0xff, 0xfe, 'A', '\r', '\n', 0x80};
+#define K_ATTACHMENTS 3
+
+/* Occurrences of `needle` in `hay`. */
+static int count_of(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay ? strstr(hay, needle) : NULL; p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/* A whole file, malloc'd (NUL added, not counted), or NULL. */
+static unsigned char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    *len = 0;
+    if (!f)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    unsigned char *buf = malloc(cap);
+    size_t got;
+    while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (n + 1 == cap) {
+            unsigned char *b = realloc(buf, cap * 2);
+            if (!b) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = b;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (buf) {
+        buf[n] = '\0';
+        *len = n;
+    }
+    return buf;
+}
+
+/* Regular files below `dir` (recursively), -1 when it cannot be read. */
+static int count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (lstat(path, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            int k = count_files(path);
+            n += k > 0 ? k : 0;
+        } else if (S_ISREG(st.st_mode)) {
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+/* rm -r `dir` (files and directories only: what the test made). */
+static void remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                continue;
+            char path[4096];
+            struct stat st;
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+                remove_tree(path);
+            else
+                unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+static void test_message_functions(void)
+{
+    section("om_message_parse / om_message_attachment / om_message_save_attachments (before om_init)");
+    const uint8_t *msg = (const uint8_t *)k_message;
+    size_t len = sizeof k_message - 1;
+
+    char *out = SENTINEL;
+    if (expect(om_message_parse(msg, len, NULL, &out), OM_STATUS_OK, out && out != SENTINEL, NULL,
+               "om_message_parse(built-in message) -> OK without om_init()")) {
+        check(json_valid(out, '{'), "om_message_parse gives a JSON object", "%s", out);
+        check(strstr(out, "\"subject\":\"Facture \xc3\xa9t\xc3\xa9\"") != NULL,
+              "the subject is decoded (ISO-8859-1 encoded-word -> UTF-8 \"Facture \xc3\xa9t\xc3\xa9\")",
+              "%s", out);
+        check(strstr(out, "\"name\":\"Fran\xc3\xa7ois M\xc3\xbcller\"") &&
+                  strstr(out, "\"address\":\"francois@example.test\""),
+              "the sender's name is decoded, the address kept", "%s", out);
+        check(strstr(out, "Bonjour, la facture est jointe.") != NULL, "the text part is there",
+              "%s", out);
+        check(json_get_int(out, "date_unix", -1) == 1780299000LL,
+              "date_unix is the Date header in Unix seconds", "%s", out);
+        check(count_of(out, "\"index\":") == K_ATTACHMENTS &&
+                  strstr(out, "\"file_name\":\"data.bin\"") &&
+                  strstr(out, "\"file_name\":\"../../evil.txt\"") &&
+                  strstr(out, "\"file_name\":\"empty.txt\""),
+              "the 3 attachments are listed with their names as sent", "%s", out);
+        om_string_free(out);
+    }
+    out = SENTINEL;
+    if (expect(om_message_parse(msg, len, "{\"text\":false,\"html\":false}", &out), OM_STATUS_OK,
+               out && out != SENTINEL, NULL, "om_message_parse(text and html off) -> OK")) {
+        check(strstr(out, "\"text\":null") && !strstr(out, "Bonjour"),
+              "with \"text\": false the body is left out", "%s", out);
+        om_string_free(out);
+    }
+    out = SENTINEL;
+    expect(om_message_parse(NULL, 10, NULL, &out), OM_STATUS_INVALID_ARGUMENT, out == NULL, "data",
+           "om_message_parse(NULL data, len 10) -> INVALID_ARGUMENT naming data, out NULL");
+    expect(om_message_parse(msg, len, NULL, NULL), OM_STATUS_INVALID_ARGUMENT, 1, "out_json",
+           "om_message_parse(NULL out_json) -> INVALID_ARGUMENT naming out_json");
+    out = SENTINEL;
+    if (expect(om_message_parse(NULL, 0, NULL, &out), OM_STATUS_OK, out && out != SENTINEL, NULL,
+               "om_message_parse(NULL data, len 0: an empty message) -> OK")) {
+        check(json_valid(out, '{'), "an empty message gives a JSON object", "%s", out);
+        om_string_free(out);
+    }
+    static const struct {
+        const char *opts, *needle, *what;
+    } bad_parse_opts[] = {
+        {"{", NULL, "om_message_parse(options \"{\") -> INVALID_ARGUMENT"},
+        {"{\"text\":1}", "text", "om_message_parse(text not a bool) -> INVALID_ARGUMENT naming it"},
+        {"{\"bogus\":true}", "bogus", "om_message_parse(unknown option) -> INVALID_ARGUMENT naming it"},
+        {"\xff\xfe", "UTF-8", "om_message_parse(invalid UTF-8 options) -> INVALID_ARGUMENT"},
+    };
+    for (size_t i = 0; i < sizeof bad_parse_opts / sizeof bad_parse_opts[0]; i++) {
+        out = SENTINEL;
+        expect(om_message_parse(msg, len, bad_parse_opts[i].opts, &out), OM_STATUS_INVALID_ARGUMENT,
+               out == NULL, bad_parse_opts[i].needle, bad_parse_opts[i].what);
+    }
+    /* garbage: pseudo-random bytes with NULs and no header: never an error */
+    unsigned char garbage[4096];
+    uint32_t x = 2463534242u;
+    for (size_t i = 0; i < sizeof garbage; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        garbage[i] = (unsigned char)x;
+    }
+    out = SENTINEL;
+    if (expect(om_message_parse(garbage, sizeof garbage, NULL, &out), OM_STATUS_OK,
+               out && out != SENTINEL, NULL, "om_message_parse(4 KiB of garbage) -> OK")) {
+        check(json_valid(out, '{') && strstr(out, "\"attachments\":"),
+              "garbage still gives the JSON object", "%.300s", out);
+        printf("# garbage parsed as: %.160s\n", out);
+        om_string_free(out);
+    }
+
+    /* om_message_attachment */
+    uint8_t *buf = (uint8_t *)SENTINEL;
+    size_t n = 99;
+    if (expect(om_message_attachment(msg, len, 0, &buf, &n), OM_STATUS_OK,
+               buf && buf != (uint8_t *)SENTINEL, NULL, "om_message_attachment(index 0) -> OK")) {
+        check(n == sizeof k_data_bin && memcmp(buf, k_data_bin, n) == 0,
+              "attachment 0 is the decoded bytes, byte for byte (NUL, 0xff, CR LF kept)",
+              "%zu bytes", n);
+        om_buffer_free(buf);
+    }
+    buf = (uint8_t *)SENTINEL;
+    n = 99;
+    if (expect(om_message_attachment(msg, len, 1, &buf, &n), OM_STATUS_OK,
+               buf && buf != (uint8_t *)SENTINEL, NULL, "om_message_attachment(index 1) -> OK")) {
+        check(n == 4 && memcmp(buf, "evil", 4) == 0, "attachment 1 is \"evil\"", "%zu bytes", n);
+        om_buffer_free(buf);
+    }
+    buf = (uint8_t *)SENTINEL;
+    n = 99;
+    if (expect(om_message_attachment(msg, len, 2, &buf, &n), OM_STATUS_OK,
+               buf && buf != (uint8_t *)SENTINEL, NULL,
+               "om_message_attachment(index 2, an empty attachment) -> OK")) {
+        check(n == 0, "an empty attachment: a valid pointer and length 0", "%zu bytes", n);
+        om_buffer_free(buf);
+    }
+    buf = (uint8_t *)SENTINEL;
+    n = 99;
+    expect(om_message_attachment(msg, len, K_ATTACHMENTS, &buf, &n), OM_STATUS_INVALID_ARGUMENT,
+           buf == NULL && n == 0, "3 attachment",
+           "om_message_attachment(index 3, out of range) -> INVALID_ARGUMENT saying how many");
+    buf = (uint8_t *)SENTINEL;
+    n = 99;
+    expect(om_message_attachment(msg, len, UINT32_MAX, &buf, &n), OM_STATUS_INVALID_ARGUMENT,
+           buf == NULL && n == 0, NULL, "om_message_attachment(index UINT32_MAX) -> INVALID_ARGUMENT");
+    buf = (uint8_t *)SENTINEL;
+    n = 99;
+    expect(om_message_attachment(garbage, sizeof garbage, 0, &buf, &n), OM_STATUS_INVALID_ARGUMENT,
+           buf == NULL && n == 0, NULL,
+           "om_message_attachment(garbage, index 0) -> INVALID_ARGUMENT (no attachment)");
+    buf = (uint8_t *)SENTINEL;
+    n = 99;
+    expect(om_message_attachment(NULL, 10, 0, &buf, &n), OM_STATUS_INVALID_ARGUMENT,
+           buf == NULL && n == 0, "data", "om_message_attachment(NULL data) -> INVALID_ARGUMENT");
+    n = 99;
+    expect(om_message_attachment(msg, len, 0, NULL, &n), OM_STATUS_INVALID_ARGUMENT, 1, "out_data",
+           "om_message_attachment(NULL out_data) -> INVALID_ARGUMENT");
+    buf = (uint8_t *)SENTINEL;
+    expect(om_message_attachment(msg, len, 0, &buf, NULL), OM_STATUS_INVALID_ARGUMENT, 1, "out_len",
+           "om_message_attachment(NULL out_len) -> INVALID_ARGUMENT");
+    om_buffer_free(NULL);
+    check(1, "om_buffer_free(NULL) is ignored", "%s", "");
+
+    /* om_message_save_attachments into BASE/in/here: "../../evil.txt" would be BASE/evil.txt */
+    char base[] = "/tmp/om-capi-att-XXXXXX";
+    if (!check(mkdtemp(base) != NULL, "make a temporary directory", "%s", "mkdtemp failed"))
+        return;
+    char dir[256], path[512];
+    snprintf(dir, sizeof dir, "%s/in", base);
+    mkdir(dir, 0700);
+    snprintf(dir, sizeof dir, "%s/in/here", base);
+    mkdir(dir, 0700);
+    out = SENTINEL;
+    if (expect(om_message_save_attachments(msg, len, dir, NULL, &out), OM_STATUS_OK,
+               out && out != SENTINEL, NULL, "om_message_save_attachments(temp dir) -> OK")) {
+        char want[600];
+        snprintf(want, sizeof want, "\"path\":\"%s/", dir);
+        check(json_valid(out, '[') && count_of(out, "\"path\":") == K_ATTACHMENTS &&
+                  count_of(out, want) == K_ATTACHMENTS,
+              "the answer lists the 3 attachments, each \"path\" inside the directory", "%s", out);
+        om_string_free(out);
+    }
+    snprintf(path, sizeof path, "%s/data.bin", dir);
+    size_t got = 0;
+    unsigned char *data = read_all(path, &got);
+    check(data && got == sizeof k_data_bin && memcmp(data, k_data_bin, got) == 0,
+          "data.bin is written byte for byte", "%zu bytes", got);
+    free(data);
+    snprintf(path, sizeof path, "%s/_.._evil.txt", dir);
+    data = read_all(path, &got);
+    check(data && got == 4 && memcmp(data, "evil", 4) == 0,
+          "\"../../evil.txt\" is saved as _.._evil.txt inside the directory", "%s", path);
+    free(data);
+    snprintf(path, sizeof path, "%s/evil.txt", base);
+    struct stat st;
+    int outside = stat(path, &st) == 0;
+    snprintf(path, sizeof path, "%s/in/evil.txt", base);
+    outside += stat(path, &st) == 0;
+    check(!outside && count_files(base) == K_ATTACHMENTS,
+          "nothing is written outside the directory (3 files in all)", "%d outside, %d files",
+          outside, count_files(base));
+    /* again, without out_json: the names in use get " (2)", nothing is replaced */
+    expect(om_message_save_attachments(msg, len, dir, "{\"inline\":false}", NULL), OM_STATUS_OK, 1,
+           NULL, "om_message_save_attachments again (inline false, NULL out_json) -> OK");
+    snprintf(path, sizeof path, "%s/data (2).bin", dir);
+    check(stat(path, &st) == 0 && count_files(base) == 2 * K_ATTACHMENTS,
+          "a second save adds \"data (2).bin\"... and replaces nothing", "%d files",
+          count_files(base));
+    out = SENTINEL;
+    snprintf(path, sizeof path, "%s/missing", base);
+    expect(om_message_save_attachments(msg, len, path, NULL, &out), OM_STATUS_IO_ERROR, out == NULL,
+           NULL, "om_message_save_attachments(missing directory) -> IO_ERROR");
+    out = SENTINEL;
+    expect(om_message_save_attachments(msg, len, NULL, NULL, &out), OM_STATUS_INVALID_ARGUMENT,
+           out == NULL, "directory", "om_message_save_attachments(NULL directory) -> INVALID_ARGUMENT");
+    out = SENTINEL;
+    expect(om_message_save_attachments(msg, len, "/tmp/\xff\xfe", NULL, &out),
+           OM_STATUS_INVALID_ARGUMENT, out == NULL, "UTF-8",
+           "om_message_save_attachments(directory not UTF-8) -> INVALID_ARGUMENT");
+    out = SENTINEL;
+    expect(om_message_save_attachments(NULL, 10, dir, NULL, &out), OM_STATUS_INVALID_ARGUMENT,
+           out == NULL, "data", "om_message_save_attachments(NULL data) -> INVALID_ARGUMENT");
+    out = SENTINEL;
+    expect(om_message_save_attachments(msg, len, dir, "{\"inline\":\"no\"}", &out),
+           OM_STATUS_INVALID_ARGUMENT, out == NULL, "inline",
+           "om_message_save_attachments(inline not a bool) -> INVALID_ARGUMENT naming it");
+    out = SENTINEL;
+    expect(om_message_save_attachments(msg, len, dir, "{", &out), OM_STATUS_INVALID_ARGUMENT,
+           out == NULL, NULL, "om_message_save_attachments(options \"{\") -> INVALID_ARGUMENT");
+    check(count_files(base) == 2 * K_ATTACHMENTS, "the refused calls wrote nothing", "%d files",
+          count_files(base));
+    remove_tree(base);
+    check(stat(base, &st) != 0, "the temporary directory is removed", "%s", base);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1822,6 +2350,245 @@ static int32_t graph_on_message(void *user_data, const om_message *m, const uint
     return OM_FETCH_CONTINUE;
 }
 
+/* What om_messages_fetch handed over. */
+struct browse_fetch {
+    int calls;
+    int parsed_null, parsed_valid, parsed_subject; /* parsed_json NULL / a JSON object / subject */
+    int id_match, bad_data;
+    char want_id[512];
+};
+
+static int32_t browse_on_message(void *user_data, const om_message *m, const uint8_t *data,
+                                 size_t len)
+{
+    struct browse_fetch *b = user_data;
+    b->calls++;
+    if (!m->parsed_json) {
+        b->parsed_null++;
+    } else {
+        if (json_valid(m->parsed_json, '{'))
+            b->parsed_valid++;
+        if (strstr(m->parsed_json, "\"subject\":\"Graph C ") &&
+            strstr(m->parsed_json, "\"message_id\":\"graph-c-"))
+            b->parsed_subject++;
+    }
+    if (m->uidl && strcmp(m->uidl, b->want_id) == 0)
+        b->id_match++;
+    static const char needle[] = "Message-ID: <graph-c-";
+    int found = 0;
+    for (size_t i = 0; data && i + sizeof needle - 1 <= len && !found; i++)
+        found = memcmp(data + i, needle, sizeof needle - 1) == 0;
+    if (!found)
+        b->bad_data++;
+    return OM_FETCH_CONTINUE;
+}
+
+/* The listed message whose "id" is `id`: its JSON text up to the next message (a pointer into
+ * `list`, `*n` its length), or NULL. */
+static const char *listed_message(const char *list, const char *id, size_t *n)
+{
+    char pat[600];
+    snprintf(pat, sizeof pat, "\"id\":\"%s\"", id);
+    const char *p = strstr(list, pat);
+    if (!p)
+        return NULL;
+    const char *next = strstr(p + strlen(pat), "\"id\":\"");
+    *n = next ? (size_t)(next - p) : strlen(p);
+    return p;
+}
+
+/* 1 when the listed message `id` carries the flag `flag_json` (as JSON text, e.g. "\\Flagged"). */
+static int listed_has(const char *list, const char *id, const char *flag_json)
+{
+    size_t n = 0;
+    const char *m = listed_message(list, id, &n);
+    if (!m)
+        return -1;
+    const char *f = strstr(m, flag_json);
+    return f && (size_t)(f - m) < n;
+}
+
+/* om_messages_list into a new string (NULL on failure, reported). */
+static char *list_json(om_account *acc, const char *options, const char *what)
+{
+    char *out = SENTINEL;
+    if (!expect(om_messages_list(acc, options, &out), OM_STATUS_OK, out && out != SENTINEL, NULL,
+                what))
+        return NULL;
+    return out;
+}
+
+/* The browsing calls through Graph, on the mailbox run.sh seeded (Graph C 1..3 in the Inbox). */
+static void test_graph_browse(om_account *acc)
+{
+    section("Microsoft Graph: om_messages_list / fetch / set_flags, om_wait_for_mail, folders");
+    char *list = list_json(acc, "{\"limit\":10}", "om_messages_list(Inbox) -> OK");
+    char id[512] = "";
+    if (list) {
+        check(json_valid(list, '{') && count_of(list, "\"id\":\"") == GRAPH_SEEDED &&
+                  strstr(list, "\"subject\":\"Graph C 1\"") && strstr(list, "\"subject\":\"Graph C 3\""),
+              "the listing has the 3 seeded messages with their subjects", "%s", list);
+        check(strstr(list, "\"address\":\"sender@example.test\"") && strstr(list, "\"has_attachments\":false"),
+              "each listed message has its sender and has_attachments", "%s", list);
+        check(json_get_int(list, "uid", -1) == 0 && json_get_int(list, "uidvalidity", -1) == 0,
+              "Graph listings have uid 0 and uidvalidity 0", "%s", list);
+        const char *nc = json_find(list, "next_cursor");
+        check(!nc || strncmp(nc, "null", 4) == 0, "one page: no next_cursor", "%s", list);
+        /* newest first: the first message is Graph C 3 */
+        const char *first = strstr(list, "\"messages\":");
+        check(first && json_get_str(first, "id", id, sizeof id) && id[0] &&
+                  strstr(first, "\"subject\":\"Graph C 3\"") &&
+                  strstr(first, "\"subject\":\"Graph C 3\"") < strstr(first, "\"subject\":\"Graph C 1\""),
+              "newest first: Graph C 3 comes first, its id taken for what follows", "%s", list);
+        om_string_free(list);
+    }
+
+    /* paging: 2, then 1 with the cursor */
+    char *page1 = list_json(acc, "{\"limit\":2}", "om_messages_list(limit 2) -> OK");
+    if (page1) {
+        char cursor[2048] = "";
+        json_get_str(page1, "next_cursor", cursor, sizeof cursor);
+        check(count_of(page1, "\"id\":\"") == 2 && cursor[0], "a page of 2 and a next_cursor", "%s",
+              page1);
+        if (cursor[0]) {
+            char opts[2300];
+            snprintf(opts, sizeof opts, "{\"limit\":2,\"cursor\":\"%s\"}", cursor);
+            char *page2 = list_json(acc, opts, "om_messages_list(the next cursor) -> OK");
+            if (page2) {
+                const char *nc = json_find(page2, "next_cursor");
+                check(count_of(page2, "\"id\":\"") == 1 && strstr(page2, "\"subject\":\"Graph C 1\"") &&
+                          (!nc || strncmp(nc, "null", 4) == 0),
+                      "the second page: the last message, no further cursor", "%s", page2);
+                om_string_free(page2);
+            }
+        }
+        om_string_free(page1);
+    }
+    char *out = SENTINEL;
+    expect(om_messages_list(acc, "{\"cursor\":\"not-a-cursor\"}", &out), OM_STATUS_INVALID_ARGUMENT,
+           out == NULL, "cursor", "om_messages_list(a cursor it never gave) -> INVALID_ARGUMENT");
+    char *sub = list_json(acc, "{\"search\":{\"subject\":\"Graph C 2\"}}",
+                          "om_messages_list(search subject) -> OK");
+    if (sub) {
+        check(count_of(sub, "\"id\":\"") == 1 && strstr(sub, "\"subject\":\"Graph C 2\""),
+              "search subject: only Graph C 2", "%s", sub);
+        om_string_free(sub);
+    }
+    if (!id[0])
+        return;
+
+    /* om_messages_fetch, with and without "parse" */
+    char sel[1024];
+    struct browse_fetch b;
+    uint32_t count = 77;
+    memset(&b, 0, sizeof b);
+    snprintf(b.want_id, sizeof b.want_id, "%s", id);
+    snprintf(sel, sizeof sel, "{\"ids\":[\"%s\"],\"parse\":true}", id);
+    if (expect(om_messages_fetch(acc, sel, browse_on_message, &b, &count), OM_STATUS_OK, count == 1,
+               NULL, "om_messages_fetch(one id, parse true) -> OK, count 1")) {
+        check(b.calls == 1 && b.id_match == 1 && b.bad_data == 0,
+              "the callback got that message (uidl = its id, the raw bytes)", "%d calls, %d match, %d bad",
+              b.calls, b.id_match, b.bad_data);
+        check(b.calls == 1 && b.parsed_null == 0 && b.parsed_valid == 1 && b.parsed_subject == 1,
+              "with \"parse\": true, parsed_json is the parsed JSON (subject, message_id)",
+              "%d NULL, %d valid, %d with the subject", b.parsed_null, b.parsed_valid,
+              b.parsed_subject);
+    }
+    memset(&b, 0, sizeof b);
+    snprintf(b.want_id, sizeof b.want_id, "%s", id);
+    snprintf(sel, sizeof sel, "{\"ids\":[\"%s\"]}", id);
+    count = 77;
+    if (expect(om_messages_fetch(acc, sel, browse_on_message, &b, &count), OM_STATUS_OK, count == 1,
+               NULL, "om_messages_fetch(one id, no parse) -> OK"))
+        check(b.calls == 1 && b.parsed_null == 1, "without \"parse\", parsed_json is NULL",
+              "%d calls, %d NULL", b.calls, b.parsed_null);
+    memset(&b, 0, sizeof b);
+    snprintf(sel, sizeof sel, "{\"ids\":[\"%s\"],\"parse\":false}", id);
+    if (expect(om_messages_fetch(acc, sel, browse_on_message, &b, NULL), OM_STATUS_OK, 1, NULL,
+               "om_messages_fetch(parse false, NULL out_count) -> OK"))
+        check(b.calls == 1 && b.parsed_null == 1, "with \"parse\": false, parsed_json is NULL",
+              "%d calls, %d NULL", b.calls, b.parsed_null);
+    count = 77;
+    expect(om_messages_fetch(acc, "{\"uids\":[1]}", browse_on_message, &b, &count),
+           OM_STATUS_INVALID_ARGUMENT, count == 0, "UID",
+           "om_messages_fetch(IMAP uids on a Graph account) -> INVALID_ARGUMENT");
+
+    /* flags: add \Flagged, see it listed, remove it again */
+    char opts[1024];
+    snprintf(opts, sizeof opts, "{\"ids\":[\"%s\"],\"add\":[\"flagged\"]}", id);
+    expect(om_messages_set_flags(acc, opts), OM_STATUS_OK, 1, NULL,
+           "om_messages_set_flags(add flagged) -> OK");
+    char *after = list_json(acc, NULL, "om_messages_list(NULL options) after the change -> OK");
+    if (after) {
+        check(listed_has(after, id, "\"\\\\Flagged\"") == 1 && count_of(after, "\\\\Flagged") == 1,
+              "the listing shows \\Flagged on that message only", "%s", after);
+        om_string_free(after);
+    }
+    after = list_json(acc, "{\"search\":{\"flagged\":true}}", "om_messages_list(search flagged) -> OK");
+    if (after) {
+        check(count_of(after, "\"id\":\"") == 1 && listed_has(after, id, "\"\\\\Flagged\"") == 1,
+              "search flagged: only that message", "%s", after);
+        om_string_free(after);
+    }
+    snprintf(opts, sizeof opts, "{\"ids\":[\"%s\"],\"remove\":[\"flagged\"]}", id);
+    expect(om_messages_set_flags(acc, opts), OM_STATUS_OK, 1, NULL,
+           "om_messages_set_flags(remove flagged) -> OK");
+    after = list_json(acc, NULL, "om_messages_list after removing it -> OK");
+    if (after) {
+        check(count_of(after, "\\\\Flagged") == 0, "the flag is gone", "%s", after);
+        om_string_free(after);
+    }
+
+    /* a folder, a copy into it, the copy deleted */
+    static const char folder[] = "Archives C/2026 \xc3\xa9t\xc3\xa9";
+    expect(om_folder_create(acc, folder, 0), OM_STATUS_OK, 1, NULL,
+           "om_folder_create(\"Archives C/2026 \xc3\xa9t\xc3\xa9\") -> OK");
+    expect(om_folder_create(acc, folder, 0), OM_STATUS_OK, 1, NULL,
+           "om_folder_create(the same folder again) -> OK (exists already)");
+    snprintf(opts, sizeof opts, "{\"ids\":[\"%s\"],\"to\":\"%s\"}", id, folder);
+    expect(om_messages_copy(acc, opts), OM_STATUS_OK, 1, NULL, "om_messages_copy into it -> OK");
+    snprintf(opts, sizeof opts, "{\"folder\":\"%s\"}", folder);
+    char *copied = list_json(acc, opts, "om_messages_list(the new folder) -> OK");
+    char copy_id[512] = "";
+    if (copied) {
+        const char *msgs = strstr(copied, "\"messages\":");
+        check(count_of(copied, "\"id\":\"") == 1 && strstr(copied, "\"subject\":\"Graph C 3\"") && msgs &&
+                  json_get_str(msgs, "id", copy_id, sizeof copy_id),
+              "the copy is in the new folder", "%s", copied);
+        om_string_free(copied);
+    }
+    char *inbox = list_json(acc, NULL, "om_messages_list(Inbox) after the copy -> OK");
+    if (inbox) {
+        check(count_of(inbox, "\"id\":\"") == GRAPH_SEEDED, "the Inbox still has its 3 messages",
+              "%s", inbox);
+        om_string_free(inbox);
+    }
+    if (copy_id[0]) {
+        snprintf(opts, sizeof opts, "{\"folder\":\"%s\",\"ids\":[\"%s\"]}", folder, copy_id);
+        expect(om_messages_delete(acc, opts), OM_STATUS_OK, 1, NULL, "om_messages_delete(the copy) -> OK");
+        snprintf(opts, sizeof opts, "{\"folder\":\"%s\"}", folder);
+        copied = list_json(acc, opts, "om_messages_list(the new folder) after the delete -> OK");
+        if (copied) {
+            check(count_of(copied, "\"id\":\"") == 0, "the folder is empty again", "%s", copied);
+            om_string_free(copied);
+        }
+    }
+
+    /* the wait: nothing arrives within 1 s */
+    out = SENTINEL;
+    double t0 = now_mono();
+    if (expect(om_wait_for_mail(acc, NULL, 1000, &out), OM_STATUS_OK, out && out != SENTINEL, NULL,
+               "om_wait_for_mail(1 s) -> OK")) {
+        double took = now_mono() - t0;
+        check(json_valid(out, '{') && strstr(out, "\"new_mail\":false") && strstr(out, "\"method\":\"poll\""),
+              "nothing arrived: \"new_mail\": false, by polling (Graph)", "%s", out);
+        check(took >= 0.9 && took < 30.0, "the wait lasted about its timeout", "%.1f s", took);
+        om_string_free(out);
+    }
+    expect(om_wait_for_mail(acc, "{\"folder\":\"inbox\",\"poll_interval_secs\":1}", 1000, NULL),
+           OM_STATUS_OK, 1, NULL, "om_wait_for_mail(options, NULL out_json) -> OK");
+}
+
 /* Graph both ways: the account reads and sends through the Graph emulator (run.sh seeded 3
  * messages in OM_TEST_GRAPH_USER's Inbox and checks the sent one in its Sent Items). */
 static void test_graph(void)
@@ -1913,6 +2680,8 @@ static void test_graph(void)
               g.calls, summary);
         om_string_free(summary);
     }
+
+    test_graph_browse(acc);
 
     char raw[1024];
     snprintf(raw, sizeof raw,
@@ -2012,6 +2781,7 @@ int main(void)
     double t0 = now_mono();
 
     test_static_functions();
+    test_message_functions();
     test_before_init();
 
     section("init and log callback");
