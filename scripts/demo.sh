@@ -15,6 +15,7 @@ echo "== sandbox OAuth2 server at $SANDBOX_ISSUER"
 gcc -std=c11 -Wall -Wextra -I include examples-c/quickstart.c -L target/debug -loauthmail -o "$work/quickstart"
 gcc -std=c11 -Wall -Wextra -I include examples-c/fetch_inbox.c -L target/debug -loauthmail -o "$work/fetch_inbox"
 gcc -std=c11 -Wall -Wextra -I include examples-c/send_mail.c -L target/debug -loauthmail -o "$work/send_mail"
+gcc -std=c11 -Wall -Wextra -I include examples-c/omcli.c -L target/debug -loauthmail -o "$work/omcli"
 echo "== mail sandbox: a private Dovecot that checks every token with the OAuth2 server"
 bash tests/sandbox/mail/start.sh "$work/mail" "$work/oauth.json" "$work/pki" > "$work/mail.json"
 trap 'bash tests/sandbox/mail/stop.sh "$work/mail" >/dev/null 2>&1 || true; sandbox_stop' EXIT
@@ -69,6 +70,43 @@ printf '%%PDF-1.4\n%% devis 42\n' > "$work/devis.pdf"
 "$work/send_mail" "$work/account.json" "$work/tokens.json" "Client <client@example.test>" "Devis n°42" "$work/devis.pdf"
 n=$(ls "$sink_dir"/*.json | wc -l)
 echo "the relay received $n message(s); envelope: $(cat $(ls "$sink_dir"/*.json | tail -1))"
+echo
+echo "== browse the inbox without downloading it (omcli list: envelopes, flags, attachments), page by page"
+cp "$work/tokens.json" "$work/account.tokens.json"
+cat > "$work/offre.eml" <<'EML'
+From: =?UTF-8?Q?Fran=C3=A7ois_M=C3=BCller?= <francois@client.example>
+To: alice@example.test
+Subject: =?UTF-8?Q?Offre_=C3=A9t=C3=A9_2027?=
+Date: Tue, 01 Dec 2026 09:30:00 +0100
+Message-ID: <offre-2027@client.example>
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="b"
+
+--b
+Content-Type: text/plain; charset=utf-8
+
+Bonjour, voici notre offre.
+--b
+Content-Type: application/pdf
+Content-Disposition: attachment; filename*=UTF-8''offre%20%C3%A9t%C3%A9.pdf
+Content-Transfer-Encoding: base64
+
+JVBERi0xLjQKJSBvZmZyZQo=
+--b--
+EML
+python3 tests/sandbox/mail/seed.py "$maildir_root" alice@example.test 0 --eml "$work/offre.eml" >/dev/null
+"$work/omcli" list "$work/account.json" --max 4
+echo "-- only unread mail from the client"
+"$work/omcli" list "$work/account.json" --search '{"unseen": true, "from": "client.example"}'
+echo "-- the message parsed (names and subject decoded), its attachment saved under a safe name"
+mkdir -p "$work/attachments"
+"$work/omcli" parse "$work/offre.eml" --save-attachments "$work/attachments"
+echo "-- wait for new mail (IMAP IDLE): one arrives 2 s later"
+(sleep 2; python3 tests/sandbox/mail/seed.py "$maildir_root" alice@example.test 1 --new --subject-prefix "Relance" >/dev/null) &
+seeder=$!
+"$work/omcli" wait "$work/account.json" --timeout 60
+wait "$seeder"
+cp "$work/account.tokens.json" "$work/tokens.json"
 echo
 echo "== Microsoft Graph (for tenants that turned IMAP, POP or SMTP AUTH off): the same programs,"
 echo "   the account set to \"protocol\": \"graph\"; Graph is played by an emulator at $GRAPH_URL"
