@@ -101,10 +101,23 @@ subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
 CNF
 
+# Wine's crypt32 (the Windows tests verify the chain through it) rejects an ECDSA signature
+# whose r or s is shorter than 32 bytes (TRUST_E_CERT_SIGNATURE), which 1 signature in 128
+# is: certificates are signed again (a new serial, a new random signature) until both are full.
+full_signature() {
+  local off
+  off=$(openssl asn1parse -in "$1" | awk '/BIT STRING/ {o = $1} END {sub(/:.*/, "", o); print o}')
+  openssl asn1parse -in "$1" -strparse "$off" |
+    awk '/INTEGER/ {n = split($0, a, ":"); if (length(a[n]) != 64) bad = 1} END {exit bad}'
+}
+
 # test CA
 genkey "$tmp/ca.key"
-openssl req -new -x509 -config "$tmp/ca.cnf" -extensions v3_ca -key "$tmp/ca.key" \
-  -days 3660 -sha256 -set_serial "0x$(openssl rand -hex 8)" -out "$tmp/ca.pem"
+for attempt in $(seq 1 50); do
+  openssl req -new -x509 -config "$tmp/ca.cnf" -extensions v3_ca -key "$tmp/ca.key" \
+    -days 3660 -sha256 -set_serial "0x$(openssl rand -hex 8)" -out "$tmp/ca.pem"
+  full_signature "$tmp/ca.pem" && break
+done
 
 # unrelated CA
 genkey "$tmp/other-ca.key"
@@ -114,9 +127,16 @@ openssl req -new -x509 -config "$tmp/other-ca.cnf" -extensions v3_ca -key "$tmp/
 # leaf
 genkey "$tmp/server.key"
 openssl req -new -config "$tmp/leaf.cnf" -key "$tmp/server.key" -out "$tmp/server.csr"
-openssl x509 -req -in "$tmp/server.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" \
-  -set_serial "0x$(openssl rand -hex 8)" -days 3650 -sha256 \
-  -extfile "$tmp/leaf.cnf" -extensions v3_leaf -out "$tmp/server.pem" 2>/dev/null
+for attempt in $(seq 1 50); do
+  openssl x509 -req -in "$tmp/server.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" \
+    -set_serial "0x$(openssl rand -hex 8)" -days 3650 -sha256 \
+    -extfile "$tmp/leaf.cnf" -extensions v3_leaf -out "$tmp/server.pem" 2>/dev/null
+  full_signature "$tmp/server.pem" && break
+done
+full_signature "$tmp/ca.pem" && full_signature "$tmp/server.pem" || {
+  echo "make-certs.sh: no full-length ECDSA signature in 50 attempts" >&2
+  exit 1
+}
 
 openssl verify -CAfile "$tmp/ca.pem" "$tmp/server.pem" >/dev/null
 cat "$tmp/server.pem" "$tmp/ca.pem" > "$tmp/server-chain.pem"
