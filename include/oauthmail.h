@@ -858,12 +858,15 @@ om_status om_log_write(int32_t level, const char *message);
  * `*out_json` (free with om_string_free): `{"from", "sender", "reply_to", "to", "cc", "bcc"`
  * (arrays of `{"name", "address"}`, names decoded from RFC 2047 in any charset), `"subject"`,
  * `"date"` (RFC 3339) and `"date_unix"`, `"message_id"`, `"in_reply_to"`, `"references"`,
- * `"text"` (UTF-8; derived from the HTML body when there is no text part, then
- * `"text_from_html": true`), `"html"`, `"attachments"`: `[{"index", "file_name", "content_type",
+ * `"text"` (UTF-8, every text part in order; derived from the HTML body when there is no text
+ * part, then `"text_from_html": true`), `"html"`, `"attachments"`: `[{"index", "file_name", "content_type",
  * "size", "content_id", "disposition", "is_message", "is_tnef"}]` (inline parts included, names
  * decoded from RFC 2231 and 2047), `"encrypted"`, `"signed"`, `"security"` (`"smime"`, `"pgp"`
  * or null), `"has_tnef"` (a `winmail.dat`, listed but not unpacked), `"unreadable"`}. Absent
- * values are null. Malformed mail still gives what could be read (never an error).
+ * values are null. Malformed mail still gives what could be read (never an error): a body whose
+ * boundaries are broken is still the body, text mislabelled as UTF-8 is read as Windows-1252.
+ * Attachments (text ones included) come out exactly as sent, decoded from base64 or
+ * quoted-printable only.
  * `options_json` (may be NULL): `{"text": true, "html": true}` (false leaves a body out).
  *
  * No account, no network, no om_init() needed. Any thread.

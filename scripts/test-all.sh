@@ -24,7 +24,7 @@ cargo clippy --all-targets --locked -- -D warnings
 step "cargo test (unit, C ABI from Rust, flows against oidc-provider, header freshness)"
 cargo test --locked -- --test-threads=4
 
-step "fuzzing: every parser of outside bytes, 20 s per target (scripts/fuzz.sh)"
+step "fuzzing: every parser of outside bytes, 17 s per target (scripts/fuzz.sh)"
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 bash scripts/fuzz.sh
 

@@ -5,7 +5,8 @@
 #
 #   - tests/windows/harness.c, 64-bit and 32-bit (when wine32 can be installed): ShellExecuteW
 #     system browser, browser_command (CreateProcessW), loopback listener on 127.0.0.1 and ::1,
-#     DPAPI token file at a non-ASCII path, access token, IMAPS fetch, send, bad input;
+#     DPAPI token file at a non-ASCII path, access token, IMAPS fetch, send, bad input,
+#     attachments with hostile names saved into a directory (tests/corpus/24-hostile-names.eml);
 #   - examples-c/omcli.c built with mingw (64-bit): authorize, check, fetch --dir.
 #
 # Prints "ok - ..." / "not ok - ..." lines and one final "N passed, M failed" line. Exit status
@@ -148,6 +149,7 @@ run_harness() { # run_harness ARCH WINE
   OMW_REVOCATION_URL=$SANDBOX_REVOCATION_URL OMW_CA_FILE=$(winpath "$SANDBOX_CA_FILE") \
   OMW_IMAPS_PORT=$imaps_port OMW_SUBMISSION_PORT=$submission_port \
   OMW_WORKDIR=$(winpath "$work/w-$a") OMW_SEEDED=$seeded \
+  OMW_MESSAGE_FILE=$(winpath "$repo/tests/corpus/24-hostile-names.eml") \
   OMW_BROWSER_JSON="[\"$(winpath "$repo/tests/windows/wine-browser.sh" | sed 's/\\/\\\\/g')\"]" \
     timeout 300 "$wine" "$work/$a/harness.exe" >"$log" 2>"$work/out/harness-$a.err" </dev/null
   rc=$?

@@ -227,7 +227,8 @@ async fn list_in(
         Vec::new()
     } else {
         // the reply is one line listing every UID that matches
-        s.get_mut().set_max_line(crate::imap::guard::MAX_SEARCH_LINE);
+        s.get_mut()
+            .set_max_line(crate::imap::guard::MAX_SEARCH_LINE);
         let found = s.uid_search(&command).await;
         s.get_mut().set_max_line(crate::imap::guard::MAX_LINE);
         found.map_err(map_err(host))?.into_iter().collect()

@@ -107,7 +107,10 @@ impl<S> Guard<S> {
             if self.line_len > self.max_line {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!("the server sent a line longer than {} KiB", self.max_line >> 10),
+                    format!(
+                        "the server sent a line longer than {} KiB",
+                        self.max_line >> 10
+                    ),
                 ));
             }
             if b == b'0' && self.tail.last() == Some(&b'{') {

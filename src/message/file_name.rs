@@ -69,17 +69,13 @@ pub fn safe(name: Option<&str>, fallback: &str) -> String {
         .chars()
         .map(|c| if forbidden(c) { '_' } else { c })
         .collect();
-    let mut s = cleaned
-        .trim_matches(|c: char| c == '.' || c.is_whitespace())
-        .to_string();
+    let trimmed = cleaned.trim_matches(|c: char| c == '.' || c.is_whitespace());
+    // shortened before the checks: cutting `CON` followed by 200 spaces leaves `CON`, and
+    // cutting 200 `?` followed by a letter leaves only `_`
+    let mut s = shorten(trimmed, MAX_CHARS, MAX_BYTES);
     if s.chars().all(|c| c == '_' || c == '.') {
-        s.clear();
-    }
-    if s.is_empty() {
         s = fallback.to_string();
     }
-    // shortened first: cutting `CON` followed by 200 spaces leaves `CON`
-    let s = shorten(&s, MAX_CHARS, MAX_BYTES);
     if reserved(&s) {
         // room for the `_`
         format!("_{}", shorten(&s, MAX_CHARS - 1, MAX_BYTES - 1))
@@ -195,6 +191,7 @@ mod tests {
         assert_eq!(safe(Some("lpt0.log"), "a"), "_lpt0.log");
         // a reserved name left by the shortening, and a reserved name with a long extension
         assert_eq!(safe(Some(&format!("NUL{}x", " ".repeat(200))), "a"), "_NUL");
+        assert_eq!(safe(Some(&format!("{}x", "?".repeat(200))), "a"), "a");
         let s = safe(Some(&format!("con.{}", "x".repeat(200))), "a");
         assert!(
             s.starts_with("_con.xxx") && s.chars().count() == super::MAX_CHARS,

@@ -66,7 +66,10 @@ pub struct Attachment {
 pub struct Parsed {
     #[serde(flatten)]
     pub envelope: Envelope,
-    /// The plain-text body in UTF-8 (derived from the HTML body when there is no text part).
+    /// The plain-text body in UTF-8: its text parts in order (text around inline images, a
+    /// mailing list's footer), derived from the HTML body when there is no text part. Text that
+    /// is not UTF-8 though it says it is (or names no charset mail-parser knows) is read as
+    /// Windows-1252.
     pub text: Option<String>,
     /// `text` was derived from the HTML body.
     pub text_from_html: bool,
@@ -389,6 +392,11 @@ pub(crate) fn attachment_of(raw: &[u8], index: u32, part: &MessagePart<'_>) -> A
 
 /// Parses `raw` (RFC 5322 bytes from any source). Never fails: malformed mail gives what could be
 /// read, and bytes that are no message at all give `unreadable` with every field empty.
+///
+/// Shaped beyond mail-parser's answer: attachments are the bytes as sent (`part_bytes`);
+/// bodies of a malformed message that mail-parser lists as attachments are bodies (`Strays`);
+/// raw 8-bit header lines and mislabelled text are read as Windows-1252 rather than as U+FFFD
+/// (`header_as_utf8`, `part_text`).
 pub fn parse(raw: &[u8], options: &ParseOptions) -> Parsed {
     let Some(message) = read(raw) else {
         return Parsed {

@@ -20,7 +20,14 @@
  *    Win32 calls inside), DPAPI-protected: the file has the DPAPI magic and does not contain the
  *    refresh token in clear; a second account reads it back and gets an access token;
  *  - om_fetch from Dovecot over IMAPS (trust: ca_certs_pem) and om_send over submission with
- *    STARTTLS.
+ *    STARTTLS;
+ *  - om_message_save_attachments of tests/corpus/24-hostile-names.eml into a directory with a
+ *    non-ASCII name: every file is inside it (FindFirstFileW lists them all, each "path" of the
+ *    answer opens), under the expected safe names (`../../x.exe` -> `_.._x.exe`, `CON` ->
+ *    `_CON`...), nothing written outside, an existing file kept and the new one `facture (2).pdf`.
+ *
+ * `harness.exe --message-only` runs the last check alone (needs OMW_WORKDIR and
+ * OMW_MESSAGE_FILE only: no sandbox).
  *
  * Environment (Windows paths where a path is meant):
  *   OMW_AUTHORIZE_URL OMW_TOKEN_URL OMW_REVOCATION_URL  sandbox endpoints
@@ -29,6 +36,7 @@
  *   OMW_WORKDIR        a directory the harness may write to
  *   OMW_BROWSER_JSON   browser_command as JSON array text (the CreateProcessW flow)
  *   OMW_SEEDED         number of messages seeded into alice's INBOX
+ *   OMW_MESSAGE_FILE   tests/corpus/24-hostile-names.eml
  */
 #define WIN32_LEAN_AND_MEAN
 #include <winsock2.h>
@@ -165,6 +173,136 @@ static int mem_contains(const char *hay, size_t n, const char *needle)
     return 0;
 }
 
+/* ---- attachments with hostile names -------------------------------------------------------- */
+
+static int exists_w(const char *utf8_path)
+{
+    wchar_t *w = wide(utf8_path);
+    DWORD a = GetFileAttributesW(w);
+    free(w);
+    return a != INVALID_FILE_ATTRIBUTES;
+}
+
+/* the files (not directories) directly in `dir`, counted with FindFirstFileW */
+static int count_files(const char *dir)
+{
+    char pattern[2048];
+    snprintf(pattern, sizeof pattern, "%s\\*", dir);
+    wchar_t *w = wide(pattern);
+    WIN32_FIND_DATAW fd;
+    HANDLE h = FindFirstFileW(w, &fd);
+    free(w);
+    if (h == INVALID_HANDLE_VALUE)
+        return -1;
+    int n = 0;
+    do {
+        if (!(fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY))
+            n++;
+    } while (FindNextFileW(h, &fd));
+    FindClose(h);
+    return n;
+}
+
+static void write_file_utf8(const char *path, const char *text)
+{
+    wchar_t *w = wide(path);
+    HANDLE h = CreateFileW(w, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+    free(w);
+    if (h != INVALID_HANDLE_VALUE) {
+        DWORD put = 0;
+        WriteFile(h, text, (DWORD)strlen(text), &put, NULL);
+        CloseHandle(h);
+    }
+}
+
+/* om_message_save_attachments of the hostile-names message (15 attachments) */
+static void hostile_attachment_names(const char *workdir)
+{
+    size_t len = 0;
+    char *eml = read_file_utf8(env("OMW_MESSAGE_FILE"), &len);
+    if (!check(eml != NULL && len > 0, "hostile names: the message file reads", "%s",
+               env("OMW_MESSAGE_FILE")))
+        return;
+    char dir[1024], path[2048];
+    snprintf(dir, sizeof dir, "%s\\pi\xc3\xa8" "ces jointes", workdir);
+    wchar_t *wdir = wide(dir);
+    CreateDirectoryW(wdir, NULL);
+    free(wdir);
+    /* an existing file: never replaced */
+    snprintf(path, sizeof path, "%s\\facture.pdf", dir);
+    write_file_utf8(path, "already here");
+
+    char *out = NULL;
+    expect(om_message_save_attachments((const uint8_t *)eml, len, dir, NULL, &out), OM_STATUS_OK,
+           "hostile names: om_message_save_attachments");
+    free(eml);
+    /* every "path" of the answer: directly in `dir`, and it opens */
+    int paths = 0, inside = 0, opened = 0;
+    size_t dlen = strlen(dir);
+    for (const char *p = out ? strstr(out, "\"path\"") : NULL; p; p = strstr(p + 1, "\"path\"")) {
+        char one[2048];
+        if (!json_str(p, "path", one, sizeof one))
+            continue;
+        paths++;
+        if (strncmp(one, dir, dlen) == 0 && one[dlen] == '\\' && !strpbrk(one + dlen + 1, "\\/:"))
+            inside++;
+        else
+            printf("# outside %s: %s\n", dir, one);
+        size_t n = 0;
+        char *data = read_file_utf8(one, &n);
+        if (data) {
+            opened++;
+            free(data);
+        } else {
+            printf("# does not open: %s\n", one);
+        }
+    }
+    check(paths == 15 && inside == 15 && opened == 15,
+          "hostile names: 15 files saved, each inside the directory and readable",
+          "%d paths, %d inside, %d opened; %s", paths, inside, opened, out ? out : "(NULL)");
+    om_string_free(out);
+    int files = count_files(dir);
+    check(files == 16, "hostile names: FindFirstFileW lists 16 files (15 + the one already there)",
+          "%d files", files);
+    static const char *const expected[] = {
+        "_.._x.exe", "_.._evil.bat", "_CON", "_nul.txt", "a_b.pdf", "bell_tab_nl_esc_.txt",
+        "rapport.pdf", "facture (2).pdf", "facture (3).pdf", "Photo.JPG", "photo (2).jpg",
+        "devis_fdp.exe", "attachment-14", "attachment-15",
+    };
+    int missing = 0;
+    for (size_t i = 0; i < sizeof expected / sizeof *expected; i++) {
+        snprintf(path, sizeof path, "%s\\%s", dir, expected[i]);
+        if (!exists_w(path)) {
+            printf("# missing: %s\n", expected[i]);
+            missing++;
+        }
+    }
+    check(missing == 0, "hostile names: the expected safe names", "%d missing", missing);
+    snprintf(path, sizeof path, "%s\\facture.pdf", dir);
+    size_t n = 0;
+    char *kept = read_file_utf8(path, &n);
+    check(kept && n == 12 && memcmp(kept, "already here", 12) == 0,
+          "hostile names: the existing facture.pdf is untouched", "%zu bytes", n);
+    free(kept);
+    /* the bytes, as sent (binary writes: no CRLF translation) */
+    snprintf(path, sizeof path, "%s\\photo (2).jpg", dir);
+    char *photo = read_file_utf8(path, &n);
+    check(photo && n == 8 && memcmp(photo, "\xff\xd8 lower", 8) == 0,
+          "hostile names: photo (2).jpg holds the second photo's bytes", "%zu bytes", n);
+    free(photo);
+    /* `../../x.exe` from the directory would be next to the work directory */
+    static const char *const outside[] = {"..\\x.exe", "..\\evil.bat", "x.exe", "evil.bat"};
+    int escaped = 0;
+    for (size_t i = 0; i < sizeof outside / sizeof *outside; i++) {
+        snprintf(path, sizeof path, "%s\\%s", workdir, outside[i]);
+        if (exists_w(path)) {
+            printf("# written outside: %s\n", path);
+            escaped++;
+        }
+    }
+    check(escaped == 0, "hostile names: nothing written outside the directory", "%d", escaped);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 
 static char g_base[16384]; /* the account JSON members shared by every account */
@@ -245,9 +383,14 @@ static int connect_v4(unsigned port)
     return ok;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
+    if (argc > 1 && strcmp(argv[1], "--message-only") == 0) {
+        hostile_attachment_names(env("OMW_WORKDIR"));
+        printf("%d passed, %d failed\n", g_passed, g_failed);
+        return g_failed ? 1 : 0;
+    }
     WSADATA wsa;
     WSAStartup(MAKEWORD(2, 2), &wsa);
     printf("# oauthmail %s, %d-bit, under %s\n", om_version(), (int)(sizeof(void *) * 8),
@@ -408,6 +551,9 @@ int main(void)
         om_string_free(out);
         om_account_free(acc);
     }
+
+    /* ---- 4. attachments with hostile names */
+    hostile_attachment_names(env("OMW_WORKDIR"));
 
     expect(om_shutdown(), OM_STATUS_OK, "om_shutdown");
     printf("%d passed, %d failed\n", g_passed, g_failed);
