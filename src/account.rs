@@ -69,6 +69,9 @@ impl Account {
                 crate::redact::register(id, slot, p);
             }
         }
+        if let Some(p) = config.proxy.for_mail().and_then(|p| p.password.as_ref()) {
+            crate::redact::register(id, "proxy_password", p);
+        }
         if let Some(sa) = &config.service_account {
             // the PEM's base64 body: the part that would show if a key ever reached a log
             let body: String = sa

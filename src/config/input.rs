@@ -160,6 +160,9 @@ pub struct ConfigInput {
     pub allow_insecure_transport: Option<bool>,
     pub token_retries: Option<u32>,
     pub max_message_mb: Option<u32>,
+    /// `"system"` (default), `"none"`, or `http://[user:password@]host:port` /
+    /// `socks5://[user:password@]host:port` for every connection.
+    pub proxy: Option<String>,
     pub options: Option<AccountOptions>,
     /// Microsoft Graph's base URL (default `https://graph.microsoft.com/v1.0`).
     pub graph_url: Option<String>,

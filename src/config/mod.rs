@@ -79,6 +79,8 @@ pub struct Config {
     pub token_retries: u32,
     /// Largest message fetched, in MiB (`max_message_mb`): the memory one message may take.
     pub max_message_mb: u32,
+    /// How connections reach the servers (shown with its password hidden).
+    pub proxy: crate::mail::proxy::Proxy,
     pub options: AccountOptions,
     /// Microsoft Graph, when a server's protocol is `graph`.
     pub graph: Option<GraphSettings>,

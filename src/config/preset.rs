@@ -322,6 +322,7 @@ pub fn apply(input: ConfigInput) -> Result<Config> {
         allow_insecure_transport: input.allow_insecure_transport.unwrap_or(false),
         token_retries: input.token_retries.unwrap_or(DEFAULT_TOKEN_RETRIES).min(10),
         max_message_mb: input.max_message_mb.unwrap_or(DEFAULT_MAX_MESSAGE_MB),
+        proxy: crate::mail::proxy::Proxy::parse(input.proxy.as_deref().unwrap_or(""))?,
         options: input.options.unwrap_or(super::AccountOptions {
             copy_to_self: false,
             skip_fetched: true,

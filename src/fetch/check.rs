@@ -119,13 +119,23 @@ async fn check_incoming(account: &Account, server: &Server) -> ServerReport {
         Err(e) => return failed(r, e),
     };
     let opened = if server.protocol == Protocol::Pop3 {
-        crate::pop3::open(server, tls, account.config.timeout)
-            .await
-            .map(|(_, i)| i)
+        crate::pop3::open_via(
+            server,
+            tls,
+            account.config.timeout,
+            account.config.proxy.for_mail(),
+        )
+        .await
+        .map(|(_, i)| i)
     } else {
-        crate::imap::session::open(server, tls, account.config.timeout)
-            .await
-            .map(|(_, i)| i)
+        crate::imap::session::open_via(
+            server,
+            tls,
+            account.config.timeout,
+            account.config.proxy.for_mail(),
+        )
+        .await
+        .map(|(_, i)| i)
     };
     match opened {
         Ok(info) => {

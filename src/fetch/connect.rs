@@ -102,7 +102,13 @@ pub async fn imap(account: &Account) -> Result<(ImapSession, ServerInfo)> {
     let user = login_user(account, server)?;
     let mut refreshed = false;
     loop {
-        let (client, info) = session::open(server, tls.clone(), account.config.timeout).await?;
+        let (client, info) = session::open_via(
+            server,
+            tls.clone(),
+            account.config.timeout,
+            account.config.proxy.for_mail(),
+        )
+        .await?;
         let (login, token) = credentials(account, server, &user).await?;
         let r = session::login(
             client,
@@ -125,7 +131,13 @@ pub async fn pop3(account: &Account) -> Result<(crate::pop3::Pop3Session, Server
     let user = login_user(account, server)?;
     let mut refreshed = false;
     loop {
-        let (client, info) = crate::pop3::open(server, tls.clone(), account.config.timeout).await?;
+        let (client, info) = crate::pop3::open_via(
+            server,
+            tls.clone(),
+            account.config.timeout,
+            account.config.proxy.for_mail(),
+        )
+        .await?;
         let (login, token) = credentials(account, server, &user).await?;
         let r = crate::pop3::login(
             client,

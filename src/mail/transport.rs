@@ -190,6 +190,19 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Timed<S> {
     }
 }
 
+/// Opens a TCP connection within `timeout`, through `proxy` when there is one.
+pub async fn connect_via(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+    proxy: Option<&super::proxy::ProxyServer>,
+) -> Result<TcpStream> {
+    match proxy {
+        Some(p) => super::proxy::tunnel(p, host, port, timeout).await,
+        None => connect(host, port, timeout).await,
+    }
+}
+
 /// Opens a TCP connection within `timeout`.
 pub async fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream> {
     let started = Instant::now();

@@ -33,7 +33,9 @@ pub struct TokenHttp {
 impl TokenHttp {
     pub fn new(config: &Config) -> crate::Result<TokenHttp> {
         let tls = crate::tls::client_config(config.ca_certs_pem.as_deref())?;
-        let client = reqwest::Client::builder()
+        let client = config
+            .proxy
+            .apply(reqwest::Client::builder())?
             .tls_backend_preconfigured((*tls).clone())
             .timeout(config.timeout)
             .connect_timeout(config.timeout)

@@ -119,8 +119,18 @@ pub async fn open(
     tls: Arc<rustls::ClientConfig>,
     timeout: Duration,
 ) -> Result<(Pop3Client, ServerInfo)> {
+    open_via(server, tls, timeout, None).await
+}
+
+/// [`open`] through a proxy.
+pub async fn open_via(
+    server: &Server,
+    tls: Arc<rustls::ClientConfig>,
+    timeout: Duration,
+    proxy: Option<&crate::mail::proxy::ProxyServer>,
+) -> Result<(Pop3Client, ServerInfo)> {
     let host = server.host.as_str();
-    let tcp = transport::connect(host, server.port, timeout).await?;
+    let tcp = transport::connect_via(host, server.port, timeout, proxy).await?;
     let stream = match server.security {
         Security::Tls => transport::tls(tcp, host, tls.clone(), timeout).await?,
         _ => Stream::Plain(tcp),

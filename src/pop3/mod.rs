@@ -6,4 +6,6 @@
 pub mod client;
 pub mod wire;
 
-pub use client::{login, open, Login, LoginError, Pop3Client, Pop3Session, Refused, ServerInfo};
+pub use client::{
+    login, open, open_via, Login, LoginError, Pop3Client, Pop3Session, Refused, ServerInfo,
+};

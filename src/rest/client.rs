@@ -92,7 +92,10 @@ impl<'a> Rest<'a> {
         let root = crate::config::parse_url(key, root)?;
         let tls = crate::tls::client_config(account.config.ca_certs_pem.as_deref())?;
         let timeout = account.config.timeout;
-        let http = reqwest::Client::builder()
+        let http = account
+            .config
+            .proxy
+            .apply(reqwest::Client::builder())?
             .tls_backend_preconfigured((*tls).clone())
             .connect_timeout(timeout)
             .read_timeout(timeout)

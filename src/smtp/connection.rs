@@ -371,10 +371,11 @@ pub async fn open(
     server: &Server,
     tls: Arc<rustls::ClientConfig>,
     timeout: Duration,
+    proxy: Option<&crate::mail::proxy::ProxyServer>,
 ) -> Result<SmtpConnection> {
     let host = server.host.as_str();
     let port = server.port;
-    let tcp = transport::connect(host, port, timeout).await?;
+    let tcp = transport::connect_via(host, port, timeout, proxy).await?;
     let probe = Arc::new(Mutex::new(Probe {
         record: Some(Vec::new()),
         ..Probe::default()

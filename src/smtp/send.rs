@@ -71,7 +71,13 @@ fn outgoing(account: &Account) -> Result<&Server> {
 pub async fn server_info(account: &Account) -> Result<ServerInfo> {
     let server = outgoing(account)?;
     let tls = crate::tls::client_config(account.config.ca_certs_pem.as_deref())?;
-    let c = connection::open(server, tls, account.config.timeout).await?;
+    let c = connection::open(
+        server,
+        tls,
+        account.config.timeout,
+        account.config.proxy.for_mail(),
+    )
+    .await?;
     let info = c.info.clone();
     c.quit().await;
     Ok(info)
@@ -85,7 +91,13 @@ pub async fn connect(account: &Account) -> Result<SmtpConnection> {
     let user = crate::fetch::connect::login_user(account, server)?;
     let mut refreshed = false;
     for _ in 0..2 {
-        let mut c = connection::open(server, tls.clone(), account.config.timeout).await?;
+        let mut c = connection::open(
+            server,
+            tls.clone(),
+            account.config.timeout,
+            account.config.proxy.for_mail(),
+        )
+        .await?;
         let (login, token) = match server.auth {
             ServerAuth::Oauth2 => {
                 let (token, _) = account.access_token().await?;

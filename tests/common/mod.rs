@@ -7,6 +7,7 @@ pub mod capi;
 pub mod gmail;
 pub mod graph;
 pub mod mail;
+pub mod proxy;
 pub mod sink;
 
 use serde_json::{json, Value};
