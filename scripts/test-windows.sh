@@ -7,7 +7,8 @@
 #     system browser, browser_command (CreateProcessW), loopback listener on 127.0.0.1 and ::1,
 #     DPAPI token file at a non-ASCII path, access token, IMAPS fetch, send, bad input,
 #     attachments with hostile names saved into a directory (tests/corpus/24-hostile-names.eml);
-#   - examples-c/omcli.c built with mingw (64-bit): authorize, check, fetch --dir.
+#   - examples-c/omcli.c built with mingw (64-bit): authorize, check, fetch --dir; check with
+#     "proxy": "system" through Windows' Internet settings (a real tinyproxy) and its bypass list.
 #
 # Prints "ok - ..." / "not ok - ..." lines and one final "N passed, M failed" line. Exit status
 # 0 when nothing failed, 1 when a check failed, 3 when the environment is missing something.
@@ -237,6 +238,43 @@ n_eml=$(find "$work/omcli/eml" -type f | wc -l)
 expect_omcli fetch "fetch --all --dir: $seeded messages written" 0 "^INBOX: $seeded "
 [ "$n_eml" = "$seeded" ] && ok "omcli fetch: $n_eml .eml files in the directory" ||
   not_ok "omcli fetch: $n_eml files in the directory, expected $seeded"
+
+# --- "proxy": "system": the Internet settings of Windows (HKCU), through a real tinyproxy ---------
+echo "== omcli.exe with \"proxy\": \"system\" (Windows' Internet settings -> tinyproxy)"
+tp=$work/tinyproxy
+rm -rf "$tp" && mkdir -p "$tp" && chmod 777 "$tp"
+tp_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf 'User nobody\nGroup nogroup\nPort %s\nListen 127.0.0.1\nAllow 127.0.0.1\nLogLevel Connect\nLogFile "%s"\nPidFile "%s"\n' \
+  "$tp_port" "$tp/tp.log" "$tp/tp.pid" >"$tp/tp.conf"
+tinyproxy -d -c "$tp/tp.conf" >/dev/null 2>&1 &
+tp_pid=$!
+for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$tp_port) 2>/dev/null && break; sleep 0.1; done
+isk='HKCU\Software\Microsoft\Windows\CurrentVersion\Internet Settings'
+wreg() { "$WINE64" reg "$@" >/dev/null 2>&1; }
+wreg add "$isk" /v ProxyEnable /t REG_DWORD /d 1 /f
+wreg add "$isk" /v ProxyServer /t REG_SZ /d "127.0.0.1:$tp_port" /f
+wreg add "$isk" /v ProxyOverride /t REG_SZ /d "" /f
+python3 - "$omcfg" "$work/omcli/system.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["proxy"] = "system"
+json.dump(c, open(sys.argv[2], "w"), indent=2)
+PY
+cp "$work/omcli/account.tokens.json" "$work/omcli/system.tokens.json"
+omcli sysproxy check "$(winpath "$work/omcli/system.json")"
+expect_omcli sysproxy "check through the system proxy" 0 "incoming imap 127\.0\.0\.1:$imaps_port .*OK"
+grep -q "CONNECT 127.0.0.1:$imaps_port " "$tp/tp.log" &&
+  ok "the IMAPS connection went through the Internet settings' proxy (tinyproxy saw CONNECT 127.0.0.1:$imaps_port)" ||
+  { not_ok "no CONNECT to the IMAPS port in tinyproxy's log"; sed 's/^/#   /' "$tp/tp.log" | tail -8; }
+# the bypass list sends the server direct
+: >"$tp/tp.log"
+wreg add "$isk" /v ProxyOverride /t REG_SZ /d "<local>;127.0.0.*" /f
+omcli sysbypass check "$(winpath "$work/omcli/system.json")"
+expect_omcli sysbypass "check with the server in the bypass list" 0 "incoming imap 127\.0\.0\.1:$imaps_port .*OK"
+grep -q "CONNECT 127.0.0.1:$imaps_port " "$tp/tp.log" &&
+  not_ok "the bypass list was not honoured (CONNECT to the IMAPS port)" ||
+  ok "a server in ProxyOverride is reached direct"
+wreg add "$isk" /v ProxyEnable /t REG_DWORD /d 0 /f
+kill "$tp_pid" 2>/dev/null; wait "$tp_pid" 2>/dev/null
 
 echo "# browser log: $work/browser.log; outputs: $work/out"
 echo "# total $(($(date +%s) - started)) s"

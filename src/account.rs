@@ -69,7 +69,7 @@ impl Account {
                 crate::redact::register(id, slot, p);
             }
         }
-        if let Some(p) = config.proxy.for_mail().and_then(|p| p.password.as_ref()) {
+        if let Some(p) = config.proxy.configured().and_then(|p| p.password.as_ref()) {
             crate::redact::register(id, "proxy_password", p);
         }
         if let Some(sa) = &config.service_account {

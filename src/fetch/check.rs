@@ -123,7 +123,7 @@ async fn check_incoming(account: &Account, server: &Server) -> ServerReport {
             server,
             tls,
             account.config.timeout,
-            account.config.proxy.for_mail(),
+            account.config.proxy.for_mail(&server.host).as_ref(),
         )
         .await
         .map(|(_, i)| i)
@@ -132,7 +132,7 @@ async fn check_incoming(account: &Account, server: &Server) -> ServerReport {
             server,
             tls,
             account.config.timeout,
-            account.config.proxy.for_mail(),
+            account.config.proxy.for_mail(&server.host).as_ref(),
         )
         .await
         .map(|(_, i)| i)

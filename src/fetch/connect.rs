@@ -106,7 +106,7 @@ pub async fn imap(account: &Account) -> Result<(ImapSession, ServerInfo)> {
             server,
             tls.clone(),
             account.config.timeout,
-            account.config.proxy.for_mail(),
+            account.config.proxy.for_mail(&server.host).as_ref(),
         )
         .await?;
         let (login, token) = credentials(account, server, &user).await?;
@@ -135,7 +135,7 @@ pub async fn pop3(account: &Account) -> Result<(crate::pop3::Pop3Session, Server
             server,
             tls.clone(),
             account.config.timeout,
-            account.config.proxy.for_mail(),
+            account.config.proxy.for_mail(&server.host).as_ref(),
         )
         .await?;
         let (login, token) = credentials(account, server, &user).await?;

@@ -4,4 +4,5 @@
 pub mod login;
 pub mod proxy;
 pub mod sasl;
+pub mod system_proxy;
 pub mod transport;

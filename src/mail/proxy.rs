@@ -34,8 +34,9 @@ pub struct ProxyServer {
 /// The `proxy` setting.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub enum Proxy {
-    /// HTTPS requests follow the operating system's proxy settings (Windows: the per-user
-    /// Internet settings; elsewhere `HTTPS_PROXY`…); mail connections go direct.
+    /// The operating system's proxy settings (Windows: the per-user Internet settings, for
+    /// HTTPS requests and mail connections alike; elsewhere HTTPS requests follow
+    /// `HTTPS_PROXY`… and mail connections go direct).
     #[default]
     System,
     /// Everything direct.
@@ -96,11 +97,21 @@ impl Proxy {
         }))
     }
 
-    /// The proxy mail connections go through (none for `system` and `none`).
-    pub fn for_mail(&self) -> Option<&ProxyServer> {
+    /// The proxy given in the setting (none for `system` and `none`).
+    pub fn configured(&self) -> Option<&ProxyServer> {
         match self {
             Proxy::Server(p) => Some(p),
             _ => None,
+        }
+    }
+
+    /// The proxy a mail connection to `host` goes through: the one given, or for `system` the
+    /// operating system's ([`super::system_proxy`]: Windows' Internet settings and bypass list).
+    pub fn for_mail(&self, host: &str) -> Option<ProxyServer> {
+        match self {
+            Proxy::Server(p) => Some(p.clone()),
+            Proxy::System => super::system_proxy::for_target(host),
+            Proxy::Direct => None,
         }
     }
 
@@ -404,7 +415,7 @@ mod tests {
         assert_eq!(p.to_string(), "http://jean@corp:***@proxy.corp:3128");
         assert!(!format!("{p:?}").contains("cret"));
         let p = Proxy::parse("socks5://[::1]:1080").unwrap();
-        assert_eq!(p.for_mail().unwrap().address(), "[::1]:1080");
+        assert_eq!(p.configured().unwrap().address(), "[::1]:1080");
         for bad in [
             "ftp://p:21",
             "http://proxy.corp",

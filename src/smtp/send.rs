@@ -75,7 +75,7 @@ pub async fn server_info(account: &Account) -> Result<ServerInfo> {
         server,
         tls,
         account.config.timeout,
-        account.config.proxy.for_mail(),
+        account.config.proxy.for_mail(&server.host).as_ref(),
     )
     .await?;
     let info = c.info.clone();
@@ -95,7 +95,7 @@ pub async fn connect(account: &Account) -> Result<SmtpConnection> {
             server,
             tls.clone(),
             account.config.timeout,
-            account.config.proxy.for_mail(),
+            account.config.proxy.for_mail(&server.host).as_ref(),
         )
         .await?;
         let (login, token) = match server.auth {
