@@ -2,7 +2,11 @@
 
   Two layers:
   1. The C API, one declaration per exported function, cdecl, with the exact C types
-     (om_* names kept so that the header's documentation applies word for word).
+     (om_* names kept so that the header's documentation applies word for word). The library
+     is loaded on first use (LoadLibrary / GetProcAddress on Windows, dlopen through the RTL's
+     dynlibs unit under Free Pascal), not linked: a program starts without it, and the first
+     call that needs it raises EOAuthMailLibrary naming the file, the bitness and the places
+     searched.
   2. An idiomatic layer: TOAuthMail (library init, versions, log; message bytes parsed,
      attachments read and saved), TOAuthMailAccount (an account object; every call raises
      EOAuthMail on failure), IOAuthMailTokenStore (the host's database as the shared home of a
@@ -11,8 +15,11 @@
      conversion, every library-owned string freed with om_string_free (and buffer with
      om_buffer_free) in a finally block.
 
-  Compiles with Delphi 2009+ (Windows 32/64-bit: oauthmail.dll) and Free Pascal 3.2+ in
-  Delphi mode (Linux: liboauthmail.so, Windows: oauthmail.dll, macOS: liboauthmail.dylib).
+  Compiles with Delphi 2009+ (Windows 32/64-bit: oauthmail.dll) and Free Pascal 3.2+
+  (Linux: liboauthmail.so, Windows: oauthmail.dll, macOS: liboauthmail.dylib). The unit sets
+  its own mode; programs may be in Delphi mode or plain Free Pascal (mode objfpc, $H+): event
+  handlers and IOAuthMailTokenStore methods take OMString (= UnicodeString) parameters, which
+  is `string` in Delphi mode and must be written OMString (or UnicodeString) in objfpc mode.
   Free Pascal on Unix: put `cthreads` (and `cwstring` for console output of non-ASCII text)
   first in the program's uses clause — the library calls back from its own threads (log
   callback) and the calls may be made from several threads. }
@@ -30,13 +37,15 @@ uses
   SysUtils;
 
 const
+  { The library's file name, loaded on first use: next to the program first (Windows: next to
+    the module holding this unit), then through the system's search. }
 {$IFDEF MSWINDOWS}
   OAuthMailLib = 'oauthmail.dll';
 {$ELSE}
   {$IFDEF DARWIN}
   OAuthMailLib = 'liboauthmail.dylib';
   {$ELSE}
-  OAuthMailLib = 'oauthmail'; // FPC links -loauthmail: liboauthmail.so
+  OAuthMailLib = 'liboauthmail.so';
   {$ENDIF}
 {$ENDIF}
 
@@ -93,6 +102,15 @@ const
   OM_STATUS_PANIC = 99;
 
 type
+  { The unit's string type (UnicodeString, whatever the program's mode): the parameters of
+    the event handlers and of IOAuthMailTokenStore. In a Delphi-mode program it is `string`;
+    in a mode objfpc, $H+ program (string = AnsiString) write OMString there. }
+{$IFDEF FPC}
+  OMString = UnicodeString;
+{$ELSE}
+  OMString = string;
+{$ENDIF}
+
 {$IF NOT DECLARED(PUTF8Char)}
   PUTF8Char = PAnsiChar; // Delphi before 2009
 {$IFEND}
@@ -135,77 +153,80 @@ type
     out_tokens_json: PPUTF8Char): Int32; cdecl;
   om_tokens_unlock_cb = function(user_data: Pointer; tokens_json: PUTF8Char): Int32; cdecl;
 
-{ ---- layer 1: the C API ---- }
+{ ---- layer 1: the C API ----
+  Each om_* below calls the library's function of the same name. The library is loaded, and
+  every function resolved, by the first of them called (or TOAuthMail.LoadLibrary); a missing
+  library or function raises EOAuthMailLibrary there. }
 
-function om_account_new(config_json: PUTF8Char; out_account: PPom_account): om_status; cdecl; external OAuthMailLib;
-function om_account_free(account: Pom_account): om_status; cdecl; external OAuthMailLib;
-function om_account_config_json(account: Pom_account; out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
-function om_account_check(account: Pom_account; out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
-function om_account_cancel(account: Pom_account): om_status; cdecl; external OAuthMailLib;
+function om_account_new(config_json: PUTF8Char; out_account: PPom_account): om_status; cdecl;
+function om_account_free(account: Pom_account): om_status; cdecl;
+function om_account_config_json(account: Pom_account; out_json: PPUTF8Char): om_status; cdecl;
+function om_account_check(account: Pom_account; out_json: PPUTF8Char): om_status; cdecl;
+function om_account_cancel(account: Pom_account): om_status; cdecl;
 function om_account_set_token_callback(account: Pom_account; callback: om_token_cb;
-  user_data: Pointer; free_user_data: om_free_cb): om_status; cdecl; external OAuthMailLib;
+  user_data: Pointer; free_user_data: om_free_cb): om_status; cdecl;
 function om_authorize_start(account: Pom_account; options_json: PUTF8Char;
-  out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
-function om_authorize_wait(account: Pom_account; timeout_ms: UInt32): om_status; cdecl; external OAuthMailLib;
+  out_json: PPUTF8Char): om_status; cdecl;
+function om_authorize_wait(account: Pom_account; timeout_ms: UInt32): om_status; cdecl;
 function om_authorize_complete(account: Pom_account; redirect_url: PUTF8Char;
-  timeout_ms: UInt32): om_status; cdecl; external OAuthMailLib;
-function om_authorize_cancel(account: Pom_account): om_status; cdecl; external OAuthMailLib;
-function om_device_start(account: Pom_account; timeout_ms: UInt32; out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
+  timeout_ms: UInt32): om_status; cdecl;
+function om_authorize_cancel(account: Pom_account): om_status; cdecl;
+function om_device_start(account: Pom_account; timeout_ms: UInt32; out_json: PPUTF8Char): om_status; cdecl;
 function om_fetch(account: Pom_account; options_json: PUTF8Char; callback: om_message_cb;
-  user_data: Pointer; out_summary_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
-function om_folders_list(account: Pom_account; timeout_ms: UInt32; out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
-function om_sync_state_export(account: Pom_account; out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
-function om_sync_state_import(account: Pom_account; state_json: PUTF8Char): om_status; cdecl; external OAuthMailLib;
+  user_data: Pointer; out_summary_json: PPUTF8Char): om_status; cdecl;
+function om_folders_list(account: Pom_account; timeout_ms: UInt32; out_json: PPUTF8Char): om_status; cdecl;
+function om_sync_state_export(account: Pom_account; out_json: PPUTF8Char): om_status; cdecl;
+function om_sync_state_import(account: Pom_account; state_json: PUTF8Char): om_status; cdecl;
 function om_fetch_to_directory(account: Pom_account; options_json: PUTF8Char; directory: PUTF8Char;
-  out_summary_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
-function om_servers_check(account: Pom_account; timeout_ms: UInt32; out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
-function om_last_error_message: PUTF8Char; cdecl; external OAuthMailLib;
-function om_last_error_detail: PUTF8Char; cdecl; external OAuthMailLib;
-function om_last_error_hint: PUTF8Char; cdecl; external OAuthMailLib;
-function om_last_error_status: om_status; cdecl; external OAuthMailLib;
-function om_init: om_status; cdecl; external OAuthMailLib;
-function om_shutdown: om_status; cdecl; external OAuthMailLib;
-function om_version: PUTF8Char; cdecl; external OAuthMailLib;
-function om_version_number: UInt32; cdecl; external OAuthMailLib;
-procedure om_string_free(s: PUTF8Char); cdecl; external OAuthMailLib;
+  out_summary_json: PPUTF8Char): om_status; cdecl;
+function om_servers_check(account: Pom_account; timeout_ms: UInt32; out_json: PPUTF8Char): om_status; cdecl;
+function om_last_error_message: PUTF8Char; cdecl;
+function om_last_error_detail: PUTF8Char; cdecl;
+function om_last_error_hint: PUTF8Char; cdecl;
+function om_last_error_status: om_status; cdecl;
+function om_init: om_status; cdecl;
+function om_shutdown: om_status; cdecl;
+function om_version: PUTF8Char; cdecl;
+function om_version_number: UInt32; cdecl;
+procedure om_string_free(s: PUTF8Char); cdecl;
 function om_log_set_callback(callback: om_log_cb; max_level: Int32; user_data: Pointer;
-  free_user_data: om_free_cb): om_status; cdecl; external OAuthMailLib;
-function om_log_write(level: Int32; msg: PUTF8Char): om_status; cdecl; external OAuthMailLib;
+  free_user_data: om_free_cb): om_status; cdecl;
+function om_log_write(level: Int32; msg: PUTF8Char): om_status; cdecl;
 function om_send(account: Pom_account; message_json: PUTF8Char; options_json: PUTF8Char;
-  out_result_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
+  out_result_json: PPUTF8Char): om_status; cdecl;
 function om_send_raw(account: Pom_account; data: PByte; len: NativeUInt; options_json: PUTF8Char;
-  out_result_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
+  out_result_json: PPUTF8Char): om_status; cdecl;
 function om_send_batch(account: Pom_account; messages_json: PUTF8Char; options_json: PUTF8Char;
-  out_results_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
-function om_status_name(status: om_status): PUTF8Char; cdecl; external OAuthMailLib;
-function om_status_description(status: om_status): PUTF8Char; cdecl; external OAuthMailLib;
+  out_results_json: PPUTF8Char): om_status; cdecl;
+function om_status_name(status: om_status): PUTF8Char; cdecl;
+function om_status_description(status: om_status): PUTF8Char; cdecl;
 function om_account_set_token_store(account: Pom_account; lock: om_tokens_lock_cb;
-  unlock: om_tokens_unlock_cb; user_data: Pointer; free_user_data: om_free_cb): om_status; cdecl; external OAuthMailLib;
+  unlock: om_tokens_unlock_cb; user_data: Pointer; free_user_data: om_free_cb): om_status; cdecl;
 function om_get_access_token(account: Pom_account; timeout_ms: UInt32; out_token: PPUTF8Char;
-  out_expires_at: PInt64): om_status; cdecl; external OAuthMailLib;
-function om_tokens_export(account: Pom_account; out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
-function om_tokens_import(account: Pom_account; tokens_json: PUTF8Char): om_status; cdecl; external OAuthMailLib;
-function om_tokens_revoke(account: Pom_account; timeout_ms: UInt32): om_status; cdecl; external OAuthMailLib;
+  out_expires_at: PInt64): om_status; cdecl;
+function om_tokens_export(account: Pom_account; out_json: PPUTF8Char): om_status; cdecl;
+function om_tokens_import(account: Pom_account; tokens_json: PUTF8Char): om_status; cdecl;
+function om_tokens_revoke(account: Pom_account; timeout_ms: UInt32): om_status; cdecl;
 { parsing message bytes (no account, no network, no om_init needed) }
 function om_message_parse(data: PByte; len: NativeUInt; options_json: PUTF8Char;
-  out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
+  out_json: PPUTF8Char): om_status; cdecl;
 function om_message_attachment(data: PByte; len: NativeUInt; index: UInt32; out_data: PPOMByte;
-  out_len: POMSize): om_status; cdecl; external OAuthMailLib;
-procedure om_buffer_free(data: PByte); cdecl; external OAuthMailLib;
+  out_len: POMSize): om_status; cdecl;
+procedure om_buffer_free(data: PByte); cdecl;
 function om_message_save_attachments(data: PByte; len: NativeUInt; directory: PUTF8Char;
-  options_json: PUTF8Char; out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
+  options_json: PUTF8Char; out_json: PPUTF8Char): om_status; cdecl;
 { browsing and acting on a mailbox }
 function om_messages_list(account: Pom_account; options_json: PUTF8Char;
-  out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
+  out_json: PPUTF8Char): om_status; cdecl;
 function om_messages_fetch(account: Pom_account; selection_json: PUTF8Char; callback: om_message_cb;
-  user_data: Pointer; out_count: PCardinal): om_status; cdecl; external OAuthMailLib;
-function om_messages_set_flags(account: Pom_account; options_json: PUTF8Char): om_status; cdecl; external OAuthMailLib;
-function om_messages_move(account: Pom_account; options_json: PUTF8Char): om_status; cdecl; external OAuthMailLib;
-function om_messages_copy(account: Pom_account; options_json: PUTF8Char): om_status; cdecl; external OAuthMailLib;
-function om_messages_delete(account: Pom_account; options_json: PUTF8Char): om_status; cdecl; external OAuthMailLib;
-function om_folder_create(account: Pom_account; name: PUTF8Char; timeout_ms: UInt32): om_status; cdecl; external OAuthMailLib;
+  user_data: Pointer; out_count: PCardinal): om_status; cdecl;
+function om_messages_set_flags(account: Pom_account; options_json: PUTF8Char): om_status; cdecl;
+function om_messages_move(account: Pom_account; options_json: PUTF8Char): om_status; cdecl;
+function om_messages_copy(account: Pom_account; options_json: PUTF8Char): om_status; cdecl;
+function om_messages_delete(account: Pom_account; options_json: PUTF8Char): om_status; cdecl;
+function om_folder_create(account: Pom_account; name: PUTF8Char; timeout_ms: UInt32): om_status; cdecl;
 function om_wait_for_mail(account: Pom_account; options_json: PUTF8Char; timeout_ms: UInt32;
-  out_json: PPUTF8Char): om_status; cdecl; external OAuthMailLib;
+  out_json: PPUTF8Char): om_status; cdecl;
 
 { ---- layer 2: the Pascal API ---- }
 
@@ -239,6 +260,26 @@ type
       Exception.Message is an AnsiString, so it holds the UTF-8 bytes (code page CP_UTF8)
       and Text is the lossless copy, whatever DefaultSystemCodePage (ASCII under LANG=C). }
     property Text: string read FText;
+  end;
+
+  { Raised by the first call that needs the library when it cannot be loaded: missing, of the
+    other bitness, or too old (a function missing). Not an EOAuthMail: there is no status, the
+    library never ran. The message names the file, the program's bitness and the places
+    searched, in order. }
+  EOAuthMailLibrary = class(Exception)
+  private
+    FLibraryName: string;
+    FBits: Integer;
+    FSearched: string;
+    FReason: string;
+    FText: string;
+  public
+    constructor CreateLoad(const ALibraryName, ASearched, AReason: string);
+    property LibraryName: string read FLibraryName; // 'oauthmail.dll', 'liboauthmail.so'...
+    property Bits: Integer read FBits;              // 32 or 64: the library must be the same
+    property Searched: string read FSearched;       // where it was looked for, in order
+    property Reason: string read FReason;           // the system's own error text
+    property Text: string read FText;               // the message, as EOAuthMail.Text
   end;
 
   TFetchAction = (faContinue, faStop, faError); // OM_FETCH_CONTINUE / _STOP / _ERROR
@@ -409,11 +450,14 @@ type
 
   { Runs on the thread of the account call that saw the change (AccessToken,
     WaitAuthorization, ...), inside it. An exception raised here is re-raised by that call. }
-  TOAuthMailTokensEvent = procedure(Sender: TOAuthMailAccount; const TokensJson: string) of object;
+  TOAuthMailTokensEvent = procedure(Sender: TOAuthMailAccount; const TokensJson: OMString) of object;
 
   { Log sink. May run on ANY thread, library threads included: keep it short, thread-safe,
-    and never call blocking oauthmail functions from it. Exceptions are swallowed. }
-  TOAuthMailLogProc = procedure(Level: Integer; const Msg: string);
+    and never call blocking oauthmail functions from it. Exceptions are swallowed.
+    TOAuthMailLogProc: a plain procedure (TOAuthMail.SetLogProc); TOAuthMailLogEvent: a
+    method (TOAuthMail.SetLogEvent). }
+  TOAuthMailLogProc = procedure(Level: Integer; const Msg: OMString);
+  TOAuthMailLogEvent = procedure(Level: Integer; const Msg: OMString) of object;
 
   { The host's own storage of a mailbox's tokens — typically one row of its database — shared
     by every process and workstation using the mailbox: TOAuthMailAccount.SetTokenStore.
@@ -428,14 +472,25 @@ type
       stored yet. Return False when the lock was not taken in time (the account call raises
       EOAuthMail with OM_STATUS_TOKENS_LOCKED). Raise when the storage fails (the call raises
       EOAuthMail with OM_STATUS_IO_ERROR, your message appended). Unlock follows only True. }
-    function TryLock(TimeoutMs: Cardinal; out StoredTokensJson: string): Boolean;
+    function TryLock(TimeoutMs: Cardinal; out StoredTokensJson: OMString): Boolean;
     { Save NewTokensJson when it is not '' (it replaces the stored set: it is newer), then
       release the lock (Commit). Release it even when the save fails, then raise. }
-    procedure Unlock(const NewTokensJson: string);
+    procedure Unlock(const NewTokensJson: OMString);
   end;
 
   TOAuthMail = class
   public
+    { Loads the library now instead of at the first call: FileName when given (a path: only
+      there), else OAuthMailLib next to the program (Windows: next to the module holding this
+      unit), then through the system's search (Windows: the DLL search order, PATH last; Unix:
+      LD_LIBRARY_PATH, the run path, the loader's cache, /lib, /usr/lib). Raises
+      EOAuthMailLibrary when it cannot, and nothing is kept: a later call tries again. Once
+      loaded, the library stays for the process (later calls do nothing). }
+    class procedure LoadLibrary(const FileName: string = '');
+    class function LibraryLoaded: Boolean;
+    { The file loaded ('' before): a full path, or OAuthMailLib when the system found it. }
+    class function LibraryFileName: string;
+
     class procedure Init;     // om_init (reference-counted); raises on failure
     class procedure Shutdown; // om_shutdown; raises on failure (e.g. more calls than Init)
     class function Version: string;
@@ -445,6 +500,10 @@ type
     { nil removes the log callback. When this returns, the previous Proc is not running on any
       thread and will not be called again. }
     class procedure SetLogProc(Proc: TOAuthMailLogProc; MaxLevel: Integer = OM_LOG_INFO);
+    { The same with a method (an object's handler, e.g. a form's); nil removes the log callback.
+      One log callback at a time: SetLogEvent replaces a SetLogProc and the other way round.
+      The object must outlive the handler: remove it (nil) before freeing the object. }
+    class procedure SetLogEvent(Handler: TOAuthMailLogEvent; MaxLevel: Integer = OM_LOG_INFO);
     { Log sinks the library holds (0 or 1; each is released by the library's free function). }
     class function LogSinksAlive: Integer;
     class procedure LogWrite(Level: Integer; const Msg: string);
@@ -475,6 +534,7 @@ type
     procedure SetOnTokensChanged(const Value: TOAuthMailTokensEvent);
     procedure Check0(Status: om_status; const Context: string);
     class procedure RaiseDeferred;
+    class procedure DropDeferred;
     function TakeString(Status: om_status; var P: PUTF8Char; const Context: string): string;
   public
     { Raises EOAuthMail (OM_STATUS_INVALID_CONFIG names the key) on a bad configuration. }
@@ -507,9 +567,11 @@ type
     function AccessToken(TimeoutMs: Cardinal = 0): string; overload;
     function AccessToken(out ExpiresAt: Int64; TimeoutMs: Cardinal = 0): string; overload;
     function ExportTokens: string;
-    { False (nothing changed) when the tokens given are older than the ones held
-      (OM_STATUS_STALE_TOKENS); other failures raise. }
-    function ImportTokens(const TokensJson: string): Boolean;
+    { Raises EOAuthMail on failure like every other call: OM_STATUS_STALE_TOKENS (nothing
+      changed) when the tokens given are older than the ones held. }
+    procedure ImportTokens(const TokensJson: string);
+    { The same, but False instead of raising for OM_STATUS_STALE_TOKENS (other failures raise). }
+    function TryImportTokens(const TokensJson: string): Boolean;
     procedure RevokeTokens(TimeoutMs: Cardinal = 0);
     { Makes Store (your database) the place where this mailbox's tokens are shared with other
       processes and workstations (om_account_set_token_store); nil removes it. Do not also save
@@ -584,6 +646,639 @@ function OMJsonString(const S: string): string;
 function OMJsonGetString(const Json, Key: string): string;
 
 implementation
+
+uses
+{$IFDEF MSWINDOWS}
+  Windows,
+{$ELSE}
+  {$IFDEF FPC}
+  dynlibs,
+  {$ENDIF}
+{$ENDIF}
+  SyncObjs;
+
+{ ---- the library, loaded on first use ---- }
+
+const
+  OMP_account_new = 0;
+  OMP_account_free = 1;
+  OMP_account_config_json = 2;
+  OMP_account_check = 3;
+  OMP_account_cancel = 4;
+  OMP_account_set_token_callback = 5;
+  OMP_authorize_start = 6;
+  OMP_authorize_wait = 7;
+  OMP_authorize_complete = 8;
+  OMP_authorize_cancel = 9;
+  OMP_device_start = 10;
+  OMP_fetch = 11;
+  OMP_folders_list = 12;
+  OMP_sync_state_export = 13;
+  OMP_sync_state_import = 14;
+  OMP_fetch_to_directory = 15;
+  OMP_servers_check = 16;
+  OMP_last_error_message = 17;
+  OMP_last_error_detail = 18;
+  OMP_last_error_hint = 19;
+  OMP_last_error_status = 20;
+  OMP_init = 21;
+  OMP_shutdown = 22;
+  OMP_version = 23;
+  OMP_version_number = 24;
+  OMP_string_free = 25;
+  OMP_log_set_callback = 26;
+  OMP_log_write = 27;
+  OMP_send = 28;
+  OMP_send_raw = 29;
+  OMP_send_batch = 30;
+  OMP_status_name = 31;
+  OMP_status_description = 32;
+  OMP_account_set_token_store = 33;
+  OMP_get_access_token = 34;
+  OMP_tokens_export = 35;
+  OMP_tokens_import = 36;
+  OMP_tokens_revoke = 37;
+  OMP_message_parse = 38;
+  OMP_message_attachment = 39;
+  OMP_buffer_free = 40;
+  OMP_message_save_attachments = 41;
+  OMP_messages_list = 42;
+  OMP_messages_fetch = 43;
+  OMP_messages_set_flags = 44;
+  OMP_messages_move = 45;
+  OMP_messages_copy = 46;
+  OMP_messages_delete = 47;
+  OMP_folder_create = 48;
+  OMP_wait_for_mail = 49;
+  OMProcCount = 50;
+  OMProcNames: array[0..OMProcCount - 1] of PAnsiChar = (
+    'om_account_new',
+    'om_account_free',
+    'om_account_config_json',
+    'om_account_check',
+    'om_account_cancel',
+    'om_account_set_token_callback',
+    'om_authorize_start',
+    'om_authorize_wait',
+    'om_authorize_complete',
+    'om_authorize_cancel',
+    'om_device_start',
+    'om_fetch',
+    'om_folders_list',
+    'om_sync_state_export',
+    'om_sync_state_import',
+    'om_fetch_to_directory',
+    'om_servers_check',
+    'om_last_error_message',
+    'om_last_error_detail',
+    'om_last_error_hint',
+    'om_last_error_status',
+    'om_init',
+    'om_shutdown',
+    'om_version',
+    'om_version_number',
+    'om_string_free',
+    'om_log_set_callback',
+    'om_log_write',
+    'om_send',
+    'om_send_raw',
+    'om_send_batch',
+    'om_status_name',
+    'om_status_description',
+    'om_account_set_token_store',
+    'om_get_access_token',
+    'om_tokens_export',
+    'om_tokens_import',
+    'om_tokens_revoke',
+    'om_message_parse',
+    'om_message_attachment',
+    'om_buffer_free',
+    'om_message_save_attachments',
+    'om_messages_list',
+    'om_messages_fetch',
+    'om_messages_set_flags',
+    'om_messages_move',
+    'om_messages_copy',
+    'om_messages_delete',
+    'om_folder_create',
+    'om_wait_for_mail');
+
+
+type
+{$IF DEFINED(MSWINDOWS) OR NOT DEFINED(FPC)}
+  TOMLibHandle = HMODULE;
+{$ELSE}
+  TOMLibHandle = TLibHandle;
+{$IFEND}
+
+const
+  OM_LOAD_WITH_ALTERED_SEARCH_PATH = $00000008; // LoadLibraryEx: the DLL's folder for its own imports
+
+var
+  GLibLock: TCriticalSection;
+  GLoaded: Boolean = False;    // set once GProc is filled, never cleared
+  GLibFile: string = '';
+  GProc: array[0..OMProcCount - 1] of Pointer;
+
+{ The message of an exception as a (Unicode) string kept whole: in Free Pascal 3.2
+  Exception.Message is an AnsiString, so it gets the UTF-8 bytes (see EOAuthMail.Text). }
+procedure SetExceptionText(E: Exception; const AText: string);
+begin
+{$IFDEF FPC}
+  E.Message := UTF8Encode(AText); // RawByteString: stored as is, no conversion to the ANSI code page
+{$ELSE}
+  E.Message := AText;
+{$ENDIF}
+end;
+
+function ProgramBits: Integer;
+begin
+  Result := SizeOf(Pointer) * 8;
+end;
+
+constructor EOAuthMailLibrary.CreateLoad(const ALibraryName, ASearched, AReason: string);
+begin
+  inherited Create('');
+  FLibraryName := ALibraryName;
+  FBits := ProgramBits;
+  FSearched := ASearched;
+  FReason := AReason;
+  FText := 'oauthmail: cannot load ' + ALibraryName + ' for this ' + string(IntToStr(FBits)) +
+    '-bit program (it needs the ' + string(IntToStr(FBits)) + '-bit library). Searched: ' +
+    ASearched + '. Error: ' + AReason;
+  SetExceptionText(Self, FText);
+end;
+
+{ The folder the library is looked for first: the module holding this unit (the .exe, or the
+  DLL/package it is linked into) on Windows, the program's on other systems. }
+function OMModuleDir: string;
+{$IFDEF MSWINDOWS}
+var
+  Buf: array[0..4095] of WideChar;
+  N: DWORD;
+  W: UnicodeString;
+begin
+  N := GetModuleFileNameW(HInstance, @Buf[0], Length(Buf));
+  SetString(W, PWideChar(@Buf[0]), N);
+  Result := ExtractFilePath(string(W));
+end;
+{$ELSE}
+begin
+  Result := ExtractFilePath(ParamStr(0));
+end;
+{$ENDIF}
+
+{ Loads FileName (a path, or a bare name for the system's search); 0 and the system's error
+  text in Reason when it cannot. }
+function OMTryLoad(const FileName: string; out Reason: string): TOMLibHandle;
+{$IFDEF MSWINDOWS}
+var
+  Flags, Err: DWORD;
+begin
+  Reason := '';
+  if (Pos('\', FileName) > 0) or (Pos('/', FileName) > 0) then
+    Flags := OM_LOAD_WITH_ALTERED_SEARCH_PATH
+  else
+    Flags := 0;
+  Result := LoadLibraryExW(PWideChar(UnicodeString(FileName)), 0, Flags);
+  if Result = 0 then
+  begin
+    Err := GetLastError;
+    Reason := string(SysErrorMessage(Err)) + ' (Windows error ' + string(IntToStr(Err)) + ')';
+    if Err = 193 then // ERROR_BAD_EXE_FORMAT
+      Reason := FileName + ' is not a ' + string(IntToStr(ProgramBits)) + '-bit DLL (the ' +
+        string(IntToStr(ProgramBits)) + '-bit oauthmail.dll is needed): ' + Reason;
+  end;
+end;
+{$ELSE}
+begin
+  Reason := '';
+{$IFDEF FPC}
+  Result := dynlibs.LoadLibrary(UnicodeString(FileName));
+  if Result = NilHandle then
+  begin
+    Result := 0;
+    Reason := string(GetLoadErrorStr);
+  end;
+{$ELSE}
+  Result := SafeLoadLibrary(FileName);
+  if Result = 0 then Reason := string(SysErrorMessage(GetLastOSError));
+{$ENDIF}
+  if Pos('wrong ELF class', Reason) > 0 then
+    Reason := Reason + ' (a library of the other bitness: this program needs the ' +
+      string(IntToStr(ProgramBits)) + '-bit one)';
+end;
+{$ENDIF}
+
+function OMGetProc(H: TOMLibHandle; Name: PAnsiChar): Pointer;
+begin
+{$IF DEFINED(FPC) AND NOT DEFINED(MSWINDOWS)}
+  Result := GetProcedureAddress(H, AnsiString(Name));
+{$ELSE}
+  Result := GetProcAddress(H, Name);
+{$IFEND}
+end;
+
+procedure OMUnload(H: TOMLibHandle);
+begin
+{$IF DEFINED(FPC) AND NOT DEFINED(MSWINDOWS)}
+  UnloadLibrary(H);
+{$ELSE}
+  FreeLibrary(H);
+{$IFEND}
+end;
+
+function SystemSearchText: string;
+begin
+{$IFDEF MSWINDOWS}
+  Result := OAuthMailLib + ' through the Windows DLL search (the system folders, the Windows ' +
+    'folder, the current folder, then PATH)';
+{$ELSE}
+  {$IFDEF DARWIN}
+  Result := OAuthMailLib + ' through the dynamic loader''s search (DYLD_LIBRARY_PATH=' +
+    string(GetEnvironmentVariable('DYLD_LIBRARY_PATH')) + ', the program''s run path, /usr/lib)';
+  {$ELSE}
+  Result := OAuthMailLib + ' through the dynamic loader''s search (LD_LIBRARY_PATH=' +
+    string(GetEnvironmentVariable('LD_LIBRARY_PATH')) +
+    ', the program''s run path, /etc/ld.so.cache, /lib, /usr/lib)';
+  {$ENDIF}
+{$ENDIF}
+end;
+
+{ Loads the library (Explicit: only that file) and resolves every function, once. }
+procedure OMLoad(const Explicit: string);
+var
+  H: TOMLibHandle;
+  FileName, Local, Searched, Reason, Missing: string;
+  Procs: array[0..OMProcCount - 1] of Pointer;
+  I: Integer;
+begin
+  GLibLock.Enter;
+  try
+    if GLoaded then Exit;
+    if Explicit <> '' then
+    begin
+      FileName := Explicit;
+      Searched := Explicit;
+      H := OMTryLoad(FileName, Reason);
+    end
+    else
+    begin
+      Local := OMModuleDir + OAuthMailLib;
+      if FileExists(Local) then
+      begin
+        // there, but unusable (other bitness...): say so rather than load another copy
+        FileName := Local;
+        Searched := Local;
+        H := OMTryLoad(FileName, Reason);
+      end
+      else
+      begin
+        FileName := OAuthMailLib;
+        Searched := Local + ' (not there), then ' + SystemSearchText;
+        H := OMTryLoad(FileName, Reason);
+      end;
+    end;
+    if H = 0 then
+      raise EOAuthMailLibrary.CreateLoad(OAuthMailLib, Searched, Reason);
+    Missing := '';
+    for I := 0 to OMProcCount - 1 do
+    begin
+      Procs[I] := OMGetProc(H, OMProcNames[I]);
+      if Procs[I] = nil then
+      begin
+        if Missing <> '' then Missing := Missing + ', ';
+        Missing := Missing + string(AnsiString(OMProcNames[I]));
+      end;
+    end;
+    if Missing <> '' then
+    begin
+      OMUnload(H);
+      raise EOAuthMailLibrary.CreateLoad(OAuthMailLib, FileName, FileName +
+        ' lacks ' + Missing + ' (an older oauthmail than this unit, ' + OM_HEADER_VERSION_STRING +
+        ', or another library of that name)');
+    end;
+    for I := 0 to OMProcCount - 1 do GProc[I] := Procs[I];
+    GLibFile := FileName;
+{$IFDEF FPC}
+    WriteBarrier; // GProc before GLoaded, for the threads that read GLoaded without the lock
+{$ENDIF}
+    GLoaded := True;
+  finally
+    GLibLock.Leave;
+  end;
+end;
+
+function OMProc(Index: Integer): Pointer;
+begin
+  if not GLoaded then OMLoad('');
+{$IFDEF FPC}
+  ReadBarrier;
+{$ENDIF}
+  Result := GProc[Index];
+end;
+
+type
+  T_om_account_new = function(config_json: PUTF8Char; out_account: PPom_account): om_status; cdecl;
+  T_om_account_free = function(account: Pom_account): om_status; cdecl;
+  T_om_account_config_json = function(account: Pom_account; out_json: PPUTF8Char): om_status; cdecl;
+  T_om_account_check = function(account: Pom_account; out_json: PPUTF8Char): om_status; cdecl;
+  T_om_account_cancel = function(account: Pom_account): om_status; cdecl;
+  T_om_account_set_token_callback = function(account: Pom_account; callback: om_token_cb; user_data: Pointer; free_user_data: om_free_cb): om_status; cdecl;
+  T_om_authorize_start = function(account: Pom_account; options_json: PUTF8Char; out_json: PPUTF8Char): om_status; cdecl;
+  T_om_authorize_wait = function(account: Pom_account; timeout_ms: UInt32): om_status; cdecl;
+  T_om_authorize_complete = function(account: Pom_account; redirect_url: PUTF8Char; timeout_ms: UInt32): om_status; cdecl;
+  T_om_authorize_cancel = function(account: Pom_account): om_status; cdecl;
+  T_om_device_start = function(account: Pom_account; timeout_ms: UInt32; out_json: PPUTF8Char): om_status; cdecl;
+  T_om_fetch = function(account: Pom_account; options_json: PUTF8Char; callback: om_message_cb; user_data: Pointer; out_summary_json: PPUTF8Char): om_status; cdecl;
+  T_om_folders_list = function(account: Pom_account; timeout_ms: UInt32; out_json: PPUTF8Char): om_status; cdecl;
+  T_om_sync_state_export = function(account: Pom_account; out_json: PPUTF8Char): om_status; cdecl;
+  T_om_sync_state_import = function(account: Pom_account; state_json: PUTF8Char): om_status; cdecl;
+  T_om_fetch_to_directory = function(account: Pom_account; options_json: PUTF8Char; directory: PUTF8Char; out_summary_json: PPUTF8Char): om_status; cdecl;
+  T_om_servers_check = function(account: Pom_account; timeout_ms: UInt32; out_json: PPUTF8Char): om_status; cdecl;
+  T_om_last_error_message = function: PUTF8Char; cdecl;
+  T_om_last_error_detail = function: PUTF8Char; cdecl;
+  T_om_last_error_hint = function: PUTF8Char; cdecl;
+  T_om_last_error_status = function: om_status; cdecl;
+  T_om_init = function: om_status; cdecl;
+  T_om_shutdown = function: om_status; cdecl;
+  T_om_version = function: PUTF8Char; cdecl;
+  T_om_version_number = function: UInt32; cdecl;
+  T_om_string_free = procedure(s: PUTF8Char); cdecl;
+  T_om_log_set_callback = function(callback: om_log_cb; max_level: Int32; user_data: Pointer; free_user_data: om_free_cb): om_status; cdecl;
+  T_om_log_write = function(level: Int32; msg: PUTF8Char): om_status; cdecl;
+  T_om_send = function(account: Pom_account; message_json: PUTF8Char; options_json: PUTF8Char; out_result_json: PPUTF8Char): om_status; cdecl;
+  T_om_send_raw = function(account: Pom_account; data: PByte; len: NativeUInt; options_json: PUTF8Char; out_result_json: PPUTF8Char): om_status; cdecl;
+  T_om_send_batch = function(account: Pom_account; messages_json: PUTF8Char; options_json: PUTF8Char; out_results_json: PPUTF8Char): om_status; cdecl;
+  T_om_status_name = function(status: om_status): PUTF8Char; cdecl;
+  T_om_status_description = function(status: om_status): PUTF8Char; cdecl;
+  T_om_account_set_token_store = function(account: Pom_account; lock: om_tokens_lock_cb; unlock: om_tokens_unlock_cb; user_data: Pointer; free_user_data: om_free_cb): om_status; cdecl;
+  T_om_get_access_token = function(account: Pom_account; timeout_ms: UInt32; out_token: PPUTF8Char; out_expires_at: PInt64): om_status; cdecl;
+  T_om_tokens_export = function(account: Pom_account; out_json: PPUTF8Char): om_status; cdecl;
+  T_om_tokens_import = function(account: Pom_account; tokens_json: PUTF8Char): om_status; cdecl;
+  T_om_tokens_revoke = function(account: Pom_account; timeout_ms: UInt32): om_status; cdecl;
+  T_om_message_parse = function(data: PByte; len: NativeUInt; options_json: PUTF8Char; out_json: PPUTF8Char): om_status; cdecl;
+  T_om_message_attachment = function(data: PByte; len: NativeUInt; index: UInt32; out_data: PPOMByte; out_len: POMSize): om_status; cdecl;
+  T_om_buffer_free = procedure(data: PByte); cdecl;
+  T_om_message_save_attachments = function(data: PByte; len: NativeUInt; directory: PUTF8Char; options_json: PUTF8Char; out_json: PPUTF8Char): om_status; cdecl;
+  T_om_messages_list = function(account: Pom_account; options_json: PUTF8Char; out_json: PPUTF8Char): om_status; cdecl;
+  T_om_messages_fetch = function(account: Pom_account; selection_json: PUTF8Char; callback: om_message_cb; user_data: Pointer; out_count: PCardinal): om_status; cdecl;
+  T_om_messages_set_flags = function(account: Pom_account; options_json: PUTF8Char): om_status; cdecl;
+  T_om_messages_move = function(account: Pom_account; options_json: PUTF8Char): om_status; cdecl;
+  T_om_messages_copy = function(account: Pom_account; options_json: PUTF8Char): om_status; cdecl;
+  T_om_messages_delete = function(account: Pom_account; options_json: PUTF8Char): om_status; cdecl;
+  T_om_folder_create = function(account: Pom_account; name: PUTF8Char; timeout_ms: UInt32): om_status; cdecl;
+  T_om_wait_for_mail = function(account: Pom_account; options_json: PUTF8Char; timeout_ms: UInt32; out_json: PPUTF8Char): om_status; cdecl;
+
+function om_account_new(config_json: PUTF8Char; out_account: PPom_account): om_status; cdecl;
+begin
+  Result := T_om_account_new(OMProc(OMP_account_new))(config_json, out_account);
+end;
+
+function om_account_free(account: Pom_account): om_status; cdecl;
+begin
+  Result := T_om_account_free(OMProc(OMP_account_free))(account);
+end;
+
+function om_account_config_json(account: Pom_account; out_json: PPUTF8Char): om_status; cdecl;
+begin
+  Result := T_om_account_config_json(OMProc(OMP_account_config_json))(account, out_json);
+end;
+
+function om_account_check(account: Pom_account; out_json: PPUTF8Char): om_status; cdecl;
+begin
+  Result := T_om_account_check(OMProc(OMP_account_check))(account, out_json);
+end;
+
+function om_account_cancel(account: Pom_account): om_status; cdecl;
+begin
+  Result := T_om_account_cancel(OMProc(OMP_account_cancel))(account);
+end;
+
+function om_account_set_token_callback(account: Pom_account; callback: om_token_cb; user_data: Pointer; free_user_data: om_free_cb): om_status; cdecl;
+begin
+  Result := T_om_account_set_token_callback(OMProc(OMP_account_set_token_callback))(account, callback, user_data, free_user_data);
+end;
+
+function om_authorize_start(account: Pom_account; options_json: PUTF8Char; out_json: PPUTF8Char): om_status; cdecl;
+begin
+  Result := T_om_authorize_start(OMProc(OMP_authorize_start))(account, options_json, out_json);
+end;
+
+function om_authorize_wait(account: Pom_account; timeout_ms: UInt32): om_status; cdecl;
+begin
+  Result := T_om_authorize_wait(OMProc(OMP_authorize_wait))(account, timeout_ms);
+end;
+
+function om_authorize_complete(account: Pom_account; redirect_url: PUTF8Char; timeout_ms: UInt32): om_status; cdecl;
+begin
+  Result := T_om_authorize_complete(OMProc(OMP_authorize_complete))(account, redirect_url, timeout_ms);
+end;
+
+function om_authorize_cancel(account: Pom_account): om_status; cdecl;
+begin
+  Result := T_om_authorize_cancel(OMProc(OMP_authorize_cancel))(account);
+end;
+
+function om_device_start(account: Pom_account; timeout_ms: UInt32; out_json: PPUTF8Char): om_status; cdecl;
+begin
+  Result := T_om_device_start(OMProc(OMP_device_start))(account, timeout_ms, out_json);
+end;
+
+function om_fetch(account: Pom_account; options_json: PUTF8Char; callback: om_message_cb; user_data: Pointer; out_summary_json: PPUTF8Char): om_status; cdecl;
+begin
+  Result := T_om_fetch(OMProc(OMP_fetch))(account, options_json, callback, user_data, out_summary_json);
+end;
+
+function om_folders_list(account: Pom_account; timeout_ms: UInt32; out_json: PPUTF8Char): om_status; cdecl;
+begin
+  Result := T_om_folders_list(OMProc(OMP_folders_list))(account, timeout_ms, out_json);
+end;
+
+function om_sync_state_export(account: Pom_account; out_json: PPUTF8Char): om_status; cdecl;
+begin
+  Result := T_om_sync_state_export(OMProc(OMP_sync_state_export))(account, out_json);
+end;
+
+function om_sync_state_import(account: Pom_account; state_json: PUTF8Char): om_status; cdecl;
+begin
+  Result := T_om_sync_state_import(OMProc(OMP_sync_state_import))(account, state_json);
+end;
+
+function om_fetch_to_directory(account: Pom_account; options_json: PUTF8Char; directory: PUTF8Char; out_summary_json: PPUTF8Char): om_status; cdecl;
+begin
+  Result := T_om_fetch_to_directory(OMProc(OMP_fetch_to_directory))(account, options_json, directory, out_summary_json);
+end;
+
+function om_servers_check(account: Pom_account; timeout_ms: UInt32; out_json: PPUTF8Char): om_status; cdecl;
+begin
+  Result := T_om_servers_check(OMProc(OMP_servers_check))(account, timeout_ms, out_json);
+end;
+
+function om_last_error_message: PUTF8Char; cdecl;
+begin
+  Result := T_om_last_error_message(OMProc(OMP_last_error_message))();
+end;
+
+function om_last_error_detail: PUTF8Char; cdecl;
+begin
+  Result := T_om_last_error_detail(OMProc(OMP_last_error_detail))();
+end;
+
+function om_last_error_hint: PUTF8Char; cdecl;
+begin
+  Result := T_om_last_error_hint(OMProc(OMP_last_error_hint))();
+end;
+
+function om_last_error_status: om_status; cdecl;
+begin
+  Result := T_om_last_error_status(OMProc(OMP_last_error_status))();
+end;
+
+function om_init: om_status; cdecl;
+begin
+  Result := T_om_init(OMProc(OMP_init))();
+end;
+
+function om_shutdown: om_status; cdecl;
+begin
+  Result := T_om_shutdown(OMProc(OMP_shutdown))();
+end;
+
+function om_version: PUTF8Char; cdecl;
+begin
+  Result := T_om_version(OMProc(OMP_version))();
+end;
+
+function om_version_number: UInt32; cdecl;
+begin
+  Result := T_om_version_number(OMProc(OMP_version_number))();
+end;
+
+procedure om_string_free(s: PUTF8Char); cdecl;
+begin
+  T_om_string_free(OMProc(OMP_string_free))(s);
+end;
+
+function om_log_set_callback(callback: om_log_cb; max_level: Int32; user_data: Pointer; free_user_data: om_free_cb): om_status; cdecl;
+begin
+  Result := T_om_log_set_callback(OMProc(OMP_log_set_callback))(callback, max_level, user_data, free_user_data);
+end;
+
+function om_log_write(level: Int32; msg: PUTF8Char): om_status; cdecl;
+begin
+  Result := T_om_log_write(OMProc(OMP_log_write))(level, msg);
+end;
+
+function om_send(account: Pom_account; message_json: PUTF8Char; options_json: PUTF8Char; out_result_json: PPUTF8Char): om_status; cdecl;
+begin
+  Result := T_om_send(OMProc(OMP_send))(account, message_json, options_json, out_result_json);
+end;
+
+function om_send_raw(account: Pom_account; data: PByte; len: NativeUInt; options_json: PUTF8Char; out_result_json: PPUTF8Char): om_status; cdecl;
+begin
+  Result := T_om_send_raw(OMProc(OMP_send_raw))(account, data, len, options_json, out_result_json);
+end;
+
+function om_send_batch(account: Pom_account; messages_json: PUTF8Char; options_json: PUTF8Char; out_results_json: PPUTF8Char): om_status; cdecl;
+begin
+  Result := T_om_send_batch(OMProc(OMP_send_batch))(account, messages_json, options_json, out_results_json);
+end;
+
+function om_status_name(status: om_status): PUTF8Char; cdecl;
+begin
+  Result := T_om_status_name(OMProc(OMP_status_name))(status);
+end;
+
+function om_status_description(status: om_status): PUTF8Char; cdecl;
+begin
+  Result := T_om_status_description(OMProc(OMP_status_description))(status);
+end;
+
+function om_account_set_token_store(account: Pom_account; lock: om_tokens_lock_cb; unlock: om_tokens_unlock_cb; user_data: Pointer; free_user_data: om_free_cb): om_status; cdecl;
+begin
+  Result := T_om_account_set_token_store(OMProc(OMP_account_set_token_store))(account, lock, unlock, user_data, free_user_data);
+end;
+
+function om_get_access_token(account: Pom_account; timeout_ms: UInt32; out_token: PPUTF8Char; out_expires_at: PInt64): om_status; cdecl;
+begin
+  Result := T_om_get_access_token(OMProc(OMP_get_access_token))(account, timeout_ms, out_token, out_expires_at);
+end;
+
+function om_tokens_export(account: Pom_account; out_json: PPUTF8Char): om_status; cdecl;
+begin
+  Result := T_om_tokens_export(OMProc(OMP_tokens_export))(account, out_json);
+end;
+
+function om_tokens_import(account: Pom_account; tokens_json: PUTF8Char): om_status; cdecl;
+begin
+  Result := T_om_tokens_import(OMProc(OMP_tokens_import))(account, tokens_json);
+end;
+
+function om_tokens_revoke(account: Pom_account; timeout_ms: UInt32): om_status; cdecl;
+begin
+  Result := T_om_tokens_revoke(OMProc(OMP_tokens_revoke))(account, timeout_ms);
+end;
+
+function om_message_parse(data: PByte; len: NativeUInt; options_json: PUTF8Char; out_json: PPUTF8Char): om_status; cdecl;
+begin
+  Result := T_om_message_parse(OMProc(OMP_message_parse))(data, len, options_json, out_json);
+end;
+
+function om_message_attachment(data: PByte; len: NativeUInt; index: UInt32; out_data: PPOMByte; out_len: POMSize): om_status; cdecl;
+begin
+  Result := T_om_message_attachment(OMProc(OMP_message_attachment))(data, len, index, out_data, out_len);
+end;
+
+procedure om_buffer_free(data: PByte); cdecl;
+begin
+  T_om_buffer_free(OMProc(OMP_buffer_free))(data);
+end;
+
+function om_message_save_attachments(data: PByte; len: NativeUInt; directory: PUTF8Char; options_json: PUTF8Char; out_json: PPUTF8Char): om_status; cdecl;
+begin
+  Result := T_om_message_save_attachments(OMProc(OMP_message_save_attachments))(data, len, directory, options_json, out_json);
+end;
+
+function om_messages_list(account: Pom_account; options_json: PUTF8Char; out_json: PPUTF8Char): om_status; cdecl;
+begin
+  Result := T_om_messages_list(OMProc(OMP_messages_list))(account, options_json, out_json);
+end;
+
+function om_messages_fetch(account: Pom_account; selection_json: PUTF8Char; callback: om_message_cb; user_data: Pointer; out_count: PCardinal): om_status; cdecl;
+begin
+  Result := T_om_messages_fetch(OMProc(OMP_messages_fetch))(account, selection_json, callback, user_data, out_count);
+end;
+
+function om_messages_set_flags(account: Pom_account; options_json: PUTF8Char): om_status; cdecl;
+begin
+  Result := T_om_messages_set_flags(OMProc(OMP_messages_set_flags))(account, options_json);
+end;
+
+function om_messages_move(account: Pom_account; options_json: PUTF8Char): om_status; cdecl;
+begin
+  Result := T_om_messages_move(OMProc(OMP_messages_move))(account, options_json);
+end;
+
+function om_messages_copy(account: Pom_account; options_json: PUTF8Char): om_status; cdecl;
+begin
+  Result := T_om_messages_copy(OMProc(OMP_messages_copy))(account, options_json);
+end;
+
+function om_messages_delete(account: Pom_account; options_json: PUTF8Char): om_status; cdecl;
+begin
+  Result := T_om_messages_delete(OMProc(OMP_messages_delete))(account, options_json);
+end;
+
+function om_folder_create(account: Pom_account; name: PUTF8Char; timeout_ms: UInt32): om_status; cdecl;
+begin
+  Result := T_om_folder_create(OMProc(OMP_folder_create))(account, name, timeout_ms);
+end;
+
+function om_wait_for_mail(account: Pom_account; options_json: PUTF8Char; timeout_ms: UInt32; out_json: PPUTF8Char): om_status; cdecl;
+begin
+  Result := T_om_wait_for_mail(OMProc(OMP_wait_for_mail))(account, options_json, timeout_ms, out_json);
+end;
 
 { ---- UTF-8 ---- }
 
@@ -1265,11 +1960,7 @@ end;
 procedure EOAuthMail.SetText(const AText: string);
 begin
   FText := AText;
-{$IFDEF FPC}
-  Message := UTF8Encode(AText); // RawByteString: stored as is, no conversion to the ANSI code page
-{$ELSE}
-  Message := AText;
-{$ENDIF}
+  SetExceptionText(Self, AText);
 end;
 
 constructor EOAuthMail.CreateStatus(AStatus: Integer; const AMessage, AHint, ADetail: string);
@@ -1312,16 +2003,23 @@ type
     (LogFree) once no thread can run it any more. }
   PLogSink = ^TLogSink;
   TLogSink = record
-    Proc: TOAuthMailLogProc;
+    Proc: TOAuthMailLogProc;    // one of the two
+    Method: TOAuthMailLogEvent;
   end;
 
 var
   GLogSinks: Integer = 0; // alive: handed to the library and not released yet
 
 procedure LogTrampoline(user_data: Pointer; level: Int32; msg: PUTF8Char); cdecl;
+var
+  Sink: PLogSink;
 begin
   try
-    PLogSink(user_data)^.Proc(level, OMFromUtf8(msg));
+    Sink := PLogSink(user_data);
+    if Assigned(Sink^.Proc) then
+      Sink^.Proc(level, OMFromUtf8(msg))
+    else if Assigned(Sink^.Method) then
+      Sink^.Method(level, OMFromUtf8(msg));
   except
     // never let an exception unwind into the library
   end;
@@ -1333,6 +2031,26 @@ begin
     Dispose(PLogSink(user_data));
     InterlockedDecrement(GLogSinks);
   except
+  end;
+end;
+
+class procedure TOAuthMail.LoadLibrary(const FileName: string);
+begin
+  OMLoad(FileName);
+end;
+
+class function TOAuthMail.LibraryLoaded: Boolean;
+begin
+  Result := GLoaded;
+end;
+
+class function TOAuthMail.LibraryFileName: string;
+begin
+  GLibLock.Enter;
+  try
+    Result := GLibFile;
+  finally
+    GLibLock.Leave;
   end;
 end;
 
@@ -1372,21 +2090,19 @@ begin
   Result := OMFromUtf8(om_status_description(Status));
 end;
 
-class procedure TOAuthMail.SetLogProc(Proc: TOAuthMailLogProc; MaxLevel: Integer);
+{ Hands Sink (nil: none) to the library as the log callback's user data. }
+procedure SetLogSink(Sink: PLogSink; MaxLevel: Integer);
 var
   St: om_status;
-  Sink: PLogSink;
   E: EOAuthMail;
 begin
-  if not Assigned(Proc) then
+  if Sink = nil then
   begin
     // the library calls LogFree for the previous sink before returning
     St := om_log_set_callback(nil, MaxLevel, nil, nil);
     if St <> OM_STATUS_OK then raise EOAuthMail.FromLastError(St, 'om_log_set_callback');
     Exit;
   end;
-  New(Sink);
-  Sink^.Proc := Proc;
   InterlockedIncrement(GLogSinks);
   St := om_log_set_callback(LogTrampoline, MaxLevel, Sink, LogFree);
   if St <> OM_STATUS_OK then
@@ -1398,6 +2114,34 @@ begin
     InterlockedDecrement(GLogSinks);
     raise E;
   end;
+end;
+
+class procedure TOAuthMail.SetLogProc(Proc: TOAuthMailLogProc; MaxLevel: Integer);
+var
+  Sink: PLogSink;
+begin
+  Sink := nil;
+  if Assigned(Proc) then
+  begin
+    New(Sink);
+    Sink^.Proc := Proc;
+    Sink^.Method := nil;
+  end;
+  SetLogSink(Sink, MaxLevel);
+end;
+
+class procedure TOAuthMail.SetLogEvent(Handler: TOAuthMailLogEvent; MaxLevel: Integer);
+var
+  Sink: PLogSink;
+begin
+  Sink := nil;
+  if Assigned(Handler) then
+  begin
+    New(Sink);
+    Sink^.Proc := nil;
+    Sink^.Method := Handler;
+  end;
+  SetLogSink(Sink, MaxLevel);
 end;
 
 class function TOAuthMail.LogSinksAlive: Integer;
@@ -1604,7 +2348,7 @@ function StoreLockTrampoline(user_data: Pointer; timeout_ms: UInt32;
   out_tokens_json: PPUTF8Char): Int32; cdecl;
 var
   B: PStoreBridge;
-  Stored: string;
+  Stored: OMString;
 begin
   B := PStoreBridge(user_data);
   try
@@ -1698,6 +2442,14 @@ begin
   inherited Destroy;
 end;
 
+{ Forgets what callbacks left on this thread for the current call: used when the call raises
+  something else (a fetch handler's exception), so that no later call re-raises it. }
+class procedure TOAuthMailAccount.DropDeferred;
+begin
+  FreeAndNil(GStoreFailure);
+  FreeAndNil(GDeferred);
+end;
+
 class procedure TOAuthMailAccount.RaiseDeferred;
 var
   E: TObject;
@@ -1719,7 +2471,7 @@ begin
   if Status <> OM_STATUS_OK then
   begin
     E := EOAuthMail.FromLastError(Status, Context); // first: reads the last error
-    FreeAndNil(GDeferred); // the library's error wins
+    FreeAndNil(GDeferred); // the library's error wins (a token event's exception is dropped)
     StoreErr := GStoreFailure;
     GStoreFailure := nil;
     if StoreErr <> nil then
@@ -1876,7 +2628,15 @@ begin
   Result := TakeString(om_tokens_export(FHandle, @P), P, 'om_tokens_export');
 end;
 
-function TOAuthMailAccount.ImportTokens(const TokensJson: string): Boolean;
+procedure TOAuthMailAccount.ImportTokens(const TokensJson: string);
+var
+  U: UTF8String;
+begin
+  U := OMToUtf8(TokensJson);
+  Check0(om_tokens_import(FHandle, PUTF8Char(U)), 'om_tokens_import');
+end;
+
+function TOAuthMailAccount.TryImportTokens(const TokensJson: string): Boolean;
 var
   U: UTF8String;
   St: om_status;
@@ -1910,6 +2670,7 @@ begin
   begin
     // refused: the library did not take B and will not free it
     E := EOAuthMail.FromLastError(St, 'om_account_set_token_store');
+    DropDeferred;
     Dispose(B);
     raise E;
   end;
@@ -1933,11 +2694,12 @@ begin
   St := om_fetch(FHandle, OptPtr(U), MessageTrampoline, @Ctx, @P);
   if Ctx.Failure <> nil then
   begin
-    FreeAndNil(GStoreFailure);
-    FreeAndNil(GDeferred);
+    // the handler's own exception, not the OM_STATUS_CANCELLED it caused; what a token event
+    // or the token store raised during this call is dropped, not left for the next call
+    DropDeferred;
     om_string_free(P);
     E := Ctx.Failure;
-    raise E; // the handler's own exception, not the OM_STATUS_CANCELLED it caused
+    raise E;
   end;
   Result := TakeString(St, P, 'om_fetch');
 end;
@@ -2047,8 +2809,7 @@ begin
   St := om_messages_fetch(FHandle, PUTF8Char(U), MessageTrampoline, @Ctx, @N);
   if Ctx.Failure <> nil then
   begin
-    FreeAndNil(GStoreFailure);
-    FreeAndNil(GDeferred);
+    DropDeferred; // as Fetch: nothing stale left for the next call
     E := Ctx.Failure;
     raise E; // the handler's own exception
   end;
@@ -2126,5 +2887,9 @@ end;
 
 initialization
   IsMultiThread := True; // the library calls back from its threads; several host threads may call it
+  GLibLock := TCriticalSection.Create;
+
+finalization
+  FreeAndNil(GLibLock); // the library itself stays loaded: its threads may still be running
 
 end.

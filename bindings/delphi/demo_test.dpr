@@ -69,9 +69,13 @@ type
     SaBad: string;
     Got: array of TOAuthMailMessage; // what OnCollect received
     GotData: array of TBytes;
+    TokenRaises: Integer;            // OnTokensRaise calls
+    MethodLogs: Integer;             // OnLogMethod calls
+    LastMethodLog: string;
     procedure Ok(Cond: Boolean; const What: string; const Why: string = '');
     procedure OnTokens(Sender: TOAuthMailAccount; const TokensJson: string);
     procedure OnTokensRaise(Sender: TOAuthMailAccount; const TokensJson: string);
+    procedure OnLogMethod(Level: Integer; const Msg: string);
     procedure OnMessage(Sender: TOAuthMailAccount; const Msg: TOAuthMailMessage;
       const Data: TBytes; var Action: TFetchAction);
     procedure OnGraphMessage(Sender: TOAuthMailAccount; const Msg: TOAuthMailMessage;
@@ -134,7 +138,18 @@ end;
 
 procedure TDemo.OnTokensRaise(Sender: TOAuthMailAccount; const TokensJson: string);
 begin
+  Inc(TokenRaises);
   raise EDemoHandler.Create('the host could not store the tokens');
+end;
+
+{ The log callback as a method (TOAuthMail.SetLogEvent). May run on a library thread. }
+procedure TDemo.OnLogMethod(Level: Integer; const Msg: string);
+begin
+  if Msg = 'log to a method' then
+  begin
+    LastMethodLog := Msg;
+    InterlockedIncrement(MethodLogs);
+  end;
 end;
 
 function BytesToAscii(const Data: TBytes): string;
@@ -319,6 +334,19 @@ begin
   while (J <= Length(Json)) and CharInSet(Json[J], ['0'..'9']) do Inc(J);
   if Delta <> 0 then Value := StrToInt64(Copy(Json, I, J - I)) + Delta;
   Result := Copy(Json, 1, I - 1) + IntToStr(Value) + Copy(Json, J, MaxInt);
+end;
+
+{ Json with the string value of "Key" replaced by Value. }
+function ReplaceStr(const Json, Key, Value: string): string;
+var
+  I, J: Integer;
+begin
+  I := Pos('"' + Key + '":"', Json);
+  if I = 0 then Exit(Json);
+  I := I + Length(Key) + 4;
+  J := I;
+  while (J <= Length(Json)) and (Json[J] <> '"') do Inc(J);
+  Result := Copy(Json, 1, I - 1) + Value + Copy(Json, J, MaxInt);
 end;
 
 { The same token set with its version lowered by one (an older copy). }
@@ -1181,7 +1209,7 @@ const
   Subject = 'Devis n'#$00B0'42 '#$2013' soci'#$00E9't'#$00E9' '#$00C9'lan';
 
 var
-  Acc, Acc2: TOAuthMailAccount;
+  Acc, Acc2, Acc3: TOAuthMailAccount;
   S, Url, Info, Tokens, State, Dir: string;
   St, Seeded, Total, I, Loops: Integer;
   ExpiresAt: Int64;
@@ -1204,12 +1232,43 @@ begin
   D := TDemo.Create;
   Acc := nil;
   Acc2 := nil;
+  Acc3 := nil;
   try
     try
       Seeded := StrToInt(Env('OM_SEEDED'));
 
+      { the library is loaded on first use (not linked: the program starts without it) }
+      D.Ok(not TOAuthMail.LibraryLoaded and (TOAuthMail.LibraryFileName = ''),
+        'the program started without the library (loaded on first use)');
+      S := IncludeTrailingPathDelimiter(Env('OM_WORKDIR')) + 'nowhere' + PathDelim + OAuthMailLib;
+      Raised := False;
+      try
+        TOAuthMail.LoadLibrary(S);
+      except
+        on E: EOAuthMailLibrary do
+        begin
+          Raised := True;
+          D.Ok(Contains(E.Text, S) and Contains(E.Text, IntToStr(SizeOf(Pointer) * 8) + '-bit') and
+            (E.Searched = S) and (E.Reason <> '') and (E.LibraryName = OAuthMailLib),
+            'LoadLibrary of a missing file: EOAuthMailLibrary naming the file, the bitness, the error', E.Text);
+        end;
+      end;
+      D.Ok(Raised and not TOAuthMail.LibraryLoaded, 'a failed load raises EOAuthMailLibrary and keeps nothing');
+{$IFDEF LINUX}
+      Raised := False;
+      try
+        TOAuthMail.LoadLibrary('libc.so.6'); // a library, but not oauthmail
+      except
+        on E: EOAuthMailLibrary do
+          Raised := Contains(E.Text, 'lacks om_account_new') and Contains(E.Text, 'libc.so.6');
+      end;
+      D.Ok(Raised and not TOAuthMail.LibraryLoaded, 'a library without the om_* functions: EOAuthMailLibrary naming what it lacks');
+{$ENDIF}
+
       { library, version, ABI layout }
-      TOAuthMail.Init;
+      TOAuthMail.Init; // the first call: loads the library (LD_LIBRARY_PATH here)
+      D.Ok(TOAuthMail.LibraryLoaded and (TOAuthMail.LibraryFileName <> ''),
+        'TOAuthMail.Init loaded the library: ' + TOAuthMail.LibraryFileName);
       D.Ok(TOAuthMail.VersionNumber = OM_HEADER_VERSION_NUMBER,
         'om_version_number matches the header (' + TOAuthMail.Version + ')');
       D.Ok(LayoutString = Env('OM_C_LAYOUT'), 'om_message layout matches the C compiler (' +
@@ -1352,8 +1411,19 @@ begin
       State := Acc.ExportSyncState;
       D.Ok(Contains(State, 'INBOX'), 'ExportSyncState');
       Acc2 := TOAuthMailAccount.Create(AccountJson('', 'fr'));
-      D.Ok(Acc2.ImportTokens(Tokens), 'ImportTokens into a second account');
-      D.Ok(not Acc2.ImportTokens(OlderTokens(Tokens)), 'ImportTokens of an older version -> False (stale), not raised');
+      Acc2.ImportTokens(Tokens);
+      D.Ok(Acc2.ExportTokens <> '', 'ImportTokens into a second account');
+      { ImportTokens raises like every other call (as .NET does); TryImportTokens answers False }
+      Raised := False;
+      try
+        Acc2.ImportTokens(OlderTokens(Tokens));
+      except
+        on E: EOAuthMail do
+          Raised := (E.Status = OM_STATUS_STALE_TOKENS) and (E.Text <> '') and not Contains(E.Text, 'om_');
+      end;
+      D.Ok(Raised, 'ImportTokens of an older version raises EOAuthMail OM_STATUS_STALE_TOKENS (readable, no C name)');
+      D.Ok(not Acc2.TryImportTokens(OlderTokens(Tokens)), 'TryImportTokens of an older version -> False, not raised');
+      D.Ok(Acc2.TryImportTokens(Tokens), 'TryImportTokens of the same version -> True');
       D.Ok(Acc2.AccessToken = Acc.AccessToken, 'the second account uses the imported token');
       Acc2.ImportSyncState(State);
       D.Count := 0;
@@ -1406,8 +1476,8 @@ begin
 
       { an exception in OnTokensChanged comes out of the call that ran the callback }
       Tokens := Acc2.ExportTokens;
-      D.Ok(Acc2.ImportTokens(TweakInt(TweakInt(Tokens, 'version', 1), 'expires_at', 0, 1)),
-        'ImportTokens of a newer set with an expired access token');
+      D.Ok(Acc2.TryImportTokens(TweakInt(TweakInt(Tokens, 'version', 1), 'expires_at', 0, 1)),
+        'TryImportTokens of a newer set with an expired access token -> True');
       Acc2.OnTokensChanged := D.OnTokensRaise;
       Raised := False;
       try
@@ -1419,6 +1489,53 @@ begin
       D.Ok(Raised, 'refresh: an exception raised by OnTokensChanged is re-raised by AccessToken');
       Acc2.OnTokensChanged := nil;
       D.Ok(Acc2.AccessToken <> '', 'the refreshed token is kept all the same');
+
+      { a token event and the fetch handler both raise inside one Fetch (the refresh before the
+        login runs the token event): Fetch raises the handler's exception, and the token event's
+        is dropped, not left pending for a later call to re-raise }
+      D.Ok(Acc2.TryImportTokens(Expired(Acc2.ExportTokens)), 'an expired access token again: the next Fetch refreshes');
+      Acc2.OnTokensChanged := D.OnTokensRaise;
+      D.TokenRaises := 0;
+      D.Mode := mRaise;
+      S := '';
+      try
+        Acc2.Fetch('{"folder": "INBOX", "only_new": false}', D.OnMessage);
+      except
+        on E: Exception do S := E.ClassName + ': ' + E.Message;
+      end;
+      D.Ok((D.TokenRaises = 1) and Contains(S, 'EDemoHandler: the host failed on uid'),
+        'token event and fetch handler both raise: Fetch raises the handler''s exception',
+        S + ' / ' + IntToStr(D.TokenRaises) + ' token event(s)');
+      S := '';
+      try
+        Acc2.OnTokensChanged := nil;
+        Acc2.ExportTokens;
+        Acc2.AccessToken;
+      except
+        on E: Exception do S := E.ClassName + ': ' + E.Message;
+      end;
+      D.Ok(S = '', 'the next calls on that thread do not re-raise the token event''s stale exception', S);
+
+      { a refresh token the provider refuses: its detail and the hint once each in the message }
+      Acc3 := TOAuthMailAccount.Create(AccountJson);
+      try
+        Acc3.ImportTokens(ReplaceStr(Expired(Acc.ExportTokens), 'refresh_token', 'revoked-elsewhere'));
+        Raised := False;
+        try
+          Acc3.AccessToken;
+        except
+          on E: EOAuthMail do
+          begin
+            Raised := E.Status = OM_STATUS_AUTHORIZATION_REQUIRED;
+            D.Ok((E.Detail <> '') and (CountOf(E.Text, E.Detail) = 1) and (E.Hint <> '') and
+              (CountOf(E.Text, E.Hint) = 1) and not Contains(E.Text, 'om_get_access_token'),
+              'a refused refresh token: the provider''s detail and the hint once each, no C name', E.Text);
+          end;
+        end;
+        D.Ok(Raised, 'a refused refresh token raises AUTHORIZATION_REQUIRED');
+      finally
+        FreeAndNil(Acc3);
+      end;
 
       { cancel from another thread while this one waits }
       Acc2.Authorize(False);
@@ -1473,6 +1590,22 @@ begin
       I := LogCount;
       TOAuthMail.LogWrite(OM_LOG_ERROR, 'after removal');
       D.Ok(LogCount = I, 'a removed log proc is not called any more');
+      { the log callback as a method (of object) }
+      TOAuthMail.SetLogEvent(D.OnLogMethod, OM_LOG_INFO);
+      D.Ok(TOAuthMail.LogSinksAlive = 1, 'SetLogEvent: one log sink held by the library');
+      TOAuthMail.LogWrite(OM_LOG_ERROR, 'log to a method');
+      Loops := 0;
+      while (D.MethodLogs = 0) and (Loops < 300) do
+      begin
+        Sleep(10);
+        Inc(Loops);
+      end;
+      D.Ok((D.MethodLogs = 1) and (D.LastMethodLog = 'log to a method') and (LogCount = I),
+        'SetLogEvent: the method gets the line (and replaced nothing else)', IntToStr(D.MethodLogs));
+      TOAuthMail.SetLogProc(OnLog, OM_LOG_INFO); // a procedure replaces the method
+      D.Ok(TOAuthMail.LogSinksAlive = 1, 'SetLogProc after SetLogEvent: the method''s sink released');
+      TOAuthMail.SetLogEvent(nil);
+      D.Ok(TOAuthMail.LogSinksAlive = 0, 'SetLogEvent(nil) removes the log callback');
       Raised := False;
       try
         TOAuthMail.SetLogProc(OnLog, 7);

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Test of the Delphi binding: compiles bindings/delphi/demo_test.dpr (which uses OAuthMail.pas)
-# with Free Pascal in Delphi mode against the freshly built library, starts the local sandbox
+# with Free Pascal in Delphi mode, and bindings/delphi/objfpc_test.pp (a plain mode objfpc
+# program using the unit's events) with the README's command line; checks that neither links
+# the library (the unit loads it on first use), runs objfpc_test once without the library
+# (EOAuthMailLibrary naming the file, the bitness and the places searched) and once with the
+# freshly built library; starts the local sandbox
 # (the OAuth2 server, the Microsoft Graph emulator, a private Dovecot, the SMTP sink) like
 # scripts/demo.sh, seeds mail (IMAP and Graph; IMAP also for the users the sandbox's Google
 # service account acts for: one for fetching and sending, one for parsing, listing, flags,
@@ -57,12 +61,35 @@ OM_C_LAYOUT=$("$work/layout")
 echo "$OM_C_LAYOUT"
 
 echo "== compiling demo_test.dpr with fpc -Mdelphi"
+# No -Fl / -rpath: the unit does not link the library, it loads it on first use (dlopen).
 fpc -Mdelphi -vew -Sh -O1 \
   -Fu"$root/bindings/delphi" -FU"$work/units" \
-  -Fl"$libdir" -k-rpath -k"$libdir" \
   -o"$work/demo_test" "$root/bindings/delphi/demo_test.dpr" > "$work/fpc.log" 2>&1 || {
   cat "$work/fpc.log" >&2; echo "run_test: fpc failed" >&2; exit 1; }
 grep -E "Warning|Error" "$work/fpc.log" || true
+
+echo "== compiling objfpc_test.pp (mode objfpc) with the README's command line: fpc -Fu<bindings/delphi> <program>"
+mkdir -p "$work/units-objfpc"
+fpc -Fu"$root/bindings/delphi" -FU"$work/units-objfpc" -o"$work/objfpc_test" \
+  "$root/bindings/delphi/objfpc_test.pp" > "$work/fpc-objfpc.log" 2>&1 || {
+  cat "$work/fpc-objfpc.log" >&2; echo "run_test: fpc failed on the objfpc program" >&2; exit 1; }
+
+extra_fail=0
+# Neither executable may depend on the library at load time: a program starts without it.
+for exe in demo_test objfpc_test; do
+  needed=$(readelf -d "$work/$exe" | grep NEEDED || true)
+  case "$needed" in
+    *oauthmail*) echo "not ok - $exe links liboauthmail.so (it must load it on first use): $needed"; extra_fail=1 ;;
+    *) echo "ok - $exe does not link liboauthmail.so (the unit loads it on first use)" ;;
+  esac
+done
+
+echo "== objfpc_test without the library (not next to it, no LD_LIBRARY_PATH)"
+if env -u LD_LIBRARY_PATH "$work/objfpc_test" missing; then :; else
+  echo "not ok - objfpc_test missing failed"; extra_fail=1; fi
+echo "== objfpc_test with the library (LD_LIBRARY_PATH=$libdir)"
+if LD_LIBRARY_PATH=$libdir "$work/objfpc_test"; then :; else
+  echo "not ok - objfpc_test failed"; extra_fail=1; fi
 
 echo "== sandbox: OAuth2 server, Graph emulator, private Dovecot, SMTP sink"
 source scripts/sandbox-env.sh "$work"
@@ -200,7 +227,6 @@ set -e
 # + the service account's Send (1)
 expected_sink=4
 n=$(ls "$sink_dir"/*.json 2>/dev/null | wc -l)
-extra_fail=0
 if [ "$n" -eq "$expected_sink" ]; then
   echo "ok - the SMTP sink received $n messages"
 else

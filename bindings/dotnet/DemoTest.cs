@@ -37,9 +37,11 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Runtime.InteropServices;
+using System.Runtime.Serialization.Formatters.Binary;
 using System.Text;
 using System.Text.RegularExpressions;
 using System.Threading;
+using System.Threading.Tasks;
 using OAuthMail;
 
 internal static class DemoTest
@@ -132,7 +134,7 @@ internal static class DemoTest
         using (var graph = new OAuthMailAccount(GraphAccountJson()))
         {
             graph.StartAuthorization(true);
-            int st = OAuthMailStatus.Pending;
+            OAuthMailStatus st = OAuthMailStatus.Pending;
             var deadline = DateTime.UtcNow.AddSeconds(60);
             while (st == OAuthMailStatus.Pending && DateTime.UtcNow < deadline) st = graph.WaitAuthorization(250);
             Ok(st == OAuthMailStatus.Ok, "Graph: the scripted browser authorized the Graph scopes", OAuthMailLibrary.StatusName(st));
@@ -493,6 +495,37 @@ internal static class DemoTest
             Ok(unknown != null && unknown.Status == OAuthMailStatus.InvalidArgument, "ListMessages of an unknown folder: InvalidArgument",
                unknown == null ? "no exception" : unknown.ToString());
 
+            // the listing as a Task
+            Task<MessagePage> listed = b.ListMessagesAsync(new ListOptions { Folder = "INBOX" });
+            Ok(listed.Wait(60000) && listed.Result.Messages.Count == seeded - 1, "ListMessagesAsync: the same page as a Task",
+               listed.Status.ToString());
+
+            // a wait for mail as a Task, cancelled by its token: Canceled at once, the account unharmed
+            var cts = new CancellationTokenSource();
+            Task<WaitResult> waiting = b.WaitForMailAsync("INBOX", TimeSpan.FromSeconds(60), cts.Token);
+            Thread.Sleep(1000);
+            bool blocked = !waiting.IsCompleted;
+            var swc = Stopwatch.StartNew();
+            cts.Cancel();
+            Ok(blocked && EndsCanceled(waiting, 10000) && swc.ElapsedMilliseconds < 5000,
+               "WaitForMailAsync: blocked in IDLE, Canceled " + swc.ElapsedMilliseconds + " ms after the token (om_account_cancel)",
+               waiting.Status + " " + TaskError(waiting));
+            var cancelError = Catch<OperationCanceledException>(() => waiting.GetAwaiter().GetResult()); // what await does
+            Ok(cancelError != null && cancelError.CancellationToken == cts.Token, "awaiting it throws OperationCanceledException for that token",
+               cancelError == null ? "none" : cancelError.GetType().Name);
+            // cancelled at any moment, even before the native call started: always Canceled, quickly
+            int quick = 0;
+            for (int i = 0; i < 5; i++)
+            {
+                var early = new CancellationTokenSource();
+                Task<WaitResult> w5 = b.WaitForMailAsync("INBOX", TimeSpan.FromSeconds(60), early.Token);
+                Thread.Sleep(i * 7);
+                early.Cancel();
+                if (EndsCanceled(w5, 10000)) quick++;
+            }
+            Ok(quick == 5, "WaitForMailAsync cancelled 0 to 28 ms after its start: Canceled every time", quick + " of 5");
+            Ok(b.ListMessages("INBOX").Messages.Count == seeded - 1, "the next call on the account is not cancelled");
+
             // waiting for mail
             var sw = Stopwatch.StartNew();
             WaitResult w = b.WaitForMail("INBOX", TimeSpan.FromSeconds(1.5));
@@ -577,6 +610,44 @@ internal static class DemoTest
             if (p.ExitCode != 0) throw new InvalidOperationException("the sandbox's /_test/stats: " + error);
             return long.Parse(output.Trim(), CultureInfo.InvariantCulture);
         }
+    }
+
+    // "InvalidArgument" -> "OM_STATUS_INVALID_ARGUMENT"
+    private static string HeaderName(OAuthMailStatus status)
+    {
+        return "OM_STATUS_" + Regex.Replace(status.ToString(), "(?<=[a-z])(?=[A-Z])", "_").ToUpperInvariant();
+    }
+
+    // The exception a finished Task ended with (its AggregateException unwrapped), or null.
+    private static Exception TaskError(Task t)
+    {
+        if (t.Exception == null) return null;
+        return t.Exception.InnerExceptions.Count == 1 ? t.Exception.InnerExceptions[0] : t.Exception;
+    }
+
+    // Waits for t (bounded); true when it ended Canceled.
+    private static bool EndsCanceled(Task t, int withinMs)
+    {
+        try { t.Wait(withinMs); } catch (AggregateException) { }
+        return t.IsCanceled;
+    }
+
+    // BinaryFormatter there and back (Mono has it; .NET 5+ disables it).
+    private static T RoundTrip<T>(T value)
+    {
+        var formatter = new BinaryFormatter();
+        using (var ms = new MemoryStream())
+        {
+            formatter.Serialize(ms, value);
+            ms.Position = 0;
+            return (T)formatter.Deserialize(ms);
+        }
+    }
+
+    private static bool SameError(OAuthMailException a, OAuthMailException b)
+    {
+        return a != null && b != null && a.Status == b.Status && a.StatusCode == b.StatusCode && a.StatusName == b.StatusName
+               && a.Message == b.Message && a.Detail == b.Detail && a.Hint == b.Hint;
     }
 
     private static int Occurrences(string text, string part)
@@ -699,10 +770,10 @@ internal static class DemoTest
         using (var src = new OAuthMailAccount(AccountJson()))
         {
             src.StartAuthorization(true);
-            int st = OAuthMailStatus.Pending;
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (st == OAuthMailStatus.Pending && DateTime.UtcNow < deadline) st = src.WaitAuthorization(250);
-            Ok(st == OAuthMailStatus.Ok, "a grant for the token store scenario");
+            Task wait = src.WaitAuthorizationAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
+            try { wait.Wait(); } catch (AggregateException) { }
+            Ok(wait.Status == TaskStatus.RanToCompletion, "a grant for the token store scenario (WaitAuthorizationAsync completes)",
+               wait.Status + " " + TaskError(wait));
             granted = src.ExportTokens();
         }
 
@@ -802,6 +873,45 @@ internal static class DemoTest
             var du = new OAuthMailException(OAuthMailStatus.DeliveryUnknown, null, null, null, null);
             Ok(du.DeliveryUnknown && du.StatusName == "OM_STATUS_DELIVERY_UNKNOWN" && du.Message.Length > 0,
                "OAuthMailException.DeliveryUnknown for status 23", du.ToString());
+            Ok(du.Status == OAuthMailStatus.DeliveryUnknown && du.StatusCode == 23 && new OAuthMailException(23, null, null, null, null).Status == OAuthMailStatus.DeliveryUnknown,
+               "Status is the OAuthMailStatus enum, StatusCode the same int");
+            var wrong = Enum.GetValues(typeof(OAuthMailStatus)).Cast<OAuthMailStatus>()
+                .Where(v => OAuthMailLibrary.StatusName(v) != HeaderName(v) || OAuthMailLibrary.StatusName((int)v) != HeaderName(v))
+                .Select(v => v + " = " + (int)v + " is " + OAuthMailLibrary.StatusName(v)).ToList();
+            Ok(wrong.Count == 0 && Enum.GetValues(typeof(OAuthMailStatus)).Length == 25,
+               "every OAuthMailStatus value is the library's OM_STATUS_* of that number (25 values)", string.Join("; ", wrong));
+        });
+
+        Step("native library resolver (AnyCPU)", () =>
+        {
+            Ok(!OAuthMailNativeLibrary.IsWindows && OAuthMailNativeLibrary.LoadedPath == null && OAuthMailNativeLibrary.LoadError == null
+               && OAuthMailNativeLibrary.Resolve() == null,
+               "Linux/Mono: the resolver does nothing (the loader finds liboauthmail.so), and the P/Invokes work");
+            string root = Path.Combine(workDir, "anycpu");
+            var x64 = OAuthMailNativeLibrary.Candidates(root, true);
+            var x86 = OAuthMailNativeLibrary.Candidates(root, false);
+            Ok(x64.SequenceEqual(new[] { Path.Combine(root, "x64", "oauthmail.dll"), Path.Combine(root, "runtimes", "win-x64", "native", "oauthmail.dll") })
+               && x86.SequenceEqual(new[] { Path.Combine(root, "x86", "oauthmail.dll"), Path.Combine(root, "runtimes", "win-x86", "native", "oauthmail.dll") }),
+               "Candidates: x64\\ or x86\\ by bitness, then runtimes\\win-<arch>\\native\\", string.Join(", ", x64.Concat(x86)));
+            // A layout with x86\ and the NuGet runtimes folder for x64 (files standing for the DLLs).
+            foreach (string f in new[] { x86[0], x64[1] })
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(f));
+                File.WriteAllText(f, "stands for the DLL");
+            }
+            var loaded = new List<string>();
+            Func<string, KeyValuePair<IntPtr, int>> load = path => { loaded.Add(path); return new KeyValuePair<IntPtr, int>(new IntPtr(1), 0); };
+            string error;
+            string got64 = OAuthMailNativeLibrary.ResolveIn(new[] { Path.Combine(workDir, "elsewhere"), root }, true, load, out error);
+            string got32 = OAuthMailNativeLibrary.ResolveIn(new[] { root }, false, load, out error);
+            Ok(got64 == x64[1] && got32 == x86[0] && loaded.SequenceEqual(new[] { x64[1], x86[0] }),
+               "a 64-bit process loads runtimes\\win-x64\\native\\oauthmail.dll, a 32-bit one x86\\oauthmail.dll (by full path)",
+               string.Join(", ", loaded));
+            string none = OAuthMailNativeLibrary.ResolveIn(new[] { Path.Combine(workDir, "elsewhere") }, true, load, out error);
+            Ok(none == null && error == null, "no arch folder: nothing loaded, the usual search applies");
+            string bad = OAuthMailNativeLibrary.ResolveIn(new[] { root }, false, path => new KeyValuePair<IntPtr, int>(IntPtr.Zero, 193), out error);
+            Ok(bad == null && error != null && error.Contains(x86[0]) && error.Contains("32-bit") && error.Contains("193"),
+               "a DLL that does not load: the error names the file, the bitness and the Windows error", error);
         });
 
         Step("om_message layout", () =>
@@ -878,6 +988,11 @@ internal static class DemoTest
                 Ok(Occurrences(ex.Message, ex.Hint) == 1, "the hint appears once in Message", ex.Message);
                 Ok(Occurrences(ex.ToString(), ex.Hint) == 1 && ex.ToString().StartsWith("OM_STATUS_AUTHORIZATION_REQUIRED: ", StringComparison.Ordinal),
                    "ToString() = StatusName: Message, the hint not appended again", ex.ToString());
+                OAuthMailException back = null;
+                Exception failure = Catch<Exception>(() => back = RoundTrip(ex));
+                Ok(failure == null && SameError(ex, back),
+                   "[Serializable]: a BinaryFormatter round trip keeps Status, StatusCode, StatusName, Message, Detail, Hint",
+                   failure != null ? failure.ToString() : (back == null ? "null" : back.ToString() + " / " + back.Hint));
             }
         });
 
@@ -889,10 +1004,25 @@ internal static class DemoTest
                 Ok(url != null && url.StartsWith(Env("SANDBOX_AUTHORIZE_URL"), StringComparison.Ordinal),
                    "StartAuthorization() returns the URL", url);
                 // The scripted browser, if it had been started, would complete within this wait.
-                int status = quiet.WaitAuthorization(3000);
+                OAuthMailStatus status = quiet.WaitAuthorization(3000);
                 Ok(status == OAuthMailStatus.Pending,
                    "StartAuthorization() does not override open_browser: false (no browser, still pending after 3 s)",
                    OAuthMailLibrary.StatusName(status));
+                // the same wait as a Task, cancelled by its token (om_account_cancel)
+                var cts = new CancellationTokenSource();
+                Task wait = quiet.WaitAuthorizationAsync(cts.Token);
+                Thread.Sleep(1500);
+                bool stillWaiting = !wait.IsCompleted;
+                var sw = Stopwatch.StartNew();
+                cts.Cancel();
+                Ok(stillWaiting && EndsCanceled(wait, 10000) && sw.ElapsedMilliseconds < 5000,
+                   "WaitAuthorizationAsync: pending until its token is cancelled, then Canceled (after " + sw.ElapsedMilliseconds + " ms)",
+                   wait.Status.ToString());
+                var after = Catch<OAuthMailException>(() => quiet.WaitAuthorization(100));
+                Ok(after != null && after.Status == OAuthMailStatus.Cancelled,
+                   "the cancellation ended the authorization itself (om_account_cancel)", after == null ? "no exception" : after.ToString());
+                Ok(quiet.StartAuthorization(null) != null && quiet.WaitAuthorization(500) == OAuthMailStatus.Pending,
+                   "StartAuthorization(null) again: the configuration still decides, and no stray cancel hits the new wait");
                 quiet.CancelAuthorization();
             }
         });
@@ -909,7 +1039,8 @@ internal static class DemoTest
             string url = account.StartAuthorization(true);
             Ok(url != null && url.StartsWith(Env("SANDBOX_AUTHORIZE_URL"), StringComparison.Ordinal) && url.Contains("code_challenge_method=S256"),
                "StartAuthorization returns the authorization URL (PKCE S256)", url);
-            int status = OAuthMailStatus.Pending, polls = 0;
+            OAuthMailStatus status = OAuthMailStatus.Pending;
+            int polls = 0;
             var deadline = DateTime.UtcNow.AddSeconds(60);
             while (status == OAuthMailStatus.Pending && DateTime.UtcNow < deadline)
             {
@@ -952,6 +1083,25 @@ internal static class DemoTest
             var ex = Catch<OAuthMailException>(() => second.ImportTokens(older));
             Ok(ex != null && ex.Status == OAuthMailStatus.StaleTokens, "an older token set is refused with OM_STATUS_STALE_TOKENS",
                ex == null ? "no exception" : ex.ToString());
+        });
+
+        Step("a refresh token the provider refuses", () =>
+        {
+            // the set with an expired access token and a refresh token the server does not know
+            string tokens = Regex.Replace(Expired(account.ExportTokens()), "\"refresh_token\"\\s*:\\s*\"[^\"]*\"", "\"refresh_token\":\"revoked-elsewhere\"");
+            using (var refused = new OAuthMailAccount(AccountJson()))
+            {
+                refused.ImportTokens(tokens);
+                var ex = Catch<OAuthMailException>(() => refused.GetAccessToken());
+                Ok(ex != null && ex.Status == OAuthMailStatus.AuthorizationRequired && ex.Detail.Length > 0 && ex.Hint.Length > 0,
+                   "AuthorizationRequired with the provider's detail and a hint", ex == null ? "no exception" : ex.ToString());
+                if (ex == null || ex.Detail.Length == 0 || ex.Hint.Length == 0) return;
+                Ok(Occurrences(ex.Message, ex.Detail) == 1 && Occurrences(ex.Message, ex.Hint) == 1,
+                   "Message holds the detail and the hint once each (the library's message, shown as it is)", ex.Message);
+                Ok(Occurrences(ex.ToString(), ex.Detail) == 1 && Occurrences(ex.ToString(), ex.Hint) == 1,
+                   "ToString() does not append them again", ex.ToString());
+                Ok(SameError(ex, RoundTrip(ex)), "serialized and back: the detail and the hint kept apart");
+            }
         });
 
         // --- fetching -------------------------------------------------------------------------
@@ -1018,6 +1168,38 @@ internal static class DemoTest
             int n = 0;
             account.Fetch(inbox, (i, d) => { n++; return FetchAction.Continue; });
             Ok(n == 0, "after ImportSyncState of the same state, still nothing new");
+        });
+
+        Step("FetchAsync, SendAsync", () =>
+        {
+            int mainThread = Thread.CurrentThread.ManagedThreadId;
+            var threads = new List<int>();
+            Task<string> t = account.FetchAsync("{\"folder\": \"INBOX\", \"only_new\": false}", (info, data) =>
+            {
+                lock (threads) threads.Add(Thread.CurrentThread.ManagedThreadId);
+                return FetchAction.Stop; // the fetch state is left as it is
+            });
+            Ok(t.Wait(60000) && t.Status == TaskStatus.RanToCompletion && OAuthMailJson.GetBool(t.Result, "stopped_by_callback") == true,
+               "FetchAsync completes with the summary", t.Status + " " + (t.Status == TaskStatus.RanToCompletion ? t.Result : ""));
+            lock (threads)
+                Ok(threads.Count == 1 && threads[0] != mainThread, "the handler ran on the Task's thread, not the caller's");
+            Task<string> thrown = account.FetchAsync("{\"folder\": \"INBOX\", \"only_new\": false}",
+                                                     (info, data) => { throw new InvalidDataException("the CRM refused it"); });
+            try { thrown.Wait(60000); } catch (AggregateException) { }
+            Exception handlerError = TaskError(thrown);
+            Ok(thrown.IsFaulted && handlerError is InvalidDataException && handlerError.Message == "the CRM refused it",
+               "FetchAsync: the handler's exception faults the Task (itself, not a status)",
+               handlerError == null ? thrown.Status.ToString() : handlerError.ToString());
+            Task<string> send = account.SendAsync("{\"subject\": \"nobody\", \"text\": \"x\"}");
+            try { send.Wait(60000); } catch (AggregateException) { }
+            var sendError = TaskError(send) as OAuthMailException;
+            Ok(send.IsFaulted && sendError != null && sendError.Status == OAuthMailStatus.InvalidArgument,
+               "SendAsync of a message without a recipient: the Task faults with OAuthMailException InvalidArgument",
+               TaskError(send) == null ? send.Status.ToString() : TaskError(send).ToString());
+            var cancelled = new CancellationTokenSource();
+            cancelled.Cancel();
+            Ok(EndsCanceled(account.SendAsync("{\"to\": \"client@example.test\", \"subject\": \"never\", \"text\": \"x\"}", null, cancelled.Token), 10000),
+               "SendAsync with a token already cancelled: Canceled, nothing sent");
         });
 
         Step("fetch to a directory with a non-ASCII name", () =>

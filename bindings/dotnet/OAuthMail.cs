@@ -4,7 +4,10 @@
 //   - Native: one [DllImport] per function of the header, same names, exact C types,
 //     CallingConvention.Cdecl everywhere (the x86 default would be StdCall), and one
 //     [UnmanagedFunctionPointer(Cdecl)] delegate per callback type.
-//   - OAuthMailLibrary / OAuthMailAccount / OAuthMailException: the idiomatic layer.
+//   - OAuthMailLibrary / OAuthMailAccount / OAuthMailException: the idiomatic layer, with
+//     Task-returning wrappers of the long calls (cancellation calls om_account_cancel) and
+//     OAuthMailNativeLibrary, which loads the DLL of the process's bitness from x64\ or x86\
+//     (AnyCPU programs on Windows) before the first P/Invoke.
 //
 // Rules kept throughout:
 //   - Strings in: UTF-8, NUL-terminated, in an AllocHGlobal buffer freed after the call.
@@ -21,50 +24,57 @@
 using System;
 using System.Collections.Generic;
 using System.Globalization;
+using System.IO;
 using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Serialization;
 using System.Text;
 using System.Threading;
+using System.Threading.Tasks;
 
 namespace OAuthMail
 {
-    /// <summary>The OM_STATUS_* values of include/oauthmail.h (stable: never renumbered).</summary>
-    public static class OAuthMailStatus
+    /// <summary>
+    /// The OM_STATUS_* values of include/oauthmail.h (stable: never renumbered).
+    /// <see cref="OAuthMailException.Status"/> is one of them, <see cref="OAuthMailException.StatusCode"/>
+    /// the same as an int (<c>(int)status</c> too). A newer library may add values: keep a default branch.
+    /// </summary>
+    public enum OAuthMailStatus
     {
-        public const int Ok = 0;
-        public const int InvalidArgument = 1;
-        public const int InvalidConfig = 2;
-        public const int InvalidHandle = 3;
-        public const int NotInitialized = 4;
-        public const int Pending = 5;
-        public const int Timeout = 6;
-        public const int Cancelled = 7;
-        public const int AuthorizationRequired = 8;
-        public const int AccessDenied = 9;
-        public const int ProviderError = 10;
-        public const int NetworkError = 11;
-        public const int TlsError = 12;
-        public const int PortInUse = 13;
-        public const int StateMismatch = 14;
-        public const int WrongState = 15;
-        public const int ReentrantCall = 16;
-        public const int IoError = 17;
-        public const int StaleTokens = 18;
-        public const int Unsupported = 19;
-        public const int ProtocolError = 20;
-        public const int LoginRejected = 21;
+        Ok = 0,
+        InvalidArgument = 1,
+        InvalidConfig = 2,
+        InvalidHandle = 3,
+        NotInitialized = 4,
+        Pending = 5,
+        Timeout = 6,
+        Cancelled = 7,
+        AuthorizationRequired = 8,
+        AccessDenied = 9,
+        ProviderError = 10,
+        NetworkError = 11,
+        TlsError = 12,
+        PortInUse = 13,
+        StateMismatch = 14,
+        WrongState = 15,
+        ReentrantCall = 16,
+        IoError = 17,
+        StaleTokens = 18,
+        Unsupported = 19,
+        ProtocolError = 20,
+        LoginRejected = 21,
         /// <summary>
         /// The tokens are shared (token_file, or a token store: <see cref="OAuthMailAccount.SetTokenStore"/>)
         /// and another process held their lock too long while refreshing them: nothing was changed, try again later.
         /// </summary>
-        public const int TokensLocked = 22;
+        TokensLocked = 22,
         /// <summary>
         /// The connection died after a message was completely sent, before the server confirmed it:
         /// it may have been delivered, and it was NOT sent again. Do not resend it automatically
         /// (it could arrive twice): let the user check the Sent folder or ask the recipient.
         /// </summary>
-        public const int DeliveryUnknown = 23;
-        public const int Panic = 99;
+        DeliveryUnknown = 23,
+        Panic = 99,
     }
 
     /// <summary>OM_LOG_* levels.</summary>
@@ -87,16 +97,22 @@ namespace OAuthMail
         Error = 2,
     }
 
-    /// <summary>A failed oauthmail call: the status and the calling thread's last error.</summary>
+    /// <summary>
+    /// A failed oauthmail call: the status and the calling thread's last error. <see cref="Exception.Message"/>
+    /// is the library's whole message (om_last_error_message: what happened, the provider's or
+    /// server's text in brackets, " — " and the hint), to show as it is; <see cref="Detail"/> and
+    /// <see cref="Hint"/> are those parts alone, for separate fields — never append them to Message.
+    /// Serializable (BinaryFormatter, remoting, AppDomains) with its status, detail and hint.
+    /// </summary>
     [Serializable]
     public class OAuthMailException : Exception
     {
-        private readonly int _status;
+        private readonly OAuthMailStatus _status;
         private readonly string _statusName;
         private readonly string _hint;
         private readonly string _detail;
 
-        public OAuthMailException(int status, string message, string detail, string hint, Exception inner)
+        public OAuthMailException(OAuthMailStatus status, string message, string detail, string hint, Exception inner)
             : base(string.IsNullOrEmpty(message) ? OAuthMailLibrary.StatusDescription(status) : message, inner)
         {
             _status = status;
@@ -105,13 +121,47 @@ namespace OAuthMail
             _hint = hint ?? "";
         }
 
-        /// <summary>The OM_STATUS_* value (see <see cref="OAuthMailStatus"/>).</summary>
-        public int Status { get { return _status; } }
+        public OAuthMailException(int status, string message, string detail, string hint, Exception inner)
+            : this((OAuthMailStatus)status, message, detail, hint, inner)
+        {
+        }
+
+        /// <summary>Deserialization: the status, its name, the detail and the hint come back as they were.</summary>
+#if NET8_0_OR_GREATER
+        [Obsolete("Formatter-based serialization is obsolete", DiagnosticId = "SYSLIB0051")]
+#endif
+        protected OAuthMailException(SerializationInfo info, StreamingContext context)
+            : base(info, context)
+        {
+            _status = (OAuthMailStatus)info.GetInt32("OAuthMail.Status");
+            _statusName = info.GetString("OAuthMail.StatusName") ?? "";
+            _detail = info.GetString("OAuthMail.Detail") ?? "";
+            _hint = info.GetString("OAuthMail.Hint") ?? "";
+        }
+
+        /// <summary>Serialization: the base exception's data plus the status, its name, the detail and the hint.</summary>
+#if NET8_0_OR_GREATER
+        [Obsolete("Formatter-based serialization is obsolete", DiagnosticId = "SYSLIB0051")]
+#endif
+        public override void GetObjectData(SerializationInfo info, StreamingContext context)
+        {
+            if (info == null) throw new ArgumentNullException("info");
+            base.GetObjectData(info, context);
+            info.AddValue("OAuthMail.Status", (int)_status);
+            info.AddValue("OAuthMail.StatusName", _statusName);
+            info.AddValue("OAuthMail.Detail", _detail);
+            info.AddValue("OAuthMail.Hint", _hint);
+        }
+
+        /// <summary>The OM_STATUS_* value.</summary>
+        public OAuthMailStatus Status { get { return _status; } }
+        /// <summary>The same as an int (the header's OM_STATUS_* number).</summary>
+        public int StatusCode { get { return (int)_status; } }
         /// <summary>e.g. "OM_STATUS_INVALID_CONFIG".</summary>
         public string StatusName { get { return _statusName; } }
-        /// <summary>Who must do what ("" when none), in the account's language.</summary>
+        /// <summary>Who must do what ("" when none), in the account's language. Already in Message.</summary>
         public string Hint { get { return _hint; } }
-        /// <summary>The provider's or server's own error text ("" when none).</summary>
+        /// <summary>The provider's or server's own error text ("" when none). Already in Message.</summary>
         public string Detail { get { return _detail; } }
 
         /// <summary>
@@ -121,8 +171,8 @@ namespace OAuthMail
         public bool DeliveryUnknown { get { return _status == OAuthMailStatus.DeliveryUnknown; } }
 
         /// <summary>
-        /// "OM_STATUS_…: message". The message is already whole (what happened, the provider's
-        /// text in brackets, " — " and the hint): Detail and Hint are not appended again.
+        /// "OM_STATUS_…: message" (for logs). The message is already whole (what happened, the
+        /// provider's text in brackets, " — " and the hint): Detail and Hint are not appended again.
         /// </summary>
         public override string ToString()
         {
@@ -140,7 +190,7 @@ namespace OAuthMail
             string message = Utf8.FromNative(Native.om_last_error_message());
             string detail = Utf8.FromNative(Native.om_last_error_detail());
             string hint = Utf8.FromNative(Native.om_last_error_hint());
-            return new OAuthMailException(status, message, detail, hint, inner);
+            return new OAuthMailException((OAuthMailStatus)status, message, detail, hint, inner);
         }
     }
 
@@ -178,12 +228,24 @@ namespace OAuthMail
         public static uint VersionNumber { get { return Native.om_version_number(); } }
 
         /// <summary>e.g. "OM_STATUS_TIMEOUT"; "OM_STATUS_UNKNOWN" for other values.</summary>
+        public static string StatusName(OAuthMailStatus status)
+        {
+            return Utf8.FromNative(Native.om_status_name((int)status));
+        }
+
+        /// <summary>The same for a status as an int.</summary>
         public static string StatusName(int status)
         {
             return Utf8.FromNative(Native.om_status_name(status));
         }
 
         /// <summary>One-line English description of a status.</summary>
+        public static string StatusDescription(OAuthMailStatus status)
+        {
+            return Utf8.FromNative(Native.om_status_description((int)status));
+        }
+
+        /// <summary>The same for a status as an int.</summary>
         public static string StatusDescription(int status)
         {
             return Utf8.FromNative(Native.om_status_description(status));
@@ -211,7 +273,7 @@ namespace OAuthMail
                 s_logHandlers[id] = handler;
             }
             int status = Native.om_log_set_callback(s_logThunk, maxLevel, new IntPtr(id), s_logFreeThunk);
-            if (status != OAuthMailStatus.Ok)
+            if (status != Native.OM_STATUS_OK)
             {
                 // refused (level out of range, called from the log handler): the library did not
                 // take the user data and will not call the free function for it
@@ -262,7 +324,7 @@ namespace OAuthMail
 
         internal static void Check(int status)
         {
-            if (status != OAuthMailStatus.Ok) throw OAuthMailException.FromLastError(status, null);
+            if (status != Native.OM_STATUS_OK) throw OAuthMailException.FromLastError(status, null);
         }
 
         // --- message bytes from anywhere: no account, no network, no Init needed, any thread ---
@@ -305,7 +367,7 @@ namespace OAuthMail
             int st = Native.om_message_attachment(data, new UIntPtr((uint)data.Length), (uint)index, out buffer, out length);
             try
             {
-                if (st != OAuthMailStatus.Ok) throw OAuthMailException.FromLastError(st, null);
+                if (st != Native.OM_STATUS_OK) throw OAuthMailException.FromLastError(st, null);
                 ulong n = length.ToUInt64();
                 if (n > int.MaxValue) throw new InvalidOperationException("attachment larger than 2 GiB");
                 var bytes = new byte[(int)n];
@@ -351,7 +413,7 @@ namespace OAuthMail
         {
             try
             {
-                if (status != OAuthMailStatus.Ok) throw OAuthMailException.FromLastError(status, null);
+                if (status != Native.OM_STATUS_OK) throw OAuthMailException.FromLastError(status, null);
                 return Utf8.FromNative(owned);
             }
             finally
@@ -426,7 +488,7 @@ namespace OAuthMail
             int status = Native.om_account_free(handle);
             Interlocked.Decrement(ref s_live);
             TokenCallback = null;
-            return status == OAuthMailStatus.Ok;
+            return status == Native.OM_STATUS_OK;
         }
     }
 
@@ -454,7 +516,7 @@ namespace OAuthMail
             int status;
             using (var cfg = new Utf8Arg(configJson))
                 status = Native.om_account_new(cfg.Ptr, out h);
-            if (status != OAuthMailStatus.Ok)
+            if (status != Native.OM_STATUS_OK)
             {
                 var ex = OAuthMailException.FromLastError(status, null);
                 if (h != null) h.Dispose();
@@ -465,7 +527,7 @@ namespace OAuthMail
             var cb = new Native.om_token_cb(OnTokens);
             _handle.TokenCallback = cb;
             status = Native.om_account_set_token_callback(_handle, cb, IntPtr.Zero, null);
-            if (status != OAuthMailStatus.Ok)
+            if (status != Native.OM_STATUS_OK)
             {
                 var ex = OAuthMailException.FromLastError(status, null);
                 _handle.Dispose();
@@ -511,26 +573,19 @@ namespace OAuthMail
 
         /// <summary>
         /// Starts the browser authorization; returns the authorization URL (show it if the browser
-        /// did not open). The account's configuration decides whether the browser opens
-        /// (<c>open_browser</c>, default true; an admin may have set it to false).
+        /// did not open). <paramref name="openBrowser"/> null (the default): nothing is sent and the
+        /// account's configuration decides (<c>open_browser</c>, default true; an admin may have set
+        /// it to false); true or false: this call opens the browser or not, whatever the configuration.
         /// Accounts without a user (<c>"flow": "service_account"</c>, a Google service account's
         /// key file, or <c>"client_credentials"</c>) have nothing to authorize: this and
         /// StartDeviceAuthorization throw with Status == WrongState, and GetAccessToken, Fetch
         /// and Send get their tokens by themselves.
         /// </summary>
-        public string StartAuthorization()
+        public string StartAuthorization(bool? openBrowser = null)
         {
-            return OAuthMailJson.GetString(StartAuthorizationJson(null), "authorization_url");
-        }
-
-        /// <summary>
-        /// Starts the browser authorization, opening the browser or not as asked here (this
-        /// overrides the configuration's <c>open_browser</c>); returns the authorization URL.
-        /// </summary>
-        public string StartAuthorization(bool openBrowser)
-        {
-            string json = StartAuthorizationJson(openBrowser ? "{\"open_browser\": true}" : "{\"open_browser\": false}");
-            return OAuthMailJson.GetString(json, "authorization_url");
+            string options = null;
+            if (openBrowser.HasValue) options = openBrowser.Value ? "{\"open_browser\": true}" : "{\"open_browser\": false}";
+            return OAuthMailJson.GetString(StartAuthorizationJson(options), "authorization_url");
         }
 
         /// <summary>om_authorize_start with raw options; returns the whole result JSON.</summary>
@@ -549,14 +604,14 @@ namespace OAuthMail
         /// Waits up to timeoutMs: returns OAuthMailStatus.Ok (tokens stored) or
         /// OAuthMailStatus.Pending (call again); any other outcome throws.
         /// </summary>
-        public int WaitAuthorization(uint timeoutMs)
+        public OAuthMailStatus WaitAuthorization(uint timeoutMs)
         {
             using (Lease())
             {
                 int st = Native.om_authorize_wait(_handle, timeoutMs);
                 // PENDING is an answer, not an error (a TokensChanged exception is still rethrown).
-                Finish(st == OAuthMailStatus.Pending ? OAuthMailStatus.Ok : st, IntPtr.Zero);
-                return st;
+                Finish(st == Native.OM_STATUS_PENDING ? Native.OM_STATUS_OK : st, IntPtr.Zero);
+                return (OAuthMailStatus)st;
             }
         }
 
@@ -650,7 +705,7 @@ namespace OAuthMail
                 IntPtr id = TokenStoreBridge.Register(store);
                 int st = Native.om_account_set_token_store(_handle, TokenStoreBridge.LockThunk, TokenStoreBridge.UnlockThunk,
                                                            id, TokenStoreBridge.FreeThunk);
-                if (st != OAuthMailStatus.Ok)
+                if (st != Native.OM_STATUS_OK)
                 {
                     // Refused: the library did not take the user data (its free function is not
                     // called). Read the error first, then forget the bridge.
@@ -913,6 +968,167 @@ namespace OAuthMail
             }
         }
 
+        // --- the long calls as Tasks ---------------------------------------------------------------
+        // Each runs the blocking call on a thread of its own (TaskCreationOptions.LongRunning): the
+        // fetch handler, TokensChanged and the token store then run on that thread. Cancelling the
+        // token calls om_account_cancel — which cancels EVERY operation in progress on this account,
+        // as Cancel() does — and the Task ends Canceled (await throws OperationCanceledException).
+        // A call that completed before the cancellation took effect keeps its result.
+
+        /// <summary><see cref="Fetch"/> on a worker thread (the handler runs there); cancellable.</summary>
+        public Task<string> FetchAsync(string optionsJson, Func<MailMessageInfo, byte[], FetchAction> onMessage,
+                                       CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (onMessage == null) throw new ArgumentNullException("onMessage");
+            return RunAsync(() => Fetch(optionsJson, onMessage), cancellationToken);
+        }
+
+        /// <summary><see cref="Send"/> on a worker thread; cancellable (a cancelled send was not sent,
+        /// unless it fails with DeliveryUnknown).</summary>
+        public Task<string> SendAsync(string messageJson, string optionsJson = null,
+                                      CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return RunAsync(() => Send(messageJson, optionsJson), cancellationToken);
+        }
+
+        /// <summary><see cref="SendRaw"/> on a worker thread; cancellable.</summary>
+        public Task<string> SendRawAsync(byte[] data, string optionsJson = null,
+                                         CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (data == null) throw new ArgumentNullException("data");
+            return RunAsync(() => SendRaw(data, optionsJson), cancellationToken);
+        }
+
+        /// <summary><see cref="SendBatch"/> on a worker thread; cancellable.</summary>
+        public Task<string> SendBatchAsync(string messagesJson, string optionsJson = null,
+                                           CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return RunAsync(() => SendBatch(messagesJson, optionsJson), cancellationToken);
+        }
+
+        /// <summary><see cref="ListMessages(ListOptions)"/> on a worker thread; cancellable.</summary>
+        public Task<MessagePage> ListMessagesAsync(ListOptions options,
+                                                   CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return RunAsync(() => ListMessages(options), cancellationToken);
+        }
+
+        /// <summary><see cref="WaitForMail(string, TimeSpan)"/> on a worker thread; cancelling ends the wait at once.</summary>
+        public Task<WaitResult> WaitForMailAsync(string folder, TimeSpan timeout,
+                                                 CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return WaitForMailAsync(new WaitOptions { Folder = folder }, timeout, cancellationToken);
+        }
+
+        /// <summary><see cref="WaitForMail(WaitOptions, TimeSpan)"/> on a worker thread; cancelling ends the wait at once.</summary>
+        public Task<WaitResult> WaitForMailAsync(WaitOptions options, TimeSpan timeout,
+                                                 CancellationToken cancellationToken = default(CancellationToken))
+        {
+            Milliseconds(timeout, "timeout"); // checked here, not in the Task
+            return RunAsync(() => WaitForMail(options, timeout), cancellationToken);
+        }
+
+        /// <summary>
+        /// Waits for the authorization started with <see cref="StartAuthorization"/> until it
+        /// completes (the Task completes: tokens stored) or fails (the Task faults with the
+        /// OAuthMailException). Cancelling the token ends the authorization (om_account_cancel):
+        /// start it again to retry.
+        /// </summary>
+        public Task WaitAuthorizationAsync(CancellationToken cancellationToken = default(CancellationToken))
+        {
+            return RunAsync(() =>
+            {
+                while (WaitAuthorization(1000) == OAuthMailStatus.Pending)
+                    cancellationToken.ThrowIfCancellationRequested();
+                return true;
+            }, cancellationToken);
+        }
+
+        private Task<T> RunAsync<T>(Func<T> call, CancellationToken cancellationToken)
+        {
+            if (_handle.IsClosed) throw new ObjectDisposedException("OAuthMailAccount");
+            return Task.Factory.StartNew(() => RunCancellable(call, cancellationToken), cancellationToken,
+                                         TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        }
+
+        // Runs `call` on this thread. When the token is cancelled, om_account_cancel runs at once
+        // and then every 100 ms until the call returns: a cancel that came just before the native
+        // call started would otherwise be lost (it only cancels what is in progress). The
+        // Cancelled status that results becomes an OperationCanceledException for the token.
+        private T RunCancellable<T>(Func<T> call, CancellationToken cancellationToken)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (!cancellationToken.CanBeCanceled) return call();
+            var canceller = new Canceller(this);
+            try
+            {
+                using (cancellationToken.Register(canceller.Start))
+                    return call();
+            }
+            catch (OAuthMailException ex)
+            {
+                if (ex.Status == OAuthMailStatus.Cancelled && cancellationToken.IsCancellationRequested)
+                    throw new OperationCanceledException(ex.Message, ex, cancellationToken);
+                throw;
+            }
+            finally
+            {
+                canceller.Stop(); // no om_account_cancel after this: the next call is not touched
+            }
+        }
+
+        private void CancelQuietly()
+        {
+            try
+            {
+                using (Lease())
+                    Native.om_account_cancel(_handle);
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+
+        private sealed class Canceller
+        {
+            private readonly OAuthMailAccount _account;
+            private readonly object _lock = new object();
+            private Timer _timer;
+            private bool _stopped;
+
+            public Canceller(OAuthMailAccount account)
+            {
+                _account = account;
+            }
+
+            // The token's callback: on the thread that cancelled it.
+            public void Start()
+            {
+                lock (_lock)
+                {
+                    if (_stopped || _timer != null) return;
+                    _account.CancelQuietly();
+                    _timer = new Timer(Tick, null, 100, 100);
+                }
+            }
+
+            private void Tick(object state)
+            {
+                lock (_lock)
+                    if (!_stopped) _account.CancelQuietly();
+            }
+
+            public void Stop()
+            {
+                lock (_lock)
+                {
+                    _stopped = true;
+                    if (_timer != null) _timer.Dispose();
+                    _timer = null;
+                }
+            }
+        }
+
         internal static uint Milliseconds(TimeSpan t, string name)
         {
             if (t < TimeSpan.Zero) throw new ArgumentOutOfRangeException(name, "a negative time");
@@ -981,7 +1197,7 @@ namespace OAuthMail
             {
                 Exception cb = t_callbackException;
                 t_callbackException = null;
-                if (status != OAuthMailStatus.Ok) throw OAuthMailException.FromLastError(status, cb);
+                if (status != Native.OM_STATUS_OK) throw OAuthMailException.FromLastError(status, cb);
                 if (cb != null) ExceptionDispatchInfo.Capture(cb).Throw();
                 return Utf8.FromNative(owned);
             }
@@ -1984,10 +2200,147 @@ namespace OAuthMail
         }
     }
 
+    /// <summary>
+    /// Where the native library comes from. An AnyCPU program runs 32- or 64-bit depending on the
+    /// machine (and "Prefer 32-bit"), so on Windows it may ship both DLLs side by side:
+    /// <c>x64\oauthmail.dll</c> and <c>x86\oauthmail.dll</c> next to this assembly (or the
+    /// NuGet layout <c>runtimes\win-x64\native\</c>, <c>runtimes\win-x86\native\</c>). Before
+    /// the binding's first P/Invoke, <see cref="Resolve"/> loads the one of the process's bitness by
+    /// its full path (LoadLibraryEx), and DllImport("oauthmail") then finds it already loaded. When
+    /// neither folder has it, nothing is done: the usual search applies (next to the .exe, then
+    /// PATH). On Linux and under Mono it does nothing (liboauthmail.so is found by the loader, or
+    /// a dllmap).
+    /// </summary>
+    public static class OAuthMailNativeLibrary
+    {
+        private const uint LOAD_WITH_ALTERED_SEARCH_PATH = 0x00000008; // the DLL's folder for its own imports
+        private static readonly object s_lock = new object();
+        private static bool s_done;
+        private static string s_loadedPath;
+        private static string s_error;
+
+        [DllImport("kernel32", CharSet = CharSet.Unicode, SetLastError = true)]
+        private static extern IntPtr LoadLibraryEx(string lpLibFileName, IntPtr hFile, uint dwFlags);
+
+        /// <summary>True on Windows (where Resolve acts).</summary>
+        public static bool IsWindows
+        {
+            get { return Environment.OSVersion.Platform == PlatformID.Win32NT; }
+        }
+
+        /// <summary>The full path Resolve loaded, or null (nothing to load, not Windows, not yet run).</summary>
+        public static string LoadedPath { get { lock (s_lock) return s_loadedPath; } }
+
+        /// <summary>Why the DLL of this process's bitness found next to the assembly could not be loaded, or null.</summary>
+        public static string LoadError { get { lock (s_lock) return s_error; } }
+
+        /// <summary>
+        /// The files Resolve tries, in order, under <paramref name="directory"/>: the process's
+        /// architecture folder (x64 or x86), then the NuGet runtimes folder.
+        /// </summary>
+        public static IList<string> Candidates(string directory, bool is64BitProcess)
+        {
+            string arch = is64BitProcess ? "x64" : "x86";
+            return new List<string>
+            {
+                Path.Combine(Path.Combine(directory, arch), "oauthmail.dll"),
+                Path.Combine(Path.Combine(Path.Combine(Path.Combine(directory, "runtimes"), "win-" + arch), "native"), "oauthmail.dll"),
+            };
+        }
+
+        /// <summary>
+        /// Loads oauthmail.dll of the process's bitness from the folders above (once; the binding
+        /// calls it before its first P/Invoke, so calling it yourself is only needed to see the
+        /// outcome early). Returns the path loaded, or null when there was nothing to do. Throws
+        /// DllNotFoundException (naming the file, the bitness and the system's error) when such a
+        /// file exists but does not load; the binding's own call never throws (see LoadError).
+        /// </summary>
+        public static string Resolve()
+        {
+            TryResolve();
+            lock (s_lock)
+            {
+                if (s_error != null) throw new DllNotFoundException(s_error);
+                return s_loadedPath;
+            }
+        }
+
+        internal static void TryResolve()
+        {
+            lock (s_lock)
+            {
+                if (s_done) return;
+                s_done = true;
+                if (!IsWindows) return;
+                try
+                {
+                    string error;
+                    s_loadedPath = ResolveIn(SearchDirectories(), IntPtr.Size == 8, LoadWindows, out error);
+                    s_error = error;
+                }
+                catch (Exception ex)
+                {
+                    s_error = "oauthmail: looking for the native library failed: " + ex.Message;
+                }
+            }
+        }
+
+        /// <summary>
+        /// The choice itself, apart from Windows (tests): the first candidate that exists in the
+        /// first directory that has one is loaded with <paramref name="load"/> (IntPtr.Zero and a
+        /// Win32 error code on failure). Returns its path, or null with <paramref name="error"/>
+        /// set when it would not load, or null and no error when no candidate exists.
+        /// </summary>
+        internal static string ResolveIn(IEnumerable<string> directories, bool is64BitProcess,
+                                         Func<string, KeyValuePair<IntPtr, int>> load, out string error)
+        {
+            error = null;
+            foreach (string dir in directories)
+            {
+                if (string.IsNullOrEmpty(dir)) continue;
+                foreach (string path in Candidates(dir, is64BitProcess))
+                {
+                    if (!File.Exists(path)) continue;
+                    KeyValuePair<IntPtr, int> r = load(path);
+                    if (r.Key != IntPtr.Zero) return path;
+                    int bits = is64BitProcess ? 64 : 32;
+                    error = "oauthmail: cannot load " + path + " into this " + bits + "-bit process (Windows error " +
+                            r.Value.ToString(CultureInfo.InvariantCulture) +
+                            (r.Value == 193 ? ": not a " + bits + "-bit DLL" : "") + ")";
+                    return null;
+                }
+            }
+            return null;
+        }
+
+        private static IEnumerable<string> SearchDirectories()
+        {
+            var dirs = new List<string>();
+            string location = typeof(OAuthMailNativeLibrary).Assembly.Location;
+            if (!string.IsNullOrEmpty(location)) dirs.Add(Path.GetDirectoryName(location));
+            string baseDir = AppDomain.CurrentDomain.BaseDirectory;
+            if (!string.IsNullOrEmpty(baseDir) && !dirs.Exists(d => string.Equals(d.TrimEnd('\\', '/'), baseDir.TrimEnd('\\', '/'), StringComparison.OrdinalIgnoreCase)))
+                dirs.Add(baseDir);
+            return dirs;
+        }
+
+        private static KeyValuePair<IntPtr, int> LoadWindows(string path)
+        {
+            IntPtr h = LoadLibraryEx(path, IntPtr.Zero, LOAD_WITH_ALTERED_SEARCH_PATH);
+            return new KeyValuePair<IntPtr, int>(h, h == IntPtr.Zero ? Marshal.GetLastWin32Error() : 0);
+        }
+    }
+
     /// <summary>The C API, 1:1 with include/oauthmail.h (same names, exact types, Cdecl).</summary>
     internal static class Native
     {
         private const string Lib = "oauthmail"; // oauthmail.dll on Windows, liboauthmail.so on Linux
+
+        // Runs before the first P/Invoke below (an explicit static constructor: not beforefieldinit).
+        static Native()
+        {
+            OAuthMailNativeLibrary.TryResolve();
+        }
 
         // typedef void (*om_token_cb)(void *user_data, const char *tokens_json);
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
@@ -2014,6 +2367,10 @@ namespace OAuthMail
         // typedef int32_t (*om_tokens_unlock_cb)(void *user_data, const char *tokens_json);
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
         internal delegate int om_tokens_unlock_cb(IntPtr user_data, IntPtr tokens_json);
+
+        // The OM_STATUS_* values the binding itself tests (ints, as the functions return them).
+        internal const int OM_STATUS_OK = 0;
+        internal const int OM_STATUS_PENDING = 5;
 
         // OM_TOKEN_STORE_*: what the token store callbacks return.
         internal const int OM_TOKEN_STORE_OK = 0;

@@ -35,7 +35,9 @@ lib_dir=$PWD/target/debug
 
 rm -rf "$work" && mkdir -p "$work"
 
-echo "== compiling OAuthMail.cs + DemoTest.cs with mcs"
+echo "== compiling OAuthMail.cs alone as C# 5 (what its header promises), then OAuthMail.cs + DemoTest.cs with mcs"
+mcs -target:library -langversion:5 -warnaserror+ -r:System.dll -r:System.Core.dll \
+    -out:"$work/OAuthMail.dll" "$here/OAuthMail.cs"
 mcs -target:exe -langversion:7 -warnaserror+ -r:System.dll -r:System.Core.dll \
     -out:"$work/DemoTest.exe" "$here/OAuthMail.cs" "$here/DemoTest.cs"
 # Mono maps DllImport("oauthmail") to liboauthmail.so by itself (lib prefix, .so suffix) through
