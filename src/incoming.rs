@@ -11,7 +11,8 @@ use crate::fetch::options::FetchOptions;
 use crate::fetch::{Control, MessageMeta, Summary};
 use crate::imap::mailbox::Folder;
 
-fn protocol(account: &Account) -> Result<Protocol> {
+/// The incoming server's protocol; a configuration error when there is no incoming server.
+pub(crate) fn protocol(account: &Account) -> Result<Protocol> {
     account
         .config
         .incoming
@@ -56,12 +57,7 @@ pub async fn folders(account: &Account) -> Result<Vec<Folder>> {
         )),
         _ => {
             let (mut s, _) = crate::fetch::connect::imap(account).await?;
-            let host = account
-                .config
-                .incoming
-                .as_ref()
-                .map(|s| s.host.clone())
-                .unwrap_or_default();
+            let host = account.config.incoming_host();
             let folders = crate::imap::mailbox::list(&mut s, &host).await?;
             let _ = s.logout().await;
             Ok(folders)

@@ -21,12 +21,7 @@ use futures_util::StreamExt;
 const CHUNK: usize = 500;
 
 fn host(account: &Account) -> String {
-    account
-        .config
-        .incoming
-        .as_ref()
-        .map(|s| s.host.clone())
-        .unwrap_or_default()
+    account.config.incoming_host()
 }
 
 /// An authenticated session with `folder` selected (EXAMINE when `read_only`), checked against

@@ -22,16 +22,7 @@ use crate::config::Protocol;
 use crate::error::{Error, Result, Status};
 use crate::fetch::{Control, MessageMeta};
 
-fn protocol(account: &Account) -> Result<Protocol> {
-    account
-        .config
-        .incoming
-        .as_ref()
-        .map(|s| s.protocol)
-        .ok_or_else(|| {
-            Error::config("configuration key `incoming`: no incoming server is configured")
-        })
-}
+use crate::incoming::protocol;
 
 fn pop3_cannot(account: &Account, what_en: &str, what_fr: &str) -> Error {
     Error::new(

@@ -156,6 +156,14 @@ impl Config {
         Ok(config)
     }
 
+    /// The incoming server's host name ("" when there is none).
+    pub fn incoming_host(&self) -> String {
+        self.incoming
+            .as_ref()
+            .map(|s| s.host.clone())
+            .unwrap_or_default()
+    }
+
     /// The identity the mail servers see (SASL `user=`): `login_user`, else `username`, else
     /// `email`.
     pub fn sasl_user(&self) -> Option<&str> {

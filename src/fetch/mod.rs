@@ -74,7 +74,7 @@ const MAX_RECONNECTS: u32 = 3;
 const DEFAULT_BATCH: usize = 50;
 
 /// Errors after which a new session may succeed (the server cut us, a read timed out).
-fn retryable(e: &Error) -> bool {
+pub(crate) fn retryable(e: &Error) -> bool {
     matches!(e.status, Status::NetworkError | Status::Timeout)
 }
 
@@ -190,12 +190,7 @@ async fn fetch_session(
 ) -> Result<()> {
     let (key, folder, only_new) = (job.key, job.folder, job.only_new);
     let (mut session, _) = connect::imap(account).await?;
-    let host = account
-        .config
-        .incoming
-        .as_ref()
-        .map(|s| s.host.clone())
-        .unwrap_or_default();
+    let host = account.config.incoming_host();
     // actions left by an earlier session or call (it ended before they were done)
     let pending = account.sync.read(|s| s.imap_pending.get(key).cloned());
     let read_only = job.action.is_none() && pending.is_none();

@@ -12,27 +12,10 @@ use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::json;
 
-fn message_url(graph: &Graph<'_>, id: &str, tail: &str) -> String {
+/// `messages/{id}{tail}` of the mailbox, the id URL-encoded.
+pub(crate) fn message_url(graph: &Graph<'_>, id: &str, tail: &str) -> String {
     let enc: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
     graph.url(&format!("messages/{enc}{tail}"))
-}
-
-async fn one(graph: &Graph<'_>, method: Method, url: String, body: Option<String>) -> Result<()> {
-    let b = body.as_deref().map(str::as_bytes);
-    let r = graph
-        .call(
-            method,
-            &url,
-            b.map_or(Body::None, Body::Json),
-            &[],
-            1 << 20,
-            true,
-        )
-        .await?;
-    if r.status == 404 {
-        return Ok(());
-    }
-    graph.expect_ok(&r)
 }
 
 /// Applies `action` to the messages `ids`; `destination` is the move's folder id.
@@ -52,7 +35,7 @@ pub async fn apply(
             ));
         }
     }
-    run(graph, steps).await?;
+    each(graph, steps, true).await?;
     let mut steps = Vec::new();
     for id in ids {
         match action.after {
@@ -65,13 +48,36 @@ pub async fn apply(
             )),
         }
     }
-    run(graph, steps).await
+    each(graph, steps, true).await
 }
 
-async fn run(graph: &Graph<'_>, steps: Vec<(Method, String, Option<String>)>) -> Result<()> {
+/// Runs one request per message, at most [`MAX_CONCURRENT`] at a time; a 404 (the message is
+/// gone: a move or delete whose answer was lost) counts as done. `idempotent`: the requests may
+/// be repeated after a cut connection.
+pub(crate) async fn each(
+    graph: &Graph<'_>,
+    steps: Vec<(Method, String, Option<String>)>,
+    idempotent: bool,
+) -> Result<()> {
     let mut results =
-        futures_util::stream::iter(steps.into_iter().map(|(m, u, b)| one(graph, m, u, b)))
-            .buffer_unordered(MAX_CONCURRENT);
+        futures_util::stream::iter(steps.into_iter().map(|(method, url, body)| async move {
+            let b = body.as_deref().map(str::as_bytes);
+            let r = graph
+                .call(
+                    method,
+                    &url,
+                    b.map_or(Body::None, Body::Json),
+                    &[],
+                    1 << 20,
+                    idempotent,
+                )
+                .await?;
+            if r.status == 404 {
+                return Ok(());
+            }
+            graph.expect_ok(&r)
+        }))
+        .buffer_unordered(MAX_CONCURRENT);
     while let Some(r) = results.next().await {
         r?;
     }

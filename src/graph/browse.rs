@@ -38,6 +38,7 @@
 //! INVALID_ARGUMENT) and names the folder in what is delivered, but does not locate the
 //! messages. A chosen message that no longer exists (404) is skipped everywhere.
 
+use super::actions::{each, message_url};
 use super::errors::Doing;
 use super::folders;
 use super::{Graph, MAX_CONCURRENT};
@@ -81,10 +82,6 @@ fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
-}
-
-fn message_url(graph: &Graph<'_>, id: &str, tail: &str) -> String {
-    graph.url(&format!("messages/{}{tail}", enc(id)))
 }
 
 fn unsupported(lang: Lang, en: String, fr: String) -> Error {
@@ -567,38 +564,6 @@ async fn check_folder(graph: &Graph<'_>, selection: &Selection) -> Result<()> {
         Some(f) if !f.is_empty() => folders::resolve(graph, f).await.map(|_| ()),
         _ => Ok(()),
     }
-}
-
-/// Runs one request per message, at most [`MAX_CONCURRENT`] at a time; a 404 (the message is
-/// gone) counts as done.
-async fn each(
-    graph: &Graph<'_>,
-    steps: Vec<(Method, String, Option<String>)>,
-    idempotent: bool,
-) -> Result<()> {
-    let mut results =
-        futures_util::stream::iter(steps.into_iter().map(|(method, url, body)| async move {
-            let b = body.as_deref().map(str::as_bytes);
-            let r = graph
-                .call(
-                    method,
-                    &url,
-                    b.map_or(Body::None, Body::Json),
-                    &[],
-                    1 << 20,
-                    idempotent,
-                )
-                .await?;
-            if r.status == 404 {
-                return Ok(());
-            }
-            graph.expect_ok(&r)
-        }))
-        .buffer_unordered(MAX_CONCURRENT);
-    while let Some(r) = results.next().await {
-        r?;
-    }
-    Ok(())
 }
 
 /// A chosen message: its flags and received time, and its MIME; `None` when it is gone.

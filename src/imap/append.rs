@@ -53,12 +53,7 @@ pub async fn save_to_sent(
     folder: Option<&str>,
 ) -> Result<String> {
     let (mut session, _) = crate::fetch::connect::imap(account).await?;
-    let host = account
-        .config
-        .incoming
-        .as_ref()
-        .map(|s| s.host.clone())
-        .unwrap_or_default();
+    let host = account.config.incoming_host();
     let err = super::session::map_err(&host);
     let folder = match folder {
         Some(f) if !f.is_empty() => f.to_string(),

@@ -27,12 +27,7 @@ enum Outcome {
 }
 
 pub async fn wait(account: &Account, opts: &WaitOptions, deadline: Instant) -> Result<Woken> {
-    let host = account
-        .config
-        .incoming
-        .as_ref()
-        .map(|s| s.host.clone())
-        .unwrap_or_default();
+    let host = account.config.incoming_host();
     let mut woken = Woken {
         new_mail: false,
         folder: opts.folder().to_string(),

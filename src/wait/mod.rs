@@ -86,21 +86,11 @@ pub struct Woken {
     pub reconnects: u32,
 }
 
-/// Errors after which a new connection may succeed.
-pub(crate) fn retryable(e: &Error) -> bool {
-    matches!(e.status, Status::NetworkError | Status::Timeout)
-}
+pub(crate) use crate::fetch::retryable;
 
 /// Waits up to `wait` for new mail in the folder of `opts`.
 pub async fn wait_for_mail(account: &Account, opts: &WaitOptions, wait: Duration) -> Result<Woken> {
-    let protocol = account
-        .config
-        .incoming
-        .as_ref()
-        .map(|s| s.protocol)
-        .ok_or_else(|| {
-            Error::config("configuration key `incoming`: no incoming server is configured")
-        })?;
+    let protocol = crate::incoming::protocol(account)?;
     let deadline = tokio::time::Instant::now() + wait;
     match protocol {
         Protocol::Imap => idle::wait(account, opts, deadline).await,
