@@ -535,21 +535,7 @@ pub async fn list(account: &Account, query: &ListQuery) -> Result<Page> {
 
 /// A message's raw bytes, `internalDate` in seconds and `labelIds`; `None` when it is gone.
 async fn raw(api: &Rest<'_>, id: &str) -> Result<Option<(Vec<u8>, i64, Value)>> {
-    let limit = usize::try_from(api.account.config.max_message_bytes())
-        .unwrap_or(usize::MAX)
-        .saturating_mul(4)
-        / 3
-        + (64 << 10);
-    let r = api
-        .call(
-            Method::GET,
-            &api.url(&format!("messages/{}?format=raw", enc(id))),
-            Body::None,
-            &[],
-            limit,
-            true,
-        )
-        .await?;
+    let r = super::fetch::get_raw(api, id).await?;
     if r.status == 404 {
         return Ok(None);
     }

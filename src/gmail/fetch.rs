@@ -199,8 +199,9 @@ async fn history(
     Ok(Some((ids, newest)))
 }
 
-/// A message's raw bytes and what the callback is told; `None` when it is gone.
-async fn raw(api: &Rest<'_>, id: &str) -> Result<Option<(Vec<u8>, i64, bool)>> {
+/// GET `messages/{id}?format=raw`, the answer bounded by `max_message_mb` (base64 inflates by
+/// 4/3, plus room for the JSON around it).
+pub(crate) async fn get_raw(api: &Rest<'_>, id: &str) -> Result<crate::rest::Reply> {
     let limit = usize::try_from(api.account.config.max_message_bytes())
         .unwrap_or(usize::MAX)
         .saturating_mul(4)
@@ -216,6 +217,12 @@ async fn raw(api: &Rest<'_>, id: &str) -> Result<Option<(Vec<u8>, i64, bool)>> {
             true,
         )
         .await?;
+    Ok(r)
+}
+
+/// A message's raw bytes and what the callback is told; `None` when it is gone.
+async fn raw(api: &Rest<'_>, id: &str) -> Result<Option<(Vec<u8>, i64, bool)>> {
+    let r = get_raw(api, id).await?;
     if r.status == 404 {
         return Ok(None);
     }
