@@ -2,7 +2,8 @@
  * oauthmail — OAuth2 mail (IMAP, POP3, SMTP) for Windows hosts, with a stable C ABI.
  *
  * Conventions
- * - Every function is extern "C" (cdecl, also on 32-bit Windows), prefixed om_.
+ * - Every function is extern "C" (cdecl, also on 32-bit Windows: OM_CALL), prefixed om_. The
+ *   same functions with the stdcall convention, prefixed oms_: oauthmail_stdcall.h.
  * - Fallible functions return om_status (OM_STATUS_OK = 0). On failure, out-parameters are
  *   set to NULL / 0 and om_last_error_message() describes the error on the calling thread.
  * - Strings are UTF-8 and NUL-terminated. Strings passed in are borrowed for the call.
@@ -25,6 +26,20 @@
 
 #define OM_VERSION_STRING "0.1.0"
 #define OM_VERSION_NUMBER 100
+
+/*
+ * OM_CALL: the calling convention of every om_ function and callback type, cdecl, written out
+ * so that a 32-bit Windows host compiled with another default (MSVC /Gz: stdcall) still calls
+ * the functions and compiles its callbacks right. Hosts that can only call stdcall functions
+ * (VB6, VBA, Visual FoxPro, WinDev...) use the oms_ entry set instead: oauthmail_stdcall.h.
+ */
+#ifndef OM_CALL
+#  if defined(_WIN32) && !defined(_WIN64)
+#    define OM_CALL __cdecl
+#  else
+#    define OM_CALL
+#  endif
+#endif
 
 
 /**
@@ -95,12 +110,12 @@ typedef int32_t om_status;
  * authorization, refresh with a rotated refresh token, revocation. `tokens_json` is valid
  * during the call. Store it in your database; import it later with om_tokens_import.
  */
-typedef void (*om_token_cb)(void *user_data, const char *tokens_json);
+typedef void (OM_CALL *om_token_cb)(void *user_data, const char *tokens_json);
 
 /**
  * Releases `user_data` when the callback is replaced or the account freed (may be NULL).
  */
-typedef void (*om_free_cb)(void *user_data);
+typedef void (OM_CALL *om_free_cb)(void *user_data);
 
 /**
  * One message handed to the fetch callback; valid only during the callback. Natural C layout:
@@ -159,10 +174,10 @@ typedef struct om_message {
  * OM_FETCH_CONTINUE, OM_FETCH_STOP or OM_FETCH_ERROR (any other value is treated as an error).
  * Calling functions of the same account from inside it returns OM_STATUS_REENTRANT_CALL.
  */
-typedef int32_t (*om_message_cb)(void *user_data,
-                                 const struct om_message *message,
-                                 const uint8_t *data,
-                                 size_t len);
+typedef int32_t (OM_CALL *om_message_cb)(void *user_data,
+                                         const struct om_message *message,
+                                         const uint8_t *data,
+                                         size_t len);
 
 /**
  * Receives a log message: `level` is an OM_LOG_* value, `message` UTF-8, valid during the call.
@@ -170,7 +185,7 @@ typedef int32_t (*om_message_cb)(void *user_data,
  * call blocking oauthmail functions (nor om_log_set_callback). Calls from several threads may
  * overlap.
  */
-typedef void (*om_log_cb)(void *user_data, int32_t level, const char *message);
+typedef void (OM_CALL *om_log_cb)(void *user_data, int32_t level, const char *message);
 
 /**
  * Takes the host's lock on this mailbox's stored tokens, waiting at most `timeout_ms` (e.g.
@@ -181,9 +196,9 @@ typedef void (*om_log_cb)(void *user_data, int32_t level, const char *message);
  * (not taken in time) or OM_TOKEN_STORE_FAILED; on anything but OK the unlock callback is not
  * called.
  */
-typedef int32_t (*om_tokens_lock_cb)(void *user_data,
-                                     uint32_t timeout_ms,
-                                     const char **out_tokens_json);
+typedef int32_t (OM_CALL *om_tokens_lock_cb)(void *user_data,
+                                             uint32_t timeout_ms,
+                                             const char **out_tokens_json);
 
 /**
  * Saves `tokens_json` when it is not NULL (replace the stored set: it is newer), then releases
@@ -191,7 +206,7 @@ typedef int32_t (*om_tokens_lock_cb)(void *user_data,
  * OM_TOKEN_STORE_OK, or OM_TOKEN_STORE_FAILED when the set could not be saved (the lock must
  * be released anyway).
  */
-typedef int32_t (*om_tokens_unlock_cb)(void *user_data, const char *tokens_json);
+typedef int32_t (OM_CALL *om_tokens_unlock_cb)(void *user_data, const char *tokens_json);
 
 /**
  * Success.
@@ -346,7 +361,7 @@ extern "C" {
  * # Safety
  * `config_json` is NULL or a NUL-terminated string; `out_account` is NULL or writable.
  */
-om_status om_account_new(const char *config_json, struct om_account **out_account);
+om_status OM_CALL om_account_new(const char *config_json, struct om_account **out_account);
 
 /**
  * Frees an account: cancels what it is doing (an authorization in progress ends with
@@ -357,7 +372,7 @@ om_status om_account_new(const char *config_json, struct om_account **out_accoun
  * OM_STATUS_INVALID_HANDLE for a handle already freed or not from om_account_new;
  * OM_STATUS_REENTRANT_CALL from inside the account's own callback.
  */
-om_status om_account_free(struct om_account *account);
+om_status OM_CALL om_account_free(struct om_account *account);
 
 /**
  * The effective configuration (presets applied) as JSON, with secrets masked ("********"):
@@ -369,7 +384,7 @@ om_status om_account_free(struct om_account *account);
  * # Safety
  * `out_json` is NULL or writable.
  */
-om_status om_account_config_json(struct om_account *account, char **out_json);
+om_status OM_CALL om_account_config_json(struct om_account *account, char **out_json);
 
 /**
  * The registration check: examines the configuration for the known mistakes (Office 365 "Web"
@@ -385,7 +400,7 @@ om_status om_account_config_json(struct om_account *account, char **out_json);
  * # Safety
  * `out_json` is NULL or writable.
  */
-om_status om_account_check(struct om_account *account, char **out_json);
+om_status OM_CALL om_account_check(struct om_account *account, char **out_json);
 
 /**
  * Cancels every operation in progress on the account (authorization, token refresh, …): the
@@ -394,7 +409,7 @@ om_status om_account_check(struct om_account *account, char **out_json);
  * Any thread (typically the UI thread while a worker thread is blocked). Errors:
  * OM_STATUS_INVALID_ARGUMENT, OM_STATUS_INVALID_HANDLE.
  */
-om_status om_account_cancel(struct om_account *account);
+om_status OM_CALL om_account_cancel(struct om_account *account);
 
 /**
  * Sets (or with NULL removes) the token-changed callback.
@@ -406,10 +421,10 @@ om_status om_account_cancel(struct om_account *account);
  * `user_data` when the callback is replaced or the account freed.
  * Errors: OM_STATUS_INVALID_ARGUMENT, OM_STATUS_INVALID_HANDLE, OM_STATUS_REENTRANT_CALL.
  */
-om_status om_account_set_token_callback(struct om_account *account,
-                                        om_token_cb callback,
-                                        void *user_data,
-                                        om_free_cb free_user_data);
+om_status OM_CALL om_account_set_token_callback(struct om_account *account,
+                                                om_token_cb callback,
+                                                void *user_data,
+                                                om_free_cb free_user_data);
 
 /**
  * Starts the browser authorization (authorization code + PKCE S256 + state): binds the loopback
@@ -430,7 +445,7 @@ om_status om_account_set_token_callback(struct om_account *account,
  * # Safety
  * `options_json` is NULL or a NUL-terminated string; `out_json` is NULL or writable.
  */
-om_status om_authorize_start(struct om_account *account, const char *options_json, char **out_json);
+om_status OM_CALL om_authorize_start(struct om_account *account, const char *options_json, char **out_json);
 
 /**
  * Waits up to `timeout_ms` for the authorization in progress (browser or device) to end.
@@ -443,7 +458,7 @@ om_status om_authorize_start(struct om_account *account, const char *options_jso
  * the provider's text and a hint), OM_STATUS_WRONG_STATE (nothing was started). After the end,
  * further waits return the same outcome until a new start. Any host thread.
  */
-om_status om_authorize_wait(struct om_account *account, uint32_t timeout_ms);
+om_status OM_CALL om_authorize_wait(struct om_account *account, uint32_t timeout_ms);
 
 /**
  * Completes the browser authorization with the final redirect URL the user copied from the
@@ -458,16 +473,16 @@ om_status om_authorize_wait(struct om_account *account, uint32_t timeout_ms);
  * # Safety
  * `redirect_url` is NULL or a NUL-terminated string.
  */
-om_status om_authorize_complete(struct om_account *account,
-                                const char *redirect_url,
-                                uint32_t timeout_ms);
+om_status OM_CALL om_authorize_complete(struct om_account *account,
+                                        const char *redirect_url,
+                                        uint32_t timeout_ms);
 
 /**
  * Cancels the authorization in progress (browser or device), if any: its listener closes and
  * om_authorize_wait returns OM_STATUS_CANCELLED. Any thread. No error when nothing runs.
  * Errors: OM_STATUS_INVALID_ARGUMENT, OM_STATUS_INVALID_HANDLE.
  */
-om_status om_authorize_cancel(struct om_account *account);
+om_status OM_CALL om_authorize_cancel(struct om_account *account);
 
 /**
  * Starts the device authorization (RFC 8628): requests a code, then polls the token endpoint in
@@ -483,7 +498,7 @@ om_status om_authorize_cancel(struct om_account *account);
  * # Safety
  * `out_json` is NULL or writable.
  */
-om_status om_device_start(struct om_account *account, uint32_t timeout_ms, char **out_json);
+om_status OM_CALL om_device_start(struct om_account *account, uint32_t timeout_ms, char **out_json);
 
 /**
  * Lists one page of a folder's messages without downloading them. `options_json` (may be
@@ -510,7 +525,7 @@ om_status om_device_start(struct om_account *account, uint32_t timeout_ms, char 
  * # Safety
  * `options_json` is NULL or a NUL-terminated string; `out_json` is writable.
  */
-om_status om_messages_list(struct om_account *account, const char *options_json, char **out_json);
+om_status OM_CALL om_messages_list(struct om_account *account, const char *options_json, char **out_json);
 
 /**
  * Fetches chosen messages whole and hands each to `callback` (as om_fetch does, `parsed_json`
@@ -529,11 +544,11 @@ om_status om_messages_list(struct om_account *account, const char *options_json,
  * `selection_json` is a NUL-terminated string; `callback` follows om_message_cb;
  * `out_count` is NULL or writable.
  */
-om_status om_messages_fetch(struct om_account *account,
-                            const char *selection_json,
-                            om_message_cb callback,
-                            void *user_data,
-                            uint32_t *out_count);
+om_status OM_CALL om_messages_fetch(struct om_account *account,
+                                    const char *selection_json,
+                                    om_message_cb callback,
+                                    void *user_data,
+                                    uint32_t *out_count);
 
 /**
  * Sets and clears flags of chosen messages. `options_json`: the selection of om_messages_fetch
@@ -548,7 +563,7 @@ om_status om_messages_fetch(struct om_account *account,
  * # Safety
  * `options_json` is a NUL-terminated string.
  */
-om_status om_messages_set_flags(struct om_account *account, const char *options_json);
+om_status OM_CALL om_messages_set_flags(struct om_account *account, const char *options_json);
 
 /**
  * Moves chosen messages into another folder, created when missing. `options_json`: the
@@ -562,7 +577,7 @@ om_status om_messages_set_flags(struct om_account *account, const char *options_
  * # Safety
  * `options_json` is a NUL-terminated string.
  */
-om_status om_messages_move(struct om_account *account, const char *options_json);
+om_status OM_CALL om_messages_move(struct om_account *account, const char *options_json);
 
 /**
  * Copies chosen messages into another folder, created when missing (`options_json` as
@@ -574,7 +589,7 @@ om_status om_messages_move(struct om_account *account, const char *options_json)
  * # Safety
  * `options_json` is a NUL-terminated string.
  */
-om_status om_messages_copy(struct om_account *account, const char *options_json);
+om_status OM_CALL om_messages_copy(struct om_account *account, const char *options_json);
 
 /**
  * Deletes chosen messages (`options_json`: the selection of om_messages_fetch). IMAP: flagged
@@ -588,7 +603,7 @@ om_status om_messages_copy(struct om_account *account, const char *options_json)
  * # Safety
  * `options_json` is a NUL-terminated string.
  */
-om_status om_messages_delete(struct om_account *account, const char *options_json);
+om_status OM_CALL om_messages_delete(struct om_account *account, const char *options_json);
 
 /**
  * Creates the folder `name` (UTF-8, parts separated by `/`; parents are created as the server
@@ -599,7 +614,7 @@ om_status om_messages_delete(struct om_account *account, const char *options_jso
  * # Safety
  * `name` is a NUL-terminated string.
  */
-om_status om_folder_create(struct om_account *account, const char *name, uint32_t timeout_ms);
+om_status OM_CALL om_folder_create(struct om_account *account, const char *name, uint32_t timeout_ms);
 
 /**
  * Waits for new mail in a folder: returns as soon as a message arrives or after `timeout_ms`
@@ -621,10 +636,10 @@ om_status om_folder_create(struct om_account *account, const char *name, uint32_
  * # Safety
  * `options_json` is NULL or a NUL-terminated string; `out_json` is NULL or writable.
  */
-om_status om_wait_for_mail(struct om_account *account,
-                           const char *options_json,
-                           uint32_t timeout_ms,
-                           char **out_json);
+om_status OM_CALL om_wait_for_mail(struct om_account *account,
+                                   const char *options_json,
+                                   uint32_t timeout_ms,
+                                   char **out_json);
 
 /**
  * Fetches mail from the account's incoming server (IMAP, POP3, Microsoft Graph or the Gmail API)
@@ -668,11 +683,11 @@ om_status om_wait_for_mail(struct om_account *account,
  * `options_json` is NULL or a NUL-terminated string; `out_summary_json` is NULL or writable;
  * `callback` follows om_message_cb.
  */
-om_status om_fetch(struct om_account *account,
-                   const char *options_json,
-                   om_message_cb callback,
-                   void *user_data,
-                   char **out_summary_json);
+om_status OM_CALL om_fetch(struct om_account *account,
+                           const char *options_json,
+                           om_message_cb callback,
+                           void *user_data,
+                           char **out_summary_json);
 
 /**
  * Lists the folders of the account's mailbox (IMAP, or Microsoft Graph where each name is the
@@ -685,7 +700,7 @@ om_status om_fetch(struct om_account *account,
  * # Safety
  * `out_json` is NULL or writable.
  */
-om_status om_folders_list(struct om_account *account, uint32_t timeout_ms, char **out_json);
+om_status OM_CALL om_folders_list(struct om_account *account, uint32_t timeout_ms, char **out_json);
 
 /**
  * The fetch state as JSON, for the host to keep with the account: `{"format": 2, "imap":
@@ -695,8 +710,8 @@ om_status om_folders_list(struct om_account *account, uint32_t timeout_ms, char 
  * # Safety
  * `out_json` is NULL or writable.
  */
-om_status om_sync_state_export(struct om_account *account,
-                               char **out_json);
+om_status OM_CALL om_sync_state_export(struct om_account *account,
+                                       char **out_json);
 
 /**
  * Replaces the fetch state by one exported earlier (om_sync_state_export; format 1 of earlier
@@ -707,7 +722,7 @@ om_status om_sync_state_export(struct om_account *account,
  * # Safety
  * `state_json` is NULL or a NUL-terminated string.
  */
-om_status om_sync_state_import(struct om_account *account, const char *state_json);
+om_status OM_CALL om_sync_state_import(struct om_account *account, const char *state_json);
 
 /**
  * Directory mode of om_fetch, for hosts that cannot take callbacks: each message is written to
@@ -725,10 +740,10 @@ om_status om_sync_state_import(struct om_account *account, const char *state_jso
  * `options_json` is NULL or a NUL-terminated string; `directory` a NUL-terminated string;
  * `out_summary_json` is NULL or writable.
  */
-om_status om_fetch_to_directory(struct om_account *account,
-                                const char *options_json,
-                                const char *directory,
-                                char **out_summary_json);
+om_status OM_CALL om_fetch_to_directory(struct om_account *account,
+                                        const char *options_json,
+                                        const char *directory,
+                                        char **out_summary_json);
 
 /**
  * The settings check for an admin's "test these settings" button: connects to the incoming
@@ -747,7 +762,7 @@ om_status om_fetch_to_directory(struct om_account *account,
  * # Safety
  * `out_json` is NULL or writable.
  */
-om_status om_servers_check(struct om_account *account, uint32_t timeout_ms, char **out_json);
+om_status OM_CALL om_servers_check(struct om_account *account, uint32_t timeout_ms, char **out_json);
 
 /**
  * The last error of this thread, whole: what happened, the provider's or server's own text in
@@ -759,7 +774,7 @@ om_status om_servers_check(struct om_account *account, uint32_t timeout_ms, char
  * Borrowed: valid until the next oauthmail call on the same thread; do not free. Never NULL.
  * Tokens and secrets never appear in it.
  */
-const char *om_last_error_message(void);
+const char *OM_CALL om_last_error_message(void);
 
 /**
  * The provider's or server's own error text of the last error (e.g. "invalid_grant: AADSTS700082:
@@ -767,7 +782,7 @@ const char *om_last_error_message(void);
  *
  * Borrowed: valid until the next oauthmail call on the same thread; do not free. Never NULL.
  */
-const char *om_last_error_detail(void);
+const char *OM_CALL om_last_error_detail(void);
 
 /**
  * The hint of the last error: who must do what (e.g. "the Azure admin must create a new client
@@ -775,12 +790,12 @@ const char *om_last_error_detail(void);
  *
  * Borrowed: valid until the next oauthmail call on the same thread; do not free. Never NULL.
  */
-const char *om_last_error_hint(void);
+const char *OM_CALL om_last_error_hint(void);
 
 /**
  * The status of the last failed call on this thread, or OM_STATUS_OK.
  */
-om_status om_last_error_status(void);
+om_status OM_CALL om_last_error_status(void);
 
 /**
  * Starts the library (its shared runtime threads) on the first call; later calls only count.
@@ -789,7 +804,7 @@ om_status om_last_error_status(void);
  * unloading the DLL. Nothing is started when the DLL is loaded. Any thread.
  * Returns OM_STATUS_OK, or OM_STATUS_IO_ERROR if the threads cannot be started.
  */
-om_status om_init(void);
+om_status OM_CALL om_init(void);
 
 /**
  * Drops one om_init() reference. The last one cancels every operation in progress, stops the
@@ -800,20 +815,20 @@ om_status om_init(void);
  * inside a callback (OM_STATUS_REENTRANT_CALL). OM_STATUS_NOT_INITIALIZED when called more
  * often than om_init().
  */
-om_status om_shutdown(void);
+om_status OM_CALL om_shutdown(void);
 
 /**
  * The library's version, e.g. "0.1.0" (also OM_VERSION_STRING in this header).
  *
  * Static string: never free it. Any thread.
  */
-const char *om_version(void);
+const char *OM_CALL om_version(void);
 
 /**
  * The library's version as MAJOR * 10000 + MINOR * 100 + PATCH; compare it with
  * OM_VERSION_NUMBER from the header the host was compiled with. Any thread.
  */
-uint32_t om_version_number(void);
+uint32_t OM_CALL om_version_number(void);
 
 /**
  * Frees a string returned by the library through a `char **` out-parameter. NULL is ignored.
@@ -824,7 +839,7 @@ uint32_t om_version_number(void);
  * # Safety
  * `s` is NULL or a pointer returned by this library and not freed yet.
  */
-void om_string_free(char *s);
+void OM_CALL om_string_free(char *s);
 
 /**
  * Installs the log callback (NULL removes it) receiving messages up to `max_level`
@@ -839,10 +854,10 @@ void om_string_free(char *s);
  * for itself). OM_STATUS_INVALID_ARGUMENT for a level out of range (nothing changed, and
  * `free_user_data` is not called).
  */
-om_status om_log_set_callback(om_log_cb callback,
-                              int32_t max_level,
-                              void *user_data,
-                              om_free_cb free_user_data);
+om_status OM_CALL om_log_set_callback(om_log_cb callback,
+                                      int32_t max_level,
+                                      void *user_data,
+                                      om_free_cb free_user_data);
 
 /**
  * Sends a message through the library's log (for hosts that want one log): level OM_LOG_*.
@@ -851,7 +866,7 @@ om_status om_log_set_callback(om_log_cb callback,
  * # Safety
  * `message` is NULL or a NUL-terminated string.
  */
-om_status om_log_write(int32_t level, const char *message);
+om_status OM_CALL om_log_write(int32_t level, const char *message);
 
 /**
  * Parses the RFC 5322 bytes `data`/`len` (from om_fetch, a `.eml` file, anywhere) into JSON.
@@ -877,10 +892,10 @@ om_status om_log_write(int32_t level, const char *message);
  * `data` points to `len` readable bytes (or is NULL when `len` is 0); `options_json` is NULL or
  * a NUL-terminated string; `out_json` is writable.
  */
-om_status om_message_parse(const uint8_t *data,
-                           size_t len,
-                           const char *options_json,
-                           char **out_json);
+om_status OM_CALL om_message_parse(const uint8_t *data,
+                                   size_t len,
+                                   const char *options_json,
+                                   char **out_json);
 
 /**
  * The decoded bytes of attachment `index` (the `"index"` om_message_parse lists) of the
@@ -895,11 +910,11 @@ om_status om_message_parse(const uint8_t *data,
  * # Safety
  * `data` points to `len` readable bytes; `out_data` and `out_len` are writable.
  */
-om_status om_message_attachment(const uint8_t *data,
-                                size_t len,
-                                uint32_t index,
-                                uint8_t **out_data,
-                                size_t *out_len);
+om_status OM_CALL om_message_attachment(const uint8_t *data,
+                                        size_t len,
+                                        uint32_t index,
+                                        uint8_t **out_data,
+                                        size_t *out_len);
 
 /**
  * Frees a buffer returned by om_message_attachment. NULL is ignored. Any thread.
@@ -907,7 +922,7 @@ om_status om_message_attachment(const uint8_t *data,
  * # Safety
  * `data` is NULL or a buffer from om_message_attachment not freed yet.
  */
-void om_buffer_free(uint8_t *data);
+void OM_CALL om_buffer_free(uint8_t *data);
 
 /**
  * Saves every attachment of the message `data`/`len` into `directory` (UTF-8, must exist).
@@ -929,11 +944,11 @@ void om_buffer_free(uint8_t *data);
  * `data` points to `len` readable bytes; `directory` is a NUL-terminated string;
  * `options_json` is NULL or a NUL-terminated string; `out_json` is NULL or writable.
  */
-om_status om_message_save_attachments(const uint8_t *data,
-                                      size_t len,
-                                      const char *directory,
-                                      const char *options_json,
-                                      char **out_json);
+om_status OM_CALL om_message_save_attachments(const uint8_t *data,
+                                              size_t len,
+                                              const char *directory,
+                                              const char *options_json,
+                                              char **out_json);
 
 /**
  * Composes a message from JSON and sends it over the account's outgoing server: SMTP with
@@ -971,10 +986,10 @@ om_status om_message_save_attachments(const uint8_t *data,
  * `message_json` is NULL or a NUL-terminated string; `options_json` too; `out_result_json`
  * is NULL or writable.
  */
-om_status om_send(struct om_account *account,
-                  const char *message_json,
-                  const char *options_json,
-                  char **out_result_json);
+om_status OM_CALL om_send(struct om_account *account,
+                          const char *message_json,
+                          const char *options_json,
+                          char **out_result_json);
 
 /**
  * Sends raw RFC 5322 bytes (`data`, `len`) over the account's outgoing server. The envelope
@@ -987,11 +1002,11 @@ om_status om_send(struct om_account *account,
  * `data` points to `len` readable bytes (may be NULL when `len` is 0); `options_json` is NULL
  * or a NUL-terminated string; `out_result_json` is NULL or writable.
  */
-om_status om_send_raw(struct om_account *account,
-                      const uint8_t *data,
-                      size_t len,
-                      const char *options_json,
-                      char **out_result_json);
+om_status OM_CALL om_send_raw(struct om_account *account,
+                              const uint8_t *data,
+                              size_t len,
+                              const char *options_json,
+                              char **out_result_json);
 
 /**
  * Sends many messages (a JSON array of om_send messages) over one authenticated connection —
@@ -1009,24 +1024,24 @@ om_status om_send_raw(struct om_account *account,
  * `messages_json` is NULL or a NUL-terminated string; `options_json` too; `out_results_json`
  * is NULL or writable.
  */
-om_status om_send_batch(struct om_account *account,
-                        const char *messages_json,
-                        const char *options_json,
-                        char **out_results_json);
+om_status OM_CALL om_send_batch(struct om_account *account,
+                                const char *messages_json,
+                                const char *options_json,
+                                char **out_results_json);
 
 /**
  * The name of a status constant, e.g. "OM_STATUS_TIMEOUT"; "OM_STATUS_UNKNOWN" for other values.
  *
  * Returns a static string: never free it. Any thread. Never fails.
  */
-const char *om_status_name(om_status status);
+const char *OM_CALL om_status_name(om_status status);
 
 /**
  * A one-line English description of a status; "unknown status" for other values.
  *
  * Returns a static string: never free it. Any thread. Never fails.
  */
-const char *om_status_description(om_status status);
+const char *OM_CALL om_status_description(om_status status);
 
 /**
  * Makes the host's own storage (e.g. a row of its database) the place where this mailbox's
@@ -1050,11 +1065,11 @@ const char *om_status_description(om_status status);
  * OM_STATUS_TOKENS_LOCKED (`lock` answered BUSY) and OM_STATUS_IO_ERROR (`lock` or `unlock`
  * failed, or the stored JSON is not a token set of this account).
  */
-om_status om_account_set_token_store(struct om_account *account,
-                                     om_tokens_lock_cb lock,
-                                     om_tokens_unlock_cb unlock,
-                                     void *user_data,
-                                     om_free_cb free_user_data);
+om_status OM_CALL om_account_set_token_store(struct om_account *account,
+                                             om_tokens_lock_cb lock,
+                                             om_tokens_unlock_cb unlock,
+                                             void *user_data,
+                                             om_free_cb free_user_data);
 
 /**
  * Returns an access token valid for at least the refresh margin (`refresh_margin_secs`, at most
@@ -1083,10 +1098,10 @@ om_status om_account_set_token_store(struct om_account *account,
  * # Safety
  * `out_token` is NULL or writable; `out_expires_at` is NULL or writable.
  */
-om_status om_get_access_token(struct om_account *account,
-                              uint32_t timeout_ms,
-                              char **out_token,
-                              int64_t *out_expires_at);
+om_status OM_CALL om_get_access_token(struct om_account *account,
+                                      uint32_t timeout_ms,
+                                      char **out_token,
+                                      int64_t *out_expires_at);
 
 /**
  * The account's token set as JSON, for the host to keep in its own database:
@@ -1100,7 +1115,7 @@ om_status om_get_access_token(struct om_account *account,
  * # Safety
  * `out_json` is NULL or writable.
  */
-om_status om_tokens_export(struct om_account *account, char **out_json);
+om_status OM_CALL om_tokens_export(struct om_account *account, char **out_json);
 
 /**
  * Imports a token set exported earlier (by this or another workstation). Refused with
@@ -1116,7 +1131,7 @@ om_status om_tokens_export(struct om_account *account, char **out_json);
  * # Safety
  * `tokens_json` is NULL or a NUL-terminated string.
  */
-om_status om_tokens_import(struct om_account *account, const char *tokens_json);
+om_status OM_CALL om_tokens_import(struct om_account *account, const char *tokens_json);
 
 /**
  * Revokes the account's tokens at the provider (where it has a revocation endpoint: Google;
@@ -1132,7 +1147,7 @@ om_status om_tokens_import(struct om_account *account, const char *tokens_json);
  * forgotten anyway), OM_STATUS_IO_ERROR (token file or store), OM_STATUS_TOKENS_LOCKED
  * (nothing done), OM_STATUS_INVALID_HANDLE, …
  */
-om_status om_tokens_revoke(struct om_account *account, uint32_t timeout_ms);
+om_status OM_CALL om_tokens_revoke(struct om_account *account, uint32_t timeout_ms);
 
 #ifdef __cplusplus
 }  // extern "C"

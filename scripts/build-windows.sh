@@ -8,8 +8,9 @@
 # - Linkers and C compilers come from environment variables, not a committed .cargo/config.toml,
 #   so native builds are not affected. Artifacts go to target/windows only (never mixed with
 #   target/debug or target/release, which are built by another rustc).
-# - Checks every om_* function declared in include/oauthmail.h is exported by each DLL,
-#   undecorated (no _om_x@N stdcall names on i686), and prints the exports and imported DLLs.
+# - Checks every om_* function declared in include/oauthmail.h, and every oms_* (stdcall) twin of
+#   include/oauthmail_stdcall.h, is exported by each DLL, undecorated (no _oms_x@N names on
+#   i686: build.rs links it with --kill-at), and prints the exports and imported DLLs.
 #
 # Usage: scripts/build-windows.sh [x86_64|i686]...   (default: both)
 set -euo pipefail
@@ -42,9 +43,10 @@ sysroot=$("$DEB_RUSTC" --print sysroot)
   { echo "build-windows: no std sources under $sysroot/lib/rustlib/src (rust-web-src)" >&2; exit 1; }
 echo "build-windows: $("$DEB_RUSTC" --version) / $("$DEB_CARGO" --version)"
 
-# Header functions: every om_* identifier followed by '(' outside comments.
-mapfile -t header_fns < <(perl -0777 -pe 's{/\*.*?\*/}{}gs; s{//[^\n]*}{}g' include/oauthmail.h |
-  grep -oE '\bom_[A-Za-z0-9_]+[[:space:]]*\(' | grep -oE 'om_[A-Za-z0-9_]+' | sort -u)
+# Header functions: every om_* identifier followed by '(' outside comments, and the oms_*
+# stdcall twins of include/oauthmail_stdcall.h.
+mapfile -t header_fns < <(perl -0777 -pe 's{/\*.*?\*/}{}gs; s{//[^\n]*}{}g' include/oauthmail.h include/oauthmail_stdcall.h |
+  grep -oE '\boms?_[A-Za-z0-9_]+[[:space:]]*\(' | grep -oE 'oms?_[A-Za-z0-9_]+' | sort -u)
 [ ${#header_fns[@]} -gt 0 ] || { echo "build-windows: no om_* functions found in include/oauthmail.h" >&2; exit 1; }
 
 # --- build ---------------------------------------------------------------------------------------
@@ -111,10 +113,10 @@ for a in "${arches[@]}"; do
     grep -qxF "$f" <<<"$(printf '%s\n' "${exports[@]}")" || missing+=("$f")
   done
   for e in "${exports[@]}"; do
-    [[ $e =~ ^_om_ || $e =~ ^_?om_.*@[0-9]+$ ]] && decorated+=("$e")
+    [[ $e =~ ^_oms?_ || $e =~ ^_?oms?_.*@[0-9]+$ ]] && decorated+=("$e")
   done
   if [ ${#missing[@]} -eq 0 ] && [ ${#decorated[@]} -eq 0 ]; then
-    echo "export check: OK (all ${#header_fns[@]} om_* functions of include/oauthmail.h, undecorated)"
+    echo "export check: OK (all ${#header_fns[@]} om_* and oms_* functions of include/oauthmail.h and oauthmail_stdcall.h, undecorated)"
   else
     status=1
     [ ${#missing[@]} -eq 0 ] || echo "export check: FAILED: not exported: ${missing[*]}"

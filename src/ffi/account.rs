@@ -2,7 +2,8 @@
 
 use super::args::{out_string_init, out_string_set, str_arg, with_account};
 use super::boundary::guard;
-use super::user_data::UserData;
+use super::convention::host_fn;
+use super::user_data::{FreeFn, UserData};
 use super::{om_account, om_status};
 use crate::account::Account;
 use crate::error::Error;
@@ -160,6 +161,26 @@ pub extern "C" fn om_account_set_token_callback(
     user_data: *mut c_void,
     free_user_data: om_free_cb,
 ) -> om_status {
+    set_token_callback(
+        account,
+        callback.map(TokenFn::C),
+        user_data,
+        free_user_data.map(FreeFn::C),
+    )
+}
+
+host_fn!(
+    /// The host's token-changed callback (om_token_cb / oms_token_cb).
+    TokenFn(user_data: *mut c_void, tokens_json: *const c_char)
+);
+
+/// om_account_set_token_callback in either calling convention.
+pub(crate) fn set_token_callback(
+    account: *mut om_account,
+    callback: Option<TokenFn>,
+    user_data: *mut c_void,
+    free_user_data: Option<FreeFn>,
+) -> om_status {
     guard(|| {
         let ud = UserData::new(user_data, free_user_data);
         with_account(account, |a| {
@@ -169,7 +190,7 @@ pub extern "C" fn om_account_set_token_callback(
                     let c = CString::new(json.replace('\0', " ")).unwrap_or_default();
                     let ud = &ud;
                     // SAFETY: the host's callback, called as documented.
-                    unsafe { cb(ud.ptr, c.as_ptr()) };
+                    unsafe { cb.call(ud.ptr, c.as_ptr()) };
                 }))),
             }
             Ok(())

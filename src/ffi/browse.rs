@@ -2,7 +2,7 @@
 
 use super::args::{opt_str_arg, out_string_init, out_string_set, str_arg, with_account};
 use super::boundary::guard;
-use super::fetch::{host_deliver, om_message_cb};
+use super::fetch::{host_deliver, om_message_cb, MessageFn};
 use super::{om_account, om_status};
 use crate::browse::{FlagChange, ListQuery, Selection};
 use crate::error::Error;
@@ -79,6 +79,26 @@ pub unsafe extern "C" fn om_messages_fetch(
     account: *mut om_account,
     selection_json: *const c_char,
     callback: om_message_cb,
+    user_data: *mut c_void,
+    out_count: *mut u32,
+) -> om_status {
+    messages_fetch(
+        account,
+        selection_json,
+        callback.map(MessageFn::C),
+        user_data,
+        out_count,
+    )
+}
+
+/// om_messages_fetch in either calling convention.
+///
+/// # Safety
+/// As om_messages_fetch.
+pub(crate) unsafe fn messages_fetch(
+    account: *mut om_account,
+    selection_json: *const c_char,
+    callback: Option<MessageFn>,
     user_data: *mut c_void,
     out_count: *mut u32,
 ) -> om_status {

@@ -2,6 +2,7 @@
 
 use super::args::{opt_str_arg, out_string_init, out_string_set, str_arg, with_account};
 use super::boundary::guard;
+use super::convention::host_fn;
 use super::{om_account, om_status};
 use crate::error::Error;
 use crate::fetch::options::FetchOptions;
@@ -63,11 +64,16 @@ pub type om_message_cb = Option<
     ) -> i32,
 >;
 
+host_fn!(
+    /// The host's message callback (om_message_cb / oms_message_cb).
+    MessageFn(user_data: *mut c_void, message: *const om_message, data: *const u8, len: usize) -> i32
+);
+
 /// The delivery function handing each message to the host's `cb` (with the parsed JSON when
 /// `parse`), mapping its answer to a [`Control`]; shared by om_fetch and om_messages_fetch.
 pub(crate) fn host_deliver(
     acc: std::sync::Arc<crate::account::Account>,
-    cb: unsafe extern "C" fn(*mut c_void, *const om_message, *const u8, usize) -> i32,
+    cb: MessageFn,
     user_data: *mut c_void,
     parse: bool,
 ) -> impl FnMut(&MessageMeta<'_>, &[u8]) -> Control {
@@ -91,7 +97,7 @@ pub(crate) fn host_deliver(
             parsed_json: parsed.as_ref().map_or(std::ptr::null(), |p| p.as_ptr()),
         };
         // SAFETY: the host's callback, called as documented.
-        let code = acc.as_callback(|| unsafe { cb(user_data, &m, data.as_ptr(), data.len()) });
+        let code = acc.as_callback(|| unsafe { cb.call(user_data, &m, data.as_ptr(), data.len()) });
         match code {
             OM_FETCH_CONTINUE => Control::Continue,
             OM_FETCH_STOP => Control::Stop,
@@ -152,6 +158,26 @@ pub unsafe extern "C" fn om_fetch(
     account: *mut om_account,
     options_json: *const c_char,
     callback: om_message_cb,
+    user_data: *mut c_void,
+    out_summary_json: *mut *mut c_char,
+) -> om_status {
+    fetch(
+        account,
+        options_json,
+        callback.map(MessageFn::C),
+        user_data,
+        out_summary_json,
+    )
+}
+
+/// om_fetch in either calling convention.
+///
+/// # Safety
+/// As om_fetch.
+pub(crate) unsafe fn fetch(
+    account: *mut om_account,
+    options_json: *const c_char,
+    callback: Option<MessageFn>,
     user_data: *mut c_void,
     out_summary_json: *mut *mut c_char,
 ) -> om_status {

@@ -3,8 +3,9 @@
 use super::account::om_free_cb;
 use super::args::str_arg;
 use super::boundary::guard;
+use super::convention::host_fn;
 use super::om_status;
-use super::user_data::UserData;
+use super::user_data::{FreeFn, UserData};
 use crate::error::Error;
 use crate::log::{set_sink, Level};
 use std::ffi::{c_char, c_void, CString};
@@ -43,6 +44,26 @@ pub extern "C" fn om_log_set_callback(
     user_data: *mut c_void,
     free_user_data: om_free_cb,
 ) -> om_status {
+    set_log_callback(
+        callback.map(LogFn::C),
+        max_level,
+        user_data,
+        free_user_data.map(FreeFn::C),
+    )
+}
+
+host_fn!(
+    /// The host's log callback (om_log_cb / oms_log_cb).
+    LogFn(user_data: *mut c_void, level: i32, message: *const c_char)
+);
+
+/// om_log_set_callback in either calling convention.
+pub(crate) fn set_log_callback(
+    callback: Option<LogFn>,
+    max_level: i32,
+    user_data: *mut c_void,
+    free_user_data: Option<FreeFn>,
+) -> om_status {
     guard(|| {
         let level = Level::from_code(max_level).ok_or_else(|| {
             Error::invalid_argument(format!(
@@ -65,7 +86,7 @@ pub extern "C" fn om_log_set_callback(
                         let c = CString::new(msg.replace('\0', " ")).unwrap_or_default();
                         let ud = &ud;
                         // SAFETY: the host's callback, called as documented.
-                        unsafe { cb(ud.ptr, lvl as i32, c.as_ptr()) };
+                        unsafe { cb.call(ud.ptr, lvl as i32, c.as_ptr()) };
                     })),
                     level,
                 )

@@ -5,7 +5,8 @@
 use super::account::om_free_cb;
 use super::args::with_account;
 use super::boundary::guard;
-use super::user_data::UserData;
+use super::convention::host_fn;
+use super::user_data::{FreeFn, UserData};
 use super::{om_account, om_status};
 use crate::error::{Error, Result, Status};
 use crate::lang::Lang;
@@ -47,8 +48,8 @@ pub type om_tokens_unlock_cb =
 /// The host's callbacks and data.
 struct Callbacks {
     account_id: u64,
-    lock: unsafe extern "C" fn(*mut c_void, u32, *mut *const c_char) -> i32,
-    unlock: unsafe extern "C" fn(*mut c_void, *const c_char) -> i32,
+    lock: LockFn,
+    unlock: UnlockFn,
     user_data: UserData,
 }
 
@@ -58,7 +59,7 @@ impl Callbacks {
         let ptr = json.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
         // SAFETY: the host's callback, called as documented.
         let code = crate::callback_mark::run_as(self.account_id, || unsafe {
-            (self.unlock)(self.user_data.ptr, ptr)
+            self.unlock.call(self.user_data.ptr, ptr)
         });
         if code == OM_TOKEN_STORE_OK {
             Ok(())
@@ -80,7 +81,7 @@ impl HostStore {
         let ms = u32::try_from(wait.as_millis()).unwrap_or(u32::MAX);
         // SAFETY: the host's callback, called as documented; `out` is writable.
         let code = crate::callback_mark::run_as(cb.account_id, || unsafe {
-            (cb.lock)(cb.user_data.ptr, ms, &mut out)
+            cb.lock.call(cb.user_data.ptr, ms, &mut out)
         });
         match code {
             OM_TOKEN_STORE_OK => {}
@@ -176,6 +177,33 @@ pub extern "C" fn om_account_set_token_store(
     unlock: om_tokens_unlock_cb,
     user_data: *mut c_void,
     free_user_data: om_free_cb,
+) -> om_status {
+    set_token_store(
+        account,
+        lock.map(LockFn::C),
+        unlock.map(UnlockFn::C),
+        user_data,
+        free_user_data.map(FreeFn::C),
+    )
+}
+
+host_fn!(
+    /// The host's token store lock callback (om_tokens_lock_cb / oms_tokens_lock_cb).
+    LockFn(user_data: *mut c_void, timeout_ms: u32, out_tokens_json: *mut *const c_char) -> i32
+);
+
+host_fn!(
+    /// The host's token store unlock callback (om_tokens_unlock_cb / oms_tokens_unlock_cb).
+    UnlockFn(user_data: *mut c_void, tokens_json: *const c_char) -> i32
+);
+
+/// om_account_set_token_store in either calling convention.
+pub(crate) fn set_token_store(
+    account: *mut om_account,
+    lock: Option<LockFn>,
+    unlock: Option<UnlockFn>,
+    user_data: *mut c_void,
+    free_user_data: Option<FreeFn>,
 ) -> om_status {
     guard(|| {
         with_account(account, |a| {

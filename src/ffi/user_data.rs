@@ -1,12 +1,17 @@
 //! The host's `user_data` kept beyond a call (callbacks set on an account or the library), with
 //! the free function the host gave for it: called once, when the library lets go of it.
 
-use super::account::om_free_cb;
+use super::convention::host_fn;
 use std::ffi::c_void;
+
+host_fn!(
+    /// The host's function releasing its user data (om_free_cb / oms_free_cb).
+    FreeFn(user_data: *mut c_void)
+);
 
 pub struct UserData {
     pub ptr: *mut c_void,
-    free: om_free_cb,
+    free: Option<FreeFn>,
 }
 
 // SAFETY: the header documents that user data given with a callback may be used from the
@@ -15,7 +20,7 @@ unsafe impl Send for UserData {}
 unsafe impl Sync for UserData {}
 
 impl UserData {
-    pub fn new(ptr: *mut c_void, free: om_free_cb) -> UserData {
+    pub fn new(ptr: *mut c_void, free: Option<FreeFn>) -> UserData {
         UserData { ptr, free }
     }
 }
@@ -24,7 +29,7 @@ impl Drop for UserData {
     fn drop(&mut self) {
         if let Some(f) = self.free {
             // SAFETY: the host's free function for its own pointer.
-            unsafe { f(self.ptr) }
+            unsafe { f.call(self.ptr) }
         }
     }
 }
