@@ -1105,7 +1105,7 @@ om_status OM_CALL om_get_access_token(struct om_account *account,
 
 /**
  * The account's token set as JSON, for the host to keep in its own database:
- * `{"format":1,"version":N,"updated_at":T,"client_id","token_url","access_token"?,
+ * `{"format":2,"version":N,"updated_at":T,"client_id","token_url","access_token"?,
  * "expires_at"?,"refresh_token"?,"scope"?,"token_type"?}`. `version` grows with every change.
  * It contains secrets: store it protected.
  *
