@@ -30,7 +30,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const BIG: u32 = 10_000;
 const SMALL: u32 = 1_000;
@@ -39,6 +39,9 @@ const RUNS: usize = 5;
 /// The batch size of the headline comparison; the others are shown beside it.
 const BATCH: u32 = 200;
 const BATCHES: [u32; 3] = [50, 200, 1000];
+/// Round-trip times added by the delaying proxy, in ms.
+const RTTS: [u64; 3] = [0, 20, 50];
+const LATENCY_RUNS: usize = 3;
 
 // ----- the child: one om_fetch measurement in its own process ---------------------------------
 
@@ -116,7 +119,7 @@ fn vmhwm_kb() -> u64 {
 }
 
 /// `--child CONFIG_FILE TOKENS_FILE MODE BATCH`; MODE `full` (one timed fetch of everything,
-/// only_new false) or `nothing-new` (everything once with only_new true, then `NN` timed
+/// only_new false; BATCH 0: the default batch size, which grows) or `nothing-new` (everything once with only_new true, then `NN` timed
 /// fetches that find nothing). Prints one JSON line.
 fn child(args: &[String]) -> ! {
     let config = std::fs::read_to_string(&args[0]).unwrap();
@@ -143,10 +146,12 @@ fn child(args: &[String]) -> ! {
     let out = match mode {
         "full" => {
             let cpu0 = cpu_seconds();
-            let (s, secs, _) = fetch_once(
-                h,
-                &format!(r#"{{"only_new": false, "batch_size": {batch}}}"#),
-            );
+            let opts = if batch == 0 {
+                r#"{"only_new": false}"#.to_string()
+            } else {
+                format!(r#"{{"only_new": false, "batch_size": {batch}}}"#)
+            };
+            let (s, secs, _) = fetch_once(h, &opts);
             json!({"count": s.count, "bytes": s.bytes, "checksum": s.sum, "seconds": secs,
                    "cpu_seconds": cpu_seconds() - cpu0, "vmhwm_kb": vmhwm_kb(),
                    "baseline_kb": baseline})
@@ -219,13 +224,30 @@ struct Proxy {
     conns: Arc<Mutex<Vec<Arc<Mutex<Turns>>>>>,
 }
 
+/// Relays `from` to `to`, recording turns; with a `delay`, each chunk is written `delay` after it
+/// was read (order kept): half the round-trip time a network adds.
 fn pump(
     mut from: TcpStream,
-    mut to: TcpStream,
+    to: TcpStream,
     turns: Arc<Mutex<Turns>>,
     client: bool,
     text: bool,
+    delay: Duration,
 ) {
+    let (tx, rx) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
+    let writer = std::thread::spawn(move || {
+        let mut to = to;
+        for (at, data) in rx {
+            let now = Instant::now();
+            if at > now {
+                std::thread::sleep(at - now);
+            }
+            if to.write_all(&data).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(Shutdown::Write);
+    });
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match from.read(&mut buf) {
@@ -254,16 +276,26 @@ fn pump(
                 t.last = 2;
             }
         }
-        if to.write_all(&buf[..n]).is_err() {
+        if tx
+            .send((Instant::now() + delay, buf[..n].to_vec()))
+            .is_err()
+        {
             break;
         }
     }
-    let _ = to.shutdown(Shutdown::Write);
+    drop(tx);
+    let _ = writer.join();
 }
 
 impl Proxy {
     /// `text`: the upstream is plaintext IMAP; record the command of each turn.
     fn start(upstream: u16, text: bool) -> Proxy {
+        Proxy::start_delayed(upstream, text, 0)
+    }
+
+    /// [`Proxy::start`] adding `rtt_ms` of round-trip time (half each way).
+    fn start_delayed(upstream: u16, text: bool, rtt_ms: u64) -> Proxy {
+        let delay = Duration::from_micros(rtt_ms * 500);
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         let conns: Arc<Mutex<Vec<Arc<Mutex<Turns>>>>> = Arc::default();
@@ -280,8 +312,8 @@ impl Proxy {
                 c2.lock().unwrap().push(turns.clone());
                 let (c_r, s_w) = (client.try_clone().unwrap(), server.try_clone().unwrap());
                 let t = turns.clone();
-                std::thread::spawn(move || pump(c_r, s_w, t, true, text));
-                std::thread::spawn(move || pump(server, client, turns, false, text));
+                std::thread::spawn(move || pump(c_r, s_w, t, true, text, delay));
+                std::thread::spawn(move || pump(server, client, turns, false, text, delay));
             }
         });
         Proxy { port, conns }
@@ -523,6 +555,47 @@ fn main() {
     let py_turns = proxy.take();
     assert_eq!(py_turns.len(), 1, "one connection expected");
 
+    // round-trip time added by a proxy (half each way, order kept): 0, 20 and 50 ms, on the
+    // 1,000-message mailbox; oauthmail with its default batch size, imaplib's one UID FETCH 1:*
+    let mut latency = Vec::new();
+    for rtt in RTTS {
+        let delayed = Proxy::start_delayed(imaps, false, rtt);
+        let cfg = dir.join(format!("rtt{rtt}.config.json"));
+        let incoming = json!({"email": small.user, "incoming": {"protocol": "imap", "host": "127.0.0.1", "port": delayed.port, "security": "tls"}});
+        std::fs::write(&cfg, sb.config("confidential-app", incoming)).unwrap();
+        let mb = Mailbox {
+            config_file: cfg.clone(),
+            proxied_config_file: cfg.clone(),
+            traced_config_file: cfg,
+            user: small.user.clone(),
+            count: small.count,
+            tokens_file: small.tokens_file.clone(),
+        };
+        let (mut o, mut p, mut ot, mut pt) = (Vec::new(), Vec::new(), 0, 0);
+        for _ in 0..LATENCY_RUNS {
+            o.push(ours(&mb, "full", 0, &[], Via::Direct));
+            ot = delayed.take()[0].client_bursts.len();
+            p.push(python(&mb, delayed.port, &ca, &[]));
+            pt = delayed.take()[0].client_bursts.len();
+        }
+        let nn = ours(&mb, "nothing-new", 0, &["3"], Via::Direct);
+        let nn_turns = delayed.take().last().unwrap().client_bursts.len();
+        let pnn = python(&mb, delayed.port, &ca, &["--nothing-new", "3"]);
+        let pnn_turns = delayed.take().last().unwrap().client_bursts.len();
+        eprintln!("latency {rtt} ms done");
+        latency.push((
+            rtt,
+            stats(&o),
+            stats(&p),
+            ot,
+            pt,
+            nn,
+            nn_turns,
+            pnn,
+            pnn_turns,
+        ));
+    }
+
     // ----- the report
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -659,6 +732,37 @@ fn main() {
         ));
     }
     r.push_str("(turns: client->server bursts that follow server->client data, counted by a TCP proxy in front of IMAPS, TLS passing through; the commands come from the same run through a proxy in front of Dovecot's plaintext port, where the turn count is the TLS count minus the 2 handshake turns)\n");
+    r.push_str(&format!(
+        "\nAdded round-trip time (a proxy delaying each direction by half, order kept), {} messages, {:.1} MB; median of {LATENCY_RUNS} runs; \"nothing new\": median of 3 checks after a full fetch\n",
+        small.count,
+        latency[0].1.mb
+    ));
+    r.push_str(&format!(
+        "{:>6} {:>14} {:>14} {:>6} {:>12} {:>12} {:>16}\n",
+        "RTT ms", "oauthmail s", "imaplib s", "speed", "turns o/py", "nn ms o/py", "nn turns o/py"
+    ));
+    for (rtt, o, p, ot, pt, nn, nt, pnn, pnt) in &latency {
+        let med = |v: &Value| {
+            median(
+                v["seconds"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s.as_f64().unwrap() * 1000.0)
+                    .collect(),
+            )
+        };
+        r.push_str(&format!(
+            "{rtt:>6} {:>14.3} {:>14.3} {:>6.2} {:>12} {:>12} {:>16}\n",
+            o.count as f64 / o.msgs_s,
+            p.count as f64 / p.msgs_s,
+            o.msgs_s / p.msgs_s,
+            format!("{ot}/{pt}"),
+            format!("{:.0}/{:.0}", med(nn), med(pnn)),
+            format!("{nt}/{pnt}"),
+        ));
+    }
+    r.push_str("(oauthmail: default batch size, which starts at 50 and doubles up to 800; imaplib: one UID FETCH 1:*; speed = imaplib time / oauthmail time; turns: client->server bursts after server data, TLS handshake included, TCP connect not delayed by the proxy)\n");
     r.push_str(&format!(
         "\nwhole run {:.0} s\n",
         started.elapsed().as_secs_f64()

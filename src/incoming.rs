@@ -59,7 +59,7 @@ pub async fn folders(account: &Account) -> Result<Vec<Folder>> {
             let (mut s, _) = crate::fetch::connect::imap(account).await?;
             let host = account.config.incoming_host();
             let folders = crate::imap::mailbox::list(&mut s, &host).await?;
-            let _ = s.logout().await;
+            crate::imap::session::quit(&mut s).await;
             Ok(folders)
         }
     }

@@ -630,3 +630,95 @@ fn only_new_survives_a_change_of_port_security_and_host_spelling() {
     assert_eq!(got.len(), 1, "only the new one");
     assert!(!got[0].resync);
 }
+
+/// Round trips of a fetch (issue #14), read from the commands the client sent through a
+/// forwarding proxy in front of Dovecot's plain-text listener: the credential rides on the
+/// AUTHENTICATE line (SASL-IR, which Dovecot offers: no continuation round trip), the default
+/// batch size grows (1,000 new messages in 5 UID FETCH commands: 50, 100, 200, 400, 250), an
+/// explicit batch_size stays fixed, LOGOUT is sent, and a "nothing new" check sends only
+/// AUTHENTICATE, EXAMINE and LOGOUT.
+#[test]
+fn a_fetch_costs_few_round_trips() {
+    let _s = serial();
+    init();
+    let m = mail_sandbox();
+    let user = "fetch-turns@example.test";
+    m.seed(user, 1000, "INBOX", &["--size-kb", "1"]);
+    let tokens = mail_account(user, "imaps_port", "tls", json!({}));
+    let plain = m.info["direct_ports"]["imap"].as_u64().unwrap() as u16;
+    let (port, traffic) = common::traffic::forwarding_proxy(plain);
+    let acc = Acc::new(&sandbox().config(
+        "confidential-app",
+        json!({"email": user, "allow_insecure_transport": true,
+               "incoming": {"protocol": "imap", "host": "127.0.0.1", "port": port, "security": "none"}}),
+    ))
+    .unwrap();
+    acc.import(&tokens.export()).unwrap();
+    let commands = |conn: usize| -> Vec<String> {
+        let t = traffic.lock().unwrap();
+        String::from_utf8_lossy(&t.client[conn])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let uid_fetches = |lines: &[String]| -> Vec<usize> {
+        lines
+            .iter()
+            .filter(|l| l.contains(" UID FETCH "))
+            .map(|l| {
+                let set = l.split_whitespace().nth(3).unwrap();
+                set.split(',')
+                    .map(|r| match r.split_once(':') {
+                        Some((a, b)) => {
+                            b.parse::<usize>().unwrap() - a.parse::<usize>().unwrap() + 1
+                        }
+                        None => 1,
+                    })
+                    .sum()
+            })
+            .collect()
+    };
+
+    let (summary, got) = acc.fetch("{}");
+    assert_eq!(got.len(), 1000, "{summary}");
+    let first = commands(0);
+    let auth: Vec<&String> = first
+        .iter()
+        .filter(|l| l.contains("AUTHENTICATE"))
+        .collect();
+    assert_eq!(auth.len(), 1, "{first:?}");
+    assert!(
+        auth[0].split_whitespace().count() == 4,
+        "the initial response on the AUTHENTICATE line: {}",
+        auth[0].chars().take(40).collect::<String>()
+    );
+    let after_auth = first
+        .iter()
+        .skip_while(|l| !l.contains("AUTHENTICATE"))
+        .nth(1)
+        .unwrap();
+    assert!(
+        after_auth.split_whitespace().count() > 1,
+        "no SASL continuation answer after AUTHENTICATE: {after_auth}"
+    );
+    assert_eq!(uid_fetches(&first), vec![50, 100, 200, 400, 250]);
+    assert!(
+        first.last().unwrap().ends_with("LOGOUT"),
+        "{:?}",
+        first.last()
+    );
+
+    // nothing new: AUTHENTICATE, EXAMINE, LOGOUT (CAPABILITY came with the greeting)
+    let (_, got) = acc.fetch("{}");
+    assert!(got.is_empty());
+    let second: Vec<String> = commands(1)
+        .iter()
+        .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string())
+        .collect();
+    assert_eq!(second, vec!["AUTHENTICATE", "EXAMINE", "LOGOUT"]);
+
+    // an explicit batch size is kept
+    let (_, got) = acc.fetch(r#"{"only_new": false, "batch_size": 300}"#);
+    assert_eq!(got.len(), 1000);
+    assert_eq!(uid_fetches(&commands(2)), vec![300, 300, 300, 100]);
+}

@@ -37,13 +37,13 @@ async fn open(
     let sel = match mailbox::select(&mut s, &host, folder, read_only).await {
         Ok(sel) => sel,
         Err(e) => {
-            let _ = s.logout().await;
+            crate::imap::session::quit(&mut s).await;
             return Err(e);
         }
     };
     if let Some(v) = uidvalidity {
         if v != sel.uid_validity {
-            let _ = s.logout().await;
+            crate::imap::session::quit(&mut s).await;
             return Err(uidvalidity_changed(account, folder));
         }
     }
@@ -64,7 +64,7 @@ fn uidvalidity_changed(account: &Account, folder: &str) -> Error {
 macro_rules! with_session {
     ($s:ident, $body:expr) => {{
         let r = $body;
-        let _ = $s.logout().await;
+        crate::imap::session::quit(&mut $s).await;
         r
     }};
 }

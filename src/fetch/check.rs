@@ -155,7 +155,7 @@ async fn check_incoming(account: &Account, server: &Server) -> ServerReport {
     } else {
         match super::connect::imap(account).await {
             Ok((mut session, _)) => {
-                let _ = session.logout().await;
+                crate::imap::session::quit(&mut session).await;
                 Ok(())
             }
             Err(e) => Err(e),

@@ -72,6 +72,10 @@ pub struct Summary {
 
 const MAX_RECONNECTS: u32 = 3;
 const DEFAULT_BATCH: usize = 50;
+/// The largest batch the default batch size grows to. Memory does not depend on it (each
+/// message is handed over as it arrives); a batch's after-delivery step (delete, move) and its
+/// bookkeeping do.
+const MAX_GROWN_BATCH: usize = 800;
 
 /// Errors after which a new session may succeed (the server cut us, a read timed out).
 pub(crate) fn retryable(e: &Error) -> bool {
@@ -124,6 +128,7 @@ pub async fn fetch(
                 only_new,
                 since: since.as_deref(),
                 batch,
+                grow: opts.batch_size.is_none(),
                 max_messages: opts.max_messages,
                 action: action.as_ref(),
             },
@@ -146,6 +151,9 @@ struct Job<'a> {
     /// An IMAP SEARCH date.
     since: Option<&'a str>,
     batch: usize,
+    /// Default batch size: each batch twice the last, up to [`MAX_GROWN_BATCH`], so a long
+    /// fetch costs a few round trips, not one per 50 messages.
+    grow: bool,
     max_messages: Option<u32>,
     /// What to do with accepted messages on the server.
     action: Option<&'a state::Action>,
@@ -276,7 +284,14 @@ async fn fetch_session(
             .sync
             .update(|s| s.remove_pending(key, &p.action, &p.uids))?;
     }
-    for chunk in uids.chunks(job.batch) {
+    let mut size = job.batch.max(1);
+    let mut rest = &uids[..];
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(size.min(rest.len()));
+        rest = tail;
+        if job.grow {
+            size = (size * 2).min(MAX_GROWN_BATCH.max(job.batch));
+        }
         let mut stop: Option<(u32, Control)> = None;
         let max_message = account.config.max_message_bytes();
         let accepted = mailbox::fetch(
@@ -344,11 +359,11 @@ async fn fetch_session(
             Some((_, Control::Stop)) => {
                 summary.stopped_by_callback = true;
                 summary.remaining += uids.iter().filter(|u| **u > last).count() as u32;
-                let _ = session.logout().await;
+                crate::imap::session::quit(&mut session).await;
                 return Ok(());
             }
             Some((uid, Control::Fail(e))) => {
-                let _ = session.logout().await;
+                crate::imap::session::quit(&mut session).await;
                 return Err(Error {
                     message: format!(
                         "{} (message UID {uid}; nothing after UID {last} was accepted)",
@@ -361,7 +376,7 @@ async fn fetch_session(
         }
     }
     summary.last_uid = summary.last_uid.max(last);
-    let _ = session.logout().await;
+    crate::imap::session::quit(&mut session).await;
     Ok(())
 }
 

@@ -74,7 +74,7 @@ pub async fn save_to_sent(
             other => return Err(err(other)),
         }
     }
-    let _ = session.logout().await;
+    crate::imap::session::quit(&mut session).await;
     Ok(folder)
 }
 

@@ -163,6 +163,6 @@ async fn session(
             break Outcome::NewMail;
         }
     };
-    let _ = s.logout().await;
+    crate::imap::session::quit(&mut s).await;
     Ok(outcome)
 }

@@ -9,6 +9,7 @@ pub mod graph;
 pub mod mail;
 pub mod proxy;
 pub mod sink;
+pub mod traffic;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};

@@ -1,0 +1,66 @@
+//! A byte-forwarding TCP proxy that records what the client sent on each connection (in front
+//! of a plain-text listener the commands are readable) and how many bytes the server sent back.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the client sent on each connection (the plain-text listener: commands readable) and the
+/// bytes the server sent back.
+#[derive(Default)]
+pub struct Traffic {
+    pub client: Vec<Vec<u8>>,
+    pub server_bytes: u64,
+}
+
+/// Relays 127.0.0.1:<returned port> to `upstream` (at most 200 connections).
+pub fn forwarding_proxy(upstream: u16) -> (u16, Arc<Mutex<Traffic>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let traffic = Arc::new(Mutex::new(Traffic::default()));
+    let t = traffic.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming().take(200) {
+            let Ok(c) = c else { continue };
+            let Ok(s) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                continue;
+            };
+            let idx = {
+                let mut g = t.lock().unwrap();
+                g.client.push(Vec::new());
+                g.client.len() - 1
+            };
+            let (c2, s2) = (c.try_clone().unwrap(), s.try_clone().unwrap());
+            let (ta, tb) = (t.clone(), t.clone());
+            std::thread::spawn(move || {
+                pump(c, s, move |b| {
+                    ta.lock().unwrap().client[idx].extend_from_slice(b)
+                })
+            });
+            std::thread::spawn(move || {
+                pump(s2, c2, move |b| {
+                    tb.lock().unwrap().server_bytes += b.len() as u64
+                })
+            });
+        }
+    });
+    (port, traffic)
+}
+
+fn pump(mut from: TcpStream, mut to: TcpStream, mut seen: impl FnMut(&[u8])) {
+    from.set_read_timeout(Some(Duration::from_secs(300))).ok();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                seen(&buf[..n]);
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Write);
+}
