@@ -196,3 +196,52 @@ fn pop3_only_new_survives_a_settings_change_and_a_lost_state_is_flagged() {
     );
     assert_eq!(summary["uidvalidity_changed"], true, "{summary}");
 }
+
+/// RETR pipelining (issue #14): Dovecot offers PIPELINING, so the RETRs go out ahead of the
+/// replies — seen through a forwarding proxy on the plain-text POP3 listener, which notes how
+/// much the server had sent when each command passed: the 16th RETR left before even three
+/// messages had come back (one at a time, it would follow 15 whole messages). Every message
+/// arrives once, in order; with delete, the pipelined DELEs are committed by QUIT.
+#[test]
+fn retr_is_pipelined_when_the_server_offers_it() {
+    let _s = serial();
+    init();
+    let m = mail_sandbox();
+    let user = "pop-pipeline@example.test";
+    m.seed(user, 40, "INBOX", &["--seed", "41", "--size-kb", "20"]);
+    let tokens = pop_account(user, "pop3s_port", "tls", "xoauth2");
+    let plain = m.info["direct_ports"]["pop3"].as_u64().unwrap() as u16;
+    let (port, traffic) = common::traffic::forwarding_proxy(plain);
+    let acc = Acc::new(&common::sandbox().config(
+        "confidential-app",
+        json!({"email": user, "allow_insecure_transport": true,
+               "incoming": {"protocol": "pop3", "host": "127.0.0.1", "port": port, "security": "none"}}),
+    ))
+    .unwrap();
+    acc.import(&tokens.export()).unwrap();
+    let (summary, got) = acc.fetch(r#"{"after_delivery": "delete"}"#);
+    assert_eq!(got.len(), 40, "{summary}");
+    let ids: Vec<String> = got
+        .iter()
+        .map(|g| g.header("Message-ID").unwrap())
+        .collect();
+    let want: Vec<String> = (0..40)
+        .map(|i| format!("<seed-41-{i}@example.test>"))
+        .collect();
+    assert_eq!(ids, want, "each message once, in order");
+    let t = traffic.lock().unwrap();
+    let text = String::from_utf8_lossy(&t.client[0]).into_owned();
+    assert_eq!(text.matches("RETR ").count(), 40);
+    assert_eq!(text.matches("DELE ").count(), 40);
+    assert!(text.trim_end().ends_with("QUIT"), "{text}");
+    let before_first = t.server_bytes_when_sent(0, "RETR 1\r\n").unwrap();
+    let at_16th = t.server_bytes_when_sent(0, "RETR 16\r\n").unwrap();
+    let message = got[0].body.len() as u64;
+    assert!(
+        at_16th - before_first < 3 * message,
+        "RETR 16 left after {} bytes of replies (a message is {message})",
+        at_16th - before_first
+    );
+    drop(t);
+    assert_eq!(m.count(user, "INBOX"), 0, "the DELEs were committed");
+}

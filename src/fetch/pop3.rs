@@ -1,12 +1,47 @@
 //! Fetching over POP3: the UIDL list tells what is new (the UIDLs accepted before are kept in
 //! the fetch state); each message is RETR'd and handed over, the state advancing past it only
-//! when the host accepts it; DELE after delivery when asked (committed at QUIT).
+//! when the host accepts it; DELE after delivery when asked (committed at QUIT). With the
+//! server's PIPELINING, up to [`WINDOW`] RETRs (and the DELEs of accepted messages) are sent
+//! ahead and their replies read in order.
 
 use super::options::{AfterDelivery, FetchOptions};
 use super::{connect, state, Control, MessageMeta, Summary};
 use crate::account::Account;
 use crate::error::{Error, Result, Status};
-use std::collections::HashSet;
+use crate::pop3::Pop3Session;
+use std::collections::{HashSet, VecDeque};
+
+/// RETRs in flight when the server offers PIPELINING (RFC 2449)...
+const WINDOW: usize = 16;
+/// ...and at most this many listed bytes (a stop drains what is in flight).
+const WINDOW_BYTES: u64 = 4 << 20;
+
+/// A command sent ahead whose reply is still to be read.
+enum Sent {
+    /// RETR of `todo[i]`.
+    Retr(usize),
+    Dele(u32),
+}
+
+/// Reads (and drops) the replies still in flight, so QUIT's reply is the next one.
+async fn drain(
+    s: &mut Pop3Session,
+    queue: VecDeque<Sent>,
+    todo: &[&(u32, String)],
+    max: usize,
+    size_of: impl Fn(u32) -> Option<u64>,
+) -> Result<()> {
+    for sent in queue {
+        match sent {
+            Sent::Retr(i) => {
+                let n = todo[i].0;
+                s.retr_reply(n, max, size_of(n)).await?;
+            }
+            Sent::Dele(n) => s.dele_reply(n).await?,
+        }
+    }
+    Ok(())
+}
 
 pub async fn fetch(
     account: &Account,
@@ -55,7 +90,7 @@ async fn session(
     deliver: &mut dyn FnMut(&MessageMeta<'_>, &[u8]) -> Control,
     summary: &mut Summary,
 ) -> Result<()> {
-    let (mut s, _) = connect::pop3(account).await?;
+    let (mut s, info) = connect::pop3(account).await?;
     let listing = s.uidl_all().await?;
     let on_server: HashSet<&str> = listing.iter().map(|(_, u)| u.as_str()).collect();
     let (seen_before, pending_before) = account.sync.read(|st| {
@@ -102,10 +137,29 @@ async fn session(
         changed
     })?;
     // deletions an earlier session accepted but could not commit (no QUIT): done first
+    let window = if info
+        .capabilities
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case("PIPELINING"))
+    {
+        WINDOW
+    } else {
+        1
+    };
     let mut deleted = 0;
-    for (msgno, _) in listing.iter().filter(|(_, u)| pending_set.contains(u)) {
-        s.dele(*msgno).await?;
-        deleted += 1;
+    let earlier: Vec<u32> = listing
+        .iter()
+        .filter(|(_, u)| pending_set.contains(u))
+        .map(|(n, _)| *n)
+        .collect();
+    for chunk in earlier.chunks(window) {
+        for msgno in chunk {
+            s.dele_send(*msgno).await?;
+        }
+        for msgno in chunk {
+            s.dele_reply(*msgno).await?;
+            deleted += 1;
+        }
     }
     let mut todo: Vec<&(u32, String)> = listing
         .iter()
@@ -124,14 +178,34 @@ async fn session(
         s.list_all().await?.into_iter().collect()
     };
     let delete = opts.after_delivery == AfterDelivery::Delete;
-    for (i, (msgno, uidl)) in todo.iter().enumerate() {
-        let data = s
-            .retr(
-                *msgno,
-                account.config.max_message_bytes() as usize,
-                sizes.get(msgno).copied(),
-            )
-            .await?;
+    let max = account.config.max_message_bytes() as usize;
+    let size_of = |n: u32| sizes.get(&n).copied();
+    // commands sent ahead, replies read in order (a window of 1 without PIPELINING)
+    let mut queue: VecDeque<Sent> = VecDeque::new();
+    let (mut sent, mut retrs, mut bytes) = (0usize, 0usize, 0u64);
+    while sent < todo.len() || !queue.is_empty() {
+        while sent < todo.len() && retrs < window && (retrs == 0 || bytes < WINDOW_BYTES) {
+            let msgno = todo[sent].0;
+            if retrs > 0 && size_of(msgno).is_some_and(|n| n > max as u64) {
+                break; // refused in its turn, after the messages before it
+            }
+            s.retr_send(msgno, max, size_of(msgno)).await?;
+            queue.push_back(Sent::Retr(sent));
+            bytes += size_of(msgno).unwrap_or(0);
+            (sent, retrs) = (sent + 1, retrs + 1);
+        }
+        let i = match queue.pop_front() {
+            Some(Sent::Dele(msgno)) => {
+                s.dele_reply(msgno).await?;
+                continue;
+            }
+            Some(Sent::Retr(i)) => i,
+            None => break,
+        };
+        let (msgno, uidl) = todo[i];
+        retrs -= 1;
+        bytes = bytes.saturating_sub(size_of(*msgno).unwrap_or(0));
+        let data = s.retr_reply(*msgno, max, size_of(*msgno)).await?;
         let meta = MessageMeta {
             uid: *msgno,
             uidl: Some(uidl),
@@ -139,7 +213,7 @@ async fn session(
             folder: "INBOX",
             internal_date: 0,
             flags: &[],
-            size: sizes.get(msgno).copied().unwrap_or(data.len() as u64),
+            size: size_of(*msgno).unwrap_or(data.len() as u64),
             resync,
             protocol: crate::config::Protocol::Pop3,
         };
@@ -163,18 +237,22 @@ async fn session(
                     only_new || delete
                 })?;
                 if delete {
-                    s.dele(*msgno).await?;
+                    s.dele_send(*msgno).await?;
+                    queue.push_back(Sent::Dele(*msgno));
                     deleted += 1;
                 }
             }
             Control::Stop => {
                 summary.stopped_by_callback = true;
                 summary.remaining += (todo.len() - i) as u32;
+                drain(&mut s, queue, &todo, max, size_of).await?;
                 break;
             }
             Control::Fail(e) => {
                 // QUIT commits the deletions of the messages already accepted
-                let _ = quit(account, key, s, deleted).await;
+                if drain(&mut s, queue, &todo, max, size_of).await.is_ok() {
+                    let _ = quit(account, key, s, deleted).await;
+                }
                 return Err(Error {
                     message: format!(
                         "{} (POP3 message {uidl}; the messages before it were accepted)",

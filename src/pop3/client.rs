@@ -453,6 +453,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         max_bytes: usize,
         size: Option<u64>,
     ) -> Result<Vec<u8>> {
+        self.retr_send(msgno, max_bytes, size).await?;
+        self.retr_reply(msgno, max_bytes, size).await
+    }
+
+    /// Sends RETR without reading its reply (RFC 2449 PIPELINING): read the replies with
+    /// [`Pop3Session::retr_reply`] in the order the commands were sent. A message listed as
+    /// larger than `max_bytes` is refused here (Unsupported), before anything is sent.
+    pub async fn retr_send(
+        &mut self,
+        msgno: u32,
+        max_bytes: usize,
+        size: Option<u64>,
+    ) -> Result<()> {
         check_msgno(msgno)?;
         if let Some(n) = size.filter(|n| *n > max_bytes as u64) {
             return Err(Error::new(
@@ -466,9 +479,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
             )
             .with_hint("Raise max_message_mb in the account's settings (the process must have that much memory to spare), or remove the message from the mailbox."));
         }
-        self.conn
-            .command(&format!("RETR {msgno}"), &format!("RETR {msgno}"))
-            .await?;
+        self.conn.send(&format!("RETR {msgno}")).await
+    }
+
+    /// The reply to a RETR sent by [`Pop3Session::retr_send`]: the message's bytes.
+    pub async fn retr_reply(
+        &mut self,
+        msgno: u32,
+        max_bytes: usize,
+        size: Option<u64>,
+    ) -> Result<Vec<u8>> {
+        self.conn.expect_ok(&format!("RETR {msgno}")).await?;
         // the listed size counts CRLF line ends, as the bytes handed over do; a little room
         // for a server that rounds
         let expected = size.map_or(0, |n| n as usize + 1024);
@@ -506,6 +527,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         check_msgno(msgno)?;
         let c = format!("DELE {msgno}");
         self.conn.command(&c, &c).await.map(|_| ())
+    }
+
+    /// Sends DELE without reading its reply (pipelining); read it with
+    /// [`Pop3Session::dele_reply`] in the order the commands were sent.
+    pub async fn dele_send(&mut self, msgno: u32) -> Result<()> {
+        check_msgno(msgno)?;
+        self.conn.send(&format!("DELE {msgno}")).await
+    }
+
+    /// The reply to a DELE sent by [`Pop3Session::dele_send`].
+    pub async fn dele_reply(&mut self, msgno: u32) -> Result<()> {
+        self.conn
+            .expect_ok(&format!("DELE {msgno}"))
+            .await
+            .map(|_| ())
     }
 
     /// RSET: unmarks the messages marked for deletion.

@@ -180,6 +180,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// `what` names the command in messages (never the arguments: PASS carries a secret).
     pub async fn command(&mut self, line: &str, what: &str) -> Result<String> {
         self.send(line).await?;
+        self.expect_ok(what).await
+    }
+
+    /// The status line of a command sent earlier (pipelining): `+OK` text, or `-ERR` as a
+    /// ProtocolError with the server's text.
+    pub async fn expect_ok(&mut self, what: &str) -> Result<String> {
         match self.reply().await? {
             Reply::Ok(t) => Ok(t),
             Reply::Err(t) => Err(Error::new(

@@ -12,6 +12,8 @@ use std::time::Duration;
 pub struct Traffic {
     pub client: Vec<Vec<u8>>,
     pub server_bytes: u64,
+    /// Per connection: (client bytes so far, server bytes forwarded so far) at each client chunk.
+    pub marks: Vec<Vec<(usize, u64)>>,
 }
 
 /// Relays 127.0.0.1:<returned port> to `upstream` (at most 200 connections).
@@ -29,13 +31,17 @@ pub fn forwarding_proxy(upstream: u16) -> (u16, Arc<Mutex<Traffic>>) {
             let idx = {
                 let mut g = t.lock().unwrap();
                 g.client.push(Vec::new());
+                g.marks.push(Vec::new());
                 g.client.len() - 1
             };
             let (c2, s2) = (c.try_clone().unwrap(), s.try_clone().unwrap());
             let (ta, tb) = (t.clone(), t.clone());
             std::thread::spawn(move || {
                 pump(c, s, move |b| {
-                    ta.lock().unwrap().client[idx].extend_from_slice(b)
+                    let mut g = ta.lock().unwrap();
+                    g.client[idx].extend_from_slice(b);
+                    let mark = (g.client[idx].len(), g.server_bytes);
+                    g.marks[idx].push(mark);
                 })
             });
             std::thread::spawn(move || {
@@ -63,4 +69,20 @@ fn pump(mut from: TcpStream, mut to: TcpStream, mut seen: impl FnMut(&[u8])) {
         }
     }
     let _ = to.shutdown(std::net::Shutdown::Write);
+}
+
+impl Traffic {
+    /// How many bytes the server had sent (on any connection) when the client's bytes
+    /// containing `needle` on connection `conn` were forwarded.
+    pub fn server_bytes_when_sent(&self, conn: usize, needle: &str) -> Option<u64> {
+        let text = &self.client[conn];
+        let at = text
+            .windows(needle.len())
+            .position(|w| w == needle.as_bytes())?
+            + needle.len();
+        self.marks[conn]
+            .iter()
+            .find(|(len, _)| *len >= at)
+            .map(|(_, server)| *server)
+    }
 }
