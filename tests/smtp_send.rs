@@ -994,3 +994,59 @@ fn token_expiry_in_the_middle_of_a_batch_is_refreshed_on_reconnect() {
     assert!(unknown <= 1, "{rs:?}");
     *slot.lock().unwrap() = None;
 }
+
+/// Round trips of a send (issue #14), read from what the client sent through a forwarding
+/// proxy in front of Dovecot's plain-text submission listener (which offers PIPELINING), with
+/// how much the server had answered when each part passed: the token rides on the AUTH line
+/// (no 334 round trip), and MAIL, both RCPTs and DATA leave in one flight, before any of their
+/// replies; the message is delivered once to both recipients.
+#[test]
+fn a_send_pipelines_its_envelope_and_authenticates_in_one_turn() {
+    let _s = serial();
+    init();
+    let user = "smtp-turns@example.test";
+    let m = mail_sandbox();
+    let tokens = smtp_account(user, "submission_port", "starttls", json!({}), json!({}));
+    let plain = m.info["direct_ports"]["submission"].as_u64().unwrap() as u16;
+    let (port, traffic) = common::traffic::forwarding_proxy(plain);
+    let acc = Acc::new(&sandbox().config(
+        "confidential-app",
+        json!({"email": user, "allow_insecure_transport": true,
+               "outgoing": outgoing(port, "none", json!({}))}),
+    ))
+    .unwrap();
+    acc.import(&tokens.export()).unwrap();
+    let id = unique("pipelined");
+    let raw = message(
+        user,
+        "bob@example.test, carol@example.test",
+        &id,
+        "",
+        "pipelined\r\n",
+    );
+    let r = block(smtp::send_raw(&core(&acc), &raw, None, false)).unwrap();
+    assert_eq!(r.recipients.len(), 2, "{r:?}");
+    assert_eq!(sunk_with_id(&id, 1).len(), 1);
+    let t = traffic.lock().unwrap();
+    let text = String::from_utf8_lossy(&t.client[0]).into_owned();
+    let auth = text.lines().find(|l| l.starts_with("AUTH ")).unwrap();
+    assert_eq!(
+        auth.split_whitespace().count(),
+        3,
+        "AUTH with its initial response"
+    );
+    let after_auth = text.lines().skip_while(|l| !l.starts_with("AUTH ")).nth(1);
+    assert!(
+        after_auth.is_some_and(|l| l.starts_with("MAIL FROM")),
+        "no SASL continuation answer: {after_auth:?}"
+    );
+    let at = |needle: &str| t.server_bytes_when_sent(0, needle).unwrap();
+    let mail = at("MAIL FROM");
+    assert_eq!(at("RCPT TO:<bob@example.test>"), mail, "{text}");
+    assert_eq!(at("RCPT TO:<carol@example.test>"), mail, "{text}");
+    assert_eq!(
+        at("DATA\r\n"),
+        mail,
+        "MAIL, RCPT, RCPT, DATA in one flight: {text}"
+    );
+}

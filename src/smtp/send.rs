@@ -449,6 +449,129 @@ fn lost(c: &SmtpConnection, what: &str, e: &lettre::transport::smtp::Error) -> O
     }
 }
 
+/// The error for recipients the server refused: the message is not sent to anyone.
+fn recipients_refused(c: &SmtpConnection, rejected: &[(String, String)], l: Lang) -> Error {
+    let list: Vec<String> = rejected
+        .iter()
+        .map(|(a, t)| format!("<{a}>: {t}"))
+        .collect();
+    let (host, n, listed) = (&c.host, rejected.len(), list.join("; "));
+    Error::new(
+        Status::ProtocolError,
+        l.pick_string(
+            format!("{host} refused {n} recipient(s), so the message was not sent: {listed}"),
+            format!("{host} a refusé {n} destinataire(s), le message n'a donc pas été envoyé : {listed}"),
+        ),
+    )
+    .with_detail(listed.clone())
+    .with_hint(l.pick(
+        "Check these addresses (a typing error, a mailbox that no longer exists, or a domain that refuses mail from outside); the other recipients got nothing either.",
+        "Vérifiez ces adresses (faute de frappe, boîte qui n'existe plus, ou domaine qui refuse le courrier extérieur) ; les autres destinataires n'ont rien reçu non plus.",
+    ))
+}
+
+/// MAIL, RCPT… and DATA one at a time (a server without PIPELINING); `Ok` with the accepted
+/// recipients once DATA's 354 came.
+async fn envelope_stepwise(
+    c: &mut SmtpConnection,
+    p: &Prepared,
+    mail: Mail,
+    sender: &str,
+    l: Lang,
+) -> Result<Vec<String>, Outcome> {
+    if let Err(e) = c.conn.command(mail).await {
+        if is_connection_lost(&e) {
+            return Err(lost(c, "MAIL FROM", &e));
+        }
+        let error = refused(c, Refusal::Sender(sender), &e, l);
+        let conn_ok = rset(c).await;
+        return Err(Outcome::Refused { error, conn_ok });
+    }
+    let mut accepted = Vec::new();
+    let mut rejected: Vec<(String, String)> = Vec::new();
+    for to in p.envelope.to() {
+        match c.conn.command(Rcpt::new(to.clone(), vec![])).await {
+            Ok(_) => accepted.push(to.to_string()),
+            Err(e) if is_connection_lost(&e) => return Err(lost(c, "RCPT TO", &e)),
+            Err(e) => {
+                let text = reply_of(&e).map(|r| r.1).unwrap_or_else(|| e.to_string());
+                rejected.push((to.to_string(), text));
+            }
+        }
+    }
+    if !rejected.is_empty() {
+        let error = recipients_refused(c, &rejected, l);
+        let conn_ok = rset(c).await;
+        return Err(Outcome::Refused { error, conn_ok });
+    }
+    if let Err(e) = c.conn.command(Data).await {
+        if is_connection_lost(&e) {
+            return Err(lost(c, "DATA", &e));
+        }
+        let error = refused(c, Refusal::Data, &e, l);
+        let conn_ok = rset(c).await;
+        return Err(Outcome::Refused { error, conn_ok });
+    }
+    Ok(accepted)
+}
+
+/// RFC 2920 PIPELINING: MAIL, every RCPT and DATA in one flight, their replies read in order;
+/// `Ok` with the accepted recipients once DATA's 354 came. The rules of the step-by-step
+/// exchange hold: a refused sender or recipient sends nothing (RSET). When the server answered
+/// DATA with 354 although a recipient was refused, it waits for a message that must not go: the
+/// connection is dropped without the final "." (the server abandons the transaction).
+async fn envelope_pipelined(
+    c: &mut SmtpConnection,
+    p: &Prepared,
+    mail: Mail,
+    sender: &str,
+    l: Lang,
+) -> Result<Vec<String>, Outcome> {
+    let mut flight = mail.to_string();
+    for to in p.envelope.to() {
+        flight.push_str(&Rcpt::new(to.clone(), vec![]).to_string());
+    }
+    flight.push_str(&Data.to_string());
+    let mail_reply = c.conn.command(flight).await;
+    if let Err(e) = &mail_reply {
+        if is_connection_lost(e) {
+            return Err(lost(c, "MAIL FROM", e));
+        }
+    }
+    let mut accepted = Vec::new();
+    let mut rejected: Vec<(String, String)> = Vec::new();
+    for to in p.envelope.to() {
+        match c.conn.read_response().await {
+            Ok(_) => accepted.push(to.to_string()),
+            Err(e) if is_connection_lost(&e) => return Err(lost(c, "RCPT TO", &e)),
+            Err(e) => {
+                let text = reply_of(&e).map(|r| r.1).unwrap_or_else(|| e.to_string());
+                rejected.push((to.to_string(), text));
+            }
+        }
+    }
+    let data_reply = c.conn.read_response().await;
+    if let Err(e) = &data_reply {
+        if is_connection_lost(e) {
+            return Err(lost(c, "DATA", e));
+        }
+    }
+    let error = match (&mail_reply, &data_reply) {
+        (Err(e), _) => refused(c, Refusal::Sender(sender), e, l),
+        _ if !rejected.is_empty() => recipients_refused(c, &rejected, l),
+        (_, Err(e)) => refused(c, Refusal::Data, e, l),
+        (Ok(_), Ok(_)) => return Ok(accepted),
+    };
+    if data_reply.is_ok() {
+        return Err(Outcome::Refused {
+            error,
+            conn_ok: false,
+        });
+    }
+    let conn_ok = rset(c).await;
+    Err(Outcome::Refused { error, conn_ok })
+}
+
 async fn transmit(c: &mut SmtpConnection, p: &Prepared, l: Lang) -> Outcome {
     let data = envelope::to_crlf(&p.data);
     if let Some(limit) = c.size_limit() {
@@ -505,60 +628,16 @@ async fn transmit(c: &mut SmtpConnection, p: &Prepared, l: Lang) -> Outcome {
     }
     let from = p.envelope.from().cloned();
     let from_text = from.as_ref().map(|a| a.to_string());
-    if let Err(e) = c.conn.command(Mail::new(from, params)).await {
-        if is_connection_lost(&e) {
-            return lost(c, "MAIL FROM", &e);
-        }
-        let error = refused(
-            c,
-            Refusal::Sender(from_text.as_deref().unwrap_or("")),
-            &e,
-            l,
-        );
-        let conn_ok = rset(c).await;
-        return Outcome::Refused { error, conn_ok };
-    }
-    let mut accepted = Vec::new();
-    let mut rejected: Vec<(String, String)> = Vec::new();
-    for to in p.envelope.to() {
-        match c.conn.command(Rcpt::new(to.clone(), vec![])).await {
-            Ok(_) => accepted.push(to.to_string()),
-            Err(e) if is_connection_lost(&e) => return lost(c, "RCPT TO", &e),
-            Err(e) => {
-                let text = reply_of(&e).map(|r| r.1).unwrap_or_else(|| e.to_string());
-                rejected.push((to.to_string(), text));
-            }
-        }
-    }
-    if !rejected.is_empty() {
-        let list: Vec<String> = rejected
-            .iter()
-            .map(|(a, t)| format!("<{a}>: {t}"))
-            .collect();
-        let (host, n, listed) = (&c.host, rejected.len(), list.join("; "));
-        let error = Error::new(
-            Status::ProtocolError,
-            l.pick_string(
-                format!("{host} refused {n} recipient(s), so the message was not sent: {listed}"),
-                format!("{host} a refusé {n} destinataire(s), le message n'a donc pas été envoyé : {listed}"),
-            ),
-        )
-        .with_detail(listed.clone())
-        .with_hint(l.pick(
-            "Check these addresses (a typing error, a mailbox that no longer exists, or a domain that refuses mail from outside); the other recipients got nothing either.",
-            "Vérifiez ces adresses (faute de frappe, boîte qui n'existe plus, ou domaine qui refuse le courrier extérieur) ; les autres destinataires n'ont rien reçu non plus.",
-        ));
-        let conn_ok = rset(c).await;
-        return Outcome::Refused { error, conn_ok };
-    }
-    if let Err(e) = c.conn.command(Data).await {
-        if is_connection_lost(&e) {
-            return lost(c, "DATA", &e);
-        }
-        let error = refused(c, Refusal::Data, &e, l);
-        let conn_ok = rset(c).await;
-        return Outcome::Refused { error, conn_ok };
-    }
+    let sender = from_text.as_deref().unwrap_or("");
+    let envelope = if c.has_capability("PIPELINING") {
+        envelope_pipelined(c, p, Mail::new(from, params), sender, l).await
+    } else {
+        envelope_stepwise(c, p, Mail::new(from, params), sender, l).await
+    };
+    let accepted = match envelope {
+        Ok(accepted) => accepted,
+        Err(outcome) => return outcome,
+    };
     let before = connection::lock_probe(&c.probe).written;
     // lettre ends DATA with CRLF.CRLF, its CRLF ending the last line: a message that already
     // ends with CRLF gives up its own, or the server would get an extra empty line
