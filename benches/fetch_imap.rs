@@ -16,6 +16,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "common/delay_proxy.rs"]
+mod delay_proxy;
 
 use oauthmail::ffi::account::om_account_new;
 use oauthmail::ffi::fetch::{om_fetch, om_message, om_sync_state_export, OM_FETCH_CONTINUE};
@@ -30,7 +32,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const BIG: u32 = 10_000;
 const SMALL: u32 = 1_000;
@@ -158,7 +160,11 @@ fn child(args: &[String]) -> ! {
         }
         "nothing-new" => {
             let n: usize = args.get(4).and_then(|n| n.parse().ok()).unwrap_or(1);
-            let opts = format!(r#"{{"only_new": true, "batch_size": {batch}}}"#);
+            let opts = if batch == 0 {
+                r#"{"only_new": true}"#.to_string()
+            } else {
+                format!(r#"{{"only_new": true, "batch_size": {batch}}}"#)
+            };
             let (s, first_secs, _) = fetch_once(h, &opts);
             let mut state = std::ptr::null_mut();
             assert_eq!(unsafe { om_sync_state_export(h, &mut state) }, 0);
@@ -224,30 +230,13 @@ struct Proxy {
     conns: Arc<Mutex<Vec<Arc<Mutex<Turns>>>>>,
 }
 
-/// Relays `from` to `to`, recording turns; with a `delay`, each chunk is written `delay` after it
-/// was read (order kept): half the round-trip time a network adds.
 fn pump(
     mut from: TcpStream,
-    to: TcpStream,
+    mut to: TcpStream,
     turns: Arc<Mutex<Turns>>,
     client: bool,
     text: bool,
-    delay: Duration,
 ) {
-    let (tx, rx) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
-    let writer = std::thread::spawn(move || {
-        let mut to = to;
-        for (at, data) in rx {
-            let now = Instant::now();
-            if at > now {
-                std::thread::sleep(at - now);
-            }
-            if to.write_all(&data).is_err() {
-                break;
-            }
-        }
-        let _ = to.shutdown(Shutdown::Write);
-    });
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match from.read(&mut buf) {
@@ -276,26 +265,16 @@ fn pump(
                 t.last = 2;
             }
         }
-        if tx
-            .send((Instant::now() + delay, buf[..n].to_vec()))
-            .is_err()
-        {
+        if to.write_all(&buf[..n]).is_err() {
             break;
         }
     }
-    drop(tx);
-    let _ = writer.join();
+    let _ = to.shutdown(Shutdown::Write);
 }
 
 impl Proxy {
     /// `text`: the upstream is plaintext IMAP; record the command of each turn.
     fn start(upstream: u16, text: bool) -> Proxy {
-        Proxy::start_delayed(upstream, text, 0)
-    }
-
-    /// [`Proxy::start`] adding `rtt_ms` of round-trip time (half each way).
-    fn start_delayed(upstream: u16, text: bool, rtt_ms: u64) -> Proxy {
-        let delay = Duration::from_micros(rtt_ms * 500);
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         let conns: Arc<Mutex<Vec<Arc<Mutex<Turns>>>>> = Arc::default();
@@ -312,8 +291,8 @@ impl Proxy {
                 c2.lock().unwrap().push(turns.clone());
                 let (c_r, s_w) = (client.try_clone().unwrap(), server.try_clone().unwrap());
                 let t = turns.clone();
-                std::thread::spawn(move || pump(c_r, s_w, t, true, text, delay));
-                std::thread::spawn(move || pump(server, client, turns, false, text, delay));
+                std::thread::spawn(move || pump(c_r, s_w, t, true, text));
+                std::thread::spawn(move || pump(server, client, turns, false, text));
             }
         });
         Proxy { port, conns }
@@ -559,7 +538,7 @@ fn main() {
     // 1,000-message mailbox; oauthmail with its default batch size, imaplib's one UID FETCH 1:*
     let mut latency = Vec::new();
     for rtt in RTTS {
-        let delayed = Proxy::start_delayed(imaps, false, rtt);
+        let delayed = delay_proxy::DelayProxy::start(imaps, rtt);
         let cfg = dir.join(format!("rtt{rtt}.config.json"));
         let incoming = json!({"email": small.user, "incoming": {"protocol": "imap", "host": "127.0.0.1", "port": delayed.port, "security": "tls"}});
         std::fs::write(&cfg, sb.config("confidential-app", incoming)).unwrap();

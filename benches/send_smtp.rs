@@ -15,6 +15,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "common/delay_proxy.rs"]
+mod delay_proxy;
 
 use oauthmail::ffi::account::om_account_new;
 use oauthmail::ffi::last_error::om_last_error_message;
@@ -32,6 +34,10 @@ const SIZE: usize = 20 * 1024;
 const RUNS: usize = 5;
 const USER: &str = "bench-send@example.test";
 const RCPT: &str = "bench-rcpt@example.test";
+/// Round-trip times added by a delaying proxy, in ms, and the messages sent at each.
+const RTTS: [u64; 3] = [0, 20, 50];
+const LATENCY_COUNT: usize = 40;
+const LATENCY_RUNS: usize = 3;
 
 // ----- the messages -------------------------------------------------------------------------------
 
@@ -262,10 +268,11 @@ fn check_sink(s: &Setup, who: &str) {
             eml += 1;
         }
     }
+    let count = s.messages.len();
     assert_eq!(
         (eml, meta),
-        (COUNT, COUNT),
-        "{who}: the sink has {eml} .eml and {meta} .json files, {COUNT} expected"
+        (count, count),
+        "{who}: the sink has {eml} .eml and {meta} .json files, {count} expected"
     );
     n.sort();
     for (k, m) in n.iter().zip(&s.messages) {
@@ -344,7 +351,11 @@ fn measure(s: &Setup, side: Side) -> Value {
         Side::Smtplib => "smtplib",
         Side::SinkOnly => "smtplib to the sink",
     };
-    assert_eq!(v["count"].as_u64(), Some(COUNT as u64), "{who}: {v}");
+    assert_eq!(
+        v["count"].as_u64(),
+        Some(s.messages.len() as u64),
+        "{who}: {v}"
+    );
     check_sink(s, who);
     v
 }
@@ -370,7 +381,8 @@ fn stats(runs: &[Value]) -> Stats {
     let f = |k: &str| -> Vec<f64> { runs.iter().map(|r| r[k].as_f64().unwrap()).collect() };
     let bytes = runs[0]["bytes"].as_f64().unwrap();
     let secs = f("seconds");
-    let rates: Vec<f64> = secs.iter().map(|s| COUNT as f64 / s).collect();
+    let count = runs[0]["count"].as_f64().unwrap();
+    let rates: Vec<f64> = secs.iter().map(|s| count / s).collect();
     let share: Vec<f64> = runs
         .iter()
         .map(|r| r["sink_cpu_seconds"].as_f64().unwrap() / r["seconds"].as_f64().unwrap())
@@ -458,6 +470,42 @@ fn main() {
         );
     }
 
+    // added round-trip time: LATENCY_COUNT messages over one connection through a proxy
+    // delaying each direction by half the RTT (TLS passing through), both sides alike
+    let lat_dir = dir.join("latency-messages");
+    std::fs::create_dir_all(&lat_dir).unwrap();
+    for (i, msg) in s.messages.iter().take(LATENCY_COUNT).enumerate() {
+        std::fs::write(lat_dir.join(format!("{:04}.eml", i + 1)), msg).unwrap();
+    }
+    let mut latency = Vec::new();
+    for rtt in RTTS {
+        let proxy = delay_proxy::DelayProxy::start(port, rtt);
+        let cfg = dir.join(format!("rtt{rtt}.config.json"));
+        let via = json!({"email": USER, "outgoing": {"protocol": "smtp", "host": "127.0.0.1", "port": proxy.port, "security": "tls"}});
+        std::fs::write(&cfg, sb.config("confidential-app", via)).unwrap();
+        let ls = Setup {
+            exe: s.exe.clone(),
+            config_file: cfg,
+            tokens_file: s.tokens_file.clone(),
+            msg_dir: lat_dir.clone(),
+            sink_dir: s.sink_dir.clone(),
+            sink_pid: s.sink_pid,
+            port: proxy.port,
+            sink_port: s.sink_port,
+            ca: s.ca.clone(),
+            messages: s.messages[..LATENCY_COUNT].to_vec(),
+        };
+        let (mut o, mut p, mut ot, mut pt) = (Vec::new(), Vec::new(), 0, 0);
+        for _ in 0..LATENCY_RUNS {
+            o.push(measure(&ls, Side::Ours));
+            ot = proxy.take()[0].client_bursts.len();
+            p.push(measure(&ls, Side::Smtplib));
+            pt = proxy.take()[0].client_bursts.len();
+        }
+        eprintln!("latency {rtt} ms done");
+        latency.push((rtt, stats(&o), stats(&p), ot, pt));
+    }
+
     // ----- the report
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -507,6 +555,20 @@ fn main() {
         "Dovecot's EHLO keywords (submissions, after login): {}\n",
         p["extensions"]
     ));
+    r.push_str(&format!(
+        "\nAdded round-trip time (a proxy delaying each direction by half, order kept, TLS passing through): {LATENCY_COUNT} messages over one connection; median of {LATENCY_RUNS} runs\n{:>6} {:>14} {:>12} {:>6} {:>15}\n",
+        "RTT ms", "oauthmail m/s", "smtplib m/s", "speed", "turns o/py"
+    ));
+    for (rtt, o, p, ot, pt) in &latency {
+        r.push_str(&format!(
+            "{rtt:>6} {:>14.1} {:>12.1} {:>6.2} {:>15}\n",
+            o.msgs_s,
+            p.msgs_s,
+            o.msgs_s / p.msgs_s,
+            format!("{ot}/{pt}")
+        ));
+    }
+    r.push_str("(turns: client->server bursts after server data on the one connection, TLS handshake included; the TCP connect is not delayed)\n\n");
     r.push_str("speed: msgs/s ÷ smtplib's. Time: connect to the reply to QUIT. CPU s: the client's user+system time over that span. sink CPU s: the SMTP sink's (Python asyncio) CPU time during the run, in parentheses as a share of the wall time (100% = one core saturated). busy cores: the whole machine over the run (Dovecot, sink, client, and anything else). RSS: peak of the client process. The sink had every message after each run, byte for byte. ceiling: the same smtplib sending the same messages in plain SMTP straight to the sink's port (no TLS, no login, no Dovecot): what the sink alone allows.\n");
     r.push_str(&format!(
         "\nwhole run {:.0} s\n",
