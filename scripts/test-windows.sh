@@ -3,7 +3,7 @@
 # (scripts/build-windows.sh) and runs Windows test programs against them under Wine, against the
 # local sandbox (OAuth2 server, Dovecot + SMTP sink, scripted browser):
 #
-#   - tests/windows/harness.c, 64-bit and 32-bit (when wine32 can be installed): ShellExecuteW
+#   - tests/windows/harness.c, 64-bit and 32-bit (both required): ShellExecuteW
 #     system browser, browser_command (CreateProcessW), loopback listener on 127.0.0.1 and ::1,
 #     DPAPI token file at a non-ASCII path, access token, IMAPS fetch, send, bad input,
 #     attachments with hostile names saved into a directory (tests/corpus/24-hostile-names.eml);
@@ -15,9 +15,17 @@
 # Root (apt-get, Dovecot). Wine needs no display: ShellExecuteW goes to Wine's winebrowser,
 # which starts the program named in the prefix's registry (tests/windows/wine-browser.sh).
 #
+# 32-bit Wine: `apt-get install wine32:i386` first. When apt cannot install it (seen: an i386
+# index of the mirror with the wrong size), scripts/wine32-root.sh downloads the i386 packages
+# into a private root under target/wine32-root and the 32-bit harness runs there (chroot in a
+# private mount namespace, its own 32-bit prefix target/windows/wineprefix32; the browser script
+# is forwarded to the host, see that script). The 32-bit harness is never skipped: when neither
+# way gives a 32-bit Wine, that is a failing check naming what to install.
+#
 # Env: OMW_SKIP_BUILD=1 uses the DLLs already in target/windows (no cargo);
-#      OMW_REQUIRE_32=1 counts a 32-bit run that cannot happen as a failure (default: skipped,
-#      with the reason); KEEP_WORK=1 keeps target/windows/test.
+#      OMW_WINE32=chroot runs the 32-bit harness in the private i386 root even when wine32:i386
+#      is installed (tests the fallback); OMW_WINE32=apt: wine32:i386 only, no fallback;
+#      KEEP_WORK=1 keeps target/windows/test.
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -34,9 +42,15 @@ for p in wine64 gcc-mingw-w64-x86-64 gcc-mingw-w64-i686; do
   apt_update
   apt-get install -y -qq --no-install-recommends "$p" >/dev/null || { echo "test-windows: cannot install $p" >&2; exit 3; }
 done
-# 32-bit: Wine's 32-bit loader comes from wine32:i386 (Debian i386 multiarch).
+# 32-bit: Wine's 32-bit loader comes from wine32:i386 (Debian i386 multiarch), else from the
+# private i386 root (below, once the other tools are checked)
 why32=""
-if ! installed wine32:i386; then
+wine32_mode=${OMW_WINE32:-auto}
+case $wine32_mode in
+  auto | apt | chroot) ;;
+  *) echo "test-windows: OMW_WINE32 must be auto, apt or chroot (not '$wine32_mode')" >&2; exit 3 ;;
+esac
+if [ "$wine32_mode" != chroot ] && ! installed wine32:i386; then
   if [ "$(id -u)" != 0 ]; then
     why32="wine32:i386 is not installed (needs root)"
   else
@@ -55,7 +69,23 @@ done
 bash tests/sandbox/mail/install.sh >/dev/null || { echo "test-windows: mail sandbox install failed" >&2; exit 3; }
 WINE64=/usr/lib/wine/wine64
 WINE32=/usr/lib/wine/wine
-[ -x "$WINE32" ] || why32=${why32:-"no 32-bit Wine loader at $WINE32"}
+WINE32_PREFIX=""  # the private root's own 32-bit prefix (empty: the WoW64 prefix is shared)
+[ "$wine32_mode" = chroot ] || [ -x "$WINE32" ] || why32=${why32:-"no 32-bit Wine loader at $WINE32"}
+if [ "$wine32_mode" = chroot ] || { [ "$wine32_mode" = auto ] && [ -n "$why32" ]; }; then
+  if [ "$wine32_mode" = chroot ]; then echo "== 32-bit Wine: the private i386 root (OMW_WINE32=chroot)"
+  else echo "== 32-bit Wine: $why32 -> the private i386 root (scripts/wine32-root.sh)"; fi
+  t32=$(date +%s)
+  mkdir -p target/wine32-root
+  if bash scripts/wine32-root.sh >target/wine32-root/build.log 2>&1; then
+    # the wrapper: the last line of its output (target/wine32-root/wine32 unless OMW_WINE32_ROOT_DIR)
+    WINE32=$(tail -1 target/wine32-root/build.log) WINE32_PREFIX=$repo/target/windows/wineprefix32 why32=""
+    # the browser script needs node: run on the host when the Windows side starts it
+    export OMW_WINE32_HOST_PROGRAMS=$repo/tests/windows/wine-browser.sh
+    echo "# $(grep -E '^wine32-root: (built|up to date)' target/wine32-root/build.log | cut -c14- | tr '\n' ' ')[$(($(date +%s) - t32)) s]"
+  else
+    why32="${why32:+$why32; }scripts/wine32-root.sh failed: $(tail -2 target/wine32-root/build.log | tr '\n' ' ')(log: target/wine32-root/build.log)"
+  fi
+fi
 
 # --- DLLs ----------------------------------------------------------------------------------------
 if [ "${OMW_SKIP_BUILD:-0}" != 1 ]; then
@@ -64,6 +94,21 @@ if [ "${OMW_SKIP_BUILD:-0}" != 1 ]; then
     { tail -40 target/windows-build.log; echo "test-windows: build-windows.sh failed (log: target/windows-build.log)" >&2; exit 3; }
   grep -E '^=== |^size:|^built:|^export check' target/windows-build.log
 fi
+
+# --- the VB6/VBA declaration module against the header, stdcall.rs and both DLLs' exports ---------
+echo "== bindings/vb6/OAuthMail.bas (tests/vb6_module_check.py)"
+vb6_out=$(OMW_REQUIRE_DLLS=1 python3 tests/vb6_module_check.py 2>&1)
+vb6_rc=$?
+printf '%s\n' "$vb6_out" | grep -E '^not ok|^# ' || true
+vb6_failed=0
+[ "$vb6_rc" = 0 ] || vb6_failed=1
+
+# --- the packages a vendor ships: release zip, Delphi folder, NuGet package installed and run -----
+echo "== packages (scripts/package.sh; tests/package/run_test.sh)"
+pkg_out=$(bash tests/package/run_test.sh 2>&1 </dev/null)
+pkg_rc=$?
+printf '%s\n' "$pkg_out" | grep -E '^not ok|^[0-9]+ passed, [0-9]+ failed$' || true
+pkg_summary=$(printf '%s\n' "$pkg_out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1 || true)
 
 # --- test programs -------------------------------------------------------------------------------
 work=$repo/target/windows/test
@@ -85,6 +130,11 @@ for a in x86_64 i686; do
     { echo "test-windows: wine_crypt32_fix build failed ($a)" >&2; exit 3; }
   $m-gcc -std=c11 -Wall -Wextra -Werror -O1 -Iinclude tests/windows/harness.c "$bin/wine_crypt32_fix.o" -o "$bin/harness.exe" \
     -L"$bin" -l:oauthmail.dll -lws2_32 -lcrypt32 || { echo "test-windows: harness build failed ($a)" >&2; exit 3; }
+  if [ "$a" = i686 ]; then  # finds the oms_ entries by name (linked for om_version only)
+    $m-gcc -std=c11 -Wall -Wextra -Werror -O1 -Iinclude tests/windows/stdcall.c "$bin/wine_crypt32_fix.o" \
+      -o "$bin/stdcall.exe" -L"$bin" -l:oauthmail.dll -lws2_32 -lcrypt32 ||
+      { echo "test-windows: stdcall.exe build failed" >&2; exit 3; }
+  fi
 done
 x86_64-w64-mingw32-gcc -std=c11 -Wall -Wextra -Werror -O1 -Iinclude examples-c/omcli.c "$work/x86_64/wine_crypt32_fix.o" \
   -o "$work/x86_64/omcli.exe" -L"$work/x86_64" -l:oauthmail.dll -lws2_32 -lcrypt32 ||
@@ -97,9 +147,27 @@ if [ ! -f "$WINEPREFIX/system.reg" ]; then
   echo "== wineboot (new prefix $WINEPREFIX)"
   "$WINE64" wineboot -i >/dev/null 2>&1
 fi
+# the private i386 root: its own 32-bit prefix (a WoW64 prefix needs a 64-bit wineserver), made
+# or rebuilt once like the shared one below, with the same browser setting
+if [ -z "$why32" ] && [ -n "$WINE32_PREFIX" ]; then
+  wine32p() { WINEPREFIX=$WINE32_PREFIX WINEARCH=win32 "$WINE32" "$@"; }
+  if [ ! -f "$WINE32_PREFIX/system.reg" ]; then
+    echo "== wineboot (new 32-bit prefix $WINE32_PREFIX, in the private i386 root)"
+    wine32p wineboot -i >/dev/null 2>&1
+  fi
+  if ! wine32p cmd /c echo ok >/dev/null 2>&1; then
+    echo "== the 32-bit prefix cannot run a program: rebuilding it"
+    WINEPREFIX=$WINE32_PREFIX "$(dirname "$WINE32")/wineserver" -k >/dev/null 2>&1 || true
+    rm -rf "$WINE32_PREFIX"
+    wine32p wineboot -i >/dev/null 2>&1
+    wine32p cmd /c echo ok >/dev/null 2>&1 ||
+      why32="the 32-bit Wine of the private i386 root cannot start a program in a new prefix (WINEDEBUG=err+all shows why)"
+  fi
+  wine32p reg add 'HKCU\Software\Wine\WineBrowser' /v Browsers /t REG_SZ \
+    /d "$repo/tests/windows/wine-browser.sh" /f >/dev/null 2>&1
 # a prefix made before the 32-bit loader was installed cannot run 32-bit programs ("could not
 # load kernel32.dll"): rebuilt once (it lives in target/, nothing in it is kept)
-if [ -z "$why32" ] && ! "$WINE32" cmd /c echo ok >/dev/null 2>&1; then
+elif [ -z "$why32" ] && ! "$WINE32" cmd /c echo ok >/dev/null 2>&1; then
   echo "== the Wine prefix cannot run 32-bit programs (made before wine32 was installed?): rebuilding it"
   "$(dirname "$WINE64")/wineserver" -k >/dev/null 2>&1 || true
   rm -rf "$WINEPREFIX"
@@ -136,6 +204,16 @@ OMW_BROWSER_LOG='$work/browser.log'
 EOF
 
 passed=0 failed=0 skipped=0
+[ "$vb6_failed" = 0 ] && passed=$((passed + 1)) && echo "ok - bindings/vb6/OAuthMail.bas matches the header, stdcall.rs and the DLLs' exports" ||
+  { failed=$((failed + 1)); echo "not ok - bindings/vb6/OAuthMail.bas (tests/vb6_module_check.py)"; }
+if [ -n "$pkg_summary" ] && [ "$pkg_rc" = 0 ]; then
+  passed=$((passed + ${pkg_summary%% passed*}))
+  echo "ok - packages: release zip, Delphi folder and NuGet package built, checked and run ($pkg_summary)"
+else
+  failed=$((failed + 1))
+  echo "not ok - packages (tests/package/run_test.sh exit $pkg_rc: ${pkg_summary:-no summary}); its output:"
+  printf '%s\n' "$pkg_out" | tail -30 | sed 's/^/#   /'
+fi
 ok() { echo "ok - $1"; passed=$((passed + 1)); }
 not_ok() { echo "not ok - $1"; failed=$((failed + 1)); }
 sink_count() { find "$sink_dir" -name '*.json' 2>/dev/null | wc -l; }
@@ -175,19 +253,79 @@ run_harness() { # run_harness ARCH WINE
   echo "# harness $a: $(($(date +%s) - t0)) s"
 }
 
+# the stdcall entry set (oms_*) of the 32-bit DLL, found by name and called with a stack-balance
+# check, stdcall callbacks through real calls; after the i686 harness, whose token file it reuses
+run_stdcall() { # run_stdcall WINE
+  local log=$work/out/stdcall-i686.log rc cfg summary p f
+  echo "== stdcall.exe (i686) under Wine"
+  cfg=$(python3 - "$work/w-i686" "$SANDBOX_CA_FILE" <<PY
+import glob, json, sys
+tf = glob.glob(sys.argv[1] + "/*/jet*.json")
+win = lambda p: "Z:" + p.replace("/", "\\\\")
+c = {"provider": "custom", "client_id": "confidential-app", "client_secret": "confidential-secret",
+     "client_auth": "request_body", "authorize_url": "$SANDBOX_AUTHORIZE_URL",
+     "token_url": "$SANDBOX_TOKEN_URL", "revocation_url": "$SANDBOX_REVOCATION_URL",
+     "scopes": "openid offline_access email mail", "email": "alice@example.test",
+     "incoming": {"protocol": "imap", "host": "127.0.0.1", "port": $imaps_port, "security": "tls"},
+     "outgoing": {"host": "127.0.0.1", "port": $submission_port, "security": "starttls"},
+     "ca_certs_file": win(sys.argv[2]), "language": "en", "timeout_secs": 30,
+     "token_file": win(tf[0]) if tf else "missing"}
+print(json.dumps(c, separators=(",", ":"))[1:-1])
+PY
+)
+  OMW_CONFIG_JSON=$cfg OMW_SEEDED=$seeded \
+  OMW_OMS_COUNT=$(grep -c 'OMS_CALL oms_' include/oauthmail_stdcall.h) \
+    timeout 300 "$1" "$work/i686/stdcall.exe" >"$log" 2>"$work/out/stdcall-i686.err" </dev/null
+  rc=$?
+  tr -d '\r' <"$log" | grep -vE '^[0-9]+ passed, [0-9]+ failed$' | sed "s/^\(not ok\|ok\) - /\1 - [i686 stdcall] /"
+  summary=$(tr -d '\r' <"$log" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
+  if [ -z "$summary" ]; then
+    not_ok "[i686] stdcall.exe ran to the end (exit $rc; stderr: $(head -c 400 "$work/out/stdcall-i686.err" | tr '\n' ' '))"
+    return
+  fi
+  p=${summary%% passed*} f=${summary#*passed, } f=${f%% failed*}
+  passed=$((passed + p)) failed=$((failed + f))
+  [ "$rc" = 0 ] || [ "$f" != 0 ] || not_ok "[i686] stdcall.exe exit status $rc"
+}
+
 sent_before=$(sink_count)
 run_harness x86_64 "$WINE64"
 [ "$(sink_count)" -gt "$sent_before" ] && ok "[x86_64] the sink received the message sent from Wine" ||
   not_ok "[x86_64] the sink received the message sent from Wine"
+# 32-bit: required (issue #13); no 32-bit Wine is a failure
 if [ -z "$why32" ]; then
   sent_before=$(sink_count)
-  run_harness i686 "$WINE32"
+  [ -z "$WINE32_PREFIX" ] || echo "# i686: in the private i386 root ($WINE32, prefix $WINE32_PREFIX)"
+  WINEPREFIX=${WINE32_PREFIX:-$WINEPREFIX} run_harness i686 "$WINE32"
   [ "$(sink_count)" -gt "$sent_before" ] && ok "[i686] the sink received the message sent from Wine" ||
     not_ok "[i686] the sink received the message sent from Wine"
+  WINEPREFIX=${WINE32_PREFIX:-$WINEPREFIX} run_stdcall "$WINE32"
+  # the private root's wineserver (the shared prefix's is stopped by cleanup)
+  [ -z "$WINE32_PREFIX" ] || WINEPREFIX=$WINE32_PREFIX "$(dirname "$WINE32")/wineserver" -k >/dev/null 2>&1 || true
 else
-  echo "# SKIP [i686] harness under Wine: $why32"
-  echo "#      (the i686 DLL was still built and its exports checked by build-windows.sh)"
-  if [ "${OMW_REQUIRE_32:-0}" = 1 ]; then not_ok "[i686] harness under Wine: $why32"; else skipped=$((skipped + 1)); fi
+  not_ok "[i686] harness under Wine: no 32-bit Wine: $why32. Install wine32:i386 (dpkg --add-architecture i386; apt-get update; apt-get install wine32:i386), or make scripts/wine32-root.sh work (root, unshare -m, chroot, and apt-get download of wine32:i386 libwine:i386 libgnutls30:i386 and the other i386 packages it lists)"
+fi
+
+# --- the Delphi binding, Win64 and Win32 (Free Pascal): scripts/fpc-windows.sh builds the Windows RTL
+# into target/fpc-win, tests/windows/delphi.sh compiles bindings/delphi's programs and runs them ------
+echo "== Delphi binding under Wine: Free Pascal's Windows RTL (scripts/fpc-windows.sh)"
+if fpcw_out=$(bash scripts/fpc-windows.sh 2>&1); then
+  grep '^fpc-windows: ' <<<"$fpcw_out"
+  export -f winpath
+  OMW_WORK=$work WINE64=$WINE64 WINE32=$WINE32 OMW_WINE32_PREFIX=$WINE32_PREFIX OMW_WHY32=$why32 \
+  OMW_IMAPS_PORT=$imaps_port OMW_SUBMISSION_PORT=$submission_port OMW_SINK_DIR=$sink_dir \
+  OMW_MAILDIR_ROOT=$(mj maildir_root) OMW_SEEDED=$seeded bash tests/windows/delphi.sh 2>&1 |
+    tee "$work/out/delphi.txt" | grep -vE '^[0-9]+ passed, [0-9]+ failed$'
+  dsum=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$work/out/delphi.txt" | tail -1)
+  if [ -n "$dsum" ]; then
+    dp=${dsum%% passed*} df=${dsum#*passed, } df=${df%% failed*}
+    passed=$((passed + dp)) failed=$((failed + df))
+  else
+    not_ok "tests/windows/delphi.sh ran to the end (output: $work/out/delphi.txt)"
+  fi
+else
+  printf '%s\n' "$fpcw_out" | tail -20 | sed 's/^/#   /'
+  not_ok "Free Pascal's Windows RTL (scripts/fpc-windows.sh): $(tail -1 <<<"$fpcw_out")"
 fi
 
 # --- omcli (64-bit) ------------------------------------------------------------------------------

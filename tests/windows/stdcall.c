@@ -4,9 +4,10 @@
  * (it reuses the token file the harness's authorization wrote). i686 only:
  *
  *   i686-w64-mingw32-gcc -std=c11 -Wall -Wextra -Werror -I include tests/windows/stdcall.c \
- *       -o stdcall.exe
+ *       wine_crypt32_fix.o -o stdcall.exe -L DIR -l:oauthmail.dll -lcrypt32
  *
- * Nothing is linked against the DLL: every entry is found by its undecorated name with
+ * Linked to the DLL only for om_version (so it is loaded before wine_crypt32_fix.c's
+ * constructor runs); every entry tested is found by its undecorated name with
  * GetProcAddress (as VB6's Declare ... Alias does) and called through stack_call(), a few lines
  * of assembly that push the arguments, call, and measure how far the stack pointer moved: a
  * stdcall callee pops its own arguments (moved 0 bytes), a cdecl one leaves them (-4 per
@@ -215,6 +216,7 @@ static int32_t OMS_CALL on_unlock(void *ud, const char *json)
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
+    printf("# oauthmail %s, 32-bit, the stdcall entry set\n", om_version());
     g_dll = LoadLibraryW(L"oauthmail.dll");
     if (!g_dll) {
         printf("stdcall: cannot load oauthmail.dll (%lu)\n", GetLastError());
