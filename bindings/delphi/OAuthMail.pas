@@ -828,26 +828,77 @@ begin
 end;
 {$ENDIF}
 
+{$IFDEF MSWINDOWS}
+{ The system's text of a Windows error (in the user's language), its %1 filled with FileName,
+  then the number. Not SysErrorMessage: Free Pascal's calls FormatMessageW without
+  FORMAT_MESSAGE_IGNORE_INSERTS and gets nothing for a text with an insert, such as error 193's
+  "%1 is not a valid Win32 application." (the other bitness). }
+function OMWinErrorText(Err: DWORD; const FileName: string): string;
+var
+  Buf: array[0..1023] of WideChar;
+  N: DWORD;
+  I: Integer;
+  W: UnicodeString;
+begin
+  N := FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM or FORMAT_MESSAGE_IGNORE_INSERTS, nil, Err, 0,
+    @Buf[0], Length(Buf), nil);
+  while (N > 0) and ((Buf[N - 1] = #13) or (Buf[N - 1] = #10) or (Buf[N - 1] = ' ')) do Dec(N);
+  SetString(W, PWideChar(@Buf[0]), N);
+  Result := string(W);
+  I := Pos('%1', Result);
+  if I > 0 then Result := Copy(Result, 1, I - 1) + FileName + Copy(Result, I + 2, MaxInt);
+  if Result <> '' then Result := Result + ' ';
+  Result := Result + '(Windows error ' + string(IntToStr(Err)) + ')';
+end;
+
+{ The full path of a loaded module (what LoadLibraryExW found for a bare name). }
+function OMModuleFileName(H: HMODULE): string;
+var
+  Buf: array[0..4095] of WideChar;
+  N: DWORD;
+  W: UnicodeString;
+begin
+  N := GetModuleFileNameW(H, @Buf[0], Length(Buf));
+  SetString(W, PWideChar(@Buf[0]), N);
+  Result := string(W);
+end;
+{$ENDIF}
+
 { Loads FileName (a path, or a bare name for the system's search); 0 and the system's error
-  text in Reason when it cannot. }
-function OMTryLoad(const FileName: string; out Reason: string): TOMLibHandle;
+  text in Reason when it cannot. FileName comes back as the file tried (on Windows, a path made
+  absolute with backslashes). }
+function OMTryLoad(var FileName: string; out Reason: string): TOMLibHandle;
 {$IFDEF MSWINDOWS}
 var
   Flags, Err: DWORD;
+  I: Integer;
 begin
   Reason := '';
   if (Pos('\', FileName) > 0) or (Pos('/', FileName) > 0) then
-    Flags := OM_LOAD_WITH_ALTERED_SEARCH_PATH
+  begin
+    // LOAD_WITH_ALTERED_SEARCH_PATH (the DLL's own folder for its imports) needs a full path
+    // written with backslashes: with a relative path its behaviour is undefined, and with '/'
+    // the folder is not taken (the DLL's imports are then not found: error 126)
+    for I := 1 to Length(FileName) do
+      if FileName[I] = '/' then FileName[I] := '\';
+    FileName := ExpandFileName(FileName);
+    Flags := OM_LOAD_WITH_ALTERED_SEARCH_PATH;
+  end
   else
     Flags := 0;
   Result := LoadLibraryExW(PWideChar(UnicodeString(FileName)), 0, Flags);
   if Result = 0 then
   begin
     Err := GetLastError;
-    Reason := string(SysErrorMessage(Err)) + ' (Windows error ' + string(IntToStr(Err)) + ')';
-    if Err = 193 then // ERROR_BAD_EXE_FORMAT
+    Reason := OMWinErrorText(Err, ExtractFileName(FileName));
+    if Err = ERROR_BAD_EXE_FORMAT then // 193
       Reason := FileName + ' is not a ' + string(IntToStr(ProgramBits)) + '-bit DLL (the ' +
-        string(IntToStr(ProgramBits)) + '-bit oauthmail.dll is needed): ' + Reason;
+        string(IntToStr(ProgramBits)) + '-bit oauthmail.dll is needed): ' + Reason
+    else if ((Err = ERROR_MOD_NOT_FOUND) or (Err = ERROR_PROC_NOT_FOUND)) and FileExists(FileName) then
+      // 126 / 127 for a file that is there: something it imports is missing, not the file
+      Reason := FileName + ' is there, but a DLL or a function it imports is missing: ' +
+        'oauthmail.dll needs Windows 10 or Windows Server 2016 or later (ProcessPrng in ' +
+        'bcryptprimitives.dll, WaitOnAddress): ' + Reason;
   end;
 end;
 {$ELSE}
@@ -891,8 +942,8 @@ end;
 function SystemSearchText: string;
 begin
 {$IFDEF MSWINDOWS}
-  Result := OAuthMailLib + ' through the Windows DLL search (the system folders, the Windows ' +
-    'folder, the current folder, then PATH)';
+  Result := OAuthMailLib + ' through the Windows DLL search (the program''s folder, the system ' +
+    'folders, the Windows folder, the current folder, then PATH)';
 {$ELSE}
   {$IFDEF DARWIN}
   Result := OAuthMailLib + ' through the dynamic loader''s search (DYLD_LIBRARY_PATH=' +
@@ -919,8 +970,8 @@ begin
     if Explicit <> '' then
     begin
       FileName := Explicit;
-      Searched := Explicit;
       H := OMTryLoad(FileName, Reason);
+      Searched := FileName;
     end
     else
     begin
@@ -959,6 +1010,9 @@ begin
         ', or another library of that name)');
     end;
     for I := 0 to OMProcCount - 1 do GProc[I] := Procs[I];
+{$IFDEF MSWINDOWS}
+    FileName := OMModuleFileName(H); // the file Windows loaded (a bare name: found where)
+{$ENDIF}
     GLibFile := FileName;
 {$IFDEF FPC}
     WriteBarrier; // GProc before GLoaded, for the threads that read GLoaded without the lock

@@ -113,7 +113,8 @@ begin
       Ok(E.Bits = SizeOf(Pointer) * 8, 'EOAuthMailLibrary.Bits is the program''s bitness', IntToStr(E.Bits));
       Ok((Pos(OAuthMailLib, E.Message) > 0) and (Pos(IntToStr(SizeOf(Pointer) * 8) + '-bit', E.Message) > 0),
         'the message names the file and the bitness', E.Message);
-      Ok((Pos(Dir + OAuthMailLib, E.Message) > 0) and (Pos('LD_LIBRARY_PATH', E.Message) > 0),
+      Ok((Pos(Dir + OAuthMailLib, E.Message) > 0) and
+        (Pos({$IFDEF MSWINDOWS}'Windows DLL search'{$ELSE}'LD_LIBRARY_PATH'{$ENDIF}, E.Message) > 0),
         'the message names the places searched: next to the program, then the loader''s search', E.Message);
       Ok(E.Reason <> '', 'the system''s error is kept (Reason)', UTF8Encode(E.Reason));
       Writeln('# ', E.Message);
