@@ -40,7 +40,7 @@ bash bindings/delphi/run_test.sh
 step ".NET binding (Mono)"
 bash bindings/dotnet/run_test.sh
 
-step "Windows DLLs (x86_64 and i686, cross-built) and the 64-bit harness and omcli under Wine"
+step "Windows DLLs (x86_64 and i686, cross-built); under Wine, 64- and 32-bit: the harness, the stdcall set, the Delphi binding, omcli; the VB6 module; the packages"
 bash scripts/test-windows.sh
 
 step "done"
