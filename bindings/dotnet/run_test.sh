@@ -106,48 +106,7 @@ echo "== seeded $sa_seeded messages for $sa_user (the service account's user; ke
 # (UTF-8 and ISO-8859-1). The program delivers one more itself (seed.py) while it waits for mail.
 browse_user=dotnet-browse@example.test
 browse_seeded=3
-cat > "$work/facture.eml" <<EML
-From: =?UTF-8?Q?Soci=C3=A9t=C3=A9_=C3=89lan?= <factures@elan.example>
-To: =?UTF-8?Q?Z=C3=A9lie_Durand?= <$browse_user>
-Cc: =?ISO-8859-1?Q?J=E9r=F4me_Br=FBl=E9?= <jerome@example.test>
-Subject: =?UTF-8?Q?Facture_n=C2=B07_=E2=80=93_soci=C3=A9t=C3=A9_=C3=89lan?=
-Date: Wed, 04 Feb 2026 09:30:00 +0100
-Message-ID: <facture-7@elan.example>
-In-Reply-To: <devis-42@example.test>
-References: <devis-41@example.test> <devis-42@example.test>
-MIME-Version: 1.0
-Content-Type: multipart/mixed; boundary="=_mixed"
-
---=_mixed
-Content-Type: multipart/alternative; boundary="=_alt"
-
---=_alt
-Content-Type: text/plain; charset=utf-8
-Content-Transfer-Encoding: quoted-printable
-
-Bonjour,
-veuillez trouver ci-joint la facture n=C2=B07.
---=_alt
-Content-Type: text/html; charset=utf-8
-Content-Transfer-Encoding: quoted-printable
-
-<p>Bonjour,<br>veuillez trouver ci-joint la facture n=C2=B07.</p><img src=3D"cid:logo@elan.example">
---=_alt--
---=_mixed
-Content-Type: image/png; name="logo.png"
-Content-Disposition: inline; filename="logo.png"
-Content-ID: <logo@elan.example>
-Content-Transfer-Encoding: base64
-
-iVBORw0KGgo=
---=_mixed
-Content-Type: application/pdf; name="=?UTF-8?Q?Facture_n=C2=B07_=C3=89lan.pdf?="
-Content-Disposition: attachment; filename*=UTF-8''Facture%20n%C2%B07%20%C3%89lan.pdf
-Content-Transfer-Encoding: base64
-
-JVBERi0xLjQKJWZhY3R1cmUtNwolJUVPRgo=
---=_mixed--
-EML
+sed "s/@BROWSE_USER@/$browse_user/" tests/sandbox/mail/facture.eml.in >"$work/facture.eml"
 python3 tests/sandbox/mail/seed.py "$maildir_root" "$browse_user" "$browse_seeded" --seed 32 --subject-prefix Liste \
   --eml "$work/facture.eml" >/dev/null
 echo "== seeded $browse_seeded messages and a facture with attachments for $browse_user (browsing, through the service account)"

@@ -263,48 +263,7 @@ for a in "${built[@]}"; do
 
   # demo_test's mailboxes (run_test.sh's seeding, users of this architecture)
   sa_user=delphi-sa-$s@example.test browse_user=delphi-browse-$s@example.test graph_user=delphi-graph-$s@example.test
-  sed "s/@BROWSE_USER@/$browse_user/" >"$b/facture.eml" <<'EML'
-From: =?UTF-8?Q?Soci=C3=A9t=C3=A9_=C3=89lan?= <factures@elan.example>
-To: =?UTF-8?Q?Z=C3=A9lie_Durand?= <@BROWSE_USER@>
-Cc: =?ISO-8859-1?Q?J=E9r=F4me_Br=FBl=E9?= <jerome@example.test>
-Subject: =?UTF-8?Q?Facture_n=C2=B07_=E2=80=93_soci=C3=A9t=C3=A9_=C3=89lan?=
-Date: Wed, 04 Feb 2026 09:30:00 +0100
-Message-ID: <facture-7@elan.example>
-In-Reply-To: <devis-42@example.test>
-References: <devis-41@example.test> <devis-42@example.test>
-MIME-Version: 1.0
-Content-Type: multipart/mixed; boundary="=_mixed"
-
---=_mixed
-Content-Type: multipart/alternative; boundary="=_alt"
-
---=_alt
-Content-Type: text/plain; charset=utf-8
-Content-Transfer-Encoding: quoted-printable
-
-Bonjour,
-veuillez trouver ci-joint la facture n=C2=B07.
---=_alt
-Content-Type: text/html; charset=utf-8
-Content-Transfer-Encoding: quoted-printable
-
-<p>Bonjour,<br>veuillez trouver ci-joint la facture n=C2=B07.</p><img src=3D"cid:logo@elan.example">
---=_alt--
---=_mixed
-Content-Type: image/png; name="logo.png"
-Content-Disposition: inline; filename="logo.png"
-Content-ID: <logo@elan.example>
-Content-Transfer-Encoding: base64
-
-iVBORw0KGgo=
---=_mixed
-Content-Type: application/pdf; name="=?UTF-8?Q?Facture_n=C2=B07_=C3=89lan.pdf?="
-Content-Disposition: attachment; filename*=UTF-8''Facture%20n%C2%B07%20%C3%89lan.pdf
-Content-Transfer-Encoding: base64
-
-JVBERi0xLjQKJWZhY3R1cmUtNwolJUVPRgo=
---=_mixed--
-EML
+  sed "s/@BROWSE_USER@/$browse_user/" tests/sandbox/mail/facture.eml.in >"$b/facture.eml"
   python3 tests/sandbox/mail/seed.py "$OMW_MAILDIR_ROOT" "$sa_user" $sa_seeded --seed $sa_seed --subject-prefix "Relance" >/dev/null &&
   python3 tests/sandbox/mail/seed.py "$OMW_MAILDIR_ROOT" "$browse_user" $browse_seeded --seed 31 --subject-prefix "Liste" \
     --eml "$b/facture.eml" >/dev/null &&
