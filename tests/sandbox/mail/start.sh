@@ -45,12 +45,24 @@ print(j["introspection_endpoint"])' "$state_json") || die "cannot parse OAuth st
 
 # Kill what we started if we fail half-way.
 started=()
-on_exit() { rc=$?; if [ $rc -ne 0 ] && [ ${#started[@]} -gt 0 ]; then kill "${started[@]}" 2>/dev/null || true; fi; }
+RUNDIR=
+on_exit() {
+  rc=$?
+  if [ $rc -ne 0 ]; then
+    [ ${#started[@]} -eq 0 ] || kill "${started[@]}" 2>/dev/null || true
+    case "$RUNDIR" in /tmp/omd.*) rm -rf "$RUNDIR" ;; esac
+  fi
+}
 trap on_exit EXIT
 
 # ------------------------------------------------------------------ directories
 ETC=$WORKDIR/etc
-mkdir -p "$ETC" "$WORKDIR/run" "$WORKDIR/state" "$WORKDIR/mail" "$WORKDIR/sink"
+mkdir -p "$ETC" "$WORKDIR/state" "$WORKDIR/mail" "$WORKDIR/sink"
+# Dovecot's sockets live under base_dir and a UNIX socket path holds at most 107 bytes: under a
+# deep WORKDIR (a long clone path, a test binary's name) `run/token-login/imap-urlauth` does not
+# fit. base_dir is a short directory in /tmp instead, recorded in mail.json; stop.sh removes it.
+RUNDIR=$(mktemp -d /tmp/omd.XXXXXX) || die "cannot create a run directory in /tmp"
+chmod 0755 "$RUNDIR"
 # mail processes run as omtestmail, auth as dovecot: they need to traverse WORKDIR.
 chmod 0755 "$WORKDIR" "$ETC" "$WORKDIR/sink"
 MAIL_UID=$(id -u omtestmail); MAIL_GID=$(id -g omtestmail)
@@ -123,6 +135,7 @@ fi
 sedesc() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }
 fill() {
   sed -e "s|@WORKDIR@|$(sedesc "$WORKDIR")|g" -e "s|@ETC@|$(sedesc "$ETC")|g" \
+      -e "s|@RUNDIR@|$(sedesc "$RUNDIR")|g" \
       -e "s|@INSTANCE@|$(basename "$WORKDIR" | tr -c 'A-Za-z0-9_\n-' _)|g" \
       -e "s|@AUTH_DEBUG@|$debug|g" -e "s|@AUTH_FAILURE_DELAY@|${MAIL_SANDBOX_AUTH_FAILURE_DELAY:-0}|g" \
       -e "s|@SSL_DH_LINE@|$(sedesc "$ssl_dh_line")|g" -e "s|@RAWLOG_LINE@|$(sedesc "$rawlog_line")|g" \
@@ -187,10 +200,10 @@ fi
 # ------------------------------------------------------------------ mail.json
 "$PY" - "$WORKDIR" "$CONF" "$DOVECOT_PID" "$SINK_PID" "$RELAY_PID" "$SINK_PORT" \
   "$IMAP_INNER" "$IMAPS" "$POP3_INNER" "$POP3S" "$SUB_INNER" "$SUBS" "$reject" "$ETC/ca.pem" \
-  "$INTRO_URL" <<'PYEOF'
+  "$INTRO_URL" "$RUNDIR" <<'PYEOF'
 import json, os, sys
 (wd, conf, dpid, spid, rpid, sink, imap_i, imaps, pop3_i, pop3s, sub_i, subs, reject, ca,
- intro) = sys.argv[1:16]
+ intro, rundir) = sys.argv[1:17]
 relay = json.load(open(os.path.join(wd, "relay.json")))
 j = {
     "host": "127.0.0.1",
@@ -199,7 +212,7 @@ j = {
     "submission_port": relay["submission"], "submissions_port": int(subs),
     "sink_port": int(sink), "sink_dir": os.path.join(wd, "sink"),
     "maildir_root": os.path.join(wd, "mail"),
-    "config": conf, "log": os.path.join(wd, "dovecot.log"), "ca_file": ca,
+    "config": conf, "log": os.path.join(wd, "dovecot.log"), "ca_file": ca, "base_dir": rundir,
     "direct_ports": {"imap": int(imap_i), "pop3": int(pop3_i), "submission": int(sub_i)},
     "plaintext_auth_refused_before_tls": relay["source"] is not None,
     "reject_rcpt": reject.split(),

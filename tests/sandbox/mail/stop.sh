@@ -9,10 +9,10 @@ WORKDIR=$(cd "$1" 2>/dev/null && pwd) || exit 0
 PY=/usr/bin/python3; [ -x "$PY" ] || PY=python3
 [ -s "$WORKDIR/mail.json" ] || exit 0
 
-read -r DPID SPID RPID CONF < <("$PY" -c '
+read -r DPID SPID RPID RUNDIR CONF < <("$PY" -c '
 import json, sys
 j = json.load(open(sys.argv[1])); p = j["pids"]
-print(p.get("dovecot") or 0, p.get("sink") or 0, p.get("relay") or 0, j["config"])' "$WORKDIR/mail.json") || exit 0
+print(p.get("dovecot") or 0, p.get("sink") or 0, p.get("relay") or 0, j.get("base_dir") or "-", j["config"])' "$WORKDIR/mail.json") || exit 0
 
 # pid_matches PID STRING: /proc/PID/cmdline contains STRING
 pid_matches() {
@@ -39,4 +39,8 @@ if pid_matches "$DPID" "$CONF"; then
 fi
 stop_pid "$SPID" smtp-sink.py
 stop_pid "$RPID" loopback-relay.py
+# Dovecot's short base_dir in /tmp (start.sh), once Dovecot is gone
+if ! pid_matches "$DPID" "$CONF"; then
+  case "$RUNDIR" in /tmp/omd.*) rm -rf "$RUNDIR" ;; esac
+fi
 exit 0
