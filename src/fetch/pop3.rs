@@ -154,7 +154,7 @@ async fn session(
         .collect();
     for chunk in earlier.chunks(window) {
         for msgno in chunk {
-            s.dele_send(*msgno).await?;
+            s.dele_queue(*msgno)?;
         }
         for msgno in chunk {
             s.dele_reply(*msgno).await?;
@@ -189,7 +189,7 @@ async fn session(
             if retrs > 0 && size_of(msgno).is_some_and(|n| n > max as u64) {
                 break; // refused in its turn, after the messages before it
             }
-            s.retr_send(msgno, max, size_of(msgno)).await?;
+            s.retr_queue(msgno, max, size_of(msgno))?;
             queue.push_back(Sent::Retr(sent));
             bytes += size_of(msgno).unwrap_or(0);
             (sent, retrs) = (sent + 1, retrs + 1);
@@ -237,7 +237,7 @@ async fn session(
                     only_new || delete
                 })?;
                 if delete {
-                    s.dele_send(*msgno).await?;
+                    s.dele_queue(*msgno)?;
                     queue.push_back(Sent::Dele(*msgno));
                     deleted += 1;
                 }

@@ -453,19 +453,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         max_bytes: usize,
         size: Option<u64>,
     ) -> Result<Vec<u8>> {
-        self.retr_send(msgno, max_bytes, size).await?;
+        self.retr_queue(msgno, max_bytes, size)?;
         self.retr_reply(msgno, max_bytes, size).await
     }
 
-    /// Sends RETR without reading its reply (RFC 2449 PIPELINING): read the replies with
-    /// [`Pop3Session::retr_reply`] in the order the commands were sent. A message listed as
-    /// larger than `max_bytes` is refused here (Unsupported), before anything is sent.
-    pub async fn retr_send(
-        &mut self,
-        msgno: u32,
-        max_bytes: usize,
-        size: Option<u64>,
-    ) -> Result<()> {
+    /// Queues RETR (RFC 2449 PIPELINING): the queued commands go out in one write before the
+    /// next read; read the replies with [`Pop3Session::retr_reply`] in the order queued. A
+    /// message listed as larger than `max_bytes` is refused here (Unsupported), before anything
+    /// is queued.
+    pub fn retr_queue(&mut self, msgno: u32, max_bytes: usize, size: Option<u64>) -> Result<()> {
         check_msgno(msgno)?;
         if let Some(n) = size.filter(|n| *n > max_bytes as u64) {
             return Err(Error::new(
@@ -479,10 +475,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
             )
             .with_hint("Raise max_message_mb in the account's settings (the process must have that much memory to spare), or remove the message from the mailbox."));
         }
-        self.conn.send(&format!("RETR {msgno}")).await
+        self.conn.queue(&format!("RETR {msgno}"))
     }
 
-    /// The reply to a RETR sent by [`Pop3Session::retr_send`]: the message's bytes.
+    /// The reply to a RETR queued by [`Pop3Session::retr_queue`]: the message's bytes.
     pub async fn retr_reply(
         &mut self,
         msgno: u32,
@@ -529,14 +525,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Session<S> {
         self.conn.command(&c, &c).await.map(|_| ())
     }
 
-    /// Sends DELE without reading its reply (pipelining); read it with
-    /// [`Pop3Session::dele_reply`] in the order the commands were sent.
-    pub async fn dele_send(&mut self, msgno: u32) -> Result<()> {
+    /// Queues DELE (pipelining, as [`Pop3Session::retr_queue`]); read its reply with
+    /// [`Pop3Session::dele_reply`] in the order queued.
+    pub fn dele_queue(&mut self, msgno: u32) -> Result<()> {
         check_msgno(msgno)?;
-        self.conn.send(&format!("DELE {msgno}")).await
+        self.conn.queue(&format!("DELE {msgno}"))
     }
 
-    /// The reply to a DELE sent by [`Pop3Session::dele_send`].
+    /// The reply to a DELE queued by [`Pop3Session::dele_queue`].
     pub async fn dele_reply(&mut self, msgno: u32) -> Result<()> {
         self.conn
             .expect_ok(&format!("DELE {msgno}"))

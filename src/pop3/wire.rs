@@ -58,6 +58,8 @@ pub struct Conn<S> {
     pub(crate) buf: Vec<u8>,
     pub(crate) host: String,
     broken: bool,
+    /// Command lines queued (pipelining), written in one go before the next read.
+    queued: Vec<u8>,
 }
 
 impl<S> Conn<S> {
@@ -67,6 +69,7 @@ impl<S> Conn<S> {
             buf: Vec::new(),
             host: host.to_string(),
             broken: false,
+            queued: Vec::new(),
         }
     }
 
@@ -94,9 +97,16 @@ impl<S> Conn<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
-    /// Sends one command line (CR LF added). A line containing CR or LF is refused: it would
-    /// smuggle a second command (e.g. a user name `x\r\nDELE 1`).
+    /// Sends one command line (CR LF added), with any queued before it. A line containing CR
+    /// or LF is refused: it would smuggle a second command (e.g. a user name `x\r\nDELE 1`).
     pub async fn send(&mut self, line: &str) -> Result<()> {
+        self.queue(line)?;
+        self.flush_queued().await
+    }
+
+    /// Queues one command line (pipelining): it is written, with the others queued, in one
+    /// write before the next read.
+    pub fn queue(&mut self, line: &str) -> Result<()> {
         if self.broken {
             return Err(Error::new(
                 Status::ProtocolError,
@@ -111,9 +121,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 "a POP3 command argument contains a line break or NUL",
             ));
         }
-        let mut bytes = Vec::with_capacity(line.len() + 2);
-        bytes.extend_from_slice(line.as_bytes());
-        bytes.extend_from_slice(b"\r\n");
+        self.queued.extend_from_slice(line.as_bytes());
+        self.queued.extend_from_slice(b"\r\n");
+        Ok(())
+    }
+
+    /// Writes the queued command lines.
+    async fn flush_queued(&mut self) -> Result<()> {
+        if self.queued.is_empty() {
+            return Ok(());
+        }
+        let bytes = std::mem::take(&mut self.queued);
         let r = async {
             self.stream.write_all(&bytes).await?;
             self.stream.flush().await
@@ -127,6 +145,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     /// One line without its line end (CR LF, or a bare LF from a sloppy server).
     pub async fn read_line(&mut self) -> Result<Vec<u8>> {
+        self.flush_queued().await?;
         let mut scanned = 0;
         loop {
             if let Some(pos) = self.buf[scanned..].iter().position(|&b| b == b'\n') {
