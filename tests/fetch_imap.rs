@@ -654,12 +654,27 @@ fn a_fetch_costs_few_round_trips() {
     ))
     .unwrap();
     acc.import(&tokens.export()).unwrap();
+    // the client's lines on a connection, once its LOGOUT went through the proxy (LOGOUT is
+    // sent without waiting for the reply, so the fetch may return before the proxy relayed it)
     let commands = |conn: usize| -> Vec<String> {
-        let t = traffic.lock().unwrap();
-        String::from_utf8_lossy(&t.client[conn])
-            .lines()
-            .map(str::to_string)
-            .collect()
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            {
+                let t = traffic.lock().unwrap();
+                let text = t
+                    .client
+                    .get(conn)
+                    .map(|c| String::from_utf8_lossy(c).into_owned());
+                if let Some(text) = text.filter(|t| t.ends_with("LOGOUT\r\n")) {
+                    return text.lines().map(str::to_string).collect();
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no LOGOUT on connection {conn} within 30 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     };
     let uid_fetches = |lines: &[String]| -> Vec<usize> {
         lines
