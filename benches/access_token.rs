@@ -1,5 +1,5 @@
 //! Benchmark: `om_get_access_token` on a cached token through the C ABI, single thread and
-//! 8 threads (one shared account, and one account per thread), beside a floor measured in the
+//! 16 threads (one shared account, and one account per thread), beside a floor measured in the
 //! same run: the least any token getter returning a caller-owned C string must do (lock a
 //! mutex, copy the token into a new C string, free it).
 //!
@@ -14,7 +14,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::Instant;
 
 const CALLS: u64 = 2_000_000;
-const THREADS: u64 = 8;
+const THREADS: u64 = 16;
 
 struct Handle(*mut om_account);
 unsafe impl Send for Handle {}
@@ -86,14 +86,14 @@ fn main() {
     let s = shared.clone();
     let t = token.clone();
     rows.push((
-        "1 thread",
+        "1 thread".to_string(),
         measure(1, move |_| get(&s)),
         measure(1, move |_| floor(&t)),
     ));
     let s = shared.clone();
     let t = token.clone();
     rows.push((
-        "8 threads, one account",
+        format!("{THREADS} threads, one account"),
         measure(THREADS, move |_| get(&s)),
         measure(THREADS, move |_| floor(&t)),
     ));
@@ -101,7 +101,7 @@ fn main() {
     let tokens: Arc<Vec<Mutex<String>>> =
         Arc::new((0..THREADS).map(|_| Mutex::new("a".repeat(1200))).collect());
     rows.push((
-        "8 threads, one account each",
+        format!("{THREADS} threads, one account each"),
         measure(THREADS, move |i| get(&p[i as usize])),
         measure(THREADS, move |i| floor(&tokens[i as usize])),
     ));

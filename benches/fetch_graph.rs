@@ -14,17 +14,17 @@
 //! Needs the sandboxes of the tests (Node.js + `npm ci --prefix tests/sandbox`, Dovecot:
 //! `bash tests/sandbox/mail/install.sh`, root).
 
+#[path = "common/child.rs"]
+mod child;
 #[path = "../tests/common/mod.rs"]
 mod common;
+use child::{open_account, tree_cpu_seconds};
 
 use base64::Engine as _;
 use common::graph::{graph_emulator, GRAPH_READ_WRITE};
-use oauthmail::ffi::account::om_account_new;
 use oauthmail::ffi::fetch::{om_fetch, om_message, OM_FETCH_CONTINUE};
 use oauthmail::ffi::last_error::om_last_error_message;
-use oauthmail::ffi::library::{om_init, om_string_free};
-use oauthmail::ffi::om_account;
-use oauthmail::ffi::tokens::om_tokens_import;
+use oauthmail::ffi::library::om_string_free;
 use serde_json::{json, Value};
 use std::ffi::{c_void, CStr, CString};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -106,22 +106,7 @@ fn child(args: &[String]) -> ! {
     let config = std::fs::read_to_string(&args[0]).unwrap();
     let tokens = std::fs::read_to_string(&args[1]).unwrap();
     let options = CString::new(args[2].as_str()).unwrap();
-    assert_eq!(om_init(), 0, "om_init: {}", last_error());
-    let c = CString::new(config).unwrap();
-    let mut h: *mut om_account = std::ptr::null_mut();
-    assert_eq!(
-        unsafe { om_account_new(c.as_ptr(), &mut h) },
-        0,
-        "om_account_new: {}",
-        last_error()
-    );
-    let t = CString::new(tokens).unwrap();
-    assert_eq!(
-        unsafe { om_tokens_import(h, t.as_ptr()) },
-        0,
-        "om_tokens_import: {}",
-        last_error()
-    );
+    let h = open_account(&config, &tokens);
     let baseline = vmhwm_kb();
     let mut sink = Sink::default();
     let mut out = std::ptr::null_mut();
@@ -542,41 +527,6 @@ fn counter(runs: &[Value], key: &str) -> String {
     } else {
         format!("{} ({lo}–{hi})", median(v))
     }
-}
-
-/// CPU seconds (user + system) used so far by process `root` and its descendants, the ones that
-/// exited and were reaped included (cutime/cstime): the server side of a measurement.
-fn tree_cpu_seconds(root: u32) -> f64 {
-    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    // (pid, ppid, its own ticks + those of its reaped children)
-    let mut procs: Vec<(u32, u32, u64)> = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            continue;
-        };
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        procs.push((pid, n(1) as u32, n(11) + n(12) + n(13) + n(14)));
-    }
-    let mut tree = vec![root];
-    let mut total = 0u64;
-    while let Some(p) = tree.pop() {
-        for &(pid, ppid, ticks) in &procs {
-            if pid == p {
-                total += ticks;
-            }
-            if ppid == p {
-                tree.push(pid);
-            }
-        }
-    }
-    total as f64 / tick
 }
 
 /// The 1-minute load average (others may be using the machine).

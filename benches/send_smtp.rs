@@ -13,19 +13,18 @@
 //! Needs the sandboxes of the tests (Node.js + `npm ci --prefix tests/sandbox`, Dovecot:
 //! `bash tests/sandbox/mail/install.sh`, root).
 
+#[path = "common/child.rs"]
+mod child;
 #[path = "../tests/common/mod.rs"]
 mod common;
 #[path = "common/delay_proxy.rs"]
 mod delay_proxy;
+use child::*;
 
-use oauthmail::ffi::account::om_account_new;
-use oauthmail::ffi::last_error::om_last_error_message;
-use oauthmail::ffi::library::om_init;
-use oauthmail::ffi::tokens::om_tokens_import;
 use serde_json::{json, Value};
 use std::ffi::{CStr, CString};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 const COUNT: usize = 500;
@@ -103,29 +102,6 @@ fn message(i: usize) -> Vec<u8> {
 
 // ----- the child: one send_batch measurement in its own process ----------------------------------
 
-fn last_error() -> String {
-    unsafe { CStr::from_ptr(om_last_error_message()) }
-        .to_string_lossy()
-        .into_owned()
-}
-
-/// User + system CPU seconds of this process so far.
-fn cpu_seconds() -> f64 {
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
-    t(ru.ru_utime) + t(ru.ru_stime)
-}
-
-fn vmhwm_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// The `.eml` files of a folder, by name.
 fn read_messages(dir: &Path) -> Vec<Vec<u8>> {
     let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -144,22 +120,7 @@ fn child(args: &[String]) -> ! {
     let config = std::fs::read_to_string(&args[0]).unwrap();
     let tokens = std::fs::read_to_string(&args[1]).unwrap();
     let msgs = read_messages(Path::new(&args[2]));
-    assert_eq!(om_init(), 0, "om_init: {}", last_error());
-    let c = CString::new(config).unwrap();
-    let mut h = std::ptr::null_mut();
-    assert_eq!(
-        unsafe { om_account_new(c.as_ptr(), &mut h) },
-        0,
-        "om_account_new: {}",
-        last_error()
-    );
-    let t = CString::new(tokens).unwrap();
-    assert_eq!(
-        unsafe { om_tokens_import(h, t.as_ptr()) },
-        0,
-        "om_tokens_import: {}",
-        last_error()
-    );
+    let h = open_account(&config, &tokens);
     let account = oauthmail::registry::get(h as usize).unwrap();
     let bytes: usize = msgs.iter().map(|m| m.len()).sum();
     let count = msgs.len();
@@ -188,19 +149,46 @@ fn child(args: &[String]) -> ! {
     std::process::exit(0)
 }
 
-// ----- the parent -------------------------------------------------------------------------------
-
-fn run_json(cmd: &mut Command, what: &str) -> Value {
-    let out = cmd
-        .stderr(Stdio::inherit())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{what} failed: {text}");
-    serde_json::from_str(text.lines().last().unwrap_or("").trim())
-        .unwrap_or_else(|e| panic!("{what} printed {text:?}: {e}"))
+/// `--child-composed CONFIG_FILE TOKENS_FILE N`: one `om_send_batch` of N composed messages
+/// (JSON, ~20 KB of accented text each) and the peak RSS it cost. Prints one JSON line.
+fn child_composed(args: &[String]) -> ! {
+    let config = std::fs::read_to_string(&args[0]).unwrap();
+    let tokens = std::fs::read_to_string(&args[1]).unwrap();
+    let n: usize = args[2].parse().unwrap();
+    let h = open_account(&config, &tokens);
+    let line = "Facture n°42 : café, crème et thé à livrer à Besançon, réglée à réception.\n";
+    let text = line.repeat(20 * 1024 / line.len());
+    let msgs: Vec<Value> = (0..n)
+        .map(|i| json!({"to": RCPT, "subject": format!("Facture {i} – réglée"), "text": text}))
+        .collect();
+    let input = CString::new(Value::Array(msgs).to_string()).unwrap();
+    let before = vmhwm_kb();
+    let mut out = std::ptr::null_mut();
+    let t0 = Instant::now();
+    let st = unsafe {
+        oauthmail::ffi::send::om_send_batch(h, input.as_ptr(), std::ptr::null(), &mut out)
+    };
+    let secs = t0.elapsed().as_secs_f64();
+    assert_eq!(st, 0, "om_send_batch: {}", last_error());
+    let results = unsafe { CStr::from_ptr(out) }
+        .to_string_lossy()
+        .into_owned();
+    let ok = results.matches("\"ok\":true").count();
+    assert_eq!(
+        ok,
+        n,
+        "every message sent: {}",
+        &results[..results.len().min(500)]
+    );
+    println!(
+        "{}",
+        json!({"count": ok, "json_bytes": input.as_bytes().len(), "seconds": secs,
+               "vmhwm_before_kb": before, "vmhwm_kb": vmhwm_kb()})
+    );
+    std::process::exit(0)
 }
+
+// ----- the parent -------------------------------------------------------------------------------
 
 /// CPU seconds (user + system) of process `pid` so far.
 fn proc_cpu(pid: u64) -> f64 {
@@ -217,22 +205,6 @@ fn proc_cpu(pid: u64) -> f64 {
         return 0.0;
     }
     (f[11] + f[12]) as f64 / tck
-}
-
-/// (busy, total) jiffies of the whole machine (/proc/stat).
-fn machine_jiffies() -> (u64, u64) {
-    let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let v: Vec<u64> = s
-        .lines()
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .skip(1)
-        .map(|x| x.parse().unwrap_or(0))
-        .collect();
-    let total: u64 = v.iter().take(8).sum();
-    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
-    (total - idle, total)
 }
 
 struct Setup {
@@ -360,11 +332,6 @@ fn measure(s: &Setup, side: Side) -> Value {
     v
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
-
 struct Stats {
     msgs_s: f64,
     min: f64,
@@ -404,6 +371,9 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--child") {
         child(&args[i + 1..]);
+    }
+    if let Some(i) = args.iter().position(|a| a == "--child-composed") {
+        child_composed(&args[i + 1..]);
     }
     let started = Instant::now();
     common::capi::init();
@@ -506,6 +476,26 @@ fn main() {
         latency.push((rtt, stats(&o), stats(&p), ot, pt));
     }
 
+    // om_send_batch of COUNT composed messages: what the batch costs in memory
+    clear_sink(&s.sink_dir);
+    let composed = run_json(
+        Command::new(&s.exe)
+            .arg("--child-composed")
+            .arg(&s.config_file)
+            .arg(&s.tokens_file)
+            .arg(COUNT.to_string()),
+        "om_send_batch child",
+    );
+    let sunk = std::fs::read_dir(&s.sink_dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+        .collect::<Vec<u64>>();
+    assert_eq!(sunk.len(), COUNT, "the sink got every composed message");
+    let sunk_bytes: u64 = sunk.iter().sum();
+    clear_sink(&s.sink_dir);
+
     // ----- the report
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -570,21 +560,21 @@ fn main() {
     }
     r.push_str("(turns: client->server bursts after server data on the one connection, TLS handshake included; the TCP connect is not delayed)\n\n");
     r.push_str("speed: msgs/s ÷ smtplib's. Time: connect to the reply to QUIT. CPU s: the client's user+system time over that span. sink CPU s: the SMTP sink's (Python asyncio) CPU time during the run, in parentheses as a share of the wall time (100% = one core saturated). busy cores: the whole machine over the run (Dovecot, sink, client, and anything else). RSS: peak of the client process. The sink had every message after each run, byte for byte. ceiling: the same smtplib sending the same messages in plain SMTP straight to the sink's port (no TLS, no login, no Dovecot): what the sink alone allows.\n");
+    let kib = |k: &Value| k.as_f64().unwrap_or(0.0) / 1024.0;
+    r.push_str(&format!(
+        "\nom_send_batch of {COUNT} composed messages (~20 KB of accented text each; the host's JSON: {:.1} MB): {:.1} s, peak RSS {:.1} MiB, of which {:.1} MiB before the call (the JSON built by the bench); the sink got {:.1} MB ({:.1} KB a message, Dovecot's Received header included)\n",
+        composed["json_bytes"].as_f64().unwrap_or(0.0) / 1e6,
+        composed["seconds"].as_f64().unwrap_or(0.0),
+        kib(&composed["vmhwm_kb"]),
+        kib(&composed["vmhwm_before_kb"]),
+        sunk_bytes as f64 / 1e6,
+        sunk_bytes as f64 / COUNT as f64 / 1e3,
+    ));
     r.push_str(&format!(
         "\nwhole run {:.0} s\n",
         started.elapsed().as_secs_f64()
     ));
-    print!("{r}");
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
-    std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(out.join("send_smtp.txt"), &r).unwrap();
+    publish("send_smtp", &r);
 
-    let _ = Command::new("bash")
-        .arg(common::repo().join("tests/sandbox/mail/stop.sh"))
-        .arg(&m.workdir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    let _ = std::fs::remove_dir_all(&m.workdir);
-    let _ = std::fs::remove_dir_all(&dir);
+    stop_mail_sandbox(&m.workdir, &dir);
 }

@@ -1716,3 +1716,32 @@ fn untagged_lines_forever_are_bounded_by_timeout_secs() {
     );
     assert_eq!(conns, 1, "a babbling server is not retried");
 }
+
+/// A server that accepts and never says a word (a hung server; a hand-written stand-in, no real
+/// server hangs on purpose): the fetch fails with OM_STATUS_TIMEOUT after the account's
+/// timeout_secs (2 s here), on ONE connection. A timeout before anything was delivered is not
+/// retried: it was, three times, so a hung server held om_fetch for four timeouts (found by
+/// benches/many_accounts.rs).
+#[test]
+fn a_server_that_never_answers_costs_one_timeout_not_four() {
+    let _s = serial();
+    init();
+    let (r, got, took, conns, _) = hostile_with(
+        Arc::new(|c: &mut Conn| {
+            let end = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < end && !c.stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }),
+        "{}",
+    );
+    eprintln!("never answers: {r:?} after {took:?}, {conns} connection(s)");
+    assert!(got.is_empty());
+    let e = r.unwrap_err();
+    assert_eq!(e.0, OM_STATUS_TIMEOUT, "{e:?}");
+    assert_eq!(conns, 1, "a hung server is not retried");
+    assert!(
+        took < Duration::from_secs(7),
+        "one timeout (2 s), not four: {took:?}"
+    );
+}

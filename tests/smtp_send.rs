@@ -999,7 +999,8 @@ fn token_expiry_in_the_middle_of_a_batch_is_refreshed_on_reconnect() {
 /// proxy in front of Dovecot's plain-text submission listener (which offers PIPELINING), with
 /// how much the server had answered when each part passed: the token rides on the AUTH line
 /// (no 334 round trip), and MAIL, both RCPTs and DATA leave in one flight, before any of their
-/// replies; the message is delivered once to both recipients.
+/// replies; the message is delivered once to both recipients. In a batch, the next message's
+/// envelope leaves with the end of the previous message (one turn per message).
 #[test]
 fn a_send_pipelines_its_envelope_and_authenticates_in_one_turn() {
     let _s = serial();
@@ -1048,5 +1049,64 @@ fn a_send_pipelines_its_envelope_and_authenticates_in_one_turn() {
         at("DATA\r\n"),
         mail,
         "MAIL, RCPT, RCPT, DATA in one flight: {text}"
+    );
+    drop(t);
+
+    // a batch: each message's end of DATA carries the next message's envelope (after a RSET),
+    // the last one's carries QUIT; each body still waits for its 354
+    let batch: Vec<_> = (0..3)
+        .map(|k| {
+            let raw = message(
+                user,
+                &format!("x{k}@example.test"),
+                &format!("{id}-{k}"),
+                "",
+                &format!("batch-body-{k}\r\n"),
+            );
+            (raw, None)
+        })
+        .collect();
+    let rs = block(smtp::send_batch(&core(&acc), batch));
+    assert!(rs.iter().all(|r| r.is_ok()), "{rs:?}");
+    for k in 0..3 {
+        assert_eq!(sunk_with_id(&format!("{id}-{k}"), 1).len(), 1);
+    }
+    // the proxy relays QUIT after the client already went on: wait for it (bounded)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !traffic
+        .lock()
+        .unwrap()
+        .client
+        .get(1)
+        .is_some_and(|c| String::from_utf8_lossy(c).contains("QUIT\r\n"))
+    {
+        assert!(std::time::Instant::now() < deadline, "QUIT never went out");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let t = traffic.lock().unwrap();
+    assert_eq!(t.client.len(), 2, "one connection for the batch");
+    let text = String::from_utf8_lossy(&t.client[1]).into_owned();
+    let at = |needle: &str| {
+        t.server_bytes_when_sent(1, needle)
+            .unwrap_or_else(|| panic!("`{needle}` not sent: {text}"))
+    };
+    for k in 0..2 {
+        let end = at(&format!("batch-body-{k}\r\n.\r\nRSET\r\nMAIL FROM"));
+        let next = at(&format!("RCPT TO:<x{}@example.test>\r\nDATA\r\n", k + 1));
+        assert_eq!(
+            end, next,
+            "message {k}'s end and the next envelope in one flight: {text}"
+        );
+        let body = at(&format!("batch-body-{}", k + 1));
+        assert!(
+            body > next,
+            "message {}'s body waited for its 354: {text}",
+            k + 1
+        );
+    }
+    assert_eq!(
+        at("batch-body-2\r\n.\r\nQUIT\r\n"),
+        at("batch-body-2\r\n.\r\n"),
+        "QUIT with the last end of DATA: {text}"
     );
 }

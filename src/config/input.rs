@@ -117,6 +117,12 @@ pub struct AccountOptions {
     /// "En réception, filtrer les mails déjà acquis": fetch only mail not fetched before.
     #[serde(default = "default_true")]
     pub skip_fetched: bool,
+    /// IMAP over implicit TLS: on a server already met in this process, send the OAuth2
+    /// AUTHENTICATE right behind the TLS handshake, before the greeting, with the capabilities
+    /// it announced then (one or two round trips fewer). `false` waits for the greeting (for a
+    /// server that refuses clients talking first).
+    #[serde(default = "default_true")]
+    pub early_login: bool,
 }
 
 fn default_true() -> bool {

@@ -326,6 +326,7 @@ pub fn apply(input: ConfigInput) -> Result<Config> {
         options: input.options.unwrap_or(super::AccountOptions {
             copy_to_self: false,
             skip_fetched: true,
+            early_login: true,
         }),
         graph,
         gmail_api,

@@ -68,6 +68,9 @@ pub struct Summary {
     pub last_uid: u32,
     pub uidvalidity_changed: bool,
     pub reconnects: u32,
+    /// `delivered` when the last session failed (a timeout is retried only after progress).
+    #[serde(skip)]
+    pub(crate) delivered_at_last_failure: Option<u32>,
 }
 
 const MAX_RECONNECTS: u32 = 3;
@@ -75,11 +78,14 @@ const DEFAULT_BATCH: usize = 50;
 /// The largest batch the default batch size grows to. Memory does not depend on it (each
 /// message is handed over as it arrives); a batch's after-delivery step (delete, move) and its
 /// bookkeeping do.
-const MAX_GROWN_BATCH: usize = 800;
+const MAX_GROWN_BATCH: usize = 2000;
+/// How much each default batch grows over the last.
+const BATCH_GROWTH: usize = 4;
 
-/// Errors after which a new session may succeed (the server cut us, a read timed out).
+/// Errors after which a new session may succeed (the server cut us, a read timed out), unless
+/// the failing step already tried again.
 pub(crate) fn retryable(e: &Error) -> bool {
-    matches!(e.status, Status::NetworkError | Status::Timeout)
+    matches!(e.status, Status::NetworkError | Status::Timeout) && !e.retried
 }
 
 /// Refuses, before any network, an account that cannot fetch: no incoming server.
@@ -151,8 +157,9 @@ struct Job<'a> {
     /// An IMAP SEARCH date.
     since: Option<&'a str>,
     batch: usize,
-    /// Default batch size: each batch twice the last, up to [`MAX_GROWN_BATCH`], so a long
-    /// fetch costs a few round trips, not one per 50 messages.
+    /// Default batch size: each batch [`BATCH_GROWTH`] times the last, up to
+    /// [`MAX_GROWN_BATCH`], so a long fetch costs a few round trips, not one per 50 messages
+    /// (1,000 messages: 50, 200, 750).
     grow: bool,
     max_messages: Option<u32>,
     /// What to do with accepted messages on the server.
@@ -172,7 +179,17 @@ pub(crate) fn settle(
             account.sync.persist()?;
             Ok(true)
         }
+        // a server that let a session time out without delivering anything (it hangs while
+        // the session opens, or on its first command) would hang again: one timeout, not four
+        Err(e)
+            if e.status == Status::Timeout
+                && summary.delivered == summary.delivered_at_last_failure.unwrap_or(0) =>
+        {
+            let _ = account.sync.persist();
+            Err(e)
+        }
         Err(e) if retryable(&e) && *attempt < MAX_RECONNECTS => {
+            summary.delivered_at_last_failure = Some(summary.delivered);
             *attempt += 1;
             summary.reconnects += 1;
             om_log!(
@@ -197,11 +214,13 @@ async fn fetch_session(
     summary: &mut Summary,
 ) -> Result<()> {
     let (key, folder, only_new) = (job.key, job.folder, job.only_new);
-    let (mut session, _) = connect::imap(account).await?;
-    let host = account.config.incoming_host();
     // actions left by an earlier session or call (it ended before they were done)
     let pending = account.sync.read(|s| s.imap_pending.get(key).cloned());
     let read_only = job.action.is_none() && pending.is_none();
+    // the EXAMINE/SELECT may leave with an early login
+    let select = mailbox::select_command(folder, read_only);
+    let (mut session, _) = connect::imap_then(account, select.as_deref()).await?;
+    let host = account.config.incoming_host();
     let sel = mailbox::select(&mut session, &host, folder, read_only).await?;
     let previous = account.sync.read(|s| s.imap.get(key).copied());
     let mut resync = false;
@@ -290,7 +309,7 @@ async fn fetch_session(
         let (chunk, tail) = rest.split_at(size.min(rest.len()));
         rest = tail;
         if job.grow {
-            size = (size * 2).min(MAX_GROWN_BATCH.max(job.batch));
+            size = (size * BATCH_GROWTH).min(MAX_GROWN_BATCH.max(job.batch));
         }
         let mut stop: Option<(u32, Control)> = None;
         let max_message = account.config.max_message_bytes();

@@ -51,7 +51,16 @@ pub unsafe fn out_string_init(out: *mut *mut c_char, name: &str) -> Result<()> {
 /// # Safety
 /// `out` was checked by [`out_string_init`].
 pub unsafe fn out_string_set(out: *mut *mut c_char, s: String) {
-    let c = CString::new(s.replace('\0', " ")).unwrap_or_default();
+    // a NUL inside becomes a space; the string's own buffer is reused (no copy when it has
+    // room for the terminating NUL)
+    let mut bytes = s.into_bytes();
+    if bytes.contains(&0) {
+        bytes
+            .iter_mut()
+            .filter(|b| **b == 0)
+            .for_each(|b| *b = b' ');
+    }
+    let c = CString::new(bytes).unwrap_or_default();
     *out = c.into_raw();
 }
 

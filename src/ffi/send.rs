@@ -144,11 +144,16 @@ pub unsafe extern "C" fn om_send_batch(
 ) -> om_status {
     guard(|| {
         out_string_init(out_results_json, "out_results_json")?;
-        let messages: Vec<serde_json::Value> = crate::json::parse(
-            str_arg(messages_json, "messages_json")?,
-            "messages",
-            crate::Status::InvalidArgument,
-        )?;
+        let text = str_arg(messages_json, "messages_json")?;
+        // each message stays JSON text until it is composed (a batch holds a message or two)
+        let messages: Vec<Box<serde_json::value::RawValue>> = match serde_json::from_str(text) {
+            Ok(m) => m,
+            Err(_) => {
+                // the readable error, with the path to what is wrong
+                crate::json::parse::<Vec<Value>>(text, "messages", crate::Status::InvalidArgument)?;
+                return Err(Error::invalid_argument("messages JSON: not an array"));
+            }
+        };
         let opts = SendOptions::parse(opt_str_arg(options_json, "options_json")?)?;
         let count = messages.len();
         let result = with_account(account, |a| {

@@ -33,6 +33,15 @@ pub struct Guard<S> {
     /// How long the server may talk without progress.
     progress_limit: std::time::Duration,
     last_progress: std::time::Instant,
+    /// Server bytes read before the guard took over (delivered first).
+    read_ahead: Vec<u8>,
+    /// A command already on the wire (sent ahead, before the greeting): async-imap's writes must
+    /// repeat it byte for byte and are not sent again; `repeated` of it so far.
+    sent_ahead: Vec<u8>,
+    repeated: usize,
+    /// The first `strict` bytes of `sent_ahead` must be repeated; the rest only if the next
+    /// command is written at all (a SASL exchange that fails writes its answer instead).
+    strict: usize,
     /// Bytes of literal data still to come.
     literal_left: u64,
     line_len: usize,
@@ -50,6 +59,10 @@ impl<S> Guard<S> {
             max_line: MAX_LINE,
             progress_limit,
             last_progress: std::time::Instant::now(),
+            read_ahead: Vec::new(),
+            sent_ahead: Vec::new(),
+            repeated: 0,
+            strict: 0,
             literal_left: 0,
             line_len: 0,
             tail: Vec::with_capacity(32),
@@ -74,6 +87,21 @@ impl<S> Guard<S> {
     /// Sets the longest line accepted from now on (a SEARCH reply is one line).
     pub fn set_max_line(&mut self, bytes: usize) {
         self.max_line = bytes;
+    }
+
+    /// Server bytes already read (after the greeting): the first reads return them.
+    pub fn set_read_ahead(&mut self, bytes: Vec<u8>) {
+        self.read_ahead = bytes;
+    }
+
+    /// Commands already sent: the next writes must be exactly these bytes and are swallowed
+    /// (anything else is an error: the server got a different command). Past the first
+    /// `strict` bytes, a write that does not start the rest gives the rest up and goes out (the
+    /// commands sent after a login the server refused).
+    pub fn set_sent_ahead(&mut self, bytes: Vec<u8>, strict: usize) {
+        self.sent_ahead = bytes;
+        self.repeated = 0;
+        self.strict = strict;
     }
 
     /// Sets the largest literal accepted from now on.
@@ -183,6 +211,15 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guard<S> {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
+        if !this.read_ahead.is_empty() {
+            let n = this.read_ahead.len().min(buf.remaining());
+            let chunk: Vec<u8> = this.read_ahead.drain(..n).collect();
+            if let Err(e) = this.scan(&chunk) {
+                return Poll::Ready(Err(e));
+            }
+            buf.put_slice(&chunk);
+            return Poll::Ready(Ok(()));
+        }
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 let new = buf.filled()[before..].to_vec();
@@ -205,6 +242,32 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guard<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if this.repeated == this.strict && this.repeated < this.sent_ahead.len() && {
+            let expected = &this.sent_ahead[this.repeated..];
+            let n = expected.len().min(buf.len());
+            buf[..n] != expected[..n]
+        } {
+            this.sent_ahead = Vec::new();
+            this.repeated = 0;
+            this.strict = 0;
+        }
+        if this.repeated < this.sent_ahead.len() {
+            let expected = &this.sent_ahead[this.repeated..];
+            let n = expected.len().min(buf.len());
+            if buf[..n] != expected[..n] {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the command differs from the one sent ahead",
+                )));
+            }
+            this.repeated += n;
+            if this.repeated == this.sent_ahead.len() {
+                this.sent_ahead = Vec::new();
+                this.repeated = 0;
+            }
+            this.progress();
+            return Poll::Ready(Ok(n));
+        }
         let r = Pin::new(&mut this.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = &r {
             if *n > 0 {
@@ -224,6 +287,50 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guard<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_sent_ahead_is_not_sent_twice_and_read_ahead_bytes_come_first() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (a, mut b) = tokio::io::duplex(1024);
+            let mut g = Guard::new(a, std::time::Duration::from_secs(60));
+            g.set_sent_ahead(b"A0001 AUTHENTICATE X y\r\n".to_vec(), 24);
+            g.set_read_ahead(b"A0001 OK done\r\n".to_vec());
+            for part in [&b"A0001"[..], b" ", b"AUTHENTICATE X y", b"\r\n"] {
+                g.write_all(part).await.unwrap();
+            }
+            g.write_all(b"A0002 LOGOUT\r\n").await.unwrap();
+            g.flush().await.unwrap();
+            let mut got = [0u8; 14];
+            b.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"A0002 LOGOUT\r\n", "only what was not sent ahead");
+            b.write_all(b"* BYE\r\n").await.unwrap();
+            let mut line = vec![0u8; 22];
+            g.read_exact(&mut line).await.unwrap();
+            assert_eq!(&line, b"A0001 OK done\r\n* BYE\r\n");
+            // a different command is refused, not sent
+            let (a, _b) = tokio::io::duplex(64);
+            let mut g = Guard::new(a, std::time::Duration::from_secs(60));
+            g.set_sent_ahead(b"A0001 AUTHENTICATE X y\r\n".to_vec(), 24);
+            g.write_all(b"A0001").await.unwrap();
+            assert!(g.write_all(b" LOGIN").await.is_err());
+            // past the strict part: another write gives the rest up and goes out
+            let (a, mut b) = tokio::io::duplex(1024);
+            let mut g = Guard::new(a, std::time::Duration::from_secs(60));
+            g.set_sent_ahead(b"A0001 AUTH\r\nA0002 EXAMINE\r\n".to_vec(), 12);
+            g.write_all(b"A0001 AUTH\r\n").await.unwrap();
+            g.write_all(b"AQ==\r\n").await.unwrap();
+            g.write_all(b"A0002 LOGOUT\r\n").await.unwrap();
+            g.flush().await.unwrap();
+            let mut got = [0u8; 20];
+            b.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"AQ==\r\nA0002 LOGOUT\r\n");
+        });
+    }
 
     #[test]
     fn literals_are_skipped_and_bounded() {

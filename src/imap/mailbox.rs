@@ -59,6 +59,20 @@ pub struct Selected {
     pub exists: u32,
 }
 
+/// The command [`select`] has async-imap write (its quoting), to send it ahead; `None` when
+/// async-imap would refuse the name (a line break in it).
+pub fn select_command(folder: &str, read_only: bool) -> Option<String> {
+    let q = utf7::encode(folder);
+    if q.contains(['\r', '\n']) {
+        return None;
+    }
+    let quoted = format!("\"{}\"", q.replace('\\', "\\\\").replace('"', "\\\""));
+    Some(format!(
+        "{} {quoted}",
+        if read_only { "EXAMINE" } else { "SELECT" }
+    ))
+}
+
 /// Selects `folder` (EXAMINE when `read_only`: nothing can change).
 pub async fn select(
     session: &mut ImapSession,
@@ -204,6 +218,19 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_select_command_is_quoted_as_async_imap_quotes_it() {
+        assert_eq!(select_command("INBOX", true).unwrap(), r#"EXAMINE "INBOX""#);
+        assert_eq!(
+            select_command(r#"a"b\c"#, false).unwrap(),
+            r#"SELECT "a\"b\\c""#
+        );
+        assert_eq!(
+            select_command("Éléments envoyés", true).unwrap(),
+            r#"EXAMINE "&AMk-l&AOk-ments envoy&AOk-s""#
+        );
+    }
 
     #[test]
     fn uid_sets_are_compressed() {

@@ -8,6 +8,7 @@ use crate::smtp::compose;
 use crate::smtp::envelope::envelope;
 use crate::smtp::SendResult;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// `save_to_sent`: `true` (the Sent folder found on the server) or a folder name.
 #[derive(Debug, Clone, Deserialize)]
@@ -90,20 +91,39 @@ pub async fn send_json(
     msg: &compose::MessageJson,
     opts: &SendOptions,
 ) -> Result<Sent> {
-    let composed = compose::compose(
-        msg,
-        account.config.email.as_deref(),
-        account.config.language,
-    )?;
-    let to: Vec<&str> = composed.recipients.iter().map(String::as_str).collect();
-    let env = envelope(Some(&composed.envelope_from), &to)?;
-    let sent = send_raw(
-        account,
-        &composed.bytes,
-        Some(env),
-        opts.copy_to_self.unwrap_or(false),
-    )
-    .await?;
+    let copy = opts.copy_to_self.unwrap_or(false);
+    // composed first in 7 bits: a message that cannot be composed fails before any connection
+    let (composed, env) = compose_env(account, msg, copy, compose::TextEncoding::SevenBit)?;
+    if sends_smtp(account) {
+        // composed again in 8 bits when the server takes it and the text is not ASCII
+        let non_ascii = [&msg.text, &msg.html]
+            .iter()
+            .any(|t| t.as_deref().is_some_and(|t| !t.is_ascii()));
+        let mut first = Some((composed, env));
+        let mut bytes = Vec::new();
+        let sent = crate::smtp::send::send_each(account, 1, |_, eight_bit| {
+            let (c, env) = match first.take() {
+                Some(_) if eight_bit && non_ascii => {
+                    compose_env(account, msg, copy, compose::TextEncoding::EightBit)?
+                }
+                Some(seven) => seven,
+                None => return Err(Error::new(crate::Status::Panic, "composed twice")),
+            };
+            let p = crate::smtp::send::prepare(account, &c.bytes, Some(env), false)?;
+            bytes = c.bytes;
+            Ok(p)
+        })
+        .await
+        .pop()
+        .unwrap_or_else(|| {
+            Err(Error::new(
+                crate::Status::Panic,
+                "no result for the message",
+            ))
+        })?;
+        return Ok(finish(account, opts, sent, &bytes).await);
+    }
+    let sent = send_raw(account, &composed.bytes, Some(env), false).await?;
     Ok(finish(account, opts, sent, &composed.bytes).await)
 }
 
@@ -144,33 +164,86 @@ fn header_sender(raw: &[u8]) -> Result<Option<String>> {
     Ok(None)
 }
 
+/// Composes a message with its envelope; the account's own address joins the recipients when
+/// `copy_to_self`.
+fn compose_env(
+    account: &Account,
+    msg: &compose::MessageJson,
+    copy_to_self: bool,
+    encoding: compose::TextEncoding,
+) -> Result<(compose::Composed, crate::smtp::Envelope)> {
+    let c = compose::compose_with(
+        msg,
+        account.config.email.as_deref(),
+        account.config.language,
+        encoding,
+    )?;
+    let mut to: Vec<&str> = c.recipients.iter().map(String::as_str).collect();
+    if copy_to_self {
+        to.push(account.config.email.as_deref().ok_or_else(|| {
+            Error::config(
+                "configuration key `email`: needed to send a copy of sent mail to oneself",
+            )
+        })?);
+    }
+    let env = envelope(Some(&c.envelope_from), &to)?;
+    Ok((c, env))
+}
+
+/// Composes one message of a batch (`i` its place, named in its errors) with its envelope.
+fn compose_item(
+    account: &Account,
+    i: usize,
+    item: &RawValue,
+    copy_to_self: bool,
+    encoding: compose::TextEncoding,
+) -> Result<(compose::Composed, crate::smtp::Envelope)> {
+    compose::parse(item.get())
+        .and_then(|m| compose_env(account, &m, copy_to_self, encoding))
+        .map_err(|e: Error| Error {
+            message: format!("message {i}: {}", e.message),
+            ..e
+        })
+}
+
+/// Text bodies in 8 bits when the SMTP server announced 8BITMIME.
+fn text_encoding(eight_bit: bool) -> compose::TextEncoding {
+    if eight_bit {
+        compose::TextEncoding::EightBit
+    } else {
+        compose::TextEncoding::SevenBit
+    }
+}
+
+/// True when the account sends over SMTP (not one of the HTTPS APIs).
+fn sends_smtp(account: &Account) -> bool {
+    super::protocol(account).is_ok_and(|p| {
+        !matches!(
+            p,
+            crate::config::Protocol::Graph | crate::config::Protocol::GmailApi
+        )
+    })
+}
+
 /// Sends many messages (over one connection for SMTP); one result per message, in order.
-/// `items` are the host's messages, each parsed on its own so that one malformed message fails
-/// alone.
+/// `items` are the host's messages (JSON objects, each parsed on its own so that one malformed
+/// message fails alone).
 pub async fn send_json_batch(
     account: &Account,
-    items: Vec<serde_json::Value>,
+    items: Vec<Box<RawValue>>,
     opts: &SendOptions,
 ) -> Vec<Result<Sent>> {
+    let copy = opts.copy_to_self.unwrap_or(false);
+    if sends_smtp(account) {
+        return send_json_batch_smtp(account, items, opts, copy).await;
+    }
     // compose everything first; a message that cannot be composed fails alone
     let slots: Vec<Result<(compose::Composed, crate::smtp::Envelope)>> = items
         .iter()
-        .map(|item| {
-            let c = compose::parse(&item.to_string()).and_then(|m| {
-                compose::compose(&m, account.config.email.as_deref(), account.config.language)
-            })?;
-            let to: Vec<&str> = c.recipients.iter().map(String::as_str).collect();
-            let env = envelope(Some(&c.envelope_from), &to)?;
-            Ok((c, env))
-        })
         .enumerate()
-        .map(|(i, r): (usize, Result<_>)| {
-            r.map_err(|e: Error| Error {
-                message: format!("message {i}: {}", e.message),
-                ..e
-            })
-        })
+        .map(|(i, item)| compose_item(account, i, item, copy, compose::TextEncoding::SevenBit))
         .collect();
+    drop(items);
     let batch: Vec<(Vec<u8>, Option<crate::smtp::Envelope>)> = slots
         .iter()
         .filter_map(|s| s.as_ref().ok())
@@ -190,6 +263,42 @@ pub async fn send_json_batch(
                 ))),
             },
         }
+    }
+    out
+}
+
+/// The SMTP batch: each message composed when the connection gets to it and given up once sent
+/// (its bytes kept only for a copy to Sent), so the batch holds a message or two at a time.
+async fn send_json_batch_smtp(
+    account: &Account,
+    items: Vec<Box<RawValue>>,
+    opts: &SendOptions,
+    copy_to_self: bool,
+) -> Vec<Result<Sent>> {
+    let keep = opts.sent_folder().is_some();
+    let mut items: Vec<Option<Box<RawValue>>> = items.into_iter().map(Some).collect();
+    let mut kept: Vec<Option<Vec<u8>>> = vec![None; items.len()];
+    let results = crate::smtp::send::send_each(account, items.len(), |i, eight_bit| {
+        let item = items[i]
+            .take()
+            .ok_or_else(|| Error::new(crate::Status::Panic, "a message was composed twice"))?;
+        let (c, env) = compose_item(account, i, &item, copy_to_self, text_encoding(eight_bit))?;
+        let p = crate::smtp::send::prepare(account, &c.bytes, Some(env), false)?;
+        if keep {
+            kept[i] = Some(c.bytes);
+        }
+        Ok(p)
+    })
+    .await;
+    let mut out = Vec::with_capacity(results.len());
+    for (i, r) in results.into_iter().enumerate() {
+        out.push(match r {
+            Ok(r) => {
+                let bytes = kept[i].take().unwrap_or_default();
+                Ok(finish(account, opts, r, &bytes).await)
+            }
+            Err(e) => Err(e),
+        });
     }
     out
 }

@@ -39,20 +39,50 @@ const MAX_REPLY_LINES: usize = 200;
 /// Most bytes recorded while lettre connects (greeting + EHLO reply).
 const MAX_RECORD: usize = 64 * 1024;
 
-/// What [`Wire`] shares with the session: the recording and the write counters.
+/// What [`Wire`] shares with the session: the recording, the write counters, and the commands
+/// to send right behind the next end of DATA.
 #[derive(Debug, Default)]
 pub(crate) struct Probe {
     record: Option<Vec<u8>>,
     /// Bytes accepted by the stream below (TLS buffer or socket).
     pub written: u64,
-    /// The last bytes accepted (at most 5).
-    pub tail: Vec<u8>,
+    /// The last bytes accepted (at most 4), to find an end of DATA split between two writes.
+    tail: Vec<u8>,
+    /// An end of DATA (`CRLF.CRLF`) was accepted since [`Probe::expect_data_end`].
+    data_ended: bool,
+    /// Commands to write in the same flight as the next end of DATA (RFC 2920: the next
+    /// message's MAIL, RCPT… and DATA behind the `.` of this one).
+    pub staged: Vec<u8>,
+    /// The staged commands went out whole behind an end of DATA.
+    pub staged_sent: bool,
 }
 
+const END_OF_DATA: &[u8] = b"\r\n.\r\n";
+
 impl Probe {
-    /// True when the last bytes accepted end a DATA section (`CRLF.CRLF`).
+    /// Starts watching for the end of a message's DATA.
+    pub fn expect_data_end(&mut self) {
+        self.data_ended = false;
+    }
+
+    /// True when an end of DATA (`CRLF.CRLF`) was accepted since [`Probe::expect_data_end`].
     pub fn ends_data(&self) -> bool {
-        self.tail.ends_with(b"\r\n.\r\n")
+        self.data_ended
+    }
+
+    /// Counts bytes accepted by the stream below. A dot-stuffed message holds `CRLF.CRLF` only
+    /// at its end, and no command does, so finding it means the end of DATA went out.
+    fn accepted(&mut self, bytes: &[u8]) {
+        self.written += bytes.len() as u64;
+        let mut look = std::mem::take(&mut self.tail);
+        look.extend_from_slice(&bytes[..bytes.len().min(END_OF_DATA.len())]);
+        if look.windows(END_OF_DATA.len()).any(|w| w == END_OF_DATA)
+            || bytes.windows(END_OF_DATA.len()).any(|w| w == END_OF_DATA)
+        {
+            self.data_ended = true;
+        }
+        let all = if bytes.len() >= 4 { bytes } else { &look[..] };
+        self.tail = all[all.len().saturating_sub(4)..].to_vec();
     }
 }
 
@@ -66,6 +96,9 @@ pub(crate) struct Wire {
     inner: Timed<Stream>,
     greeting: Vec<u8>,
     probe: Arc<Mutex<Probe>>,
+    /// An end of DATA with the staged commands behind it, being written (`spilled` of it so far).
+    spill: Vec<u8>,
+    spilled: usize,
 }
 
 impl fmt::Debug for Wire {
@@ -121,14 +154,38 @@ impl AsyncWrite for Wire {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        // lettre writes a message's end of DATA alone: the staged commands join it, so both
+        // leave in one flight (and the next envelope does not wait for this message's reply)
+        if this.spill.is_empty() && buf == END_OF_DATA {
+            let staged = std::mem::take(&mut lock_probe(&this.probe).staged);
+            if !staged.is_empty() {
+                this.spill = [buf, &staged[..]].concat();
+                this.spilled = 0;
+            }
+        }
+        if !this.spill.is_empty() {
+            while this.spilled < this.spill.len() {
+                let rest = &this.spill[this.spilled..];
+                match Pin::new(&mut this.inner).poll_write(cx, rest) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Ok(0)),
+                    Poll::Ready(Ok(n)) => {
+                        lock_probe(&this.probe).accepted(&rest[..n]);
+                        this.spilled += n;
+                    }
+                    Poll::Ready(Err(e)) => {
+                        this.spill.clear();
+                        return Poll::Ready(Err(e));
+                    }
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            this.spill.clear();
+            lock_probe(&this.probe).staged_sent = true;
+            return Poll::Ready(Ok(buf.len()));
+        }
         let r = Pin::new(&mut this.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = &r {
-            let mut p = lock_probe(&this.probe);
-            p.written += *n as u64;
-            let mut tail = std::mem::take(&mut p.tail);
-            tail.extend_from_slice(&buf[..*n]);
-            let cut = tail.len().saturating_sub(5);
-            p.tail = tail.split_off(cut);
+            lock_probe(&this.probe).accepted(&buf[..*n]);
         }
         r
     }
@@ -447,6 +504,8 @@ pub async fn open(
             Vec::new()
         },
         probe: probe.clone(),
+        spill: Vec::new(),
+        spilled: 0,
     };
     let conn = AsyncSmtpConnection::connect_with_transport(Box::new(wire), &client_id())
         .await
@@ -507,12 +566,29 @@ mod tests {
 
     #[test]
     fn probe_sees_the_end_of_data() {
-        let mut p = Probe {
-            tail: b"\r\n.\r\n".to_vec(),
-            ..Probe::default()
-        };
-        assert!(p.ends_data());
-        p.tail = b"abc\r\n".to_vec();
+        let mut p = Probe::default();
+        p.accepted(b"MAIL FROM:<a@b.c>\r\nRCPT TO:<.d@e.f>\r\nDATA\r\n");
         assert!(!p.ends_data());
+        p.accepted(b"Subject: x\r\n\r\n..\r\nbody");
+        assert!(!p.ends_data());
+        p.accepted(END_OF_DATA);
+        assert!(p.ends_data());
+        // split between writes, byte by byte, or followed by the next envelope
+        for cut in 0..END_OF_DATA.len() {
+            let mut p = Probe::default();
+            p.accepted(b"body");
+            p.accepted(&END_OF_DATA[..cut]);
+            assert!(!p.ends_data());
+            p.accepted(&END_OF_DATA[cut..]);
+            assert!(p.ends_data(), "cut at {cut}");
+        }
+        let mut p = Probe::default();
+        for b in b"x\r\n.\r\nMAIL FROM:<a@b.c>\r\n" {
+            p.accepted(&[*b]);
+        }
+        assert!(p.ends_data());
+        p.expect_data_end();
+        assert!(!p.ends_data());
+        assert_eq!(p.written, 25);
     }
 }

@@ -376,6 +376,19 @@ pub fn prepare(
     })
 }
 
+/// The length of [`to_crlf`]'s output, without making it.
+pub fn crlf_len(data: &[u8]) -> usize {
+    let mut n = data.len();
+    for (i, b) in data.iter().enumerate() {
+        match b {
+            b'\r' if data.get(i + 1) != Some(&b'\n') => n += 1,
+            b'\n' if i == 0 || data[i - 1] != b'\r' => n += 1,
+            _ => {}
+        }
+    }
+    n
+}
+
 /// The message with every line ending in CRLF (bare LF and bare CR become CRLF).
 pub fn to_crlf(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + data.len() / 40);
@@ -477,6 +490,16 @@ mod tests {
         );
         assert_eq!(to_crlf(&p.data), b"Sender: shared@example.test\r\nFrom: Boss <boss@example.test>\r\nTo: t@example.test\r\n\r\nbody\r\n".to_vec());
         assert_eq!(to_crlf(b"a\r\nb\nc\rd"), b"a\r\nb\r\nc\r\nd".to_vec());
+        for m in [
+            &b"a\r\nb\nc\rd"[..],
+            b"\n\n\r\r\r\n",
+            b"\r",
+            b"",
+            b"x\n\r",
+            b"\r\n\n\r",
+        ] {
+            assert_eq!(crlf_len(m), to_crlf(m).len(), "{m:?}");
+        }
     }
 
     #[test]

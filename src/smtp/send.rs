@@ -16,10 +16,10 @@ use crate::config::{Server, ServerAuth};
 use crate::error::{Error, Result, Status};
 use crate::lang::Lang;
 use crate::log::Level;
-use crate::mail::login::{Login, LoginError, ServerInfo};
+use crate::mail::login::{Login, LoginError, Retries, ServerInfo};
 use crate::om_log;
 use lettre::address::Envelope;
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::commands::{Data, Mail, Quit, Rcpt, Rset};
 use lettre::transport::smtp::extension::{MailBodyParameter, MailParameter};
 
 /// What the server said about one message it accepted.
@@ -51,9 +51,10 @@ const MAX_TRIES_PER_MESSAGE: u32 = 2;
 const MAX_OPEN_RETRIES: u32 = 3;
 const OPEN_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// A failure to open a session after which another attempt may succeed.
+/// A failure to open a session after which another attempt may succeed (unless the login
+/// already tried again).
 fn retryable_open(e: &Error) -> bool {
-    matches!(e.status, Status::NetworkError | Status::Timeout)
+    matches!(e.status, Status::NetworkError | Status::Timeout) && !e.retried
 }
 
 /// Most connections one call opens (the first plus reconnections after drops), plus one per
@@ -89,8 +90,8 @@ pub async fn connect(account: &Account) -> Result<SmtpConnection> {
     let server = outgoing(account)?;
     let tls = crate::tls::client_config(account.config.ca_certs_pem.as_deref())?;
     let user = crate::fetch::connect::login_user(account, server)?;
-    let mut refreshed = false;
-    for _ in 0..2 {
+    let mut retries = Retries::default();
+    for _ in 0..3 {
         let mut c = connection::open(
             server,
             tls.clone(),
@@ -132,7 +133,7 @@ pub async fn connect(account: &Account) -> Result<SmtpConnection> {
                 return Ok(c);
             }
             Err(LoginError::Refused(r)) => match token {
-                Some(t) if !refreshed => {
+                Some(t) if !retries.refreshed => {
                     om_log!(
                         Level::Warn,
                         "account {}: {} refused the token ({}); refreshing and retrying once",
@@ -142,13 +143,19 @@ pub async fn connect(account: &Account) -> Result<SmtpConnection> {
                     );
                     c.quit().await;
                     account.reject_access_token(&t);
-                    refreshed = true;
+                    retries.refreshed = true;
                 }
                 _ => {
                     c.quit().await;
                     return Err(hints::refused(account, server, &user, &r));
                 }
             },
+            Err(LoginError::Unavailable(text)) => {
+                c.quit().await;
+                retries
+                    .after_unavailable(&server.host, &user, text, account.config.language)
+                    .await?;
+            }
             Err(LoginError::Failed(e)) => return Err(e),
         }
     }
@@ -168,23 +175,41 @@ pub async fn send_raw(
     copy_to_self: bool,
 ) -> Result<SendResult> {
     let p = prepare(account, raw, envelope, copy_to_self)?;
-    run(account, vec![Ok(p)])
-        .await
-        .pop()
-        .unwrap_or_else(|| Err(Error::new(Status::Panic, "no result for the message")))
+    let mut p = Some(p);
+    run(account, 1, |_, _| {
+        p.take()
+            .ok_or_else(|| Error::new(Status::Panic, "the message was asked for twice"))
+    })
+    .await
+    .pop()
+    .unwrap_or_else(|| Err(Error::new(Status::Panic, "no result for the message")))
 }
 
 /// Sends many messages over one authenticated connection; one result per message, in order.
 /// The account's `options.copy_to_self` applies to each.
 pub async fn send_batch(
     account: &Account,
-    messages: Vec<(Vec<u8>, Option<Envelope>)>,
+    mut messages: Vec<(Vec<u8>, Option<Envelope>)>,
 ) -> Vec<Result<SendResult>> {
-    let prepared = messages
-        .into_iter()
-        .map(|(raw, env)| prepare(account, &raw, env, false))
-        .collect();
-    run(account, prepared).await
+    let n = messages.len();
+    run(account, n, |i, _| {
+        // each raw message is given up once prepared
+        let (raw, env) = std::mem::take(&mut messages[i]);
+        prepare(account, &raw, env, false)
+    })
+    .await
+}
+
+/// Sends `n` messages over one authenticated connection, each made by `make(i, eight_bit)` only
+/// when the connection gets to it (called once per message, in order; `eight_bit`: the server
+/// announced 8BITMIME), so a batch holds a message or two at a time whatever its length. One
+/// result per message, in order.
+pub(crate) async fn send_each(
+    account: &Account,
+    n: usize,
+    make: impl FnMut(usize, bool) -> Result<Prepared>,
+) -> Vec<Result<SendResult>> {
+    run(account, n, make).await
 }
 
 pub(crate) fn prepare(
@@ -220,10 +245,66 @@ enum Outcome {
     },
 }
 
-async fn run(account: &Account, prepared: Vec<Result<Prepared>>) -> Vec<Result<SendResult>> {
-    let n = prepared.len();
+/// The messages of a batch between the one being sent and the one whose envelope may follow it:
+/// prepared when first needed, given up once settled.
+struct Window<F> {
+    make: F,
+    /// The connection's server announced 8BITMIME (passed to `make`).
+    eight_bit: bool,
+    n: usize,
+    /// Index of `items[0]`.
+    first: usize,
+    items: std::collections::VecDeque<Result<Prepared>>,
+}
+
+impl<F: FnMut(usize, bool) -> Result<Prepared>> Window<F> {
+    /// Message `i` (not before the first one kept).
+    fn get(&mut self, i: usize) -> &Result<Prepared> {
+        while self.first + self.items.len() <= i {
+            let k = self.first + self.items.len();
+            self.items.push_back((self.make)(k, self.eight_bit));
+        }
+        &self.items[i - self.first]
+    }
+
+    /// Message `i` if it was made already.
+    fn made(&self, i: usize) -> Option<&Result<Prepared>> {
+        i.checked_sub(self.first).and_then(|k| self.items.get(k))
+    }
+
+    /// The first message after `i` that can be sent, if any.
+    fn next_ok(&mut self, i: usize) -> Option<usize> {
+        (i + 1..self.n).find(|&j| self.get(j).is_ok())
+    }
+
+    /// Gives up the messages before `i`.
+    fn settle_before(&mut self, i: usize) {
+        while self.first < i && !self.items.is_empty() {
+            self.items.pop_front();
+            self.first += 1;
+        }
+        self.first = self.first.max(i);
+    }
+}
+
+async fn run(
+    account: &Account,
+    n: usize,
+    make: impl FnMut(usize, bool) -> Result<Prepared>,
+) -> Vec<Result<SendResult>> {
+    let mut window = Window {
+        make,
+        eight_bit: false,
+        n,
+        first: 0,
+        items: std::collections::VecDeque::new(),
+    };
     let mut results: Vec<Option<Result<SendResult>>> = vec![None; n];
     let mut conn: Option<SmtpConnection> = None;
+    // the message whose envelope is already on the wire of `conn`
+    let mut ahead: Option<usize> = None;
+    // sending envelopes ahead stops for the batch once a connection was lost with one ahead
+    let mut ahead_ok = true;
     let mut connections = 0u32;
     let mut i = 0;
     let mut lost_here = 0u32;
@@ -231,14 +312,22 @@ async fn run(account: &Account, prepared: Vec<Result<Prepared>>) -> Vec<Result<S
     let max_connections = MAX_CONNECTIONS + (n / 50) as u32;
     // each turn either settles message i or opens a connection (at most MAX_CONNECTIONS)
     while i < n {
-        let p = match &prepared[i] {
-            Err(e) => {
-                results[i] = Some(Err(e.clone()));
-                i += 1;
-                continue;
-            }
-            Ok(p) => p,
-        };
+        window.settle_before(i);
+        // a message that could not be made fails alone (made before a connection is needed
+        // when it lay between two sent ones; the first ones are made once connected, knowing
+        // what the server takes)
+        if let Some(Err(e)) = window.made(i) {
+            results[i] = Some(Err(e.clone()));
+            i += 1;
+            continue;
+        }
+        if conn.is_some() && ahead.is_some_and(|k| k != i) {
+            // cannot happen (the envelope ahead is always the next message sent): start over
+            conn = None;
+        }
+        if conn.is_none() {
+            ahead = None;
+        }
         let c = match conn.as_mut() {
             Some(c) => c,
             None => {
@@ -254,6 +343,7 @@ async fn run(account: &Account, prepared: Vec<Result<Prepared>>) -> Vec<Result<S
                 match opened {
                     Ok(c) => {
                         open_failures = 0;
+                        window.eight_bit = c.has_capability("8BITMIME");
                         conn.insert(c)
                     }
                     Err(e)
@@ -276,24 +366,55 @@ async fn run(account: &Account, prepared: Vec<Result<Prepared>>) -> Vec<Result<S
                         // nothing more can be sent: every message left gets this error
                         for (j, r) in results.iter_mut().enumerate().skip(i) {
                             if r.is_none() {
-                                *r = Some(match &prepared[j] {
+                                *r = Some(match window.get(j) {
                                     Err(pe) => Err(pe.clone()),
                                     Ok(_) => Err(e.clone()),
                                 });
                             }
+                            window.settle_before(j + 1);
                         }
                         break;
                     }
                 }
             }
         };
-        match transmit(c, p, account.config.language).await {
+        if let Err(e) = window.get(i) {
+            results[i] = Some(Err(e.clone()));
+            i += 1;
+            continue;
+        }
+        let next = window.next_ok(i);
+        let kept = |k: usize| window.items[k - window.first].as_ref().ok();
+        let (p, then) = match next {
+            Some(j) if ahead_ok => (kept(i), kept(j).map(Then::Next)),
+            Some(_) => (kept(i), Some(Then::Nothing)),
+            None => (kept(i), Some(Then::Quit)),
+        };
+        let (Some(p), Some(then)) = (p, then) else {
+            results[i] = Some(Err(Error::new(Status::Panic, "message left unsent")));
+            i += 1;
+            continue;
+        };
+        let was_ahead = ahead == Some(i);
+        let sent = transmit(c, p, was_ahead, then, account.config.language).await;
+        if was_ahead && matches!(sent.outcome, Outcome::Lost { .. }) {
+            ahead_ok = false;
+        }
+        ahead = if sent.next_ahead { next } else { None };
+        if sent.quit_sent {
+            // the server got QUIT: this connection serves no more messages
+            if let Some(c) = conn.take() {
+                drop(c);
+            }
+        }
+        let id = p.message_id.clone();
+        let id = id.as_deref().unwrap_or("(no Message-ID)");
+        match sent.outcome {
             Outcome::Sent(r) => {
                 om_log!(
                     Level::Info,
-                    "account {}: message {} sent ({})",
+                    "account {}: message {id} sent ({})",
                     account.id,
-                    r.message_id.as_deref().unwrap_or("(no Message-ID)"),
                     r.reply_text
                 );
                 results[i] = Some(Ok(r));
@@ -303,9 +424,8 @@ async fn run(account: &Account, prepared: Vec<Result<Prepared>>) -> Vec<Result<S
             Outcome::Refused { error, conn_ok } => {
                 om_log!(
                     Level::Warn,
-                    "account {}: message {} refused: {}",
+                    "account {}: message {id} refused: {}",
                     account.id,
-                    p.message_id.as_deref().unwrap_or("(no Message-ID)"),
                     error.full_text()
                 );
                 results[i] = Some(Err(error));
@@ -321,11 +441,10 @@ async fn run(account: &Account, prepared: Vec<Result<Prepared>>) -> Vec<Result<S
             } => {
                 om_log!(
                     Level::Warn,
-                    "account {}: the connection dropped after message {} was sent, before the reply: not sending it again",
-                    account.id,
-                    p.message_id.as_deref().unwrap_or("(no Message-ID)")
+                    "account {}: the connection dropped after message {id} was sent, before the reply: not sending it again",
+                    account.id
                 );
-                results[i] = Some(Err(unknown(account, p, &error)));
+                results[i] = Some(Err(unknown(account, id, &error)));
                 i += 1;
                 lost_here = 0;
                 conn = None;
@@ -336,9 +455,8 @@ async fn run(account: &Account, prepared: Vec<Result<Prepared>>) -> Vec<Result<S
             } => {
                 om_log!(
                     Level::Warn,
-                    "account {}: the connection dropped before message {} was complete ({}); reconnecting",
+                    "account {}: the connection dropped before message {id} was complete ({}); reconnecting",
                     account.id,
-                    p.message_id.as_deref().unwrap_or("(no Message-ID)"),
                     error.full_text()
                 );
                 conn = None;
@@ -365,9 +483,8 @@ async fn run(account: &Account, prepared: Vec<Result<Prepared>>) -> Vec<Result<S
         .collect()
 }
 
-fn unknown(account: &Account, p: &Prepared, cause: &Error) -> Error {
+fn unknown(account: &Account, id: &str, cause: &Error) -> Error {
     let l = account.config.language;
-    let id = p.message_id.as_deref().unwrap_or("(no Message-ID)");
     Error::new(
         Status::DeliveryUnknown,
         l.pick_string(
@@ -515,27 +632,54 @@ async fn envelope_stepwise(
     Ok(accepted)
 }
 
+/// MAIL, every RCPT and DATA of a message as one flight of commands (RFC 2920).
+fn envelope_flight(p: &Prepared, mail: Mail) -> String {
+    let mut flight = mail.to_string();
+    for to in p.envelope.to() {
+        flight.push_str(&Rcpt::new(to.clone(), vec![]).to_string());
+    }
+    flight.push_str(&Data.to_string());
+    flight
+}
+
 /// RFC 2920 PIPELINING: MAIL, every RCPT and DATA in one flight, their replies read in order;
-/// `Ok` with the accepted recipients once DATA's 354 came. The rules of the step-by-step
+/// `Ok` with the accepted recipients once DATA's 354 came. `mail` is `None` when that flight
+/// already left behind the previous message's end of DATA. The rules of the step-by-step
 /// exchange hold: a refused sender or recipient sends nothing (RSET). When the server answered
 /// DATA with 354 although a recipient was refused, it waits for a message that must not go: the
 /// connection is dropped without the final "." (the server abandons the transaction).
 async fn envelope_pipelined(
     c: &mut SmtpConnection,
     p: &Prepared,
-    mail: Mail,
+    mail: Option<Mail>,
     sender: &str,
     l: Lang,
 ) -> Result<Vec<String>, Outcome> {
-    let mut flight = mail.to_string();
-    for to in p.envelope.to() {
-        flight.push_str(&Rcpt::new(to.clone(), vec![]).to_string());
-    }
-    flight.push_str(&Data.to_string());
-    let mail_reply = c.conn.command(flight).await;
+    let ahead = mail.is_none();
+    let mail_reply = match mail {
+        Some(mail) => c.conn.command(envelope_flight(p, mail)).await,
+        None => {
+            // the RSET that opened the flight (see `Then::Next`): only a lost connection matters
+            if let Err(e) = c.conn.read_response().await {
+                if is_connection_lost(&e) {
+                    return Err(lost(c, "RSET", &e));
+                }
+            }
+            c.conn.read_response().await
+        }
+    };
     if let Err(e) = &mail_reply {
         if is_connection_lost(e) {
             return Err(lost(c, "MAIL FROM", e));
+        }
+        if ahead && reply_of(e).is_some_and(|(code, _)| code == 503) {
+            // "bad sequence": the server took the early MAIL for part of the previous
+            // transaction. Nothing of this message was accepted: it goes again, on a new
+            // connection, without sending ahead.
+            return Err(Outcome::Lost {
+                error: smtp_err(&c.host, "MAIL FROM (sent ahead)", e),
+                maybe_delivered: false,
+            });
         }
     }
     let mut accepted = Vec::new();
@@ -572,36 +716,31 @@ async fn envelope_pipelined(
     Err(Outcome::Refused { error, conn_ok })
 }
 
-async fn transmit(c: &mut SmtpConnection, p: &Prepared, l: Lang) -> Outcome {
-    let data = envelope::to_crlf(&p.data);
+/// The MAIL command for a message on this server (SIZE, BODY=8BITMIME, SMTPUTF8 as needed), or
+/// why this server cannot take it (too big, 8-bit content without 8BITMIME, a non-ASCII address
+/// without SMTPUTF8): nothing was sent for it then.
+fn mail_command(c: &SmtpConnection, p: &Prepared) -> Result<Mail, Error> {
+    let size = envelope::crlf_len(&p.data);
     if let Some(limit) = c.size_limit() {
-        if data.len() as u64 > limit {
-            return Outcome::Refused {
-                error: Error::invalid_argument(format!(
-                    "the message is {} bytes; {} accepts at most {limit}",
-                    data.len(),
-                    c.host
-                )),
-                conn_ok: true,
-            };
+        if size as u64 > limit {
+            return Err(Error::invalid_argument(format!(
+                "the message is {size} bytes; {} accepts at most {limit}",
+                c.host
+            )));
         }
     }
     let mut params = Vec::new();
     if c.has_capability("SIZE") {
-        params.push(MailParameter::Size(data.len()));
+        params.push(MailParameter::Size(size));
     }
-    if !data.is_ascii() {
-        if c.has_capability("8BITMIME") {
-            params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
-        } else {
-            return Outcome::Refused {
-                error: Error::new(
-                    Status::Unsupported,
-                    format!("the message has 8-bit content but {} does not accept it (no 8BITMIME): encode it (quoted-printable or base64)", c.host),
-                ),
-                conn_ok: true,
-            };
+    if !p.data.is_ascii() {
+        if !c.has_capability("8BITMIME") {
+            return Err(Error::new(
+                Status::Unsupported,
+                format!("the message has 8-bit content but {} does not accept it (no 8BITMIME): encode it (quoted-printable or base64)", c.host),
+            ));
         }
+        params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
     let non_ascii = p
         .envelope
@@ -611,38 +750,112 @@ async fn transmit(c: &mut SmtpConnection, p: &Prepared, l: Lang) -> Outcome {
         .chain(p.envelope.to().iter().map(|a| a.to_string()))
         .any(|a| !a.is_ascii());
     if non_ascii {
-        if c.has_capability("SMTPUTF8") {
-            params.push(MailParameter::SmtpUtfEight);
-        } else {
-            return Outcome::Refused {
-                error: Error::new(
-                    Status::Unsupported,
-                    format!(
-                        "an address is not ASCII but {} does not accept that (no SMTPUTF8)",
-                        c.host
-                    ),
+        if !c.has_capability("SMTPUTF8") {
+            return Err(Error::new(
+                Status::Unsupported,
+                format!(
+                    "an address is not ASCII but {} does not accept that (no SMTPUTF8)",
+                    c.host
                 ),
-                conn_ok: true,
-            };
+            ));
         }
+        params.push(MailParameter::SmtpUtfEight);
     }
-    let from = p.envelope.from().cloned();
-    let from_text = from.as_ref().map(|a| a.to_string());
+    Ok(Mail::new(p.envelope.from().cloned(), params))
+}
+
+/// What follows a message on its connection, written in the same flight as its end of DATA when
+/// the server pipelines (RFC 2920 allows commands after the message content in one group).
+pub(crate) enum Then<'a> {
+    /// The next message of the batch: RSET, then its MAIL, RCPT… and DATA.
+    Next(&'a Prepared),
+    /// Nothing more: QUIT, whose reply nobody waits for.
+    Quit,
+    /// Nothing in the same flight.
+    Nothing,
+}
+
+/// What became of one message, and whether what followed it went out behind its end of DATA.
+struct Transmitted {
+    outcome: Outcome,
+    /// The next message's envelope is on the wire: read its replies instead of sending it.
+    next_ahead: bool,
+    /// QUIT is on the wire: nothing more may be sent on this connection.
+    quit_sent: bool,
+}
+
+/// Sends one message on `c`. `ahead`: its envelope already left with the previous message's
+/// end of DATA.
+async fn transmit(
+    c: &mut SmtpConnection,
+    p: &Prepared,
+    ahead: bool,
+    then: Then<'_>,
+    l: Lang,
+) -> Transmitted {
+    let done = |outcome| Transmitted {
+        outcome,
+        next_ahead: false,
+        quit_sent: false,
+    };
+    let from_text = p.envelope.from().map(|a| a.to_string());
     let sender = from_text.as_deref().unwrap_or("");
-    let envelope = if c.has_capability("PIPELINING") {
-        envelope_pipelined(c, p, Mail::new(from, params), sender, l).await
+    let pipelining = c.has_capability("PIPELINING");
+    let envelope = if ahead {
+        envelope_pipelined(c, p, None, sender, l).await
     } else {
-        envelope_stepwise(c, p, Mail::new(from, params), sender, l).await
+        let mail = match mail_command(c, p) {
+            Ok(m) => m,
+            Err(error) => {
+                return done(Outcome::Refused {
+                    error,
+                    conn_ok: true,
+                })
+            }
+        };
+        if pipelining {
+            envelope_pipelined(c, p, Some(mail), sender, l).await
+        } else {
+            envelope_stepwise(c, p, mail, sender, l).await
+        }
     };
     let accepted = match envelope {
         Ok(accepted) => accepted,
-        Err(outcome) => return outcome,
+        Err(outcome) => return done(outcome),
     };
-    let before = connection::lock_probe(&c.probe).written;
+    // what follows this message leaves with its end of DATA (not for a message the server
+    // cannot take: that one is refused before anything is sent, on its own turn)
+    let staged = match then {
+        _ if !pipelining => Vec::new(),
+        Then::Next(next) => match mail_command(c, next) {
+            // RSET first: legal anywhere in a group, and Dovecot's submission service (2.3)
+            // answers a MAIL right behind the end of DATA with "503 MAIL already given" (or
+            // its process aborts) unless a RSET separates them
+            Ok(mail) => format!("{}{}", Rset, envelope_flight(next, mail)).into_bytes(),
+            Err(_) => Vec::new(),
+        },
+        Then::Quit => Quit.to_string().into_bytes(),
+        Then::Nothing => Vec::new(),
+    };
+    let quitting = matches!(then, Then::Quit) && !staged.is_empty();
+    {
+        let mut probe = connection::lock_probe(&c.probe);
+        probe.expect_data_end();
+        probe.staged = staged;
+        probe.staged_sent = false;
+    }
+    let data = envelope::to_crlf(&p.data);
     // lettre ends DATA with CRLF.CRLF, its CRLF ending the last line: a message that already
     // ends with CRLF gives up its own, or the server would get an extra empty line
     let body = data.strip_suffix(b"\r\n").unwrap_or(&data);
-    match c.conn.message(body).await {
+    let reply = c.conn.message(body).await;
+    drop(data);
+    let (ended, staged_sent) = {
+        let mut probe = connection::lock_probe(&c.probe);
+        probe.staged.clear();
+        (probe.ends_data(), std::mem::take(&mut probe.staged_sent))
+    };
+    let outcome = match reply {
         Ok(r) => {
             let code: u16 = r.code().to_string().parse().unwrap_or(0);
             let text = format!("{code} {}", r.message().collect::<Vec<_>>().join(" "))
@@ -658,16 +871,18 @@ async fn transmit(c: &mut SmtpConnection, p: &Prepared, l: Lang) -> Outcome {
         }
         Err(e) if !is_connection_lost(&e) => Outcome::Refused {
             error: refused(c, Refusal::Message, &e, l),
-            conn_ok: true,
+            conn_ok: !(quitting && staged_sent),
         },
         Err(e) => {
-            let probe = connection::lock_probe(&c.probe);
-            let maybe_delivered = probe.written > before && probe.ends_data();
-            drop(probe);
-            Outcome::Lost {
+            return done(Outcome::Lost {
                 error: smtp_err(&c.host, "the message", &e),
-                maybe_delivered,
-            }
+                maybe_delivered: ended,
+            })
         }
+    };
+    Transmitted {
+        outcome,
+        next_ahead: staged_sent && !quitting,
+        quit_sent: staged_sent && quitting,
     }
 }

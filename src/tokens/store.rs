@@ -164,7 +164,10 @@ impl TokenStore {
         }
         let expires = expires_at.unwrap_or(i64::MAX / 2);
         if expires.saturating_sub(now_unix()) > self.margin_secs(expires_at, obtained_at) {
-            Some((token.to_string(), expires))
+            // room for a C string's NUL: handed to the host, this is the only copy
+            let mut copy = String::with_capacity(token.len() + 1);
+            copy.push_str(token);
+            Some((copy, expires))
         } else {
             None
         }

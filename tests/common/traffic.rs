@@ -14,10 +14,20 @@ pub struct Traffic {
     pub server_bytes: u64,
     /// Per connection: (client bytes so far, server bytes forwarded so far) at each client chunk.
     pub marks: Vec<Vec<(usize, u64)>>,
+    /// Per connection, with [`holding_proxy`]: whether the client had sent something when the
+    /// server's first bytes (its greeting) were released.
+    pub spoke_first: Vec<Option<bool>>,
 }
 
 /// Relays 127.0.0.1:<returned port> to `upstream` (at most 200 connections).
 pub fn forwarding_proxy(upstream: u16) -> (u16, Arc<Mutex<Traffic>>) {
+    holding_proxy(upstream, Duration::ZERO)
+}
+
+/// [`forwarding_proxy`] that holds the server's first bytes on each connection until the client
+/// sent something or `hold` passed, and records which came first (`Traffic::spoke_first`): a
+/// client that waits for the greeting waits `hold` longer.
+pub fn holding_proxy(upstream: u16, hold: Duration) -> (u16, Arc<Mutex<Traffic>>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let traffic = Arc::new(Mutex::new(Traffic::default()));
@@ -32,6 +42,7 @@ pub fn forwarding_proxy(upstream: u16) -> (u16, Arc<Mutex<Traffic>>) {
                 let mut g = t.lock().unwrap();
                 g.client.push(Vec::new());
                 g.marks.push(Vec::new());
+                g.spoke_first.push(None);
                 g.client.len() - 1
             };
             let (c2, s2) = (c.try_clone().unwrap(), s.try_clone().unwrap());
@@ -45,7 +56,19 @@ pub fn forwarding_proxy(upstream: u16) -> (u16, Arc<Mutex<Traffic>>) {
                 })
             });
             std::thread::spawn(move || {
+                let mut first = true;
                 pump(s2, c2, move |b| {
+                    if first && !hold.is_zero() {
+                        first = false;
+                        let until = std::time::Instant::now() + hold;
+                        while tb.lock().unwrap().client[idx].is_empty()
+                            && std::time::Instant::now() < until
+                        {
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                        let mut g = tb.lock().unwrap();
+                        g.spoke_first[idx] = Some(!g.client[idx].is_empty());
+                    }
                     tb.lock().unwrap().server_bytes += b.len() as u64
                 })
             });
