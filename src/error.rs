@@ -84,6 +84,9 @@ pub struct Error {
     pub detail: Option<String>,
     /// Who must fix what, if known.
     pub hint: Option<String>,
+    /// The step that failed already tried again (a login the server could not check, twice):
+    /// loops above it must not try again at once.
+    pub retried: bool,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -95,7 +98,14 @@ impl Error {
             message: message.into(),
             detail: None,
             hint: None,
+            retried: false,
         }
+    }
+
+    /// Marks the error as one whose step already tried again (see [`Error::retried`]).
+    pub fn already_retried(mut self) -> Self {
+        self.retried = true;
+        self
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {

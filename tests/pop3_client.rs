@@ -57,6 +57,7 @@ async fn session(server: &Server, login: Login) -> Pop3Session {
     match pop3::login(client, &info, server, login, false).await {
         Ok(s) => s,
         Err(LoginError::Refused(r)) => panic!("refused: {} {:?}", r.server_text, r.challenge),
+        Err(LoginError::Unavailable(t)) => panic!("unavailable: {t}"),
         Err(LoginError::Failed(e)) => panic!("failed: {e}"),
     }
 }
@@ -195,6 +196,7 @@ fn bad_token_is_refused_with_the_challenge() {
                     assert!(ch.contains("invalid_token"), "{ch}");
                 }
             }
+            Err(LoginError::Unavailable(t)) => panic!("expected Refused, got unavailable: {t}"),
             Err(LoginError::Failed(e)) => panic!("expected Refused, got {e}"),
             Ok(_) => panic!("a bad token was accepted"),
         }

@@ -144,6 +144,7 @@ async fn run(peer: &mut Peer, which: u8) -> Vec<String> {
             return vec![format!("login {:?}", e.status)];
         }
         Err(LoginError::Refused(r)) => return vec![format!("refused {r:?}")],
+        Err(LoginError::Unavailable(text)) => return vec![format!("unavailable {text:?}")],
     };
     macro_rules! step {
         ($name:expr, $call:expr) => {

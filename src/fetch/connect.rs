@@ -7,6 +7,7 @@ use crate::error::{Error, Result, Status};
 use crate::imap::session::{self, Login, LoginError, Refused, ServerInfo};
 use crate::imap::ImapSession;
 use crate::log::Level;
+use crate::mail::login::Retries;
 use crate::om_log;
 
 /// The SASL user for `server`: its own `username`, else the account's login user / email.
@@ -55,14 +56,15 @@ async fn credentials(
     }
 }
 
-/// What to do after a login attempt: done, try again with a refreshed token, or fail.
-fn after_login<S>(
+/// What to do after a login attempt: done, try again (with a refreshed token after a refusal,
+/// with the same one after a temporary failure), or fail.
+async fn after_login<S>(
     account: &Account,
     server: &Server,
     user: &str,
     result: std::result::Result<S, LoginError>,
     token: Option<String>,
-    refreshed: &mut bool,
+    retries: &mut Retries,
 ) -> Result<Option<S>> {
     match result {
         Ok(s) => {
@@ -76,7 +78,7 @@ fn after_login<S>(
             Ok(Some(s))
         }
         Err(LoginError::Refused(r)) => match token {
-            Some(t) if !*refreshed => {
+            Some(t) if !retries.refreshed => {
                 // expired early or revoked: refresh once and try again
                 om_log!(
                     Level::Warn,
@@ -86,40 +88,50 @@ fn after_login<S>(
                     r.server_text
                 );
                 account.reject_access_token(&t);
-                *refreshed = true;
+                retries.refreshed = true;
                 Ok(None)
             }
             _ => Err(refused(account, server, user, r)),
         },
+        Err(LoginError::Unavailable(text)) => {
+            retries
+                .after_unavailable(&server.host, user, text, account.config.language)
+                .await?;
+            Ok(None)
+        }
         Err(LoginError::Failed(e)) => Err(e),
     }
 }
 
 /// An authenticated IMAP session on the account's incoming server.
 pub async fn imap(account: &Account) -> Result<(ImapSession, ServerInfo)> {
+    imap_then(account, None).await
+}
+
+/// [`imap`], with the session's first command as async-imap will write it (e.g.
+/// `EXAMINE "INBOX"`): sent in the login's flight when the login leaves early.
+pub async fn imap_then(account: &Account, next: Option<&str>) -> Result<(ImapSession, ServerInfo)> {
     let server = incoming(account)?;
     let tls = crate::tls::client_config(account.config.ca_certs_pem.as_deref())?;
     let user = login_user(account, server)?;
-    let mut refreshed = false;
+    let mut retries = Retries::default();
     loop {
-        let (client, info) = session::open_via(
+        // the token first: a refresh does not keep a connection waiting, and the login can
+        // leave with the TLS handshake (`options.early_login`)
+        let (login, token) = credentials(account, server, &user).await?;
+        let r = session::open_and_login(
             server,
             tls.clone(),
             account.config.timeout,
             account.config.proxy.for_mail(&server.host).as_ref(),
-        )
-        .await?;
-        let (login, token) = credentials(account, server, &user).await?;
-        let r = session::login(
-            client,
-            &info,
-            server,
             login,
             account.config.allow_insecure_transport,
+            account.config.options.early_login,
+            next,
         )
         .await;
-        if let Some(s) = after_login(account, server, &user, r, token, &mut refreshed)? {
-            return Ok((s, info));
+        if let Some(s) = after_login(account, server, &user, r, token, &mut retries).await? {
+            return Ok(s);
         }
     }
 }
@@ -129,7 +141,7 @@ pub async fn pop3(account: &Account) -> Result<(crate::pop3::Pop3Session, Server
     let server = incoming(account)?;
     let tls = crate::tls::client_config(account.config.ca_certs_pem.as_deref())?;
     let user = login_user(account, server)?;
-    let mut refreshed = false;
+    let mut retries = Retries::default();
     loop {
         let (client, info) = crate::pop3::open_via(
             server,
@@ -147,7 +159,7 @@ pub async fn pop3(account: &Account) -> Result<(crate::pop3::Pop3Session, Server
             account.config.allow_insecure_transport,
         )
         .await;
-        if let Some(s) = after_login(account, server, &user, r, token, &mut refreshed)? {
+        if let Some(s) = after_login(account, server, &user, r, token, &mut retries).await? {
             return Ok((s, info));
         }
     }

@@ -204,6 +204,14 @@ fn not_about_credentials(text: &str) -> bool {
 }
 
 fn refused(host: &str, what: &str, text: String, challenge: Option<String>) -> LoginError {
+    if text
+        .trim_start()
+        .to_ascii_uppercase()
+        .starts_with("[SYS/TEMP]")
+    {
+        // the server could not check the login just now (e.g. its token check timed out)
+        return LoginError::Unavailable(text);
+    }
     if not_about_credentials(&text) {
         return LoginError::Failed(
             Error::new(

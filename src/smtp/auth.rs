@@ -27,6 +27,13 @@ fn is_refusal(code: u16) -> bool {
     matches!(code, 530 | 534 | 535 | 538 | 550 | 554)
 }
 
+/// True for a reply that says the server could not check the login just now (`454 4.7.0
+/// Temporary authentication failure`, `421` closing, `451`), as opposed to a refusal. `432`
+/// (a password transition is needed) is about the credentials.
+fn is_temporary(code: u16) -> bool {
+    (400..500).contains(&code) && code != 432
+}
+
 fn unsupported(conn: &SmtpConnection, name: &str) -> LoginError {
     let offered = if conn.info.mechanisms.is_empty() {
         "nothing".to_string()
@@ -50,6 +57,7 @@ fn step_err(conn: &SmtpConnection, e: &lettre::transport::smtp::Error) -> LoginE
             server_text: text,
             challenge: None,
         }),
+        Some((code, text)) if is_temporary(code) => LoginError::Unavailable(text),
         _ => LoginError::Failed(smtp_err(&conn.host, "AUTH", e)),
     }
 }
@@ -160,6 +168,7 @@ async fn oauth(
             let described = sasl::describe_challenge(&challenge);
             match conn.conn.command(format!("{ack}\r\n")).await {
                 Err(e) => match reply_of(&e) {
+                    Some((code, text)) if is_temporary(code) => Err(LoginError::Unavailable(text)),
                     Some((_, text)) => Err(LoginError::Refused(Refused {
                         server_text: text,
                         challenge: Some(described),
@@ -196,5 +205,16 @@ mod tests {
             assert!(!is_refusal(c));
         }
         assert_eq!(b64(sasl::error_ack(true)), "AQ==");
+    }
+
+    #[test]
+    fn temporary_failures_are_neither_refusals_nor_errors() {
+        for c in [454, 421, 451] {
+            assert!(is_temporary(c) && !is_refusal(c), "{c}");
+        }
+        // 432: a password transition is needed (the credentials); 5xx: refusals or errors
+        for c in [432, 535, 504, 250, 334] {
+            assert!(!is_temporary(c), "{c}");
+        }
     }
 }

@@ -214,6 +214,7 @@ const INTROSPECTORS = new Set(['mail-introspector']);
 let stats;
 let failToken; // { remaining, status }
 let slowToken; // { remaining, ms }
+let failIntrospection; // { remaining, status }
 function resetStats() {
   stats = {
     token_requests: {},
@@ -225,6 +226,7 @@ function resetStats() {
     authorization_requests: 0,
     revocations: 0,
     introspections: 0,
+    introspection_injected_failures: 0,
     strict_auth_rejections: 0,
     multi_resource_rejections: 0,
     client_assertion_rejections: 0,
@@ -236,6 +238,7 @@ function resetStats() {
   };
   failToken = { remaining: 0, status: 500 };
   slowToken = { remaining: 0, ms: 0 };
+  failIntrospection = { remaining: 0, status: 503 };
 }
 resetStats();
 
@@ -643,6 +646,7 @@ function handleTest(req, res, url) {
           ...stats,
           pending_fail_token: failToken.remaining,
           pending_slow_token: slowToken.remaining,
+          pending_fail_introspection: failIntrospection.remaining,
         });
       case 'POST /_test/reset':
         resetStats();
@@ -676,6 +680,11 @@ function handleTest(req, res, url) {
       case 'POST /_test/slow-token':
         slowToken = { remaining: intParam(sp, 'count', 1, 0, 1000), ms: intParam(sp, 'ms', 1000, 0, 120000) };
         return sendJson(res, 200, { ok: true, ...slowToken });
+      case 'POST /_test/fail-introspection':
+        // the mail server's token check fails (this server down or overloaded): Dovecot
+        // answers the login with a temporary failure, not a refusal
+        failIntrospection = { remaining: intParam(sp, 'count', 1, 0, 1000), status: intParam(sp, 'status', 503, 400, 599) };
+        return sendJson(res, 200, { ok: true, ...failIntrospection });
       case 'GET /_test/health':
         return sendJson(res, 200, { ok: true });
       default:
@@ -759,7 +768,14 @@ async function frontHandler(req, res, providerCallback) {
     }
     const params = new URLSearchParams(raw.toString('utf8'));
     if (url.pathname === paths.revocation) stats.revocations += 1;
-    if (url.pathname === paths.introspection) stats.introspections += 1;
+    if (url.pathname === paths.introspection) {
+      stats.introspections += 1;
+      if (failIntrospection.remaining > 0) {
+        failIntrospection.remaining -= 1;
+        stats.introspection_injected_failures += 1;
+        return sendJson(res, failIntrospection.status, { error: 'temporarily_unavailable' });
+      }
+    }
     if (url.pathname === paths.device_authorization) stats.device_authorizations += 1;
     if (strictAuthMismatch(req, res, params)) return undefined;
     if (certAssertionRejected(res, params, 'other')) return undefined;
