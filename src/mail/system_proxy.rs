@@ -1,11 +1,13 @@
 //! The `"system"` proxy for mail connections: on Windows, the per-user Internet settings
 //! (`HKCU\Software\Microsoft\Windows\CurrentVersion\Internet Settings`: `ProxyEnable`,
 //! `ProxyServer`, `ProxyOverride` — what the Windows "Proxy" settings page and Internet Options
-//! write, and what the CRM's own HTTP calls follow). The proxy for `https` (or the one for every
-//! protocol) is used with HTTP CONNECT; the bypass list (`<local>`, `*.corp.example`, `10.*`)
-//! sends matching hosts direct. A `socks=` entry is SOCKS4, which this library does not speak:
-//! it is ignored. Elsewhere `"system"` means direct for mail (HTTPS requests follow the
-//! environment's proxy variables through reqwest).
+//! write, and what the CRM's own HTTP calls follow); when they name no proxy, the machine's
+//! WinHTTP setting (`netsh winhttp set proxy`, what services use). The proxy for `https` (or the
+//! one for every protocol) is used with HTTP CONNECT; the bypass list (`<local>`,
+//! `*.corp.example`, `10.*`) sends matching hosts direct. A `socks=` entry is SOCKS4, which this
+//! library does not speak: it is ignored. An automatic configuration script (PAC, WPAD) is not
+//! run. Elsewhere `"system"` means direct for mail (HTTPS requests follow the environment's
+//! proxy variables through reqwest).
 
 use super::proxy::{Kind, ProxyServer};
 
@@ -147,12 +149,46 @@ pub fn for_target(target: &str) -> Option<ProxyServer> {
             .trim_end_matches('\0')
             .to_string()
     };
-    from_internet_settings(
-        dword("ProxyEnable").unwrap_or(0) != 0,
-        &string("ProxyServer"),
-        &string("ProxyOverride"),
-        target,
-    )
+    let enabled = dword("ProxyEnable").unwrap_or(0) != 0;
+    let server = string("ProxyServer");
+    if enabled && !server.trim().is_empty() {
+        return from_internet_settings(true, &server, &string("ProxyOverride"), target);
+    }
+    let (server, bypass) = winhttp_default()?;
+    from_internet_settings(true, &server, &bypass, target)
+}
+
+/// The machine's WinHTTP proxy (`netsh winhttp set proxy`): (servers, bypass list) when one is
+/// named.
+#[cfg(windows)]
+fn winhttp_default() -> Option<(String, String)> {
+    use windows_sys::Win32::Foundation::GlobalFree;
+    use windows_sys::Win32::Networking::WinHttp::{
+        WinHttpGetDefaultProxyConfiguration, WINHTTP_ACCESS_TYPE_NAMED_PROXY, WINHTTP_PROXY_INFO,
+    };
+    let mut info = WINHTTP_PROXY_INFO::default();
+    // SAFETY: a valid out-structure; its strings are ours to free with GlobalFree
+    if unsafe { WinHttpGetDefaultProxyConfiguration(&mut info) } == 0 {
+        return None;
+    }
+    let take = |p: windows_sys::core::PWSTR| -> String {
+        if p.is_null() {
+            return String::new();
+        }
+        // SAFETY: a NUL-terminated wide string from WinHTTP, freed once here
+        let s = unsafe {
+            let mut n = 0;
+            while *p.add(n) != 0 && n < 32 * 1024 {
+                n += 1;
+            }
+            String::from_utf16_lossy(std::slice::from_raw_parts(p, n))
+        };
+        unsafe { GlobalFree(p as _) };
+        s
+    };
+    let (server, bypass) = (take(info.lpszProxy), take(info.lpszProxyBypass));
+    (info.dwAccessType == WINHTTP_ACCESS_TYPE_NAMED_PROXY && !server.trim().is_empty())
+        .then_some((server, bypass))
 }
 
 /// Elsewhere: direct.
