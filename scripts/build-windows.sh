@@ -53,10 +53,20 @@ mapfile -t header_fns < <(perl -0777 -pe 's{/\*.*?\*/}{}gs; s{//[^\n]*}{}g' incl
 unset OM_UPDATE_HEADER          # build.rs must not rewrite include/oauthmail.h
 unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS CARGO_BUILD_TARGET RUSTUP_TOOLCHAIN
 export RUSTC="$DEB_RUSTC" RUSTC_BOOTSTRAP=1
+# Built for size (the DLL ships to every workstation; the budget is 8 MB): opt-level z,
+# one codegen unit, fat LTO; std without its backtrace symbolizer (nothing prints backtraces in
+# a host process) and with its optimize_for_size paths; panic locations left out of the strings
+# (the host gets the panic's message, never its location). Unwinding stays (panic = "unwind",
+# -Zbuild-std=...,panic_unwind): a panic is still caught at the C boundary. Linux builds and the
+# benchmarks keep Cargo.toml's release profile (opt-level 3).
+export CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
+STD_FEATURES=panic-unwind,optimize_for_size
+SIZE_RUSTFLAGS="-Zlocation-detail=none"
 for a in "${arches[@]}"; do
   t=${TRIPLE[$a]} m=${MINGW[$a]} T=$(echo "${TRIPLE[$a]}" | tr 'a-z-' 'A-Z_') t_=${TRIPLE[$a]//-/_}
   export "CARGO_TARGET_${T}_LINKER=$m-gcc"
   export "CC_${t_}=$m-gcc" "AR_${t_}=$m-ar"
+  export "CARGO_TARGET_${T}_RUSTFLAGS=$SIZE_RUSTFLAGS"
 done
 
 # i686 only: rustc links the "runtime startup objects" rsbegin.o/rsend.o (DWARF unwind-table
@@ -74,7 +84,7 @@ for a in "${arches[@]}"; do
       "$DEB_RUSTC" --target "$t" --emit=obj -o "$rt_dir/$obj.o" "$src"
     fi
   done
-  export "CARGO_TARGET_${T}_RUSTFLAGS=-L native=$rt_dir"
+  export "CARGO_TARGET_${T}_RUSTFLAGS=$SIZE_RUSTFLAGS -L native=$rt_dir"
 done
 
 status=0
@@ -82,10 +92,10 @@ declare -A secs
 for a in "${arches[@]}"; do
   t=${TRIPLE[$a]}
   echo
-  echo "=== build $t (release, -Zbuild-std=std,panic_unwind)"
+  echo "=== build $t (release for size, -Zbuild-std=std,panic_unwind -Zbuild-std-features=$STD_FEATURES)"
   start=$(date +%s)
   "$DEB_CARGO" build --release --locked --lib \
-    -Zbuild-std=std,panic_unwind --target "$t" --target-dir "$TARGET_DIR"
+    -Zbuild-std=std,panic_unwind "-Zbuild-std-features=$STD_FEATURES" --target "$t" --target-dir "$TARGET_DIR"
   secs[$a]=$(( $(date +%s) - start ))
   echo "build-windows: $t built in ${secs[$a]}s"
 done

@@ -216,6 +216,15 @@ else
 fi
 ok() { echo "ok - $1"; passed=$((passed + 1)); }
 not_ok() { echo "not ok - $1"; failed=$((failed + 1)); }
+
+# --- the DLLs' size: the budget a vendor ships to every workstation (under 8 MiB each, as
+# `ls -lh` and Explorer count: 8,388,608 bytes) ----------------------------------------------------
+for t in x86_64-pc-windows-gnu i686-pc-windows-gnu; do
+  size=$(stat -c %s "target/windows/$t/release/oauthmail.dll" 2>/dev/null || echo 0)
+  [ "$size" -gt 0 ] && [ "$size" -lt 8388608 ] &&
+    ok "$t oauthmail.dll is under 8 MiB ($size bytes)" ||
+    not_ok "$t oauthmail.dll is $size bytes, over the 8 MiB budget (scripts/build-windows.sh builds for size)"
+done
 sink_count() { find "$sink_dir" -name '*.json' 2>/dev/null | wc -l; }
 
 # --- the harness, 64-bit and 32-bit --------------------------------------------------------------
@@ -412,6 +421,19 @@ grep -q "CONNECT 127.0.0.1:$imaps_port " "$tp/tp.log" &&
   not_ok "the bypass list was not honoured (CONNECT to the IMAPS port)" ||
   ok "a server in ProxyOverride is reached direct"
 wreg add "$isk" /v ProxyEnable /t REG_DWORD /d 0 /f
+# no per-user proxy: the machine's WinHTTP setting (what `netsh winhttp set proxy` writes; Wine
+# reads the WinHttpSettings blob: magic 0x18, a counter, flags 3 = direct|named proxy, then the
+# proxy and the bypass list, each a length and ASCII)
+: >"$tp/tp.log"
+cnk='HKLM\Software\Microsoft\Windows\CurrentVersion\Internet Settings\Connections'
+blob=$(python3 -c 'import struct,sys; p=sys.argv[1].encode(); print((struct.pack("<IIII",0x18,0,3,len(p))+p+struct.pack("<I",0)).hex())' "127.0.0.1:$tp_port")
+wreg add "$cnk" /v WinHttpSettings /t REG_BINARY /d "$blob" /f
+omcli winhttp check "$(winpath "$work/omcli/system.json")"
+expect_omcli winhttp "check through the WinHTTP machine proxy" 0 "incoming imap 127\.0\.0\.1:$imaps_port .*OK"
+grep -q "CONNECT 127.0.0.1:$imaps_port " "$tp/tp.log" &&
+  ok "with no per-user proxy, the IMAPS connection went through the WinHTTP proxy (tinyproxy saw CONNECT)" ||
+  { not_ok "no CONNECT through the WinHTTP machine proxy"; sed 's/^/#   /' "$tp/tp.log" | tail -8; }
+wreg delete "$cnk" /v WinHttpSettings /f
 kill "$tp_pid" 2>/dev/null; wait "$tp_pid" 2>/dev/null
 
 echo "# browser log: $work/browser.log; outputs: $work/out"
