@@ -135,20 +135,7 @@ node "$work/graph.mjs" POST /_test/seed "$seed" >/dev/null
 
 # The OAuth2 server's counters (GET /_test/stats), for the token store checks:
 #   node stats.mjs refresh_token   -> the number of refresh_token requests so far
-cat > "$work/stats.mjs" <<'JS'
-import https from 'node:https';
-import fs from 'node:fs';
-const grant = process.argv[2];
-https.get(process.env.SANDBOX_ISSUER + '/_test/stats', { ca: fs.readFileSync(process.env.SANDBOX_CA_FILE) }, (res) => {
-  let body = '';
-  res.setEncoding('utf8');
-  res.on('data', (d) => { body += d; });
-  res.on('end', () => {
-    if (res.statusCode !== 200) { console.error('HTTP ' + res.statusCode); process.exit(1); }
-    console.log(JSON.parse(body).token_requests[grant] ?? 0);
-  });
-}).on('error', (e) => { console.error(e.message); process.exit(1); });
-JS
+cp tests/sandbox/token-stats.mjs "$work/stats.mjs"
 
 export OM_IMAPS_PORT=$imaps_port OM_SUBMISSION_PORT=$submission_port OM_SEEDED=$seeded
 export OM_WORKDIR=$work OM_C_LAYOUT OM_BROWSER_SCRIPT=$root/tests/sandbox/browser.mjs OM_STATS_SCRIPT=$work/stats.mjs

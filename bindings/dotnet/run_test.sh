@@ -79,20 +79,7 @@ echo "== mail sandbox: IMAPS $OM_TEST_IMAPS_PORT, submission (STARTTLS) $OM_TEST
 python3 tests/sandbox/mail/seed.py "$maildir_root" alice@example.test "$seeded" --seed 7 >/dev/null
 # The OAuth2 server's counters (GET /_test/stats), for the token store checks:
 #   node stats.mjs refresh_token   -> the number of refresh_token requests so far
-cat > "$work/stats.mjs" <<'JS'
-import https from 'node:https';
-import fs from 'node:fs';
-const grant = process.argv[2];
-https.get(process.env.SANDBOX_ISSUER + '/_test/stats', { ca: fs.readFileSync(process.env.SANDBOX_CA_FILE) }, (res) => {
-  let body = '';
-  res.setEncoding('utf8');
-  res.on('data', (d) => { body += d; });
-  res.on('end', () => {
-    if (res.statusCode !== 200) { console.error('HTTP ' + res.statusCode); process.exit(1); }
-    console.log(JSON.parse(body).token_requests[grant] ?? 0);
-  });
-}).on('error', (e) => { console.error(e.message); process.exit(1); });
-JS
+cp tests/sandbox/token-stats.mjs "$work/stats.mjs"
 echo "== seeded $seeded messages for alice@example.test"
 # The service account scenario's user (the key file: SANDBOX_SA_KEY_FILE from sandbox-env.sh).
 sa_user=dotnet-sa@example.test

@@ -150,20 +150,7 @@ unixcmd_pid=$!
 trap 'kill "$unixcmd_pid" 2>/dev/null; wait "$unixcmd_pid" 2>/dev/null' EXIT
 : >"$d/unixcmd.log"
 # node stats.mjs GRANT: the OAuth2 server's count of token requests of a grant (run_test.sh's)
-cat >"$d/stats.mjs" <<'JS'
-import https from 'node:https';
-import fs from 'node:fs';
-const grant = process.argv[2];
-https.get(process.env.SANDBOX_ISSUER + '/_test/stats', { ca: fs.readFileSync(process.env.SANDBOX_CA_FILE) }, (res) => {
-  let body = '';
-  res.setEncoding('utf8');
-  res.on('data', (d) => { body += d; });
-  res.on('end', () => {
-    if (res.statusCode !== 200) { console.error('HTTP ' + res.statusCode); process.exit(1); }
-    console.log(JSON.parse(body).token_requests[grant] ?? 0);
-  });
-}).on('error', (e) => { console.error(e.message); process.exit(1); });
-JS
+cp tests/sandbox/token-stats.mjs "$d/stats.mjs"
 # node graph.mjs METHOD PATH [JSON-BODY]: the Graph emulator's /_test/ endpoints (run_test.sh's)
 cp tests/sandbox/graph-test.mjs "$d/graph.mjs"
 

@@ -90,6 +90,17 @@ EOF
 chmod 0644 "$ETC/passwd"
 rm -f "$WORKDIR/mail.json" "$WORKDIR/sink.port" "$WORKDIR/relay.json"
 
+# ------------------------------------------------------------------ SMTP sink
+reject=${MAIL_SANDBOX_REJECT_RCPT-reject@example.test}
+sink_args=()
+for a in $reject; do sink_args+=(--reject-rcpt "$a"); done
+nohup "$PY" "$here/smtp-sink.py" --dir "$WORKDIR/sink" --port 0 --port-file "$WORKDIR/sink.port" \
+  "${sink_args[@]}" </dev/null >"$WORKDIR/sink.out" 2>"$WORKDIR/sink.err" &
+SINK_PID=$!; started+=("$SINK_PID")
+# Dovecot's ports are chosen, then bound by Dovecot: up to 3 attempts when one was taken
+# in between.
+INTRO_URL=${MAIL_SANDBOX_INTROSPECTION_URL:-$INTRO_UPSTREAM}
+for attempt in 1 2 3; do
 # ------------------------------------------------------------------ ports
 # Hold all sockets open at once so the ports are distinct; tiny race after close.
 read -r IMAP_INNER IMAPS POP3_INNER POP3S SUB_INNER SUBS < <("$PY" -c '
@@ -99,19 +110,11 @@ for _ in range(6):
     s = socket.socket(); s.bind(("127.0.0.1", 0)); ss.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in ss))')
 
-# ------------------------------------------------------------------ SMTP sink
-reject=${MAIL_SANDBOX_REJECT_RCPT-reject@example.test}
-sink_args=()
-for a in $reject; do sink_args+=(--reject-rcpt "$a"); done
-nohup "$PY" "$here/smtp-sink.py" --dir "$WORKDIR/sink" --port 0 --port-file "$WORKDIR/sink.port" \
-  "${sink_args[@]}" </dev/null >"$WORKDIR/sink.out" 2>"$WORKDIR/sink.err" &
-SINK_PID=$!; started+=("$SINK_PID")
 # ------------------------------------------------------------------ relay
 nohup "$PY" "$here/loopback-relay.py" --source 127.0.0.2 --port-file "$WORKDIR/relay.json" \
   imap="$IMAP_INNER" pop3="$POP3_INNER" submission="$SUB_INNER" \
   </dev/null >"$WORKDIR/relay.out" 2>"$WORKDIR/relay.err" &
 RELAY_PID=$!; started+=("$RELAY_PID")
-INTRO_URL=${MAIL_SANDBOX_INTROSPECTION_URL:-$INTRO_UPSTREAM}
 for _ in $(seq 1 100); do
   [ -s "$WORKDIR/sink.port" ] && [ -s "$WORKDIR/relay.json" ] && break
   kill -0 "$SINK_PID" 2>/dev/null || die "smtp-sink died: $(cat "$WORKDIR/sink.err")"
@@ -190,12 +193,21 @@ while pending and time.time() < deadline:
 print("ok" if not pending else "timeout %r" % (pending[0],))
 PYEOF
 )
-if [ "$ready" != ok ]; then
-  echo "start.sh: dovecot not ready ($ready); log:" >&2
-  tail -n 30 "$WORKDIR/dovecot.log" "$WORKDIR/dovecot.out" >&2 || true
-  doveconf -c "$CONF" -n >/dev/null 2>>"$WORKDIR/dovecot.out" || tail -5 "$WORKDIR/dovecot.out" >&2
-  exit 1
+[ "$ready" = ok ] && break
+if [ "$ready" = dead ] && [ "$attempt" -lt 3 ] && grep -q "Address already in use" "$WORKDIR/dovecot.out"; then
+  # another process took one of the chosen ports between their choice and Dovecot's bind (a
+  # busy machine's outgoing connections use the same range): choose again
+  echo "start.sh: a chosen port was taken before Dovecot bound it ($(grep -m1 "Address already in use" "$WORKDIR/dovecot.out")); new ports, attempt $((attempt + 1))" >&2
+  kill "$RELAY_PID" 2>/dev/null || true; wait "$RELAY_PID" 2>/dev/null || true
+  rm -f "$WORKDIR/relay.json"
+  continue
 fi
+echo "start.sh: dovecot not ready ($ready); log:" >&2
+tail -n 30 "$WORKDIR/dovecot.log" "$WORKDIR/dovecot.out" >&2 || true
+doveconf -c "$CONF" -n >/dev/null 2>>"$WORKDIR/dovecot.out" || tail -5 "$WORKDIR/dovecot.out" >&2
+exit 1
+
+done
 
 # ------------------------------------------------------------------ mail.json
 "$PY" - "$WORKDIR" "$CONF" "$DOVECOT_PID" "$SINK_PID" "$RELAY_PID" "$SINK_PORT" \
