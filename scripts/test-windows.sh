@@ -130,6 +130,12 @@ for a in x86_64 i686; do
     { echo "test-windows: wine_crypt32_fix build failed ($a)" >&2; exit 3; }
   $m-gcc -std=c11 -Wall -Wextra -Werror -O1 -Iinclude tests/windows/harness.c "$bin/wine_crypt32_fix.o" -o "$bin/harness.exe" \
     -L"$bin" -l:oauthmail.dll -lws2_32 -lcrypt32 || { echo "test-windows: harness build failed ($a)" >&2; exit 3; }
+  # the panic probe (tests/windows/panic-probe, built by scripts/build-windows.sh beside the DLL)
+  probe=target/windows/${TRIPLE[$a]}/release/panic_probe.dll
+  [ -f "$probe" ] || { echo "test-windows: $probe missing (scripts/build-windows.sh builds it)" >&2; exit 3; }
+  cp "$probe" "$bin/"
+  $m-gcc -std=c11 -Wall -Wextra -Werror -O1 tests/windows/panic-probe/probe.c -o "$bin/probe.exe" ||
+    { echo "test-windows: probe.exe build failed ($a)" >&2; exit 3; }
   if [ "$a" = i686 ]; then  # finds the oms_ entries by name (linked for om_version only)
     $m-gcc -std=c11 -Wall -Wextra -Werror -O1 -Iinclude tests/windows/stdcall.c "$bin/wine_crypt32_fix.o" \
       -o "$bin/stdcall.exe" -L"$bin" -l:oauthmail.dll -lws2_32 -lcrypt32 ||
@@ -217,13 +223,13 @@ fi
 ok() { echo "ok - $1"; passed=$((passed + 1)); }
 not_ok() { echo "not ok - $1"; failed=$((failed + 1)); }
 
-# --- the DLLs' size: the budget a vendor ships to every workstation (under 8 MiB each, as
-# `ls -lh` and Explorer count: 8,388,608 bytes) ----------------------------------------------------
+# --- the DLLs' size: the budget a vendor ships to every workstation (issue #13: under 8 MB,
+# counted the strict way, 8,000,000 bytes) ------------------------------------------------------
 for t in x86_64-pc-windows-gnu i686-pc-windows-gnu; do
   size=$(stat -c %s "target/windows/$t/release/oauthmail.dll" 2>/dev/null || echo 0)
-  [ "$size" -gt 0 ] && [ "$size" -lt 8388608 ] &&
-    ok "$t oauthmail.dll is under 8 MiB ($size bytes)" ||
-    not_ok "$t oauthmail.dll is $size bytes, over the 8 MiB budget (scripts/build-windows.sh builds for size)"
+  [ "$size" -gt 0 ] && [ "$size" -lt 8000000 ] &&
+    ok "$t oauthmail.dll is under 8 MB ($size bytes)" ||
+    not_ok "$t oauthmail.dll is $size bytes, over the 8 MB budget (scripts/build-windows.sh builds the DLL alone, with fat LTO)"
 done
 sink_count() { find "$sink_dir" -name '*.json' 2>/dev/null | wc -l; }
 
@@ -297,6 +303,16 @@ PY
   [ "$rc" = 0 ] || [ "$f" != 0 ] || not_ok "[i686] stdcall.exe exit status $rc"
 }
 
+# a panic inside a DLL built this way unwinds and is caught (oauthmail.dll has no panic to call)
+run_probe() { # run_probe ARCH WINE
+  local out
+  out=$(timeout 120 "$2" "$work/$1/probe.exe" 2>"$work/out/probe-$1.err" </dev/null | tr -d '\r')
+  [ "$out" = $'probe_panic=6\nprobe_panic=6' ] &&
+    ok "[$1] a panic five frames down in a DLL built as oauthmail.dll is caught, every frame dropped (twice)" ||
+    not_ok "[$1] panic probe: expected probe_panic=6 twice, got '$(echo $out)' (stderr: $(head -c 300 "$work/out/probe-$1.err" | tr '\n' ' '))"
+}
+
+run_probe x86_64 "$WINE64"
 sent_before=$(sink_count)
 run_harness x86_64 "$WINE64"
 [ "$(sink_count)" -gt "$sent_before" ] && ok "[x86_64] the sink received the message sent from Wine" ||
@@ -305,6 +321,7 @@ run_harness x86_64 "$WINE64"
 if [ -z "$why32" ]; then
   sent_before=$(sink_count)
   [ -z "$WINE32_PREFIX" ] || echo "# i686: in the private i386 root ($WINE32, prefix $WINE32_PREFIX)"
+  WINEPREFIX=${WINE32_PREFIX:-$WINEPREFIX} run_probe i686 "$WINE32"
   WINEPREFIX=${WINE32_PREFIX:-$WINEPREFIX} run_harness i686 "$WINE32"
   [ "$(sink_count)" -gt "$sent_before" ] && ok "[i686] the sink received the message sent from Wine" ||
     not_ok "[i686] the sink received the message sent from Wine"

@@ -2,8 +2,8 @@
 //!
 //! serde_json says where an error was found (line and column); the key path there (`a.b[2]`)
 //! is read back from the text by [`path_at`]. (serde_path_to_error did the same by wrapping
-//! every deserializer, which doubled the deserialization code of each type it parsed: 0.2 MB
-//! of the DLL.)
+//! every deserializer, which doubled the deserialization code of each type it parsed; 0.2 MB
+//! of the DLL as it was built then.)
 
 use crate::error::{Error, Result, Status};
 use serde::de::DeserializeOwned;
