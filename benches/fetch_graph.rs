@@ -18,12 +18,11 @@
 mod child;
 #[path = "../tests/common/mod.rs"]
 mod common;
-use child::{open_account, tree_cpu_seconds};
+use child::{cpu_seconds, last_error, open_account, run_json, tree_cpu_seconds, vmhwm_kb};
 
 use base64::Engine as _;
 use common::graph::{graph_emulator, GRAPH_READ_WRITE};
 use oauthmail::ffi::fetch::{om_fetch, om_message, OM_FETCH_CONTINUE};
-use oauthmail::ffi::last_error::om_last_error_message;
 use oauthmail::ffi::library::om_string_free;
 use serde_json::{json, Value};
 use std::ffi::{c_void, CStr, CString};
@@ -76,29 +75,6 @@ unsafe extern "C" fn on_message(
     s.count += 1;
     s.bytes += len as u64;
     OM_FETCH_CONTINUE
-}
-
-fn last_error() -> String {
-    unsafe { CStr::from_ptr(om_last_error_message()) }
-        .to_string_lossy()
-        .into_owned()
-}
-
-/// User + system CPU seconds of this process so far (every thread).
-fn cpu_seconds() -> f64 {
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
-    t(ru.ru_utime) + t(ru.ru_stime)
-}
-
-fn vmhwm_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// `--child CONFIG_FILE TOKENS_FILE OPTIONS_JSON`: one timed om_fetch; prints one JSON line.
@@ -434,19 +410,14 @@ const CASES: [Case; 3] = [
 
 fn run_child(config: &Path, tokens: &Path, options: &str) -> Value {
     let exe = std::env::current_exe().unwrap();
-    let out = Command::new(exe)
-        .arg("--child")
-        .arg(config)
-        .arg(tokens)
-        .arg(options)
-        .stderr(Stdio::inherit())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("oauthmail child: {e}"));
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "oauthmail child failed: {text}");
-    serde_json::from_str(text.lines().last().unwrap_or("").trim())
-        .unwrap_or_else(|e| panic!("oauthmail child printed {text:?}: {e}"))
+    run_json(
+        Command::new(exe)
+            .arg("--child")
+            .arg(config)
+            .arg(tokens)
+            .arg(options),
+        "oauthmail child",
+    )
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
